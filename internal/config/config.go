@@ -1,0 +1,225 @@
+// Package config parses each binary's settings from command-line flags and
+// environment variables. Every setting has both; a flag given on the command
+// line wins over the variable, and the variable wins over the default.
+//
+// Each binary's configuration is a value ([Worker], [Publisher],
+// [BatchServer], ...) built by a Load function that takes its flag set,
+// arguments and environment lookup, so it is tested without process state.
+// [Settings] lists every setting a binary reads, for docs and deploy checks.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Setting describes one configuration knob.
+type Setting struct {
+	Env     string // environment variable, e.g. "NATS_URL"
+	Flag    string // flag name without dashes, e.g. "nats-url"
+	Default string // default as text ("" for none)
+	Usage   string
+}
+
+// binder registers flags that fall back to environment variables.
+type binder struct {
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	settings []Setting
+}
+
+func newBinder(fs *flag.FlagSet, getenv func(string) string) *binder {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return &binder{fs: fs, getenv: getenv}
+}
+
+func (b *binder) add(p flag.Value, name, env, usage string) {
+	def := p.String()
+	b.settings = append(b.settings, Setting{Env: env, Flag: name, Default: def, Usage: usage})
+	if env != "" {
+		usage = fmt.Sprintf("%s (env %s)", usage, env)
+	}
+	b.fs.Var(p, name, usage)
+}
+
+func (b *binder) String(p *string, name, env, def, usage string) {
+	*p = def
+	b.add((*stringValue)(p), name, env, usage)
+}
+
+func (b *binder) Int(p *int, name, env string, def int, usage string) {
+	*p = def
+	b.add((*intValue)(p), name, env, usage)
+}
+
+func (b *binder) Int64(p *int64, name, env string, def int64, usage string) {
+	*p = def
+	b.add((*int64Value)(p), name, env, usage)
+}
+
+func (b *binder) Float(p *float64, name, env string, def float64, usage string) {
+	*p = def
+	b.add((*floatValue)(p), name, env, usage)
+}
+
+func (b *binder) Bool(p *bool, name, env string, def bool, usage string) {
+	*p = def
+	b.add((*boolValue)(p), name, env, usage)
+}
+
+func (b *binder) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	*p = def
+	b.add((*durationValue)(p), name, env, usage)
+}
+
+// parse parses args, then applies environment variables to every flag that
+// was not given on the command line.
+func (b *binder) parse(args []string) error {
+	if err := b.fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	b.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	for _, s := range b.settings {
+		if s.Env == "" || given[s.Flag] {
+			continue
+		}
+		v := b.getenv(s.Env)
+		if v == "" {
+			continue
+		}
+		if err := b.fs.Set(s.Flag, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", s.Env, v, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	var n int
+	if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil {
+		return fmt.Errorf("not an integer: %q", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+func (v *intValue) String() string { return fmt.Sprint(int(*v)) }
+
+type int64Value int64
+
+func (v *int64Value) Set(s string) error {
+	n, err := ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	*v = int64Value(n)
+	return nil
+}
+func (v *int64Value) String() string { return fmt.Sprint(int64(*v)) }
+
+type floatValue float64
+
+func (v *floatValue) Set(s string) error {
+	var f float64
+	if _, err := fmt.Sscan(strings.TrimSpace(s), &f); err != nil {
+		return fmt.Errorf("not a number: %q", s)
+	}
+	*v = floatValue(f)
+	return nil
+}
+func (v *floatValue) String() string { return fmt.Sprint(float64(*v)) }
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "t", "true", "yes", "on":
+		*v = true
+	case "0", "f", "false", "no", "off", "":
+		*v = false
+	default:
+		return fmt.Errorf("not a boolean: %q", s)
+	}
+	return nil
+}
+func (v *boolValue) String() string   { return fmt.Sprint(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+type durationValue time.Duration
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("not a Go duration (e.g. 30s, 2m): %q", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+// ParseBytes parses a byte size: a plain integer or one with a binary suffix
+// (KiB, MiB, GiB; K, M, G and KB, MB, GB are read as the same powers of 1024).
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	up := strings.ToUpper(t)
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(up, suf.s) {
+			mult = suf.m
+			t = strings.TrimSpace(t[:len(t)-len(suf.s)])
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(t, &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("not a byte size (e.g. 1048576, 16MiB): %q", s)
+	}
+	return n * mult, nil
+}
+
+// Settings returns every setting the named binary reads, sorted by variable
+// name: "worker", "publisher", "publisher-dev", or "batchserver".
+func Settings(binary string) ([]Setting, error) {
+	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
+	b := newBinder(fs, nil)
+	switch binary {
+	case "worker":
+		var c Worker
+		c.bind(b)
+	case "publisher":
+		var c Publisher
+		c.bind(b)
+	case "publisher-dev":
+		var c Dev
+		c.bind(b)
+	case "batchserver":
+		var c BatchServer
+		c.bind(b)
+	default:
+		return nil, fmt.Errorf("config: unknown binary %q", binary)
+	}
+	s := b.settings
+	sort.Slice(s, func(i, j int) bool { return s[i].Env < s[j].Env })
+	return s, nil
+}
+
+func fieldErr(flagName, env, msg string) error {
+	return fmt.Errorf("--%s (%s): %s", flagName, env, msg)
+}

@@ -1,0 +1,47 @@
+// Package telemetry builds embedstream's observability: the one zerolog
+// logger setup every binary uses, and the context plumbing that carries a
+// job's child logger (with job_id, domain and attempt) down the job path.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// NewLogger builds the process logger writing to w. level is one of trace,
+// debug, info, warn, error; format is "json" (one JSON object per line) or
+// "console" (coloured, for humans). component names the binary or subsystem
+// and is added to every line.
+func NewLogger(w io.Writer, level, format, component string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Nop(), fmt.Errorf("telemetry: unknown log level %q", level)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	default:
+		return zerolog.Nop(), fmt.Errorf("telemetry: unknown log format %q (want json or console)", format)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	l := zerolog.New(w).Level(lvl).With().Timestamp()
+	if component != "" {
+		l = l.Str("component", component)
+	}
+	return l.Logger(), nil
+}
+
+// WithLogger returns a ctx carrying l; see [Logger].
+func WithLogger(ctx context.Context, l zerolog.Logger) context.Context {
+	return l.WithContext(ctx)
+}
+
+// Logger returns the logger carried by ctx, or a disabled logger.
+func Logger(ctx context.Context) *zerolog.Logger {
+	return zerolog.Ctx(ctx)
+}
