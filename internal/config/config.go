@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -110,8 +111,8 @@ func (v *stringValue) String() string     { return string(*v) }
 type intValue int
 
 func (v *intValue) Set(s string) error {
-	var n int
-	if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
 		return fmt.Errorf("not an integer: %q", s)
 	}
 	*v = intValue(n)
@@ -134,8 +135,8 @@ func (v *int64Value) String() string { return fmt.Sprint(int64(*v)) }
 type floatValue float64
 
 func (v *floatValue) Set(s string) error {
-	var f float64
-	if _, err := fmt.Sscan(strings.TrimSpace(s), &f); err != nil {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
 		return fmt.Errorf("not a number: %q", s)
 	}
 	*v = floatValue(f)
@@ -187,8 +188,8 @@ func ParseBytes(s string) (int64, error) {
 			break
 		}
 	}
-	var n int64
-	if _, err := fmt.Sscan(t, &n); err != nil || n < 0 {
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
 		return 0, fmt.Errorf("not a byte size (e.g. 1048576, 16MiB): %q", s)
 	}
 	return n * mult, nil
