@@ -1,0 +1,1022 @@
+#!/usr/bin/python3
+"""Fixture generator for internal/pickleload (and the shipped samples in data/).
+
+Run with Debian's python3 (pandas 1.5.3, numpy 1.24), never the pyenv one:
+
+    /usr/bin/python3 internal/pickleload/testdata/generate.py            # fixtures/, hostile/
+    /usr/bin/python3 internal/pickleload/testdata/generate.py --samples data
+    /usr/bin/python3 internal/pickleload/testdata/generate.py --bench 100000 /tmp/bench
+    /usr/bin/python3 internal/pickleload/testdata/generate.py --conformance ../shared/pickle-corpus
+
+Python is the oracle: every expected output (<name>.jsonl, <name>.schema.json,
+<name>.error.txt) is computed here from the Python values, following
+../shared/CANONICAL.md and the type-inference table of issue 3, independently
+of the Go code. The output is deterministic (fixed seeds, PYTHONHASHSEED=0).
+
+Files per fixture <name>.pkl:
+  <name>.jsonl        expected canonical JSONL (the load must succeed)
+  <name>.schema.json  optional: expected fields [{name, type, vector_dim?, nullable?}]
+                      ("nullable" is present only where a column holds nulls)
+  <name>.error.txt    the load must fail: line 1 = accepted error classes
+                      separated by "|" (invalid, refused, limit, unsupported,
+                      malformed), line 2 = a substring the message must contain
+                      (may be empty)
+"""
+
+import base64
+import dataclasses
+import datetime as dt
+import decimal
+import io
+import json
+import math
+import os
+import pickle
+import pickletools
+import random
+import struct
+import sys
+import types
+
+if os.environ.get("PYTHONHASHSEED") != "0":
+    # Set iteration order of str sets depends on the hash seed; pin it.
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Documented loader decisions the expectations depend on (internal/pickleload
+# doc.go). uint64 values above int64's range: "error" or "double".
+UINT64_OVERFLOW = "error"
+# decimal.Decimal values: "double" or "string".
+DECIMAL_AS = "double"
+
+
+# ---------------------------------------------------------------------------
+# Canonical JSON (../shared/CANONICAL.md), computed from Python values.
+# ---------------------------------------------------------------------------
+
+class ExpectError(Exception):
+    """The Python-side inference says the load must fail."""
+
+    def __init__(self, classes, substring):
+        super().__init__(substring)
+        self.classes = classes
+        self.substring = substring
+
+
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+def is_null(v):
+    if v is None or v is pd.NaT or v is pd.NA:
+        return True
+    if isinstance(v, (float, np.floating)) and math.isnan(v):
+        return True
+    if isinstance(v, np.datetime64) and np.isnat(v):
+        return True
+    return False
+
+
+def ts_micros(v):
+    """Microseconds since the epoch (UTC) of a datetime-like value."""
+    if isinstance(v, pd.Timestamp):
+        ns = v.value  # UTC nanoseconds for tz-aware and naive alike
+        return ns // 1000
+    if isinstance(v, np.datetime64):
+        return int(v.astype("datetime64[us]").astype(np.int64))
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        d = v - EPOCH
+        return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+    if isinstance(v, dt.date):
+        return (v - EPOCH.date()).days * 86400 * 1_000_000
+    raise TypeError(v)
+
+
+def fmt_ts(us):
+    return (EPOCH + dt.timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def f32(x):
+    """Shortest text of a float32, read back as a Python float."""
+    return float(repr(np.float32(x)))
+
+
+def kind(v):
+    """The inference kind of one non-null value."""
+    if isinstance(v, (bool, np.bool_)):
+        return ("bool",)
+    if isinstance(v, (int, np.integer)):
+        return ("int",)
+    if isinstance(v, (float, np.floating)):
+        return ("float",)
+    if isinstance(v, decimal.Decimal):
+        return ("float",) if DECIMAL_AS == "double" else ("str",)
+    if isinstance(v, str):
+        return ("str",)
+    if isinstance(v, (dt.datetime, dt.date, pd.Timestamp, np.datetime64)):
+        return ("ts",)
+    if isinstance(v, (bytes, bytearray)):
+        return ("bytes",)
+    if isinstance(v, np.ndarray):
+        if v.ndim == 1 and v.dtype.kind in "fiu":
+            return ("vec", len(v))
+        return ("json",)
+    if isinstance(v, (list, tuple, set, frozenset)):
+        items = list(v)
+        if all(isinstance(x, str) for x in items):
+            return ("strlist",)
+        if all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+               for x in items):
+            return ("vec", len(items))
+        return ("json",)
+    return ("json",)
+
+
+def to_json(v):
+    """A Python value as the JSON value it becomes in a JSON column."""
+    if is_null(v):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, np.float32):
+        return f32(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.ndarray):
+        return [to_json(x) for x in v.tolist()] if v.dtype != np.float32 else [f32(x) for x in v]
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [to_json(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): to_json(x) for k, x in v.items()}
+    raise TypeError("no JSON form for %r" % (v,))
+
+
+class Col:
+    """An expected column: name, canonical type, vector dim, canonical values."""
+
+    def __init__(self, name, typ, values, dim=0):
+        self.name, self.type, self.values, self.dim = name, typ, values, dim
+
+    @property
+    def nullable(self):
+        return any(v is None for v in self.values)
+
+
+def infer_column(name, values):
+    """Expected column of a list of Python values, by issue 3's inference."""
+    kinds = {}
+    for row, v in enumerate(values):
+        if is_null(v):
+            continue
+        k = kind(v)
+        kinds.setdefault(k[0], []).append((row, k))
+    ks = set(kinds)
+    if not values:
+        return Col(name, "JSON", [])  # no rows: nothing to check but the count
+    if not ks:
+        raise ValueError("column %r: all null, type undefined" % name)
+    if ks == {"vec"}:
+        dims = {}
+        for row, k in kinds["vec"]:
+            dims.setdefault(k[1], row)
+        if len(dims) > 1:
+            first = kinds["vec"][0][1][1]
+            bad = min(r for d, r in dims.items() if d != first)
+            raise ExpectError(["invalid"], name)
+        dim = kinds["vec"][0][1][1]
+        if dim == 0:
+            raise ValueError("column %r: zero-length vectors" % name)
+        return Col(name, "FLOAT_VECTOR",
+                   [None if is_null(v) else [f32(x) for x in list(v)] for v in values], dim)
+    if ks == {"bool"}:
+        return Col(name, "BOOL", [None if is_null(v) else bool(v) for v in values])
+    if ks == {"int"}:
+        return Col(name, "INT64", [None if is_null(v) else int(v) for v in values])
+    if ks <= {"int", "float"}:
+        return Col(name, "DOUBLE", [None if is_null(v) or math.isinf(float(v)) else float(v) for v in values])
+    if ks == {"str"}:
+        return Col(name, "STRING", [None if is_null(v) else str(v) for v in values])
+    if ks == {"ts"}:
+        return Col(name, "TIMESTAMP", [None if is_null(v) else fmt_ts(ts_micros(v)) for v in values])
+    if ks == {"bytes"}:
+        return Col(name, "BYTES", [None if is_null(v) else base64.b64encode(bytes(v)).decode() for v in values])
+    if ks == {"strlist"}:
+        return Col(name, "STRING_LIST", [None if is_null(v) else [str(x) for x in v] for v in values])
+    return Col(name, "JSON", [None if is_null(v) else to_json(v) for v in values])
+
+
+def column_from_series(name, s):
+    """Expected column of a pandas Series (or Index) by its dtype."""
+    dtype = s.dtype
+    vals = list(s)
+    if isinstance(dtype, pd.CategoricalDtype):
+        vals = [None if is_null(v) else v for v in s.astype(object)]
+        return infer_column(name, vals)
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        ns = [None if is_null(v) else pd.Timestamp(v).value for v in vals]
+        return Col(name, "TIMESTAMP", [None if v is None else fmt_ts(v // 1000) for v in ns])
+    if isinstance(dtype, pd.Int64Dtype) or str(dtype) in ("Int8", "Int16", "Int32", "Int64",
+                                                       "UInt8", "UInt16", "UInt32", "UInt64"):
+        return Col(name, "INT64", [None if is_null(v) else int(v) for v in vals])
+    if str(dtype) == "boolean":
+        return Col(name, "BOOL", [None if is_null(v) else bool(v) for v in vals])
+    if str(dtype) == "string":
+        return Col(name, "STRING", [None if is_null(v) else str(v) for v in vals])
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iu":
+            out = [int(v) for v in vals]
+            if dtype.kind == "u" and any(v > 2**63 - 1 for v in out):
+                if UINT64_OVERFLOW == "error":
+                    raise ExpectError(["invalid", "unsupported"], name)
+                return Col(name, "DOUBLE", [float(v) for v in out])
+            return Col(name, "INT64", out)
+        if dtype.kind == "f":
+            if dtype == np.float32:
+                return Col(name, "DOUBLE", [None if math.isnan(v) or math.isinf(v) else float(np.float32(v)) for v in vals])
+            return Col(name, "DOUBLE", [None if math.isnan(v) or math.isinf(v) else float(v) for v in vals])
+        if dtype.kind == "b":
+            return Col(name, "BOOL", [bool(v) for v in vals])
+        if dtype.kind == "O":
+            return infer_column(name, vals)
+    raise ValueError("column %r: dtype %s has no expectation" % (name, dtype))
+
+
+def expect_frame(df):
+    cols = []
+    if not isinstance(df.index, pd.RangeIndex):
+        if isinstance(df.index, pd.MultiIndex):
+            raise ValueError("MultiIndex has no expectation")
+        name = df.index.name if df.index.name is not None else "index"
+        cols.append(column_from_series(str(name), pd.Series(df.index)))
+    if len(set(map(str, df.columns))) != len(df.columns):
+        raise ExpectError(["invalid"], "duplicate")
+    for c in df.columns:
+        cols.append(column_from_series(str(c), df[c]))
+    return cols, len(df)
+
+
+def expect_series(s):
+    if s.name is None:
+        raise ValueError("unnamed Series has no expectation")
+    return expect_frame(s.to_frame())
+
+
+def expect_records(records):
+    keys = []
+    for r in records:
+        for k in r:
+            if k not in keys:
+                keys.append(k)
+    cols = [infer_column(str(k), [r.get(k) for r in records]) for k in keys]
+    return cols, len(records)
+
+
+def expect_columns(d):
+    lens = set()
+    cols = []
+    for k, v in d.items():
+        if isinstance(v, np.ndarray) and v.ndim == 2:
+            lens.add(v.shape[0])
+            cols.append(Col(str(k), "FLOAT_VECTOR", [[f32(x) for x in row] for row in v], v.shape[1]))
+        else:
+            vals = list(v)
+            lens.add(len(vals))
+            if isinstance(v, np.ndarray):
+                cols.append(column_from_series(str(k), pd.Series(v)))
+            else:
+                cols.append(infer_column(str(k), vals))
+    if len(lens) > 1:
+        raise ExpectError(["invalid"], "length")
+    return cols, lens.pop() if lens else 0
+
+
+def expect_matrix(a):
+    return [Col("embedding", "FLOAT_VECTOR", [[f32(x) for x in row] for row in a], a.shape[1])], a.shape[0]
+
+
+def jsonl(cols, nrows):
+    out = io.StringIO()
+    for r in range(nrows):
+        rec = {}
+        for c in cols:
+            rec[c.name] = c.values[r]
+        out.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+        out.write("\n")
+    return out.getvalue()
+
+
+def schema(cols):
+    fs = []
+    for c in cols:
+        f = {"name": c.name, "type": c.type}
+        if c.type == "FLOAT_VECTOR":
+            f["vector_dim"] = c.dim
+        if c.nullable:
+            f["nullable"] = True
+        fs.append(f)
+    return json.dumps(fs, ensure_ascii=False, indent=1) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Writing fixtures
+# ---------------------------------------------------------------------------
+
+class Writer:
+    def __init__(self, outdir, check=False):
+        self.outdir = outdir
+        self.check = check
+        os.makedirs(outdir, exist_ok=True)
+        self.count = 0
+
+    def raw(self, name, data, expect=None, error=None, with_schema=True, check=False):
+        """Writes <name>.pkl plus its expectation: expect is a thunk returning
+        (cols, nrows); error is (classes, substring)."""
+        if check or self.check:
+            crosscheck(name, data, error)
+        path = os.path.join(self.outdir, name + ".pkl")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.count += 1
+        for ext in (".jsonl", ".schema.json", ".error.txt"):
+            p = os.path.join(self.outdir, name + ext)
+            if os.path.exists(p):
+                os.remove(p)
+        if error is None and expect is not None:
+            try:
+                cols, n = expect()
+            except ExpectError as e:
+                error = (e.classes, e.substring)
+            else:
+                with open(os.path.join(self.outdir, name + ".jsonl"), "w", encoding="utf-8") as f:
+                    f.write(jsonl(cols, n))
+                if with_schema:
+                    with open(os.path.join(self.outdir, name + ".schema.json"), "w", encoding="utf-8") as f:
+                        f.write(schema(cols))
+        if error is not None:
+            with open(os.path.join(self.outdir, name + ".error.txt"), "w", encoding="utf-8") as f:
+                f.write("|".join(error[0]) + "\n" + error[1] + "\n")
+
+    def obj(self, name, obj, protocol=4, expect=None, error=None, with_schema=True):
+        data = pickle.dumps(obj, protocol=protocol)
+        if expect is None and error is None:
+            expect = lambda: expect_any(obj)  # noqa: E731
+        self.raw(name, data, expect=expect, error=error, with_schema=with_schema)
+        return data
+
+    def frame(self, name, df, protocol=4, **kw):
+        # df.to_pickle is pickle.dump with the given protocol.
+        buf = io.BytesIO()
+        df.to_pickle(buf, compression=None, protocol=protocol)
+        self.raw(name, buf.getvalue(), expect=kw.pop("expect", lambda: expect_any(df)), **kw)
+        return buf.getvalue()
+
+
+class NoGlobals(pickle.Unpickler):
+    """CPython's unpickler with every global refused: safe on hostile bytes."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError("global %s.%s refused" % (module, name))
+
+
+def crosscheck(name, data, error):
+    """Hostile fixtures: CPython (with globals refused) must agree that a
+    malformed one fails and a valid one loads."""
+    try:
+        NoGlobals(io.BytesIO(data)).load()
+        ok = True
+    except RecursionError:
+        ok = False
+    except Exception:
+        ok = False
+    if error is None and not ok:
+        raise AssertionError("%s: expected valid, CPython fails" % name)
+    if error is not None and error[0] == ["malformed"] and ok:
+        raise AssertionError("%s: expected malformed, CPython loads it" % name)
+
+
+def expect_any(obj):
+    if isinstance(obj, pd.DataFrame):
+        return expect_frame(obj)
+    if isinstance(obj, pd.Series):
+        return expect_series(obj)
+    if isinstance(obj, np.ndarray):
+        return expect_matrix(obj)
+    if isinstance(obj, dict):
+        return expect_columns(obj)
+    if isinstance(obj, (list, tuple)):
+        return expect_records([state_dict(r) for r in obj])
+    raise ValueError(type(obj))
+
+
+def state_dict(r):
+    """The field dict of a record: a dict, or an object's __dict__ (pydantic
+    state shapes unwrapped)."""
+    if isinstance(r, dict):
+        return r
+    st = r.__getstate__() if hasattr(type(r), "__getstate__") and type(r).__getstate__ is not object.__getstate__ else r.__dict__
+    if isinstance(st, dict) and "__dict__" in st:
+        return st["__dict__"]
+    return st
+
+
+# Classes in a module that looks like a user's (pickle records module.qualname).
+app = types.ModuleType("app")
+models = types.ModuleType("app.models")
+app.models = models
+sys.modules["app"] = app
+sys.modules["app.models"] = models
+
+
+def in_models(cls):
+    cls.__module__ = "app.models"
+    setattr(models, cls.__name__, cls)
+    return cls
+
+
+@in_models
+@dataclasses.dataclass
+class JobPosting:
+    posting_id: int
+    title: str
+    tags: list
+    score: float
+
+
+@in_models
+class Plain:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+@in_models
+class PydanticV1Like:
+    """Pickles like a pydantic v1 BaseModel: state {'__dict__', '__fields_set__'}."""
+
+    def __init__(self, **kw):
+        object.__setattr__(self, "__dict__", dict(kw))
+        object.__setattr__(self, "__fields_set__", set(kw))
+
+    def __getstate__(self):
+        return {"__dict__": self.__dict__, "__fields_set__": self.__fields_set__}
+
+
+@in_models
+class PydanticV2Like:
+    """Pickles like a pydantic v2 BaseModel."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def __getstate__(self):
+        return {
+            "__dict__": self.__dict__,
+            "__pydantic_extra__": None,
+            "__pydantic_fields_set__": set(self.__dict__),
+            "__pydantic_private__": None,
+        }
+
+
+KOREAN = ["백엔드 개발자", "데이터 엔지니어", "머신러닝 엔지니어", "프론트엔드 개발자", "DevOps 엔지니어",
+          "Backend Engineer", "Data Scientist", "ML Engineer", "Frontend Developer", "SRE"]
+EMOJI = ["🚀", "😀", "👩‍💻", "🇰🇷", "✨"]
+
+
+def small_frame(seed=1, rows=5):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "id": np.arange(1, rows + 1, dtype=np.int64),
+        "name": [KOREAN[i % len(KOREAN)] + " " + EMOJI[i % len(EMOJI)] for i in range(rows)],
+        "score": np.round(rng.random(rows), 6),
+        "active": [i % 2 == 0 for i in range(rows)],
+        "created_at": pd.to_datetime(["2025-01-01T00:00:00"] * rows) + pd.to_timedelta(np.arange(rows) * 3601, unit="s"),
+    })
+
+
+def small_records(rows=5):
+    return [{"id": i + 1, "name": KOREAN[i % len(KOREAN)] + EMOJI[i % len(EMOJI)], "score": i * 0.25,
+             "tags": ["go", "python"][: i % 3], "when": dt.datetime(2025, 3, 1, 12, 0, i)} for i in range(rows)]
+
+
+def gen_fixtures(w):
+    rng = np.random.default_rng(42)
+
+    # --- records shapes ---------------------------------------------------
+    w.obj("records_basic", [
+        {"id": 1, "name": "alice", "score": 1.5, "ok": True},
+        {"id": 2, "name": "bob", "score": 2.0, "ok": False},
+        {"id": 3, "name": "carol", "score": -0.125, "ok": True},
+    ])
+    w.obj("records_missing_keys", [
+        {"id": 1, "a": "x"},
+        {"id": 2, "b": 20},
+        {"id": 3, "a": "z", "c": [1.0, 2.0]},
+        {"c": [3.0, 4.0], "id": 4},
+    ])
+    w.obj("records_tuple", tuple(small_records(4)))
+    w.obj("records_unicode", [
+        {"text": "안녕하세요, 세계", "emoji": "🚀✨👩‍💻", "mixed": "Go 언어 😀 \"quoted\"\n\ttab"},
+        {"text": "데이터 엔지니어", "emoji": "🇰🇷", "mixed": "\u2028line sep\u2029 and \\ backslash"},
+        {"text": "", "emoji": "\x00\x01 control", "mixed": "ÿ latin-1 é ü"},
+    ])
+    w.obj("records_empty", [])
+    w.obj("records_values", [
+        {"dt": dt.datetime(2025, 12, 12, 9, 30), "d": dt.date(2024, 2, 29),
+         "dtz": dt.datetime(2025, 1, 1, 9, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+         "b": b"\x00\x01\xffbytes", "ba": bytearray(b"bytearray"), "s": {"x"}, "fs": frozenset({"y"})},
+        {"dt": dt.datetime(1969, 7, 20, 20, 17, 40), "d": dt.date(1970, 1, 1),
+         "dtz": dt.datetime(2025, 6, 30, 23, 59, 59, tzinfo=dt.timezone.utc),
+         "b": b"", "ba": bytearray(), "s": set(), "fs": frozenset()},
+        {"dt": None, "d": None, "dtz": None, "b": None, "ba": None, "s": None, "fs": None},
+    ])
+    w.obj("records_decimal", [{"price": decimal.Decimal("12.50")}, {"price": decimal.Decimal("-0.001")},
+                              {"price": None}])
+    w.obj("records_sets", [{"tags": {"go", "rust", "python"}}, {"tags": frozenset({"k8s"})}])
+
+    # --- type inference ----------------------------------------------------
+    w.obj("infer_int_float_double", [{"v": 1}, {"v": 2.5}, {"v": None}, {"v": -3}])
+    w.obj("infer_int64_exact", [{"v": 9007199254740993}, {"v": -9223372036854775808}, {"v": 9223372036854775807}])
+    w.obj("infer_nan_none_null", [{"v": 1.0}, {"v": float("nan")}, {"v": None}, {"v": float("inf")}])
+    w.obj("infer_mixed_json", [{"v": 1}, {"v": "a"}, {"v": 2.5}, {"v": None}, {"v": [1, "x"]},
+                               {"v": {"k": 1, "nested": {"z": [True, None]}}}, {"v": True}])
+    w.obj("infer_nested_dict_json", [{"meta": {"b": 1, "a": [1, 2], "c": {"d": "e"}}}, {"meta": {}}])
+    w.obj("infer_string_list", [{"skills": ["go", "grpc"]}, {"skills": []}, {"skills": None}, {"skills": ("nats",)}])
+    w.obj("infer_vector_lists", [{"embedding": [0.1, 0.2, 0.3]}, {"embedding": [1, 2, 3]}, {"embedding": None}])
+    w.obj("infer_vector_arrays", [{"embedding": rng.standard_normal(4).astype(np.float32)} for _ in range(3)])
+    w.obj("infer_vector_f64_arrays", [{"embedding": rng.standard_normal(3)} for _ in range(3)])
+    w.obj("infer_vector_ragged", [{"embedding": [0.1, 0.2]}, {"embedding": [0.1, 0.2]}, {"embedding": [0.1, 0.2, 0.3]}],
+          error=(["invalid"], "embedding"))
+    w.obj("infer_bool", [{"v": True}, {"v": None}, {"v": False}])
+    w.obj("infer_timestamps_mixed", [{"v": dt.datetime(2025, 1, 2, 3, 4, 5, 6)}, {"v": pd.Timestamp("2025-01-02 03:04:05.000007")},
+                                     {"v": dt.date(2025, 1, 2)}, {"v": pd.NaT}])
+
+    # --- columnar dicts and matrices ---------------------------------------
+    w.obj("columns_dict", {"id": [1, 2, 3], "name": ["a", "b", "c"], "score": [0.5, None, 1.5]})
+    w.obj("columns_dict_arrays", {"id": np.array([10, 20, 30], dtype=np.int32),
+                                  "x": np.array([1.5, np.nan, 3.0]), "flag": np.array([True, False, True])})
+    emb = rng.standard_normal((4, 8)).astype(np.float32)
+    w.obj("columns_embedding_matrix", {"ids": ["a", "b", "c", "d"], "embeddings": emb, "n": [1, 2, 3, 4]})
+    w.obj("columns_unequal", {"a": [1, 2, 3], "b": [1, 2]}, error=(["invalid"], ""))
+    w.obj("ndarray_f32", rng.standard_normal((6, 16)).astype(np.float32))
+    w.obj("ndarray_f64", rng.standard_normal((5, 7)))
+    w.obj("ndarray_f32_fortran", np.asfortranarray(rng.standard_normal((5, 3)).astype(np.float32)))
+    w.obj("ndarray_f32_bigendian", rng.standard_normal((3, 4)).astype(">f4"))
+    w.obj("ndarray_zero_rows", np.zeros((0, 384), dtype=np.float32), expect=lambda: ([], 0), with_schema=False)
+    w.obj("ndarray_3d", np.zeros((2, 2, 2), dtype=np.float32), error=(["invalid", "unsupported"], ""))
+    w.obj("ndarray_f32_p5", rng.standard_normal((4, 8)).astype(np.float32), protocol=5)
+    oob = []
+    w.raw("ndarray_out_of_band", pickle.dumps(np.ones((2, 2), dtype=np.float32), protocol=5, buffer_callback=oob.append),
+          error=(["invalid"], ""))
+
+    # --- objects with __dict__ ----------------------------------------------
+    w.obj("objects_dataclass", [JobPosting(1, "백엔드", ["go"], 0.5), JobPosting(2, "SRE", ["k8s", "nats"], 1.0)])
+    w.obj("objects_dataclass_p0", [JobPosting(1, "Backend", ["go"], 0.5), JobPosting(2, "SRE", [], 1.0)], protocol=0)
+    w.obj("objects_dataclass_p2", [JobPosting(1, "Backend", ["go"], 0.5), JobPosting(2, "SRE", [], 1.0)], protocol=2)
+    w.obj("objects_plain", [Plain(a=1, b="x"), Plain(a=2, b="y", c=True)])
+    w.obj("objects_pydantic_v1", [PydanticV1Like(id=1, title="a", tags=["x"]), PydanticV1Like(id=2, title="b", tags=[])])
+    w.obj("objects_pydantic_v2", [PydanticV2Like(id=1, title="가", created=dt.datetime(2025, 5, 5)),
+                                  PydanticV2Like(id=2, title="나", created=dt.datetime(2025, 5, 6))])
+
+    # --- DataFrames: dtypes ---------------------------------------------------
+    n = 6
+    df = pd.DataFrame({
+        "i8": np.array([-128, 127, 0, 1, -1, 5], dtype=np.int8),
+        "i16": np.array([-32768, 32767, 0, 1, -1, 5], dtype=np.int16),
+        "i32": np.array([-2**31, 2**31 - 1, 0, 1, -1, 5], dtype=np.int32),
+        "i64": np.array([-2**63, 2**63 - 1, 9007199254740993, 1, -1, 5], dtype=np.int64),
+        "u8": np.array([0, 255, 1, 2, 3, 4], dtype=np.uint8),
+        "u16": np.array([0, 65535, 1, 2, 3, 4], dtype=np.uint16),
+        "u32": np.array([0, 2**32 - 1, 1, 2, 3, 4], dtype=np.uint32),
+        "u64": np.array([0, 2**63 - 1, 1, 2, 3, 4], dtype=np.uint64),
+    })
+    w.frame("df_ints", df)
+    w.frame("df_uint64_overflow", pd.DataFrame({"u64": np.array([1, 2**64 - 1], dtype=np.uint64)}))
+    w.frame("df_floats", pd.DataFrame({
+        "f32": np.array([0.1, -1.5, np.nan, 3.4028235e38, 1e-7, 0.0], dtype=np.float32),
+        "f64": np.array([0.1, np.nan, -2.5e-300, 1e300, np.inf, 1.0]),
+    }))
+    w.frame("df_bool", pd.DataFrame({"b": [True, False, True, True, False, False]}))
+    w.frame("df_object", pd.DataFrame({
+        "s": ["a", None, "한국어", "😀", "", "z"],
+        "strlist": [["a"], ["b", "c"], [], None, ["한"], ["😀"]],
+        "vec": [np.arange(3, dtype=np.float32) + i for i in range(n)],
+        "veclist": [[float(i), 0.5, -1.0] for i in range(n)],
+        "nested": [{"k": i, "v": [i, "x"]} for i in range(n)],
+    }))
+    w.frame("df_datetime_naive", pd.DataFrame({"t": pd.to_datetime(
+        ["2025-12-12 09:30:00", None, "1970-01-01", "1900-03-04 05:06:07.123456", "2262-04-11", "2000-02-29 23:59:59.999999"])}))
+    w.frame("df_datetime_tz", pd.DataFrame({
+        "seoul": pd.to_datetime(["2025-12-12 09:30:00", None, "2025-01-01 00:00:00"]).tz_localize("Asia/Seoul"),
+        "utc": pd.to_datetime(["2025-12-12 09:30:00", "2025-06-01", None]).tz_localize("UTC"),
+        "ny": pd.to_datetime(["2025-03-09 01:30:00", "2025-11-02 12:00", "2025-07-04"]).tz_localize("America/New_York"),
+    }))
+    w.frame("df_category", pd.DataFrame({
+        "c": pd.Categorical(["서울", "부산", None, "서울", "대전"]),
+        "ci": pd.Categorical([3, 1, 2, 3, None]),
+    }))
+    w.frame("df_category_many", pd.DataFrame({"c": pd.Categorical(["v%d" % (i % 300) for i in range(600)])}))
+    w.frame("df_nullable", pd.DataFrame({
+        "I": pd.array([1, None, -3, 2**62], dtype="Int64"),
+        "B": pd.array([True, None, False, True], dtype="boolean"),
+        "S": pd.array(["a", None, "가", "😀"], dtype="string"),
+        "I8": pd.array([1, None, 3, 4], dtype="Int8"),
+    }))
+    w.frame("df_empty_columns", pd.DataFrame({"a": pd.Series([], dtype=np.int64), "b": pd.Series([], dtype=np.float64)}),
+            with_schema=False)
+    w.frame("df_empty", pd.DataFrame(), with_schema=False)
+    w.frame("df_embedding", pd.DataFrame({"id": ["a", "b", "c"], "embedding": list(rng.standard_normal((3, 384)).astype(np.float32))}))
+
+    # --- DataFrames: index rules ---------------------------------------------
+    base = small_frame(2, 4)
+    w.frame("df_index_range", base)
+    w.frame("df_index_range_offset", base.set_axis(pd.RangeIndex(10, 14), axis=0))
+    w.frame("df_index_named", base.set_index("id"))
+    w.frame("df_index_unnamed_str", base.set_axis(["a", "b", "c", "d"], axis=0))
+    w.frame("df_index_int", base.set_axis([100, 7, 3, 42], axis=0))
+    w.frame("df_index_datetime", base.set_index("created_at"))
+
+    # --- Series ---------------------------------------------------------------
+    w.obj("series_float", pd.Series([1.5, np.nan, 3.0], name="value"))
+    w.obj("series_str_index", pd.Series(["x", "y"], index=["a", "b"], name="letter"))
+    w.obj("series_int_named_index", pd.Series([1, 2, 3], index=pd.Index([7, 8, 9], name="key"), name="n"))
+
+    # --- protocols 0..5 ----------------------------------------------------
+    pdf = small_frame(3, 5)
+    pdf["tags"] = [["a", "b"], [], ["한글"], ["😀"], None]
+    pdf["vec"] = list(np.random.default_rng(7).standard_normal((5, 4)).astype(np.float32))
+    recs = small_records(5)
+    for p in range(0, 6):
+        w.frame("df_protocol%d" % p, pdf, protocol=p)
+        w.obj("records_protocol%d" % p, recs, protocol=p)
+    w.obj("ndarray_protocol2", np.random.default_rng(8).standard_normal((3, 5)).astype(np.float32), protocol=2)
+
+    # --- domain samples (small) -------------------------------------------------
+    rdf = recruit_frame(50, 384, seed=11)
+    w.frame("recruit_small_df", rdf)
+    w.obj("recruit_small_records", recruit_records(rdf, vectors="list"), expect=lambda: expect_frame(rdf))
+    cdf = candidate_frame(50, 384, seed=12)
+    w.frame("candidate_small_df", cdf)
+    w.obj("candidate_small_records", candidate_records(cdf), expect=lambda: expect_frame(cdf))
+
+
+# ---------------------------------------------------------------------------
+# Domain data (recruit / candidate)
+# ---------------------------------------------------------------------------
+
+COMPANIES = ["네이버", "카카오", "라인플러스", "쿠팡", "토스", "당근마켓", "배달의민족", "Samsung SDS", "LG CNS",
+             "Krafton", "Nexon", "NCSOFT", "Hyperconnect", "Riiid", "Upstage"]
+LOCATIONS = ["서울 강남구", "서울 서초구", "서울 마포구", "경기 성남시 분당구", "부산 해운대구", "대전 유성구", "Remote",
+             "Seoul", "Pangyo", "제주"]
+SKILLS = ["Python", "Go", "Java", "Kotlin", "TypeScript", "React", "Kubernetes", "Docker", "AWS", "GCP", "PostgreSQL",
+          "MySQL", "Redis", "Kafka", "NATS", "gRPC", "PyTorch", "TensorFlow", "Spark", "Airflow", "Terraform", "Linux",
+          "머신러닝", "데이터 분석", "자연어처리", "추천 시스템", "검색", "MLOps"]
+TITLES = ["백엔드 개발자", "시니어 백엔드 엔지니어", "데이터 엔지니어", "머신러닝 엔지니어", "ML 리서처", "프론트엔드 개발자",
+          "DevOps 엔지니어", "SRE", "플랫폼 엔지니어", "Backend Engineer (Go)", "Data Scientist", "Search Engineer",
+          "MLOps Engineer", "Android Developer", "iOS 개발자"]
+SENT_KO = ["대규모 트래픽을 처리하는 서비스를 설계하고 운영합니다.", "데이터 파이프라인을 구축하고 품질을 관리합니다.",
+           "추천 및 검색 모델을 개발하여 사용자 경험을 개선합니다.", "클라우드 인프라를 코드로 관리하고 자동화합니다.",
+           "팀과 함께 코드 리뷰와 기술 문서를 통해 성장합니다.", "장애 대응 및 모니터링 체계를 개선합니다.",
+           "신규 기능의 요구사항을 분석하고 API를 설계합니다.", "임베딩 기반 유사도 검색 시스템을 운영합니다."]
+SENT_EN = ["You will design and operate services handling large-scale traffic.",
+           "Build reliable data pipelines and own their quality.",
+           "Develop ranking and retrieval models that improve matching.",
+           "Automate cloud infrastructure with infrastructure as code.",
+           "Collaborate through code review and clear design documents.",
+           "Improve observability, on-call and incident response.",
+           "Experience with Go, gRPC and message queues is a plus."]
+NAMES = ["김민준", "이서연", "박지훈", "최수아", "정예준", "강하은", "조도윤", "윤지우", "장서준", "임하윤",
+         "Alex Kim", "Jamie Lee", "Chris Park", "Dana Choi", "Sam Jung"]
+
+
+def text(rng, lo, hi):
+    out = ""
+    while len(out) < lo:
+        pool = SENT_KO if rng.random() < 0.6 else SENT_EN
+        out += ("" if not out else " ") + pool[int(rng.integers(len(pool)))]
+    return out[:hi]
+
+
+def unit_vectors(rng, n, d):
+    v = rng.standard_normal((n, d)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True).astype(np.float32)
+    return v
+
+
+def times(rng, n, start="2024-01-01"):
+    base = pd.Timestamp(start).value // 1000
+    us = base + rng.integers(0, 600 * 86400, size=n) * 1_000_000 + rng.integers(0, 1_000_000, size=n)
+    return pd.to_datetime(np.sort(us) * 1000)
+
+
+def recruit_frame(n, d, seed):
+    rng = np.random.default_rng(seed)
+    skills = [sorted(set(SKILLS[int(i)] for i in rng.integers(0, len(SKILLS), size=int(rng.integers(1, 7)))))
+              for _ in range(n)]
+    return pd.DataFrame({
+        "recruit_id": ["R%07d" % (i + 1) for i in range(n)],
+        "title": [TITLES[int(i)] for i in rng.integers(0, len(TITLES), size=n)],
+        "company": [COMPANIES[int(i)] for i in rng.integers(0, len(COMPANIES), size=n)],
+        "description": [text(rng, 200, 400) for _ in range(n)],
+        "location": [None if rng.random() < 0.03 else LOCATIONS[int(rng.integers(len(LOCATIONS)))] for _ in range(n)],
+        "skills": skills,
+        "min_career_years": rng.integers(0, 11, size=n).astype(np.int64),
+        "created_at": times(rng, n),
+        "embedding": list(unit_vectors(rng, n, d)),
+    })
+
+
+def candidate_frame(n, d, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "candidate_id": np.arange(100001, 100001 + n, dtype=np.int64),
+        "name": [NAMES[int(i)] for i in rng.integers(0, len(NAMES), size=n)],
+        "summary": [text(rng, 100, 300) for _ in range(n)],
+        "skills": [sorted(set(SKILLS[int(i)] for i in rng.integers(0, len(SKILLS), size=int(rng.integers(0, 8)))))
+                   for _ in range(n)],
+        "career_years": rng.integers(0, 21, size=n).astype(np.int64),
+        "updated_at": times(rng, n, "2025-01-01"),
+        "embedding": list(unit_vectors(rng, n, d)),
+    })
+
+
+def recruit_records(df, vectors="list"):
+    out = []
+    for r in df.to_dict("records"):
+        r["created_at"] = r["created_at"].to_pydatetime()
+        r["min_career_years"] = int(r["min_career_years"])
+        r["embedding"] = r["embedding"].tolist() if vectors == "list" else r["embedding"]
+        out.append(r)
+    return out
+
+
+def candidate_records(df):
+    out = []
+    for r in df.to_dict("records"):
+        r["candidate_id"] = int(r["candidate_id"])
+        r["career_years"] = int(r["career_years"])
+        # keeps pd.Timestamp and the per-row float32 ndarray, as to_dict gives them
+        out.append(r)
+    return out
+
+
+def gen_samples(outdir):
+    os.makedirs(outdir, exist_ok=True)
+    rdf = recruit_frame(3000, 384, seed=2024)
+    rdf.to_pickle(os.path.join(outdir, "processed_recruitment_data.pkl"), compression=None, protocol=5)
+    cdf = candidate_frame(3000, 384, seed=2025)
+    cdf.to_pickle(os.path.join(outdir, "processed_candidate_data.pkl"), compression=None, protocol=5)
+    print("wrote %s/processed_recruitment_data.pkl and processed_candidate_data.pkl" % outdir)
+
+
+def gen_bench(n, outdir, dims=(384, 768)):
+    os.makedirs(outdir, exist_ok=True)
+    for d in dims:
+        df = recruit_frame(n, d, seed=7000 + d)
+        p = os.path.join(outdir, "recruit_df_%d_d%d.pkl" % (n, d))
+        df.to_pickle(p, compression=None, protocol=5)
+        print(p)
+        p = os.path.join(outdir, "recruit_records_%d_d%d.pkl" % (n, d))
+        with open(p, "wb") as f:
+            pickle.dump(recruit_records(df), f, protocol=4)
+        print(p)
+        p = os.path.join(outdir, "ndarray_%d_d%d.pkl" % (n, d))
+        with open(p, "wb") as f:
+            pickle.dump(unit_vectors(np.random.default_rng(9000 + d), n, d), f, protocol=5)
+        print(p)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs (raw opcode bytes)
+# ---------------------------------------------------------------------------
+
+PROTO = lambda p: b"\x80" + bytes([p])  # noqa: E731
+STOP = b"."
+
+
+def su(s):  # SHORT_BINUNICODE
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+def bu(s):  # BINUNICODE
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def gen_hostile(w, fixtures_dir):
+    R = ["refused"]
+    # GLOBAL + REDUCE / INST / OBJ / NEWOBJ on dangerous callables.
+    w.raw("global_os_system", b"cos\nsystem\n(S'echo pwned'\ntR.", error=(R, "system"))
+    w.raw("global_posix_system", PROTO(2) + b"cposix\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.", error=(R, "system"))
+    w.raw("global_builtins_eval", PROTO(2) + b"cbuiltins\neval\n" + bu("1+1") + b"\x85R.", error=(R, "eval"))
+    w.raw("global_builtin_eval_py2", b"c__builtin__\neval\n(S'1+1'\ntR.", error=(R, "eval"))
+    w.raw("global_subprocess_popen", PROTO(2) + b"csubprocess\nPopen\n" + bu("id") + b"\x85R.", error=(R, "Popen"))
+    w.raw("global_builtins_getattr", PROTO(2) + b"cbuiltins\ngetattr\ncbuiltins\nobject\n" + bu("__subclasses__") + b"\x86R)R.",
+          error=(R, "getattr"))
+    w.raw("global_builtins_import", PROTO(2) + b"cbuiltins\n__import__\n" + bu("os") + b"\x85R.", error=(R, "__import__"))
+    w.raw("global_numpy_runstring", PROTO(2) + b"cnumpy.testing._private.utils\nrunstring\n" + bu("1") + b"}\x86R.",
+          error=(R, "runstring"))
+    w.raw("global_pandas_read_pickle", PROTO(2) + b"cpandas.io.pickle\nread_pickle\n" + bu("/tmp/x") + b"\x85R.",
+          error=(R, "read_pickle"))
+    w.raw("inst_os_system", b"(S'echo pwned'\nios\nsystem\n.", error=(R, "system"))
+    w.raw("obj_os_system", PROTO(1) + b"(cos\nsystem\nU\x02ido.", error=(R, "system"))
+    w.raw("newobj_subprocess_popen", PROTO(2) + b"csubprocess\nPopen\n" + bu("id") + b"\x85\x81.", error=(R, "Popen"))
+    w.raw("stack_global_os_system", PROTO(4) + b"\x95\x00\x00\x00\x00\x00\x00\x00\x00" + su("os") + su("system") + b"\x93" + su("id") + b"\x85R.",
+          error=(R, "system"))
+    w.raw("stack_global_memo", PROTO(4) + su("os") + b"\x94" + su("system") + b"\x94" + b"h\x00h\x01\x93" + su("id") + b"\x85R.",
+          error=(R, ""))
+    w.raw("stack_global_builtins_exec", PROTO(4) + su("builtins") + su("exec") + b"\x93" + su("print(1)") + b"\x85R.",
+          error=(R, "exec"))
+    # STACK_GLOBAL whose operands are not strings pushed as constants.
+    w.raw("stack_global_computed", PROTO(4) + b"cbuiltins\nstr\n" + su("os") + b"\x85R" + su("system") + b"\x93" + su("id") + b"\x85R.",
+          error=(["refused", "malformed"], ""))
+    # A dangerous global hidden as a record value (never called, but not data).
+    w.raw("global_as_value", PROTO(2) + b"]}" + bu("f") + b"cos\nsystem\nsa.", error=(["refused", "unsupported"], ""))
+    w.raw("ext1_opcode", PROTO(2) + b"\x82\x01" + bu("x") + b"\x85R.", error=(["invalid"], ""))
+    w.raw("persid_opcode", b"P0\n.", error=(["invalid"], ""))
+    w.raw("binpersid_opcode", PROTO(2) + bu("x") + b"Q.", error=(["invalid"], ""))
+
+    # Length prefixes larger than the input.
+    L = ["malformed", "limit"]
+    w.raw("binunicode8_2pow40", PROTO(4) + b"\x8d" + struct.pack("<Q", 1 << 40) + b"x" * 80 + STOP, error=(L, ""))
+    w.raw("binbytes8_2pow40", PROTO(4) + b"\x8e" + struct.pack("<Q", 1 << 40) + b"x" * 80 + STOP, error=(L, ""))
+    w.raw("bytearray8_2pow40", PROTO(5) + b"\x96" + struct.pack("<Q", 1 << 40) + b"x" * 80 + STOP, error=(L, ""))
+    w.raw("binbytes_4gib", PROTO(3) + b"B" + struct.pack("<I", 0xFFFFFFFF) + b"\x00" * 64 + STOP, error=(L, ""))
+    w.raw("binunicode_4gib", PROTO(2) + b"X" + struct.pack("<I", 0xFFFFFFFF) + b"\x00" * 64 + STOP, error=(L, ""))
+    w.raw("binstring_neg", PROTO(2) + b"T" + struct.pack("<i", -1) + b"\x00" * 16 + STOP, error=(L, ""))
+    w.raw("long4_huge", PROTO(2) + b"\x8b" + struct.pack("<i", 0x7FFFFFFF) + b"\x01" * 16 + STOP, error=(L, ""))
+    w.raw("frame_huge", PROTO(4) + b"\x95" + struct.pack("<Q", 1 << 50) + b"]." , error=(L, ""))
+    w.raw("short_binbytes_past_end", PROTO(3) + b"C\xff" + b"ab", error=(L, ""))
+
+    # Floods and nesting.
+    w.raw("mark_flood_1mb", PROTO(2) + b"(" * (1 << 20) + STOP, error=(["limit", "malformed"], ""))
+    w.raw("deep_nesting_lists", PROTO(2) + b"]" * 100000 + b"a" * 99999 + STOP, error=(["limit", "malformed", "unsupported"], ""))
+    w.raw("deep_nesting_dicts", PROTO(2) + b"}" + (bu("k") + b"}") * 50000 + b"s" * 50000 + STOP,
+          error=(["limit", "malformed", "unsupported"], ""))
+    w.raw("deep_nesting_tuples", PROTO(2) + b"(" * 50000 + b")" + b"t" * 50000 + STOP,
+          error=(["limit", "malformed", "unsupported"], ""))
+    w.raw("deep_record_value", PROTO(2) + b"]}" + bu("v") + b"]" * 10000 + b"a" * 9999 + b"sa" + STOP,
+          error=(["limit", "malformed", "unsupported"], ""))
+
+    # Memo abuse.
+    w.raw("memo_binget_undefined", PROTO(2) + b"]h\x05." , error=(["malformed"], ""))
+    w.raw("memo_long_binget_undefined", PROTO(2) + b"]j\xff\xff\xff\x7f.", error=(["malformed"], ""))
+    w.raw("memo_long_binput_huge", PROTO(2) + b"]r\xf0\xff\xff\xff.", error=(["invalid"], ""))
+    w.raw("memo_get_text_undefined", b"(lp0\ng99\na.", error=(["malformed"], ""))
+    w.raw("memoize_then_get_wrong", PROTO(4) + b"]\x94h\x01.", error=(["malformed"], ""))
+
+    # Structure errors that crash naive unpicklers.
+    M = ["malformed"]
+    w.raw("empty_file", b"", error=(M, ""))
+    w.raw("lone_ff", b"\xff", error=(M, ""))
+    w.raw("protocol6", PROTO(6) + b"]." , error=(["malformed", "unsupported"], ""))
+    w.raw("protocol_255", PROTO(255) + b"]." , error=(["malformed", "unsupported"], ""))
+    w.raw("no_stop", PROTO(2) + b"]}" + bu("a") + b"K\x01sa", error=(M, ""))
+    w.raw("stop_only", PROTO(2) + STOP, error=(M, ""))
+    w.raw("dict_odd_count", PROTO(2) + b"](" + bu("a") + b"da.", error=(M, ""))
+    w.raw("dict_odd_count3", PROTO(2) + b"](" + bu("a") + b"K\x01" + bu("b") + b"da.", error=(M, ""))
+    w.raw("setitems_odd_count", PROTO(2) + b"]}(" + bu("a") + b"ua.", error=(M, ""))
+    w.raw("setitem_empty_stack", PROTO(2) + b"s.", error=(M, ""))
+    w.raw("append_to_int", PROTO(2) + b"K\x01K\x02a.", error=(M, ""))
+    w.raw("setitem_on_list", PROTO(2) + b"]" + bu("a") + b"K\x01s.", error=(M, ""))
+    w.raw("build_on_int", PROTO(2) + b"K\x01}b.", error=(M, ""))
+    w.raw("reduce_on_nonglobal", PROTO(2) + b"K\x01)R.", error=(M, ""))
+    w.raw("pop_mark_empty", PROTO(2) + b"1.", error=(M, ""))
+    w.raw("pop_empty", PROTO(2) + b"0.", error=(M, ""))
+    w.raw("dup_empty", PROTO(2) + b"2.", error=(M, ""))
+    w.raw("tuple1_empty", PROTO(2) + b"\x85.", error=(M, ""))
+    w.raw("unhashable_key", PROTO(2) + b"]}]K\x01sa.", error=(M, "" ))
+    w.raw("bad_utf8", PROTO(2) + b"]}X\x01\x00\x00\x00\xffK\x01sa.", error=(M, ""))
+    w.raw("bad_text_int", b"(lp0\n(dp1\nS'a'\nIabc\nsa.", error=(M, ""))
+    w.raw("bad_text_float", b"(lp0\n(dp1\nS'a'\nF1.2.3\nsa.", error=(M, ""))
+    w.raw("bad_text_string_quote", b"(lp0\n(dp1\nS'a\nI1\nsa.", error=(M, ""))
+    w.raw("trailing_garbage_after_stop", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + b"\x00junk",
+          expect=lambda: ([Col("a", "INT64", [1])], 1))
+    # LONG1 with an empty payload is valid and means 0.
+    w.raw("long1_empty_valid", PROTO(2) + b"]}" + bu("a") + b"\x8a\x00sa.", expect=lambda: ([Col("a", "INT64", [0])], 1))
+    w.raw("long_text_valid", b"(lp0\n(dp1\nVa\np2\nL12345678901234L\nsa.", expect=lambda: ([Col("a", "INT64", [12345678901234])], 1))
+    assert pickle.loads(PROTO(2) + b"]}" + bu("a") + b"\x8a\x00sa.") == [{"a": 0}]
+
+    # Cycles and shared references.
+    cyc = []
+    cyc.append({"self": cyc})
+    w.raw("self_referencing_list", pickle.dumps(cyc, protocol=2), error=(["invalid"], ""))
+    d = {"a": 1}
+    d["me"] = d
+    w.raw("self_referencing_dict", pickle.dumps([d], protocol=4), error=(["invalid"], ""))
+    top = [0]
+    for _ in range(30):
+        top = [top, top]
+    w.raw("billion_laughs", pickle.dumps([{"v": top}], protocol=4), error=(["limit", "invalid"], ""))
+    s = "x" * 1000
+    w.raw("shared_string_amplification", pickle.dumps([{"v": [s] * 200000}], protocol=4), error=(["limit"], ""))
+
+    # Truncations of real fixtures.
+    for src in ("df_protocol4", "records_protocol2", "ndarray_f32"):
+        data = open(os.path.join(fixtures_dir, src + ".pkl"), "rb").read()
+        for off in sorted({1, 2, 3, len(data) // 3, len(data) // 2, len(data) - 2, len(data) - 1}):
+            w.raw("truncated_%s_at_%d" % (src, off), data[:off], error=(["malformed", "limit"], ""))
+
+    # Random bytes (seeded); keep those Python's disassembler rejects too.
+    rnd = random.Random(1234)
+    made = 0
+    while made < 6:
+        size = [1, 16, 256, 4096, 65536, 9][made]
+        b = bytes(rnd.getrandbits(8) for _ in range(size))
+        try:
+            pickletools.dis(b, out=io.StringIO())
+            continue  # structurally valid by chance: skip
+        except Exception:
+            pass
+        w.raw("random_%d_%d" % (made, size), b, error=(["invalid"], ""))
+        made += 1
+    rnd2 = random.Random(99)
+    for i in range(3):
+        b = PROTO(4) + bytes(rnd2.getrandbits(8) for _ in range(512))
+        w.raw("random_proto4_%d" % i, b, error=(["invalid"], ""))
+
+
+# ---------------------------------------------------------------------------
+# Conformance expectations for ../shared/pickle-corpus
+# ---------------------------------------------------------------------------
+
+def gen_conformance(corpus, outbase):
+    """Expected JSONL for every DataFrame/Series of the 1.5.3 split files and
+    the pandas-legacy files, computed by unpickling them with pandas 1.5.3
+    (trusted corpus data; pd.read_pickle for the Python 2 files)."""
+    gen_conformance_dir(os.path.join(corpus, "pandas-generated", "1.5.3", "split"), os.path.join(outbase, "1.5.3"))
+    gen_conformance_dir(os.path.join(corpus, "pandas-legacy"), os.path.join(outbase, "legacy"))
+
+
+def gen_conformance_dir(split, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    for f in os.listdir(outdir):
+        os.remove(os.path.join(outdir, f))
+    for name in sorted(os.listdir(split)):
+        stem = name[:-4]
+        obj = pd.read_pickle(os.path.join(split, name), compression=None)
+        note = None
+        try:
+            if isinstance(obj, pd.DataFrame):
+                if isinstance(obj.columns, pd.MultiIndex):
+                    raise ValueError("MultiIndex columns")
+                cols, n = expect_frame(obj)
+            elif isinstance(obj, pd.Series):
+                if obj.name is None:
+                    obj = obj.rename("0")
+                    note = "unnamed Series: expectation assumes the column is named \"0\""
+                cols, n = expect_frame(obj.to_frame())
+            else:
+                raise ExpectError(["invalid", "unsupported"], "")
+        except ExpectError as e:
+            with open(os.path.join(outdir, stem + ".error.txt"), "w") as fh:
+                fh.write("|".join(e.classes) + "\n" + e.substring + "\n")
+            continue
+        except (ValueError, TypeError) as e:
+            with open(os.path.join(outdir, stem + ".note.txt"), "w") as fh:
+                fh.write("%s: %s\n" % (type(obj).__name__, e))
+            continue
+        with open(os.path.join(outdir, stem + ".jsonl"), "w", encoding="utf-8") as fh:
+            fh.write(jsonl(cols, n))
+        if note:
+            with open(os.path.join(outdir, stem + ".note.txt"), "w") as fh:
+                fh.write(note + "\n")
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "--samples":
+        gen_samples(argv[1])
+        return
+    if len(argv) >= 3 and argv[0] == "--bench":
+        dims = tuple(int(x) for x in argv[3].split(",")) if len(argv) >= 4 else (384, 768)
+        gen_bench(int(argv[1]), argv[2], dims)
+        return
+    if len(argv) >= 2 and argv[0] == "--conformance":
+        gen_conformance(argv[1], os.path.join(HERE, "conformance"))
+        return
+    if argv:
+        sys.exit(__doc__)
+    fx = os.path.join(HERE, "fixtures")
+    hx = os.path.join(HERE, "hostile")
+    for d in (fx, hx):
+        if os.path.isdir(d):
+            for f in os.listdir(d):
+                os.remove(os.path.join(d, f))
+    w = Writer(fx)
+    gen_fixtures(w)
+    h = Writer(hx, check=True)
+    gen_hostile(h, fx)
+    print("fixtures: %d, hostile: %d" % (w.count, h.count))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
