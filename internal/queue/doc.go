@@ -1,4 +1,39 @@
 // Package queue is embedstream's JetStream topology and its data: the job
 // stream, the workers' durable consumer, the job status bucket, the dead
 // letters and the file object store, shared by the worker and the publisher.
+//
+// # Topology
+//
+// [Open] creates or updates, idempotently, everything below (names in
+// types.go):
+//
+//   - the job stream (INGEST by default): subjects ingest.jobs.>, work-queue
+//     retention, a 10-minute duplicate window on Nats-Msg-Id, size limits
+//     with DiscardNew so a full queue refuses new jobs ([ErrQueueFull])
+//     instead of dropping accepted ones;
+//   - the durable pull consumer ingest-workers: explicit ack, AckWait,
+//     MaxDeliver, MaxAckPending from [Config]; a later Open with other
+//     values updates it;
+//   - INGEST_DLQ: dead letters on ingest.dlq.<domain> ([DeadLetter]);
+//   - <stream>_ADVISORIES: the consumer's MAX_DELIVERIES advisories,
+//     captured so that [Queue.WatchMaxDeliveries] sees each one even if no
+//     worker was listening when it fired;
+//   - KV bucket ingest_jobs: one [Status] per job, key = job id (with '.'
+//     and ':' escaped), expiring StatusTTL after its last write;
+//   - object store ingest_files: uploaded job files ([Queue.PutFile]).
+//
+// # Job ids
+//
+// A job's id is its ingest_id on every attempt. [ParseJob] takes it from the
+// Embedstream-Job-Id header ([HeaderJobID], set on replays), else the
+// Nats-Msg-Id header, else the body's job_id, else [DerivedJobID] of the
+// stored message. [Queue.Enqueue] publishes with Nats-Msg-Id = job id, so
+// JetStream drops a repeat within 10 minutes; after that a job id that has a
+// status record is still reported as a duplicate.
+//
+// # Errors
+//
+// Errors wrap the sentinels in errors.go: [ErrBadJob] (permanent),
+// [ErrQueueFull], [ErrUnavailable] (transient), [ErrNotFound],
+// [ErrFileNotFound], [ErrStatusWrite], [ErrConflict].
 package queue

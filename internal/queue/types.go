@@ -98,8 +98,9 @@ type Attempt struct {
 type DeadLetter struct {
 	JobID     string          `json:"job_id"`
 	Domain    string          `json:"domain"`
-	Subject   string          `json:"subject"` // the job's original subject
-	Job       json.RawMessage `json:"job"`     // the original job message, verbatim
+	Subject   string          `json:"subject"`           // the job's original subject
+	Job       json.RawMessage `json:"job"`               // the original job message, verbatim
+	JobRaw    []byte          `json:"job_raw,omitempty"` // the original message when it is not JSON (base64)
 	Error     JobError        `json:"error"`
 	Attempts  int             `json:"attempts"`
 	Worker    string          `json:"worker,omitempty"`

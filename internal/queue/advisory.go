@@ -1,0 +1,120 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// advisoryRetryDelay is how long a MAX_DELIVERIES advisory whose handler
+// failed waits before it is handled again.
+const advisoryRetryDelay = 5 * time.Second
+
+// maxDeliveriesAdvisory is the part of JetStream's
+// io.nats.jetstream.advisory.v1.max_deliver event we read.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// WatchMaxDeliveries handles the job consumer's MAX_DELIVERIES advisories
+// until ctx is done, then returns nil. JetStream leaves a job whose
+// deliveries ran out in the work queue and only publishes this advisory;
+// [Open] captures the advisories in a stream ([Config.AdvisoryStream]) so
+// none is lost while no worker runs, and all workers share one durable
+// consumer on it, so each advisory is handled by one of them, at least once.
+//
+// fn gets the job's stream sequence; it is typically a call of
+// [Queue.DeadLetterBySeq]. A nil return acknowledges the advisory; an error
+// has it redelivered after a few seconds, so fn must be idempotent.
+// Errors: [ErrUnavailable] when the consumer cannot be reached.
+func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Context, streamSeq uint64) error) error {
+	cons, err := q.js.Consumer(ctx, q.cfg.AdvisoryStream(), AdvisoryConsumerName)
+	if err != nil {
+		return classify("queue: advisory consumer", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var adv maxDeliveriesAdvisory
+		if err := json.Unmarshal(m.Data(), &adv); err != nil || adv.StreamSeq == 0 {
+			_ = m.Term() // not an advisory we can act on; nothing else to do with it
+			return
+		}
+		if err := fn(ctx, adv.StreamSeq); err != nil {
+			_ = m.NakWithDelay(advisoryRetryDelay) // AckWait redelivers it if the nak is lost
+			return
+		}
+		_ = m.Ack() // AckWait redelivers it if the ack is lost; fn is idempotent
+	}, jetstream.PullMaxMessages(4))
+	if err != nil {
+		return classify("queue: consume advisories", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	return nil
+}
+
+// DeadLetterBySeq moves the job at stream sequence seq of the job stream
+// to the dead letters, for a job whose deliveries ran out with no worker
+// left to report it: it publishes a [DeadLetter] (reason max_deliveries,
+// error jobErr, attempts = the consumer's MaxDeliver, worker = the caller),
+// marks the status failed, and deletes the message from the job stream, in
+// that order. It is idempotent and safe when several workers race: a
+// message already gone is not an error, and the dead letter's Nats-Msg-Id
+// dedupes a second publish.
+// Errors: [ErrUnavailable], or JetStream API errors.
+func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, jobErr JobError, worker string) error {
+	raw, err := q.jobs.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return classify(fmt.Sprintf("queue: load job at sequence %d", seq), err)
+	}
+	id := JobIDFromMsg(raw.Header, raw.Data, seq, raw.Time)
+	domain := ""
+	if job, err := ParseJob(raw.Subject, raw.Header, raw.Data, seq, raw.Time); err == nil {
+		id, domain = job.ID, job.Domain
+	}
+	dl := DeadLetter{
+		JobID:     id,
+		Domain:    domain,
+		Subject:   raw.Subject,
+		Job:       raw.Data,
+		Error:     jobErr,
+		Attempts:  q.cfg.MaxDeliver,
+		Worker:    worker,
+		Reason:    ReasonMaxDeliveries,
+		FailedAt:  time.Now().UTC(),
+		StreamSeq: seq,
+	}
+	if err := q.PublishDeadLetter(ctx, dl); err != nil {
+		return err
+	}
+	_, err = q.UpdateStatus(ctx, id, func(s *Status) error {
+		if s.State == StateSucceeded {
+			return ErrSkipUpdate
+		}
+		if s.Domain == "" {
+			s.Domain = domain
+		}
+		s.State = StateFailed
+		s.Error = &jobErr
+		s.Attempts = max(s.Attempts, q.cfg.MaxDeliver)
+		s.FinishedAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := q.jobs.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return classify(fmt.Sprintf("queue: delete job at sequence %d", seq), err)
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Dead-letter reasons, as stored in [DeadLetter.Reason].
+const (
+	ReasonPermanent      = "permanent_error"
+	ReasonRetries        = "retries_exhausted"
+	ReasonMaxDeliveries  = "max_deliveries"
+	dlqUnknownDomain     = "unknown"
+	scanBatch            = 256
+	scanWait             = 5 * time.Second
+	deadLetterMsgIDInfix = "-dlq-"
+)
+
+// DLQSubject returns the dead-letter subject of a domain,
+// ingest.dlq.<domain>; a domain that is not a valid subject token (a bad
+// job's) maps to ingest.dlq.unknown.
+func DLQSubject(domain string) string {
+	if ValidateDomain(domain) != nil {
+		domain = dlqUnknownDomain
+	}
+	return DLQSubjectPrefix + domain
+}
+
+// PublishDeadLetter publishes dl on ingest.dlq.<domain> and waits for the
+// stream's acknowledgement: only after a nil error may the worker Term the
+// job. The Nats-Msg-Id is "<job id>-dlq-<stream seq>", so two workers
+// dead-lettering the same delivery store it once. A zero FailedAt is set to
+// now; a Job that is not valid JSON is stored in JobRaw instead.
+// Errors: [ErrUnavailable], or the JetStream API error.
+func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
+	if dl.FailedAt.IsZero() {
+		dl.FailedAt = time.Now().UTC()
+	}
+	if len(dl.Job) > 0 && !json.Valid(dl.Job) {
+		dl.JobRaw, dl.Job = []byte(dl.Job), nil
+	}
+	body, err := json.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("queue: encode dead letter of job %s: %w", dl.JobID, err)
+	}
+	msg := &nats.Msg{Subject: DLQSubject(dl.Domain), Data: body, Header: nats.Header{}}
+	msg.Header.Set(HeaderJobID, dl.JobID)
+	msgID := dl.JobID + deadLetterMsgIDInfix + strconv.FormatUint(dl.StreamSeq, 10)
+	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(DLQStream)); err != nil {
+		return classify("queue: dead-letter job "+dl.JobID, err)
+	}
+	return nil
+}
+
+// ListDeadLetters returns the dead letters of domain (all domains when
+// empty), newest first, at most limit (all when limit <= 0), with DLQSeq
+// filled. Errors: [ErrUnavailable].
+func (q *Queue) ListDeadLetters(ctx context.Context, domain string, limit int) ([]DeadLetter, error) {
+	filter := DLQSubjectPrefix + ">"
+	if domain != "" {
+		filter = DLQSubject(domain)
+	}
+	var out []DeadLetter
+	err := q.scanDLQ(ctx, filter, false, func(m jetstream.Msg, seq uint64) {
+		dl, err := decodeDeadLetter(m.Data(), seq)
+		if err != nil {
+			return // not ours: skip a foreign message on the DLQ subjects
+		}
+		out = append(out, dl)
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func decodeDeadLetter(data []byte, seq uint64) (DeadLetter, error) {
+	var dl DeadLetter
+	if err := json.Unmarshal(data, &dl); err != nil {
+		return DeadLetter{}, fmt.Errorf("queue: dead letter at %d: %w", seq, err)
+	}
+	dl.DLQSeq = seq
+	return dl, nil
+}
+
+// deadLetterSeqs returns the INGEST_DLQ sequences of job id's dead letters,
+// oldest first, reading headers only.
+func (q *Queue) deadLetterSeqs(ctx context.Context, id string) ([]uint64, error) {
+	var seqs []uint64
+	err := q.scanDLQ(ctx, DLQSubjectPrefix+">", true, func(m jetstream.Msg, seq uint64) {
+		if m.Headers().Get(HeaderJobID) == id {
+			seqs = append(seqs, seq)
+		}
+	})
+	return seqs, err
+}
+
+// scanDLQ calls fn for every message on filter in INGEST_DLQ, oldest
+// first, through an ordered consumer.
+func (q *Queue) scanDLQ(ctx context.Context, filter string, headersOnly bool, fn func(jetstream.Msg, uint64)) error {
+	cons, err := q.js.OrderedConsumer(ctx, DLQStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		HeadersOnly:    headersOnly,
+	})
+	if err != nil {
+		return classify("queue: read dead letters", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return classify("queue: read dead letters", err)
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	for {
+		batch, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(scanWait))
+		if err != nil {
+			return classify("queue: read dead letters", err)
+		}
+		n := 0
+		done := false
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("queue: read dead letters: %w", err)
+			}
+			fn(m, meta.Sequence.Stream)
+			if meta.NumPending == 0 {
+				done = true
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return classify("queue: read dead letters", err)
+		}
+		if done {
+			return nil
+		}
+		if n == 0 {
+			// The pending messages were deleted while we read.
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("queue: read dead letters: %w", context.Cause(ctx))
+		}
+	}
+}
+
+// GetDeadLetter returns job id's latest dead letter, with DLQSeq filled.
+// Errors: [ErrNotFound], [ErrUnavailable].
+func (q *Queue) GetDeadLetter(ctx context.Context, id string) (DeadLetter, error) {
+	seqs, err := q.deadLetterSeqs(ctx, id)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	for i := len(seqs) - 1; i >= 0; i-- {
+		raw, err := q.dlq.GetMsg(ctx, seqs[i])
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return DeadLetter{}, classify("queue: dead letter of job "+id, err)
+		}
+		return decodeDeadLetter(raw.Data, raw.Sequence)
+	}
+	return DeadLetter{}, fmt.Errorf("queue: dead letter of job %s: %w", id, ErrNotFound)
+}
+
+// DeleteDeadLetter removes every dead letter of job id from INGEST_DLQ.
+// Errors: [ErrNotFound] (none), [ErrUnavailable].
+func (q *Queue) DeleteDeadLetter(ctx context.Context, id string) error {
+	seqs, err := q.deadLetterSeqs(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(seqs) == 0 {
+		return fmt.Errorf("queue: dead letter of job %s: %w", id, ErrNotFound)
+	}
+	return q.deleteDLQSeqs(ctx, id, seqs)
+}
+
+func (q *Queue) deleteDLQSeqs(ctx context.Context, id string, seqs []uint64) error {
+	for _, seq := range seqs {
+		if err := q.dlq.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return classify(fmt.Sprintf("queue: delete dead letter %d of job %s", seq, id), err)
+		}
+	}
+	return nil
+}
+
+// ReplayDeadLetter re-enqueues job id's dead letter as a fresh attempt
+// under the same job id: the original job message is published again on
+// its original subject with Nats-Msg-Id "<id>:replay:<dlq seq>" (the plain
+// id could fall in the 10-minute duplicate window and be dropped; the DLQ
+// sequence makes a retried replay of the same dead letter a duplicate) and
+// the [HeaderJobID] header set to id, which [ParseJob] prefers. After the
+// publish succeeded, a "failed" status goes back to "queued" (attempt
+// history kept; a status a worker already moved on is left alone) and the
+// job's dead letters are removed.
+//
+// Errors: [ErrNotFound] (no dead letter), [ErrQueueFull], [ErrUnavailable].
+func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult, error) {
+	dl, err := q.GetDeadLetter(ctx, id)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	subject := dl.Subject
+	if subject == "" {
+		subject = SubjectPrefix + dl.Domain
+	}
+	body := []byte(dl.Job)
+	if len(body) == 0 {
+		body = dl.JobRaw
+	}
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	msg.Header.Set(HeaderJobID, id)
+	msgID := id + ":replay:" + strconv.FormatUint(dl.DLQSeq, 10)
+	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(q.cfg.Stream))
+	if err != nil {
+		return EnqueueResult{}, classify("queue: replay job "+id, err)
+	}
+	res := EnqueueResult{JobID: id, Duplicate: ack.Duplicate, Seq: ack.Sequence}
+	_, err = q.UpdateStatus(ctx, id, func(s *Status) error {
+		if s.State != StateFailed && s.State != "" {
+			return ErrSkipUpdate
+		}
+		if s.Domain == "" {
+			s.Domain = dl.Domain
+		}
+		s.State = StateQueued
+		s.Error = nil
+		s.FinishedAt = time.Time{}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("queue: replay job %s: %w: %w", id, ErrStatusWrite, err)
+	}
+	seqs, err := q.deadLetterSeqs(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	// Only the dead letters up to the replayed one: the fresh attempt may
+	// already have failed and left a new one.
+	seqs = slices.DeleteFunc(seqs, func(s uint64) bool { return s > dl.DLQSeq })
+	return res, q.deleteDLQSeqs(ctx, id, seqs)
+}

@@ -1,0 +1,66 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Sentinel errors. Every error the package returns that falls into one of
+// these classes wraps the sentinel, so callers classify with [errors.Is].
+var (
+	// ErrBadJob marks a job message that can never be processed (bad JSON,
+	// missing file_name, domain mismatch, invalid id or options). Permanent.
+	ErrBadJob = errors.New("bad job")
+	// ErrQueueFull is returned by [Queue.Enqueue] when the job stream has
+	// reached its size or message limit and refuses new jobs (DiscardNew).
+	ErrQueueFull = errors.New("job queue is full")
+	// ErrUnavailable marks a failure to reach NATS or JetStream (no
+	// connection, no responders, timeout). Transient.
+	ErrUnavailable = errors.New("nats unavailable")
+	// ErrNotFound is returned when a job status record or a dead letter does
+	// not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrFileNotFound is returned when an object is not in the ingest_files
+	// object store.
+	ErrFileNotFound = errors.New("file not found in object store")
+	// ErrStatusWrite is returned by [Queue.Enqueue] together with a valid
+	// result when the job was enqueued but its "queued" status record could
+	// not be written; the worker creates the record when it sees the job.
+	ErrStatusWrite = errors.New("job enqueued but its status record was not written")
+	// ErrSkipUpdate may be returned by the function given to
+	// [Queue.UpdateStatus] to leave the record unchanged.
+	ErrSkipUpdate = errors.New("skip status update")
+	// ErrConflict is returned by [Queue.UpdateStatus] when concurrent writers
+	// kept winning the compare-and-set race until the retries ran out.
+	ErrConflict = errors.New("status update conflict")
+)
+
+// classify wraps a JetStream publish or request error with the package's
+// vocabulary: a full stream becomes [ErrQueueFull], a server-side API error
+// stays as it is, anything else (no connection, no responders, timeouts) is
+// [ErrUnavailable].
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		if isStreamFull(apiErr) {
+			return fmt.Errorf("%s: %w: %w", op, ErrQueueFull, err)
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// jsErrCodeStreamStoreFailed is the JetStream API error code a stream with
+// DiscardNew answers when a publish would exceed its limits; the description
+// then says which limit ("maximum messages exceeded", "maximum bytes
+// exceeded").
+const jsErrCodeStreamStoreFailed jetstream.ErrorCode = 10077
+
+func isStreamFull(e *jetstream.APIError) bool {
+	return e.ErrorCode == jsErrCodeStreamStoreFailed && containsFold(e.Description, "maximum")
+}

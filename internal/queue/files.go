@@ -1,0 +1,94 @@
+package queue
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// FileInfo describes a file in the ingest_files object store.
+type FileInfo struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // lowercase hex
+}
+
+// PutFile streams r into the object store under name (replacing an object
+// of that name) without buffering it whole, and returns its size and
+// SHA-256 (the object store's own digest). Errors: [ErrUnavailable], or r's
+// error.
+func (q *Queue) PutFile(ctx context.Context, name string, r io.Reader) (FileInfo, error) {
+	info, err := q.files.Put(ctx, jetstream.ObjectMeta{Name: name}, r)
+	if err != nil {
+		return FileInfo{}, classify("queue: upload file "+name, err)
+	}
+	return fileInfo(info)
+}
+
+// OpenFile opens the object called name for reading; the reader reports an
+// error at its end if the content does not match the stored digest. The
+// caller closes it. Errors: [ErrFileNotFound], [ErrUnavailable].
+func (q *Queue) OpenFile(ctx context.Context, name string) (io.ReadCloser, FileInfo, error) {
+	res, err := q.files.Get(ctx, name)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return nil, FileInfo{}, fmt.Errorf("queue: file %q: %w", name, ErrFileNotFound)
+		}
+		return nil, FileInfo{}, classify("queue: open file "+name, err)
+	}
+	info, err := res.Info()
+	if err != nil {
+		_ = res.Close() // already failing; the close error adds nothing
+		return nil, FileInfo{}, classify("queue: open file "+name, err)
+	}
+	fi, err := fileInfo(info)
+	if err != nil {
+		_ = res.Close()
+		return nil, FileInfo{}, err
+	}
+	return res, fi, nil
+}
+
+// StatFile returns the description of the object called name.
+// Errors: [ErrFileNotFound], [ErrUnavailable].
+func (q *Queue) StatFile(ctx context.Context, name string) (FileInfo, error) {
+	info, err := q.files.GetInfo(ctx, name)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return FileInfo{}, fmt.Errorf("queue: file %q: %w", name, ErrFileNotFound)
+		}
+		return FileInfo{}, classify("queue: stat file "+name, err)
+	}
+	return fileInfo(info)
+}
+
+// DeleteFile removes the object called name.
+// Errors: [ErrFileNotFound], [ErrUnavailable].
+func (q *Queue) DeleteFile(ctx context.Context, name string) error {
+	if err := q.files.Delete(ctx, name); err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return fmt.Errorf("queue: file %q: %w", name, ErrFileNotFound)
+		}
+		return classify("queue: delete file "+name, err)
+	}
+	return nil
+}
+
+// fileInfo converts object info, whose digest reads "SHA-256=<base64url>".
+func fileInfo(info *jetstream.ObjectInfo) (FileInfo, error) {
+	d, ok := strings.CutPrefix(info.Digest, "SHA-256=")
+	if !ok {
+		return FileInfo{}, fmt.Errorf("queue: file %q: unexpected digest %q", info.Name, info.Digest)
+	}
+	sum, err := base64.URLEncoding.DecodeString(d)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("queue: file %q: digest %q: %w", info.Name, info.Digest, err)
+	}
+	return FileInfo{Name: info.Name, Size: int64(info.Size), SHA256: hex.EncodeToString(sum)}, nil
+}

@@ -1,0 +1,326 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/embedstream/embedstream/internal/wire"
+)
+
+// HeaderJobID is the header that carries the job id when Nats-Msg-Id must
+// differ from it: a replayed dead letter is published with Nats-Msg-Id
+// "<job id>:replay:<dlq seq>" (the 10-minute duplicate window would drop a
+// second message with the plain job id) and this header set to the job id.
+const HeaderJobID = "Embedstream-Job-Id"
+
+// Limits of a job's options (inclusive).
+const (
+	MinChunkRecords = 1
+	MaxChunkRecords = 1_000_000
+	MinChunkBytes   = 4 << 10
+	MaxChunkBytes   = 64 << 20
+	MaxFileNameLen  = 1024
+)
+
+// ParseJob parses and validates a job message as a worker receives it:
+// its subject, headers, body, and the stream sequence and store time of the
+// stored message (see [DerivedJobID]).
+//
+// The job id is, in this order of precedence: the [HeaderJobID] header; the
+// Nats-Msg-Id header; the body's job_id; [DerivedJobID]. The chosen id must
+// be a valid ingest_id ([wire.ValidateID]).
+//
+// The domain is the subject's last token (the subject must be
+// ingest.jobs.<domain>); a body domain must equal it. file_name is required
+// and non-empty; source is "file" (default) or "object"; options, when
+// present, hold chunk_records in [MinChunkRecords, MaxChunkRecords] and
+// chunk_bytes in [MinChunkBytes, MaxChunkBytes]; enqueued_at is RFC 3339.
+// Unknown fields, at the top level or in options, and explicit nulls are
+// rejected, so a typo ("filename") fails loudly instead of being ignored;
+// job.schema.json ([JobSchema]) states the same rules.
+//
+// Every error wraps [ErrBadJob]: such a job is a permanent failure.
+func ParseJob(subject string, header nats.Header, data []byte, streamSeq uint64, stored time.Time) (Job, error) {
+	job, err := parseBody(data)
+	if err != nil {
+		return Job{}, err
+	}
+	domain, ok := strings.CutPrefix(subject, SubjectPrefix)
+	if !ok || domain == "" || strings.Contains(domain, ".") {
+		return Job{}, fmt.Errorf("%w: subject %q is not %s<domain>", ErrBadJob, subject, SubjectPrefix)
+	}
+	if err := ValidateDomain(domain); err != nil {
+		return Job{}, fmt.Errorf("%w: subject %q: %w", ErrBadJob, subject, err)
+	}
+	if job.Domain != "" && job.Domain != domain {
+		return Job{}, fmt.Errorf("%w: body domain %q disagrees with subject %q", ErrBadJob, job.Domain, subject)
+	}
+	job.Domain = domain
+
+	switch {
+	case header.Get(HeaderJobID) != "":
+		job.ID = header.Get(HeaderJobID)
+		if err := wire.ValidateID(HeaderJobID+" header", job.ID); err != nil {
+			return Job{}, fmt.Errorf("%w: %w", ErrBadJob, err)
+		}
+	case header.Get(HeaderMsgID) != "":
+		job.ID = header.Get(HeaderMsgID)
+		if err := wire.ValidateID(HeaderMsgID+" header (the job id)", job.ID); err != nil {
+			return Job{}, fmt.Errorf("%w: %w", ErrBadJob, err)
+		}
+	case job.ID != "":
+		// validated by parseBody
+	default:
+		job.ID = DerivedJobID(streamSeq, stored)
+	}
+	return job, nil
+}
+
+// ParseMsg is [ParseJob] for a message fetched from the job consumer.
+func ParseMsg(msg jetstream.Msg) (Job, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return Job{}, fmt.Errorf("%w: message metadata: %w", ErrBadJob, err)
+	}
+	return ParseJob(msg.Subject(), msg.Headers(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+}
+
+// JobIDFromMsg returns the id a job message stands for even when its body
+// cannot be parsed (for dead-lettering a bad job): the headers' id, else the
+// body's job_id if readable and valid, else [DerivedJobID].
+func JobIDFromMsg(header nats.Header, data []byte, streamSeq uint64, stored time.Time) string {
+	for _, h := range []string{HeaderJobID, HeaderMsgID} {
+		if id := header.Get(h); id != "" && wire.ValidateID(h, id) == nil {
+			return id
+		}
+	}
+	var body struct {
+		ID string `json:"job_id"`
+	}
+	if json.Unmarshal(data, &body) == nil && wire.ValidateID("job_id", body.ID) == nil {
+		return body.ID
+	}
+	return DerivedJobID(streamSeq, stored)
+}
+
+// parseBody decodes and validates a job body, field by field, so that
+// presence, null and unknown keys are all seen.
+func parseBody(data []byte) (Job, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return Job{}, fmt.Errorf("%w: body is not a JSON object: %w", ErrBadJob, err)
+	}
+	if fields == nil {
+		return Job{}, fmt.Errorf("%w: body is null, want a JSON object", ErrBadJob)
+	}
+	var job Job
+	for k, raw := range fields {
+		var err error
+		switch k {
+		case "job_id":
+			if err = decodeString(raw, &job.ID); err == nil {
+				err = wire.ValidateID("job_id", job.ID)
+			}
+		case "domain":
+			if err = decodeString(raw, &job.Domain); err == nil {
+				err = ValidateDomain(job.Domain)
+			}
+		case "file_name":
+			if err = decodeString(raw, &job.FileName); err == nil {
+				err = checkFileName(job.FileName)
+			}
+		case "source":
+			if err = decodeString(raw, &job.Source); err == nil && job.Source != SourceFile && job.Source != SourceObject {
+				err = fmt.Errorf("want %q or %q, got %q", SourceFile, SourceObject, job.Source)
+			}
+		case "options":
+			job.Options, err = parseOptions(raw)
+		case "enqueued_at":
+			var s string
+			if err = decodeString(raw, &s); err == nil {
+				// RFC 3339 allows a lowercase 't' and 'z'; Go's layout does not.
+				job.EnqueuedAt, err = time.Parse(time.RFC3339Nano, strings.ToUpper(s))
+			}
+		default:
+			err = errors.New("unknown field")
+		}
+		if err != nil {
+			return Job{}, fmt.Errorf("%w: field %q: %w", ErrBadJob, k, err)
+		}
+	}
+	if _, ok := fields["file_name"]; !ok {
+		return Job{}, fmt.Errorf("%w: field \"file_name\" is required", ErrBadJob)
+	}
+	if job.Source == "" {
+		job.Source = SourceFile
+	}
+	return job, nil
+}
+
+func checkFileName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty")
+	case len(name) > MaxFileNameLen:
+		return fmt.Errorf("is %d bytes long (at most %d)", len(name), MaxFileNameLen)
+	}
+	return nil
+}
+
+func decodeString(raw json.RawMessage, dst *string) error {
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return errors.New("must be a string, not null")
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return errors.New("must be a string")
+	}
+	return nil
+}
+
+func decodeInt(raw json.RawMessage, lo, hi int64) (int64, error) {
+	var n int64
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return 0, errors.New("must be an integer, not null")
+	}
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, errors.New("must be an integer")
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("must be %d to %d, got %d", lo, hi, n)
+	}
+	return n, nil
+}
+
+func parseOptions(raw json.RawMessage) (JobOptions, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return JobOptions{}, errors.New("must be a JSON object")
+	}
+	var o JobOptions
+	for k, v := range fields {
+		switch k {
+		case "chunk_records":
+			n, err := decodeInt(v, MinChunkRecords, MaxChunkRecords)
+			if err != nil {
+				return JobOptions{}, fmt.Errorf("%q: %w", k, err)
+			}
+			o.ChunkRecords = int(n)
+		case "chunk_bytes":
+			n, err := decodeInt(v, MinChunkBytes, MaxChunkBytes)
+			if err != nil {
+				return JobOptions{}, fmt.Errorf("%q: %w", k, err)
+			}
+			o.ChunkBytes = n
+		default:
+			return JobOptions{}, fmt.Errorf("%q: unknown field", k)
+		}
+	}
+	return o, nil
+}
+
+// Validate checks a job about to be enqueued by the same rules [ParseJob]
+// applies to a received one (id, domain, file_name, source, options). An
+// empty id or source is allowed here: [Queue.Enqueue] fills them. Errors
+// wrap [ErrBadJob].
+func (j Job) Validate() error {
+	if j.ID != "" {
+		if err := wire.ValidateID("job id", j.ID); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadJob, err)
+		}
+	}
+	if err := ValidateDomain(j.Domain); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadJob, err)
+	}
+	if err := checkFileName(j.FileName); err != nil {
+		return fmt.Errorf("%w: file_name %w", ErrBadJob, err)
+	}
+	if j.Source != "" && j.Source != SourceFile && j.Source != SourceObject {
+		return fmt.Errorf("%w: source: want %q or %q, got %q", ErrBadJob, SourceFile, SourceObject, j.Source)
+	}
+	if n := j.Options.ChunkRecords; n != 0 && (n < MinChunkRecords || n > MaxChunkRecords) {
+		return fmt.Errorf("%w: options.chunk_records must be %d to %d, got %d", ErrBadJob, MinChunkRecords, MaxChunkRecords, n)
+	}
+	if n := j.Options.ChunkBytes; n != 0 && (n < MinChunkBytes || n > MaxChunkBytes) {
+		return fmt.Errorf("%w: options.chunk_bytes must be %d to %d, got %d", ErrBadJob, MinChunkBytes, MaxChunkBytes, n)
+	}
+	return nil
+}
+
+// Subject returns the subject a job is published on: ingest.jobs.<domain>.
+func (j Job) Subject() string { return SubjectPrefix + j.Domain }
+
+// EnqueueResult is the outcome of [Queue.Enqueue].
+type EnqueueResult struct {
+	JobID string // the job's id (generated when the job had none)
+	// Duplicate is true when the job id was already known: JetStream
+	// dropped the publish as a duplicate within its 10-minute window, or a
+	// status record for the id already existed (nothing was published).
+	Duplicate bool
+	Seq       uint64 // stream sequence of the job (0 when nothing was published)
+}
+
+// Enqueue publishes job on ingest.jobs.<domain> and waits for JetStream's
+// acknowledgement, so a nil error means the job is durable. An empty id is
+// filled with [NewJobID], an empty source with "file", a zero EnqueuedAt
+// with the current time.
+//
+// The job id is the Nats-Msg-Id, so JetStream drops a repeat within its
+// duplicate window; beyond it, a job id that already has a status record is
+// reported as a duplicate without publishing. The "queued" status record is
+// written after the publish succeeded (so it never claims a job that is not
+// in the stream) with a KV create, so it never overwrites the record of a
+// job that a worker already started.
+//
+// Errors: [ErrBadJob] (invalid job), [ErrQueueFull] (stream at its limits,
+// nothing enqueued), [ErrUnavailable] (NATS unreachable; nothing enqueued
+// unless a retry with the same id finds it so), [ErrStatusWrite] (returned
+// with a valid result: the job is enqueued).
+func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
+	if job.ID == "" {
+		job.ID = NewJobID()
+	} else if _, err := q.GetStatus(ctx, job.ID); err == nil {
+		return EnqueueResult{JobID: job.ID, Duplicate: true}, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return EnqueueResult{}, err
+	}
+	if job.Source == "" {
+		job.Source = SourceFile
+	}
+	if job.EnqueuedAt.IsZero() {
+		job.EnqueuedAt = time.Now().UTC()
+	}
+	if err := job.Validate(); err != nil {
+		return EnqueueResult{}, err
+	}
+	body, err := json.Marshal(job)
+	if err != nil {
+		return EnqueueResult{}, fmt.Errorf("queue: encode job %s: %w", job.ID, err)
+	}
+	msg := &nats.Msg{Subject: job.Subject(), Data: body, Header: nats.Header{}}
+	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(job.ID), jetstream.WithExpectStream(q.cfg.Stream))
+	if err != nil {
+		return EnqueueResult{}, classify("queue: enqueue job "+job.ID, err)
+	}
+	res := EnqueueResult{JobID: job.ID, Duplicate: ack.Duplicate, Seq: ack.Sequence}
+	st := Status{
+		JobID:      job.ID,
+		Domain:     job.Domain,
+		FileName:   job.FileName,
+		Source:     job.Source,
+		State:      StateQueued,
+		EnqueuedAt: job.EnqueuedAt,
+		UpdatedAt:  time.Now().UTC(),
+	}
+	if err := q.createStatus(ctx, st); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return res, fmt.Errorf("queue: job %s: %w: %w", job.ID, ErrStatusWrite, err)
+	}
+	return res, nil
+}

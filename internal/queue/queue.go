@@ -1,0 +1,352 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/embedstream/embedstream/internal/config"
+)
+
+// DefaultMaxAckPending is the consumer's MaxAckPending when the settings do
+// not give one: the most jobs in flight across all workers together.
+const DefaultMaxAckPending = 1000
+
+// AdvisoryConsumerName is the durable consumer on the advisory stream (see
+// [Config.AdvisoryStream]) that workers share to handle MAX_DELIVERIES
+// advisories.
+const AdvisoryConsumerName = "ingest-max-deliveries"
+
+// Config is the queue topology: the job stream, its consumer and the status
+// bucket. [ConfigFromNATS] builds it from the binaries' settings.
+type Config struct {
+	Stream        string        // job stream name (DefaultStream)
+	Replicas      int           // replicas of every stream, bucket and store
+	MaxBytes      int64         // job stream size limit; <= 0: unlimited
+	MaxMsgs       int64         // job stream message limit; <= 0: unlimited
+	AckWait       time.Duration // consumer AckWait
+	MaxDeliver    int           // consumer MaxDeliver
+	MaxAckPending int           // consumer MaxAckPending (all workers' slots together)
+	StatusTTL     time.Duration // lifetime of a status record after its last write
+}
+
+// ConfigFromNATS returns the queue configuration for the shared NATS
+// settings, with [DefaultMaxAckPending].
+func ConfigFromNATS(c config.NATS) Config {
+	return Config{
+		Stream:        c.Stream,
+		Replicas:      c.Replicas,
+		MaxBytes:      c.MaxBytes,
+		MaxMsgs:       c.MaxMsgs,
+		AckWait:       c.AckWait,
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: DefaultMaxAckPending,
+		StatusTTL:     c.JobTTL,
+	}
+}
+
+// AdvisoryStream is the name of the stream that captures the job consumer's
+// MAX_DELIVERIES advisories, so none is lost while no worker listens:
+// "<Stream>_ADVISORIES".
+func (c Config) AdvisoryStream() string { return c.Stream + "_ADVISORIES" }
+
+// AdvisorySubject is the subject of the job consumer's MAX_DELIVERIES
+// advisories.
+func (c Config) AdvisorySubject() string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + c.Stream + "." + ConsumerName
+}
+
+func (c Config) withDefaults() Config {
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.Replicas < 1 {
+		c.Replicas = 1
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 5
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.StatusTTL <= 0 {
+		c.StatusTTL = 7 * 24 * time.Hour
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = -1
+	}
+	if c.MaxMsgs <= 0 {
+		c.MaxMsgs = -1
+	}
+	return c
+}
+
+// Connect dials NATS with the shared settings: the comma-separated URL list,
+// optional credentials file, TLS CA and client certificate. The connection
+// reconnects forever and logs disconnects, reconnects and async errors on
+// log; name identifies the client to the server (e.g. "worker host-123").
+//
+// If no server answers yet, Connect keeps retrying until ctx is done and
+// then returns an error wrapping [ErrUnavailable].
+func Connect(ctx context.Context, c config.NATS, name string, log zerolog.Logger) (*nats.Conn, error) {
+	connected := make(chan struct{})
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) { close(connected) }),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("nats disconnected")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { log.Debug().Msg("nats connection closed") }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("nats async error")
+		}),
+	}
+	if c.Creds != "" {
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	nc, err := nats.Connect(c.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("queue: connect to %s: %w", c.URL, err)
+	}
+	if nc.IsConnected() {
+		log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
+		return nc, nil
+	}
+	log.Warn().Str("url", c.URL).Msg("nats not reachable yet, retrying")
+	select {
+	case <-connected:
+		log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
+		return nc, nil
+	case <-ctx.Done():
+		nc.Close()
+		return nil, fmt.Errorf("queue: connect to %s: %w: %w", c.URL, ErrUnavailable, context.Cause(ctx))
+	}
+}
+
+// Queue is the job queue: the JetStream handles of the job stream, the dead
+// letters, the status bucket and the file store. It is safe for concurrent
+// use.
+type Queue struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	cfg   Config
+	jobs  jetstream.Stream
+	dlq   jetstream.Stream
+	adv   jetstream.Stream
+	kv    jetstream.KeyValue
+	files jetstream.ObjectStore
+}
+
+// Open creates or updates the whole topology, idempotently and safely when
+// many processes race to do it:
+//   - stream cfg.Stream: subjects ingest.jobs.>, work-queue retention, file
+//     storage, cfg.Replicas, 10-minute duplicate window, cfg.MaxBytes and
+//     cfg.MaxMsgs with DiscardNew;
+//   - stream INGEST_DLQ: subjects ingest.dlq.>, limits retention;
+//   - stream cfg.AdvisoryStream(): captures the consumer's MAX_DELIVERIES
+//     advisories, with its durable consumer [AdvisoryConsumerName];
+//   - KV bucket ingest_jobs with TTL cfg.StatusTTL;
+//   - object store ingest_files;
+//   - durable pull consumer ingest-workers (explicit ack, cfg.AckWait,
+//     cfg.MaxDeliver, cfg.MaxAckPending): an existing one is updated to
+//     these values.
+//
+// Errors reaching JetStream wrap [ErrUnavailable].
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("queue: jetstream: %w", err)
+	}
+	q := &Queue{nc: nc, js: js, cfg: cfg}
+
+	q.jobs, err = upsert(ctx, func() (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Stream,
+			Description: "embedstream ingest jobs",
+			Subjects:    []string{SubjectWildcard},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  DuplicateWindow,
+			MaxBytes:    cfg.MaxBytes,
+			MaxMsgs:     cfg.MaxMsgs,
+			Discard:     jetstream.DiscardNew,
+			AllowDirect: true,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create stream "+cfg.Stream, err)
+	}
+	q.dlq, err = upsert(ctx, func() (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        DLQStream,
+			Description: "embedstream dead-lettered jobs",
+			Subjects:    []string{DLQSubjectPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  DuplicateWindow,
+			AllowDirect: true,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create stream "+DLQStream, err)
+	}
+	q.adv, err = upsert(ctx, func() (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.AdvisoryStream(),
+			Description: "MAX_DELIVERIES advisories of " + cfg.Stream + "/" + ConsumerName,
+			Subjects:    []string{cfg.AdvisorySubject()},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      7 * 24 * time.Hour,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create stream "+cfg.AdvisoryStream(), err)
+	}
+	q.kv, err = upsert(ctx, func() (jetstream.KeyValue, error) {
+		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      StatusBucket,
+			Description: "embedstream job status, key = job id",
+			History:     1,
+			TTL:         cfg.StatusTTL,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create bucket "+StatusBucket, err)
+	}
+	q.files, err = upsert(ctx, func() (jetstream.ObjectStore, error) {
+		return js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      FilesBucket,
+			Description: "embedstream uploaded job files",
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create object store "+FilesBucket, err)
+	}
+	_, err = upsert(ctx, func() (jetstream.Consumer, error) {
+		return js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+			Durable:       ConsumerName,
+			Description:   "embedstream workers",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    cfg.MaxDeliver,
+			MaxAckPending: cfg.MaxAckPending,
+			FilterSubject: SubjectWildcard,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create consumer "+ConsumerName, err)
+	}
+	_, err = upsert(ctx, func() (jetstream.Consumer, error) {
+		return js.CreateOrUpdateConsumer(ctx, cfg.AdvisoryStream(), jetstream.ConsumerConfig{
+			Durable:       AdvisoryConsumerName,
+			Description:   "embedstream workers handling MAX_DELIVERIES advisories",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       time.Minute,
+			MaxAckPending: 100,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: create consumer "+AdvisoryConsumerName, err)
+	}
+	return q, nil
+}
+
+// upsert runs a create-or-update call again when it lost a creation race
+// to another process ("already exists"/"already in use"): the retry then
+// finds the resource and updates it.
+func upsert[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	var (
+		v   T
+		err error
+	)
+	for range 5 {
+		v, err = f()
+		if err == nil || !isAlreadyExists(err) || ctx.Err() != nil {
+			return v, err
+		}
+	}
+	return v, err
+}
+
+func isAlreadyExists(err error) bool {
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrConsumerExists) ||
+		errors.Is(err, jetstream.ErrBucketExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeConsumerNameExists,
+			jetstream.JSErrCodeConsumerAlreadyExists, jetstream.JSErrCodeConsumerExists:
+			return true
+		}
+		return strings.Contains(apiErr.Description, "already")
+	}
+	return false
+}
+
+// Config returns the topology q was opened with (defaults filled in).
+func (q *Queue) Config() Config { return q.cfg }
+
+// Conn returns the NATS connection q uses.
+func (q *Queue) Conn() *nats.Conn { return q.nc }
+
+// JetStream returns q's JetStream context.
+func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+
+// Consumer returns a handle on the workers' durable pull consumer
+// ingest-workers. Workers Fetch from it with a batch of their free slots.
+func (q *Queue) Consumer(ctx context.Context) (jetstream.Consumer, error) {
+	c, err := q.js.Consumer(ctx, q.cfg.Stream, ConsumerName)
+	if err != nil {
+		return nil, classify("queue: consumer "+ConsumerName, err)
+	}
+	return c, nil
+}
+
+// Ready reports whether NATS is connected and the job stream answers; for
+// readiness probes.
+func (q *Queue) Ready(ctx context.Context) error {
+	if !q.nc.IsConnected() {
+		return fmt.Errorf("queue: %w: not connected (%s)", ErrUnavailable, q.nc.Status())
+	}
+	if _, err := q.jobs.Info(ctx); err != nil {
+		return classify("queue: stream "+q.cfg.Stream, err)
+	}
+	return nil
+}

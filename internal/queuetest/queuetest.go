@@ -1,0 +1,148 @@
+// Package queuetest runs a real in-process NATS server with JetStream for
+// tests, and opens the embedstream queue on it.
+//
+// # Usage
+//
+//	s := queuetest.StartServer(t)
+//	q := queuetest.OpenQueue(t, s, queuetest.Config())
+//
+// The server stores JetStream data in a t.TempDir() and shuts down in
+// t.Cleanup; [Server.Restart] stops and starts it again on the same port
+// and store, for redelivery-after-restart tests.
+package queuetest
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+// readyTimeout bounds how long a server may take to accept connections.
+const readyTimeout = 10 * time.Second
+
+// Server is an in-process NATS server with JetStream.
+type Server struct {
+	mu   sync.Mutex
+	opts server.Options
+	srv  *server.Server
+}
+
+// StartServer starts a NATS server with JetStream on 127.0.0.1 and a free
+// port, storing into a fresh t.TempDir(); it is shut down when the test
+// ends.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{opts: server.Options{
+		Host:      "127.0.0.1",
+		Port:      -1,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoLog:     true,
+		NoSigs:    true,
+	}}
+	s.start(t)
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opts := s.opts
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		t.Fatalf("queuetest: new nats server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		t.Fatalf("queuetest: nats server not ready within %s", readyTimeout)
+	}
+	s.srv = srv
+	// Keep the chosen port, so a restart comes back at the same URL.
+	if a, ok := srv.Addr().(*net.TCPAddr); ok {
+		s.opts.Port = a.Port
+	}
+}
+
+// URL returns the server's client URL, e.g. "nats://127.0.0.1:41234".
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv.ClientURL()
+}
+
+// NATS returns the running server, e.g. for JetStream introspection.
+func (s *Server) NATS() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv
+}
+
+// Shutdown stops the server and waits until it has stopped. It may be
+// called more than once.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+}
+
+// Restart shuts the server down and starts it again with the same port and
+// JetStream store; clients with reconnect enabled reconnect.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Shutdown()
+	s.start(t)
+}
+
+// Connect returns a client connection to s, closed when the test ends. It
+// reconnects forever, so it survives [Server.Restart].
+func Connect(t testing.TB, s *Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.Name(t.Name()))
+	if err != nil {
+		t.Fatalf("queuetest: connect to %s: %v", s.URL(), err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Config returns a queue configuration for tests: the default stream name,
+// one replica, AckWait 30s, MaxDeliver 5, no size limits.
+func Config() queue.Config {
+	return queue.Config{
+		Stream:        queue.DefaultStream,
+		Replicas:      1,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    5,
+		MaxAckPending: queue.DefaultMaxAckPending,
+		StatusTTL:     time.Hour,
+	}
+}
+
+// OpenQueue connects to s and opens the queue topology with cfg, failing
+// the test on error.
+func OpenQueue(t testing.TB, s *Server, cfg queue.Config) *queue.Queue {
+	t.Helper()
+	nc := Connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := queue.Open(ctx, nc, cfg)
+	if err != nil {
+		t.Fatalf("queuetest: open queue: %v", err)
+	}
+	return q
+}

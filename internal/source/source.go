@@ -1,0 +1,141 @@
+// Package source resolves job file names to files under the data
+// directory, refusing every name that could reach outside it.
+//
+// # Rules
+//
+// A job's file_name is relative to DATA_DIR. It is refused with
+// [ErrUnsafePath] when it is empty, absolute (or has a volume name), holds a
+// ".." component, or resolves, symlinks included, to a place outside
+// DATA_DIR. A name that is safe but does not exist is [ErrNotFound], which
+// wraps [fs.ErrNotExist]. Both are permanent failures for a job.
+//
+// [OpenFile] opens through an [os.Root], so even a symlink swapped in after
+// the check cannot lead the open outside DATA_DIR.
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+var (
+	// ErrUnsafePath marks a file name that is empty, absolute, holds "..",
+	// or resolves outside the data directory.
+	ErrUnsafePath = errors.New("unsafe file name")
+	// ErrNotFound marks a safe file name with no file behind it. It wraps
+	// [fs.ErrNotExist].
+	ErrNotFound = fmt.Errorf("file not found: %w", fs.ErrNotExist)
+	// ErrBadExtension marks a file name whose extension is not allowed.
+	ErrBadExtension = errors.New("file extension not allowed")
+)
+
+// CheckName checks a file name without touching the file system: not
+// empty, not absolute, no ".." component, no NUL byte, and (when
+// allowedExt is not empty) an extension from allowedExt (e.g. ".pkl",
+// compared case-insensitively). Errors wrap [ErrUnsafePath] or
+// [ErrBadExtension].
+func CheckName(name string, allowedExt []string) error {
+	if name == "" {
+		return fmt.Errorf("%w: file name is empty", ErrUnsafePath)
+	}
+	if strings.ContainsRune(name, 0) {
+		return fmt.Errorf("%w: file name %q holds a NUL byte", ErrUnsafePath, name)
+	}
+	if filepath.IsAbs(name) || strings.HasPrefix(name, "/") || strings.HasPrefix(name, `\`) || filepath.VolumeName(name) != "" {
+		return fmt.Errorf("%w: file name %q is absolute; give a name relative to the data directory", ErrUnsafePath, name)
+	}
+	if slices.Contains(strings.FieldsFunc(name, isSep), "..") {
+		return fmt.Errorf("%w: file name %q holds a \"..\" component", ErrUnsafePath, name)
+	}
+	if len(allowedExt) > 0 {
+		ext := strings.ToLower(filepath.Ext(name))
+		if !slices.ContainsFunc(allowedExt, func(a string) bool { return strings.ToLower(a) == ext }) {
+			return fmt.Errorf("%w: file name %q: extension %q is not one of %s", ErrBadExtension, name, ext, strings.Join(allowedExt, ", "))
+		}
+	}
+	return nil
+}
+
+func isSep(r rune) bool { return r == '/' || r == '\\' }
+
+// ResolveFile returns the real path of name under dataDir, after
+// [CheckName] and after resolving symlinks in both dataDir and the result:
+// a name whose real path is outside dataDir's real path is refused.
+// Errors: [ErrUnsafePath], [ErrNotFound] (wraps [fs.ErrNotExist]), or the
+// file system's error (e.g. a missing or unreadable dataDir).
+func ResolveFile(dataDir, name string) (string, error) {
+	if err := CheckName(name, nil); err != nil {
+		return "", err
+	}
+	root, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("source: data directory %q: %w", dataDir, err)
+	}
+	root, err = filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("source: data directory %q: %w", dataDir, err)
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(root, filepath.FromSlash(name)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("source: %q in %s: %w", name, dataDir, ErrNotFound)
+		}
+		return "", fmt.Errorf("source: %q in %s: %w", name, dataDir, err)
+	}
+	rel, err := filepath.Rel(root, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%w: %q resolves outside the data directory", ErrUnsafePath, name)
+	}
+	if rel == "." {
+		return "", fmt.Errorf("%w: %q is the data directory itself", ErrUnsafePath, name)
+	}
+	return real, nil
+}
+
+// OpenFile opens name under dataDir for reading through an [os.Root], so
+// no symlink or ".." can lead outside dataDir, whatever the file system
+// does between checks. The file must be a regular file.
+// Errors: [ErrUnsafePath], [ErrNotFound] (wraps [fs.ErrNotExist]), or the
+// file system's error.
+func OpenFile(dataDir, name string) (*os.File, error) {
+	if err := CheckName(name, nil); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("source: data directory %q: %w", dataDir, err)
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(name))
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("source: %q in %s: %w", name, dataDir, ErrNotFound)
+		case escapes(dataDir, name):
+			return nil, fmt.Errorf("%w: %q resolves outside the data directory: %w", ErrUnsafePath, name, err)
+		}
+		return nil, fmt.Errorf("source: open %q in %s: %w", name, dataDir, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("source: stat %q in %s: %w", name, dataDir, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %q is not a regular file (%s)", ErrUnsafePath, name, st.Mode().Type())
+	}
+	return f, nil
+}
+
+// escapes reports whether name resolves outside dataDir, to classify an
+// os.Root refusal (the os package does not export that error).
+func escapes(dataDir, name string) bool {
+	_, err := ResolveFile(dataDir, name)
+	return errors.Is(err, ErrUnsafePath)
+}
