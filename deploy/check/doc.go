@@ -1,0 +1,24 @@
+// Package check validates embedstream's deployment files offline: the
+// top-level docker-compose.yml, the Dockerfiles under deploy/docker and the
+// kustomize overlays under deploy/k8s. It holds only tests; run them with
+//
+//	cd deploy/check && go test ./...
+//
+// It is a module of its own so that compose-go, kustomize and kubeconform stay
+// out of the product's go.mod. Being nested under the product's module path,
+// it imports the product's internal/config, so "every variable the manifests
+// set is one a binary reads" is checked against config.Settings, the source
+// of truth.
+//
+// # Schemas
+//
+// Kubernetes objects are validated with kubeconform against strict JSON
+// schemas committed under schemas/, generated from the Kubernetes OpenAPI v3
+// spec (module k8s.io/kubernetes) and KEDA's CRDs (module
+// github.com/kedacore/keda/v2), both fetched through the Go module proxy.
+// Regenerate them after changing a version in cmd/schemagen:
+//
+//	go generate .
+package check
+
+//go:generate go run ./cmd/schemagen -out schemas
