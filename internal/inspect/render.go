@@ -1,0 +1,164 @@
+package inspect
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/table"
+)
+
+const (
+	// maxValueRunes is where the preview cuts a value's text.
+	maxValueRunes = 72
+	// vectorHead is how many leading elements of a vector the preview shows.
+	vectorHead = 4
+)
+
+// schemaField is one line of --format schema.
+type schemaField struct {
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Nullable  bool   `json:"nullable"`
+	VectorDim int    `json:"vector_dim,omitempty"`
+}
+
+// WriteSchema writes t's schema as a JSON array, one field object per line.
+func WriteSchema(w io.Writer, t *table.Table) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString("[")
+	for i, f := range t.Schema() {
+		b, err := json.Marshal(schemaField{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable, VectorDim: f.VectorDim})
+		if err != nil {
+			return fmt.Errorf("schema field %q: %w", f.Name, err)
+		}
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n  ")
+		bw.Write(b)
+	}
+	bw.WriteString("\n]\n")
+	return bw.Flush()
+}
+
+// WritePreview writes the human-readable preview of t: a header (file, row
+// and column counts, the domain when one was checked), the schema, and the
+// first limit rows with one field per line, long values cut and vectors
+// abbreviated.
+func WritePreview(w io.Writer, file, domain string, t *table.Table, limit int) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "file:    %s\n", file)
+	fmt.Fprintf(bw, "rows:    %d\n", t.Rows)
+	fmt.Fprintf(bw, "columns: %d\n", len(t.Columns))
+	if domain != "" {
+		fmt.Fprintf(bw, "domain:  %s (checks passed)\n", domain)
+	}
+
+	bw.WriteString("\nschema:\n")
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tNAME\tTYPE\tNULLABLE\tDIM")
+	for i, f := range t.Schema() {
+		dim := ""
+		if f.Type == table.TypeFloatVector {
+			dim = strconv.Itoa(f.VectorDim)
+		}
+		nullable := "no"
+		if f.Nullable {
+			nullable = "yes"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", i+1, cut(f.Name, 40), f.Type, nullable, dim)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, line := range strings.SplitAfter(sb.String(), "\n") {
+		if line != "" {
+			bw.WriteString(strings.TrimRight(line, " \n"))
+			bw.WriteByte('\n')
+		}
+	}
+
+	n := min(limit, t.Rows)
+	switch {
+	case t.Rows == 0:
+		bw.WriteString("\nno rows\n")
+	case n == 0:
+	case n < t.Rows:
+		fmt.Fprintf(bw, "\nrows (first %d of %d):\n", n, t.Rows)
+	default:
+		fmt.Fprintf(bw, "\nrows (all %d):\n", t.Rows)
+	}
+	width := 0
+	for _, c := range t.Columns {
+		width = max(width, utf8.RuneCountInString(cut(c.Name, 40)))
+	}
+	for r := range n {
+		fmt.Fprintf(bw, "[%d]\n", r)
+		for _, c := range t.Columns {
+			name := cut(c.Name, 40)
+			fmt.Fprintf(bw, "  %s%s  %s\n", name, strings.Repeat(" ", width-utf8.RuneCountInString(name)), previewValue(c, r))
+		}
+	}
+	return bw.Flush()
+}
+
+// previewValue renders row r of c for the preview: canonical JSON cut to
+// maxValueRunes, vectors as "[dim] first values …", nulls as null.
+func previewValue(c *table.Column, r int) string {
+	if c.IsNull(r) {
+		return "null"
+	}
+	if c.Type == table.TypeFloatVector {
+		v := c.Vector(r)
+		var b []byte
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, "] "...)
+		for i, f := range v[:min(vectorHead, len(v))] {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = canonical.AppendFloat(b, float64(f), 32)
+		}
+		if len(v) > vectorHead {
+			b = append(b, ", …"...)
+		}
+		return string(b)
+	}
+	b, err := canonical.AppendValue(nil, c, r)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return cut(string(b), maxValueRunes)
+}
+
+// cut shortens s to at most n runes, ending in "…" when it was longer, and
+// replaces line breaks and tabs so a value stays on its line.
+func cut(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case '\n', '\r', '\t':
+			return ' '
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, k := 0, 0
+	for i = range s {
+		if k == n-1 {
+			break
+		}
+		k++
+	}
+	return s[:i] + "…"
+}
