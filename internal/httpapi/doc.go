@@ -1,0 +1,33 @@
+// Package httpapi is the publisher's HTTP API: it enqueues ingest jobs,
+// reports their status, takes file uploads into the object store and manages
+// dead letters, over the queue of package queue. It is stateless, so any
+// number of replicas can serve it.
+//
+// # Routes
+//
+// API.md beside this file documents every route, status code and body. In
+// short:
+//
+//	POST   /data/ingest/{domain}?file_name=...   enqueue a job (202, Location: /jobs/{id})
+//	GET    /jobs/{id}                            a job's status record
+//	GET    /jobs?state=&domain=&limit=           recent jobs, newest first
+//	PUT    /files/{name}                         stream a file into the ingest_files object store
+//	GET    /dlq?domain=&limit=                   dead letters
+//	POST   /dlq/{id}/replay                      re-enqueue a dead letter under the same job id
+//	DELETE /dlq/{id}                             drop a dead letter
+//	GET    /healthz, /readyz, /metrics           liveness, readiness, Prometheus
+//
+// # Errors
+//
+// Every response is JSON. A failure is {"error": {"code": "...", "message":
+// "..."}}, with a stable code ([CodeUnknownDomain], [CodeUnsafePath], ...)
+// and an HTTP status chosen by one classifier from the error's sentinel
+// (queue.ErrNotFound, queue.ErrQueueFull, queue.ErrUnavailable, ...).
+//
+// # Security
+//
+// When [Config.Token] is set every route except /healthz and /readyz needs
+// "Authorization: Bearer <token>", compared in constant time. Request bodies
+// are bounded: JSON bodies by [Config.MaxBodyBytes], uploads by
+// [Config.MaxUploadBytes].
+package httpapi

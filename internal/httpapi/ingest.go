@@ -1,0 +1,213 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/source"
+	"github.com/embedstream/embedstream/internal/telemetry"
+	"github.com/embedstream/embedstream/internal/wire"
+)
+
+// HeaderIdempotencyKey names the header whose value becomes the job id (and
+// the Nats-Msg-Id), so a retried POST enqueues one job.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// ingestRequest is the optional JSON body of POST /data/ingest/{domain}.
+type ingestRequest struct {
+	FileName string           `json:"file_name"`
+	Source   string           `json:"source"`
+	Options  queue.JobOptions `json:"options"`
+}
+
+// EnqueueResponse is the body of a 202 from POST /data/ingest/{domain} and
+// POST /dlq/{id}/replay.
+type EnqueueResponse struct {
+	JobID     string `json:"job_id"`
+	Domain    string `json:"domain"`
+	FileName  string `json:"file_name"`
+	Source    string `json:"source"`
+	StatusURL string `json:"status_url"`
+	// Duplicate is true when the job id was enqueued before (a repeated
+	// Idempotency-Key): nothing new was enqueued.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+func statusURL(id string) string { return "/jobs/" + id }
+
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
+	domain := r.PathValue("domain")
+	if err := s.checkDomain(domain); err != nil {
+		return err
+	}
+	job, err := s.parseIngest(r, domain)
+	if err != nil {
+		return err
+	}
+	if job.ID != "" {
+		setJobID(r, job.ID)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	// Refuse at once while NATS is unreachable, rather than let the publish
+	// wait in the client's reconnect buffer and answer after the timeout.
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(ctx); err != nil {
+			return fmt.Errorf("enqueue %s job for %q: %w", domain, job.FileName, err)
+		}
+	}
+	res, err := s.q.Enqueue(ctx, job)
+	switch {
+	case errors.Is(err, queue.ErrStatusWrite) && res.JobID != "":
+		// Enqueued and durable; the worker writes the status record when
+		// it takes the job, so this is still a success.
+		telemetry.Logger(r.Context()).Warn().Err(err).Str("job_id", res.JobID).Msg("job enqueued without its queued status record")
+	case err != nil:
+		return fmt.Errorf("enqueue %s job for %q: %w", domain, job.FileName, err)
+	}
+	setJobID(r, res.JobID)
+	if !res.Duplicate {
+		s.metrics.enqueued.WithLabelValues(domain).Inc()
+	}
+	w.Header().Set("Location", statusURL(res.JobID))
+	writeJSON(w, http.StatusAccepted, EnqueueResponse{
+		JobID: res.JobID, Domain: domain, FileName: job.FileName, Source: job.Source,
+		StatusURL: statusURL(res.JobID), Duplicate: res.Duplicate,
+	})
+	return nil
+}
+
+func (s *Server) checkDomain(domain string) error {
+	names := s.domains.Names()
+	if slices.Contains(names, domain) {
+		return nil
+	}
+	return errorf(http.StatusNotFound, CodeUnknownDomain, "unknown domain %q (known domains: %s)", domain, strings.Join(names, ", "))
+}
+
+// parseIngest builds the job from the query string and the optional JSON
+// body, validating everything that can be checked before enqueueing.
+func (s *Server) parseIngest(r *http.Request, domain string) (queue.Job, error) {
+	var req ingestRequest
+	if err := s.decodeBody(r, &req); err != nil {
+		return queue.Job{}, err
+	}
+	q := r.URL.Query()
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"file_name", &req.FileName}, {"source", &req.Source}} {
+		v := q.Get(p.name)
+		switch {
+		case v == "":
+		case *p.dst == "":
+			*p.dst = v
+		case *p.dst != v:
+			return queue.Job{}, errorf(http.StatusBadRequest, CodeBadRequest, "%s is %q in the query string but %q in the body", p.name, v, *p.dst)
+		}
+	}
+	job := queue.Job{Domain: domain, FileName: req.FileName, Source: req.Source, Options: req.Options}
+	if key := r.Header.Get(HeaderIdempotencyKey); key != "" {
+		if err := wire.ValidateID(HeaderIdempotencyKey, key); err != nil {
+			return queue.Job{}, &apiError{status: http.StatusBadRequest, code: CodeInvalidID, message: err.Error(), err: err}
+		}
+		job.ID = key
+	}
+	if job.Source == "" {
+		job.Source = queue.SourceFile
+	}
+	if job.Source != queue.SourceFile && job.Source != queue.SourceObject {
+		return queue.Job{}, errorf(http.StatusBadRequest, CodeBadRequest, "source is %q; want %q or %q", job.Source, queue.SourceFile, queue.SourceObject)
+	}
+	if err := s.checkFileName(job.FileName); err != nil {
+		return queue.Job{}, err
+	}
+	if err := job.Validate(); err != nil { // options and lengths, as the worker will check them
+		return queue.Job{}, err
+	}
+	if job.Source == queue.SourceFile {
+		if err := s.checkDataFile(job.FileName); err != nil {
+			return queue.Job{}, err
+		}
+	}
+	return job, nil
+}
+
+// decodeBody decodes a JSON object body into v. An empty body leaves v
+// alone; unknown fields and trailing data are refused.
+func (s *Server) decodeBody(r *http.Request, v any) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return fmt.Errorf("read request body: %w", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "request body is not a valid JSON object of this route: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "request body has data after its JSON object")
+	}
+	return nil
+}
+
+// checkFileName refuses an empty, unsafe or wrongly suffixed file name.
+func (s *Server) checkFileName(name string) error {
+	if name == "" {
+		return errorf(http.StatusBadRequest, CodeMissingFileName, "file_name is missing or empty: pass ?file_name=<name> or a JSON body {\"file_name\": \"<name>\"}")
+	}
+	err := source.CheckName(name, s.cfg.AllowedExt)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, source.ErrUnsafePath):
+		return &apiError{status: http.StatusBadRequest, code: CodeUnsafePath, message: err.Error(), err: err}
+	case errors.Is(err, source.ErrBadExtension):
+		return &apiError{status: http.StatusBadRequest, code: CodeExtension, message: err.Error(), err: err}
+	default:
+		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest, message: err.Error(), err: err}
+	}
+}
+
+// checkDataFile resolves name in the data directory when the publisher can
+// see it: a name escaping it is a 400, a missing file a 422.
+func (s *Server) checkDataFile(name string) error {
+	if !s.dataDirVisible() {
+		return nil
+	}
+	_, err := source.ResolveFile(s.cfg.DataDir, name)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, source.ErrUnsafePath):
+		return &apiError{status: http.StatusBadRequest, code: CodeUnsafePath, message: err.Error(), err: err}
+	case errors.Is(err, source.ErrNotFound):
+		return &apiError{status: http.StatusUnprocessableEntity, code: CodeFileNotFound,
+			message: fmt.Sprintf("file %q does not exist in the data directory", name), err: err}
+	default:
+		return fmt.Errorf("check %q in the data directory: %w", name, err)
+	}
+}
+
+func (s *Server) dataDirVisible() bool {
+	if s.cfg.DataDir == "" {
+		return false
+	}
+	fi, err := os.Stat(s.cfg.DataDir)
+	return err == nil && fi.IsDir()
+}

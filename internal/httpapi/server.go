@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+// Queue is what the API needs from the job queue; *queue.Queue implements
+// it. Its methods return the queue package's sentinels (queue.ErrNotFound,
+// queue.ErrQueueFull, queue.ErrUnavailable), which the API maps onto status
+// codes.
+type Queue interface {
+	Enqueue(ctx context.Context, job queue.Job) (queue.EnqueueResult, error)
+	GetStatus(ctx context.Context, id string) (queue.Status, error)
+	ListStatus(ctx context.Context, f queue.Filter) ([]queue.Status, error)
+	ListDeadLetters(ctx context.Context, domain string, limit int) ([]queue.DeadLetter, error)
+	ReplayDeadLetter(ctx context.Context, jobID string) (queue.EnqueueResult, error)
+	DeleteDeadLetter(ctx context.Context, jobID string) error
+	PutFile(ctx context.Context, name string, r io.Reader) (queue.FileInfo, error)
+}
+
+// Domains lists the domains jobs may name; *domain.Registry implements it.
+type Domains interface {
+	Names() []string
+}
+
+// Config tunes a [Server]. Zero values take the defaults named on each field.
+type Config struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every route but /healthz and /readyz.
+	Token string
+	// DataDir is the workers' data directory as the publisher sees it.
+	// When it names an existing directory, a job for a missing file is
+	// refused with 422 and names resolving outside it with 400; when it is
+	// empty or not visible here, those checks are left to the worker.
+	DataDir string
+	// AllowedExt lists the file extensions a job or upload may name
+	// (default .pkl, .pickle).
+	AllowedExt []string
+	// MaxUploadBytes bounds a PUT /files body (default 4 GiB).
+	MaxUploadBytes int64
+	// MaxBodyBytes bounds a JSON request body (default 64 KiB).
+	MaxBodyBytes int64
+	// RequestTimeout bounds each call into the queue (default 10s); an
+	// upload gets this long plus the time its body takes to arrive.
+	RequestTimeout time.Duration
+	// Ready reports readiness for /readyz: nil when NATS is connected and
+	// the job stream exists. A nil Ready always reports ready.
+	Ready func(ctx context.Context) error
+}
+
+func (c *Config) setDefaults() {
+	if len(c.AllowedExt) == 0 {
+		c.AllowedExt = []string{".pkl", ".pickle"}
+	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 4 << 30
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+}
+
+// Server is the HTTP API. It is an [http.Handler]; [Server.Serve] runs it on
+// a listener with graceful shutdown.
+type Server struct {
+	cfg     Config
+	q       Queue
+	domains Domains
+	log     zerolog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	handler http.Handler
+}
+
+// New builds the API over q and domains. It does no I/O.
+func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:     cfg,
+		q:       q,
+		domains: domains,
+		log:     log,
+		mux:     http.NewServeMux(),
+		metrics: newMetrics(),
+	}
+	s.routes()
+	s.handler = s.observe(s.authenticate(http.HandlerFunc(s.dispatch)))
+	return s
+}
+
+// Routes are the mux patterns, also used as the "route" metric label.
+const (
+	routeIngest   = "POST /data/ingest/{domain}"
+	routeJob      = "GET /jobs/{id}"
+	routeJobs     = "GET /jobs"
+	routeFile     = "PUT /files/{name}"
+	routeDLQ      = "GET /dlq"
+	routeReplay   = "POST /dlq/{id}/replay"
+	routeDLQDel   = "DELETE /dlq/{id}"
+	routeHealthz  = "GET /healthz"
+	routeReadyz   = "GET /readyz"
+	routeMetrics  = "GET /metrics"
+	routeNotFound = "unmatched"
+)
+
+func (s *Server) routes() {
+	s.mux.Handle(routeIngest, s.api(s.handleIngest))
+	s.mux.Handle(routeJob, s.api(s.handleJob))
+	s.mux.Handle(routeJobs, s.api(s.handleJobs))
+	s.mux.Handle(routeFile, s.api(s.handlePutFile))
+	s.mux.Handle(routeDLQ, s.api(s.handleDLQList))
+	s.mux.Handle(routeReplay, s.api(s.handleDLQReplay))
+	s.mux.Handle(routeDLQDel, s.api(s.handleDLQDelete))
+	s.mux.Handle(routeHealthz, s.api(s.handleHealthz))
+	s.mux.Handle(routeReadyz, s.api(s.handleReadyz))
+	s.mux.Handle(routeMetrics, s.metrics.handler())
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Registry returns the Prometheus registry behind /metrics, so a process can
+// add its own collectors.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// shutdownGrace bounds how long Serve waits for in-flight requests.
+const shutdownGrace = 15 * time.Second
+
+// Serve serves the API on lis until ctx is cancelled, then shuts down
+// gracefully: it stops accepting, lets in-flight requests finish (for up to
+// 15 s) and returns nil. Any other server failure is returned.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          newStdLogger(s.log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("httpapi: serve %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("httpapi: shutdown: %w", err)
+	}
+	return nil
+}
