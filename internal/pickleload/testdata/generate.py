@@ -491,6 +491,94 @@ KOREAN = ["백엔드 개발자", "데이터 엔지니어", "머신러닝 엔지�
 EMOJI = ["🚀", "😀", "👩‍💻", "🇰🇷", "✨"]
 
 
+# --- Arrow-backed columns, emulated (pyarrow is not installed here) --------
+# pandas 2.x pickles a string[pyarrow] column as an ArrowStringArray whose
+# state holds pyarrow objects, rebuilt by pyarrow.lib functions. The fake
+# pyarrow.lib below makes pickle write the same global references.
+
+pyarrow = types.ModuleType("pyarrow")
+palib = types.ModuleType("pyarrow.lib")
+pyarrow.lib = palib
+sys.modules["pyarrow"] = pyarrow
+sys.modules["pyarrow.lib"] = palib
+
+
+def _pa_function(name):
+    def f(*args):
+        raise RuntimeError("never called")
+    f.__name__ = f.__qualname__ = name
+    f.__module__ = "pyarrow.lib"
+    setattr(palib, name, f)
+    return f
+
+
+_pa_function("chunked_array")
+_pa_function("_restore_array")
+_pa_function("type_for_alias")
+_pa_function("py_buffer")
+
+
+class _PaType:
+    def __init__(self, alias):
+        self.alias = alias
+
+    def __reduce__(self):
+        return palib.type_for_alias, (self.alias,)
+
+
+class _PaBuffer:
+    def __init__(self, b):
+        self.b = b
+
+    def __reduce__(self):
+        return palib.py_buffer, (self.b,)
+
+
+class _PaArray:
+    def __init__(self, values):
+        self.values = values
+
+    def __reduce__(self):
+        data = "".join(v or "" for v in self.values).encode()
+        offsets, n = [0], 0
+        for v in self.values:
+            n += len((v or "").encode())
+            offsets.append(n)
+        validity = bytes([sum(1 << i for i, v in enumerate(self.values) if v is not None)])
+        return palib._restore_array, ((_PaType("string"), len(self.values), self.values.count(None), 0,
+                                       [_PaBuffer(validity), _PaBuffer(struct.pack("<%di" % len(offsets), *offsets)),
+                                        _PaBuffer(data)], [], None),)
+
+
+class _PaChunked:
+    def __init__(self, values):
+        self.values = values
+
+    def __reduce__(self):
+        return palib.chunked_array, ([_PaArray(self.values)], _PaType("string"))
+
+
+class ArrowPickler(pickle.Pickler):
+    """Pickles pandas StringArrays as pandas 2.x pickles string[pyarrow]."""
+
+    def reducer_override(self, obj):
+        from pandas.core.arrays.string_ import StringArray, StringDtype
+        from pandas.core.arrays.string_arrow import ArrowStringArray
+        import copyreg
+        if isinstance(obj, StringArray):
+            dtype = object.__new__(StringDtype)
+            dtype.__dict__["storage"] = "pyarrow"
+            vals = [None if is_null(v) else v for v in obj]
+            return copyreg._reconstructor, (ArrowStringArray, object, None), {"_pa_array": _PaChunked(vals), "_dtype": dtype}
+        return NotImplemented
+
+
+def arrow_pickle(obj):
+    buf = io.BytesIO()
+    ArrowPickler(buf, protocol=5).dump(obj)
+    return buf.getvalue()
+
+
 def small_frame(seed=1, rows=5):
     rng = np.random.default_rng(seed)
     return pd.DataFrame({
@@ -630,6 +718,8 @@ def gen_fixtures(w):
         "S": pd.array(["a", None, "가", "😀"], dtype="string"),
         "I8": pd.array([1, None, 3, 4], dtype="Int8"),
     }))
+    w.raw("df_arrow_string", arrow_pickle(pd.DataFrame({"id": [1, 2, 3], "s_arrow": pd.array(["a", None, "c"], dtype="string")})),
+          error=(["unsupported"], "s_arrow"))
     w.frame("df_empty_columns", pd.DataFrame({"a": pd.Series([], dtype=np.int64), "b": pd.Series([], dtype=np.float64)}),
             with_schema=False)
     w.frame("df_empty", pd.DataFrame(), with_schema=False)
