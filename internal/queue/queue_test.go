@@ -1,0 +1,290 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
+)
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func streamMsgs(t *testing.T, q *queue.Queue, name string) uint64 {
+	t.Helper()
+	s, err := q.JetStream().Stream(testCtx(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestOpenIdempotentAndConcurrent(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	cfg := queuetest.Config()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		nc := queuetest.Connect(t, s)
+		wg.Go(func() {
+			_, err := queue.Open(testCtx(t), nc, cfg)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Open: %v", err)
+		}
+	}
+	q := queuetest.OpenQueue(t, s, cfg) // and once more, sequentially
+	info, err := q.JetStream().Stream(testCtx(t), cfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := info.CachedInfo().Config
+	if sc.Retention != jetstream.WorkQueuePolicy || sc.Discard != jetstream.DiscardNew || sc.Storage != jetstream.FileStorage ||
+		sc.Duplicates != queue.DuplicateWindow || len(sc.Subjects) != 1 || sc.Subjects[0] != queue.SubjectWildcard {
+		t.Fatalf("job stream config = %+v", sc)
+	}
+	for _, name := range []string{queue.DLQStream, cfg.AdvisoryStream(), "KV_" + queue.StatusBucket, "OBJ_" + queue.FilesBucket} {
+		if _, err := q.JetStream().Stream(testCtx(t), name); err != nil {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	if err := q.Ready(testCtx(t)); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+}
+
+func TestOpenUpdatesConsumer(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	cfg := queuetest.Config()
+	queuetest.OpenQueue(t, s, cfg)
+	cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = 7*time.Second, 3, 64
+	q := queuetest.OpenQueue(t, s, cfg)
+	c, err := q.Consumer(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := info.Config
+	if cc.AckWait != 7*time.Second || cc.MaxDeliver != 3 || cc.MaxAckPending != 64 || cc.AckPolicy != jetstream.AckExplicitPolicy ||
+		cc.FilterSubject != queue.SubjectWildcard || cc.Durable != queue.ConsumerName {
+		t.Fatalf("consumer config = %+v", cc)
+	}
+}
+
+func TestEnqueueWorkQueueRetention(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	res, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Duplicate || res.Seq == 0 || res.JobID == "" {
+		t.Fatalf("result = %+v", res)
+	}
+	st, err := q.GetStatus(ctx, res.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != queue.StateQueued || st.Domain != "recruit" || st.FileName != "a.pkl" || st.Source != queue.SourceFile || st.EnqueuedAt.IsZero() {
+		t.Fatalf("status = %+v", st)
+	}
+	c, err := q.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := queue.ParseMsg(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.ID != res.JobID || job.Domain != "recruit" || job.FileName != "a.pkl" {
+		t.Fatalf("job = %+v", job)
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 0 {
+		t.Fatalf("work queue holds %d messages after the ack, want 0", n)
+	}
+}
+
+func TestEnqueueQueueFull(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	cfg := queuetest.Config()
+	cfg.MaxMsgs = 2
+	q := queuetest.OpenQueue(t, s, cfg)
+	ctx := testCtx(t)
+	for i := range 2 {
+		if _, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: fmt.Sprint(i, ".pkl")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := q.Enqueue(ctx, queue.Job{ID: "third", Domain: "recruit", FileName: "3.pkl"})
+	if !errors.Is(err, queue.ErrQueueFull) {
+		t.Fatalf("third Enqueue: %+v, %v; want ErrQueueFull", res, err)
+	}
+	if _, err := q.GetStatus(ctx, "third"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("status of the refused job: %v, want ErrNotFound", err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 2 {
+		t.Fatalf("stream holds %d, want the 2 accepted jobs", n)
+	}
+}
+
+func TestEnqueueDedupe(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	job := queue.Job{ID: "idem-1", Domain: "candidate", FileName: "c.pkl"}
+	first, err := q.Enqueue(ctx, job)
+	if err != nil || first.Duplicate {
+		t.Fatalf("first: %+v, %v", first, err)
+	}
+	// A worker starts it; a retried enqueue must not reset the status.
+	if _, err := q.UpdateStatus(ctx, "idem-1", func(s *queue.Status) error { s.State = queue.StateRunning; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	again, err := q.Enqueue(ctx, job)
+	if err != nil || !again.Duplicate || again.JobID != "idem-1" {
+		t.Fatalf("second: %+v, %v", again, err)
+	}
+	st, err := q.GetStatus(ctx, "idem-1")
+	if err != nil || st.State != queue.StateRunning {
+		t.Fatalf("status after the duplicate: %+v, %v", st, err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 1 {
+		t.Fatalf("stream holds %d jobs, want 1", n)
+	}
+}
+
+// TestEnqueueDedupeInWindow covers the JetStream duplicate window: the
+// status record is gone (or was never written) but the Nats-Msg-Id is
+// still remembered.
+func TestEnqueueDedupeInWindow(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	job := queue.Job{ID: "idem-2", Domain: "candidate", FileName: "c.pkl"}
+	if _, err := q.Enqueue(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := q.JetStream().KeyValue(ctx, queue.StatusBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "idem-2"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.Enqueue(ctx, job)
+	if err != nil || !res.Duplicate {
+		t.Fatalf("second: %+v, %v; want a duplicate", res, err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 1 {
+		t.Fatalf("stream holds %d jobs, want 1", n)
+	}
+}
+
+func TestEnqueueRejectsBadJobs(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	for _, job := range []queue.Job{
+		{Domain: "recruit"},
+		{Domain: "", FileName: "a.pkl"},
+		{Domain: "re.cruit", FileName: "a.pkl"},
+		{ID: "bad id", Domain: "recruit", FileName: "a.pkl"},
+		{Domain: "recruit", FileName: "a.pkl", Source: "s3"},
+		{Domain: "recruit", FileName: "a.pkl", Options: queue.JobOptions{ChunkRecords: -1}},
+	} {
+		if _, err := q.Enqueue(testCtx(t), job); !errors.Is(err, queue.ErrBadJob) {
+			t.Errorf("Enqueue(%+v) = %v, want ErrBadJob", job, err)
+		}
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 0 {
+		t.Fatalf("stream holds %d jobs, want 0", n)
+	}
+}
+
+func TestEnqueueUnavailable(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	s.Shutdown()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"})
+	if !errors.Is(err, queue.ErrUnavailable) {
+		t.Fatalf("Enqueue with NATS down: %v, want ErrUnavailable", err)
+	}
+	if err := q.Ready(ctx); !errors.Is(err, queue.ErrUnavailable) {
+		t.Fatalf("Ready with NATS down: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestEnqueueSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	res, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Restart(t)
+	waitFor(t, "reconnect", q.Conn().IsConnected)
+	st, err := q.GetStatus(ctx, res.JobID)
+	if err != nil || st.State != queue.StateQueued {
+		t.Fatalf("status after restart: %+v, %v", st, err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 1 {
+		t.Fatalf("stream holds %d jobs after restart, want 1", n)
+	}
+}
