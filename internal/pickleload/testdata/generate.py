@@ -370,6 +370,13 @@ class Writer:
         data = pickle.dumps(obj, protocol=protocol)
         if expect is None and error is None:
             expect = lambda: expect_any(obj)  # noqa: E731
+            # The expectation must hold for what was pickled, not only for
+            # the object in hand: derive it again from the round trip.
+            try:
+                a, b = jsonl(*expect_any(obj)), jsonl(*expect_any(pickle.loads(data)))
+                assert a == b, "%s: expectation differs after a pickle round trip" % name
+            except ExpectError:
+                pass
         self.raw(name, data, expect=expect, error=error, with_schema=with_schema)
         return data
 
@@ -377,6 +384,12 @@ class Writer:
         # df.to_pickle is pickle.dump with the given protocol.
         buf = io.BytesIO()
         df.to_pickle(buf, compression=None, protocol=protocol)
+        if "expect" not in kw and "error" not in kw:
+            back = pd.read_pickle(io.BytesIO(buf.getvalue()), compression=None)
+            try:
+                assert jsonl(*expect_any(df)) == jsonl(*expect_any(back)), name
+            except ExpectError:
+                pass
         self.raw(name, buf.getvalue(), expect=kw.pop("expect", lambda: expect_any(df)), **kw)
         return buf.getvalue()
 
@@ -462,12 +475,18 @@ class Plain:
 class PydanticV1Like:
     """Pickles like a pydantic v1 BaseModel: state {'__dict__', '__fields_set__'}."""
 
+    __slots__ = ("__dict__", "__fields_set__")
+
     def __init__(self, **kw):
         object.__setattr__(self, "__dict__", dict(kw))
         object.__setattr__(self, "__fields_set__", set(kw))
 
     def __getstate__(self):
         return {"__dict__": self.__dict__, "__fields_set__": self.__fields_set__}
+
+    def __setstate__(self, state):
+        object.__setattr__(self, "__dict__", state["__dict__"])
+        object.__setattr__(self, "__fields_set__", state["__fields_set__"])
 
 
 @in_models
@@ -484,6 +503,9 @@ class PydanticV2Like:
             "__pydantic_fields_set__": set(self.__dict__),
             "__pydantic_private__": None,
         }
+
+    def __setstate__(self, state):
+        self.__dict__.update(state["__dict__"])
 
 
 KOREAN = ["백엔드 개발자", "데이터 엔지니어", "머신러닝 엔지니어", "프론트엔드 개발자", "DevOps 엔지니어",
