@@ -1,0 +1,61 @@
+// Package ingest is the worker's engine: it consumes jobs from the JetStream
+// work queue and runs each one, loading its pickle, validating it against
+// its domain and streaming it to the batch server, so that every job is
+// applied exactly once in effect however workers crash, restart or scale.
+//
+// # Parts
+//
+//   - [Processor] runs one attempt of one job: resolve the file (DATA_DIR or
+//     the object store), read it bounded by MAX_FILE_BYTES, hash it, load it
+//     with the pickle package, validate it, stream it. It knows nothing of
+//     acks or status.
+//   - [Worker] is the run loop: it binds the durable consumer, pulls one job
+//     per free slot (never more than it can run), keeps each job's lease,
+//     maps every outcome onto JetStream, writes the job's status record and
+//     dead-letters what cannot succeed.
+//   - [Classify] is the one place where an error becomes a class (the stable
+//     strings of queue.JobError.Class) and a verdict: permanent or transient.
+//
+// # Outcomes
+//
+//   - success (including the batch server's duplicate=true): DoubleAck, so
+//     the worker knows the ack landed; status succeeded.
+//   - transient failure before the last delivery: NakWithDelay with an
+//     exponential backoff with jitter (RETRY_BACKOFF_MIN doubling up to
+//     RETRY_BACKOFF_MAX); status retrying.
+//   - permanent failure, or a failure on the last allowed delivery: the dead
+//     letter is published first, and the message terminated only once that
+//     publish is stored (if it is not, the message is Nak'd and comes back);
+//     status failed.
+//   - shutdown: jobs still running after SHUTDOWN_TIMEOUT are cancelled and
+//     Nak'd without delay, so another worker takes them at once. This is not
+//     a failure: nothing is dead-lettered and the status says retrying with
+//     class shutdown.
+//   - lease lost: a job whose lease extensions cannot be confirmed is
+//     cancelled and neither acked nor Nak'd; JetStream redelivers it.
+//   - deliveries exhausted with no worker left to report it (every worker
+//     holding it crashed): the MAX_DELIVERIES advisory is handled by moving
+//     the job to the dead letters.
+//
+// # Leases
+//
+// While a job runs, the worker extends its AckWait every AckWait/3 with a
+// confirmed in-progress ack: "+WPI" sent as a request on the message's reply
+// subject, whose answer proves the server took it (msg.InProgress is fire
+// and forget). Two failed confirmations in a row, or AckWait without one,
+// cancel the job: it may already be running elsewhere, and a zombie that
+// finished it anyway would only waste work (the batch server deduplicates).
+//
+// # Shutdown
+//
+// [Worker.Run] uses two contexts: its argument stops fetching; running jobs
+// continue on a context detached from it, cancelled with a shutdown cause
+// once the grace period ends. Final acks and status writes use a fresh
+// bounded context, never the job's cancelled one.
+//
+// # Observability
+//
+// Every log line on a job's path carries job_id, domain and attempt (the
+// job's child logger travels in its context). [Worker.Handler] serves
+// /healthz, /readyz and /metrics (see [Metrics]).
+package ingest

@@ -1,0 +1,101 @@
+package ingest
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Job outcomes, as the "outcome" label of the job metrics and
+// [queue.Attempt.Outcome].
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeRetrying  = "retrying"
+	OutcomeFailed    = "failed"
+	OutcomeShutdown  = "shutdown"   // cut off by the worker's shutdown, Nak'd
+	OutcomeLeaseLost = "lease_lost" // lease unconfirmed, left to redelivery
+)
+
+// Metrics are the worker's Prometheus metrics, on a registry of their own
+// (never the global one), so several workers can live in one process.
+type Metrics struct {
+	reg          *prometheus.Registry
+	jobs         *prometheus.CounterVec
+	records      *prometheus.CounterVec
+	bytes        *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	deliveries   *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+}
+
+// NewMetrics returns the worker's metrics, registered with a new registry
+// that also carries the Go runtime and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "jobs_total",
+			Help: "Job attempts finished, by domain and outcome (succeeded, retrying, failed, shutdown, lease_lost).",
+		}, []string{"domain", "outcome"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "records_streamed_total",
+			Help: "Records sent to the batch server, by domain.",
+		}, []string{"domain"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "bytes_streamed_total",
+			Help: "Encoded chunk bytes sent to the batch server, by domain.",
+		}, []string{"domain"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "job_duration_seconds",
+			Help:    "Duration of job attempts, from delivery to ack, by domain and outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12), // 10ms .. ~10min
+		}, []string{"domain", "outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "jobs_in_flight",
+			Help: "Jobs running in this worker now.",
+		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "deliveries_total",
+			Help: "Job deliveries received, by delivery attempt (1 is the first; \"10+\" groups the rest).",
+		}, []string{"attempt"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "dead_letters_total",
+			Help: "Jobs moved to the dead-letter stream, by reason (permanent_error, retries_exhausted, max_deliveries).",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.inFlight, m.deliveries, m.deadLettered,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry returns the registry the metrics are registered with.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *Metrics) delivered(attempt int) {
+	label := "10+"
+	if attempt < 10 {
+		label = strconv.Itoa(attempt)
+	}
+	m.deliveries.WithLabelValues(label).Inc()
+}
+
+func (m *Metrics) finished(domain, outcome string, d time.Duration, records, bytes uint64) {
+	m.jobs.WithLabelValues(domain, outcome).Inc()
+	m.duration.WithLabelValues(domain, outcome).Observe(d.Seconds())
+	if records > 0 {
+		m.records.WithLabelValues(domain).Add(float64(records))
+	}
+	if bytes > 0 {
+		m.bytes.WithLabelValues(domain).Add(float64(bytes))
+	}
+}

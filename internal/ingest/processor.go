@@ -1,0 +1,208 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/embedstream/embedstream/internal/batchclient"
+	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/source"
+	"github.com/embedstream/embedstream/internal/table"
+)
+
+// Streamer sends one table to the batch server as one ingest stream;
+// implemented by *batchclient.Client. Errors wrap batchclient.ErrRejected or
+// batchclient.ErrUnavailable, or the cause of ctx when it ended.
+type Streamer interface {
+	Stream(ctx context.Context, meta batchclient.Meta, t *table.Table, opts batchclient.Options, progress batchclient.ProgressFunc) (batchclient.Result, error)
+}
+
+// Domains looks up a domain by name; implemented by *domain.Registry.
+// Unknown names return an error wrapping domain.ErrUnknownDomain.
+type Domains interface {
+	Lookup(name string) (*domain.Domain, error)
+}
+
+// Objects opens a file in the object store (jobs with source "object");
+// implemented by *queue.Queue. A missing object returns an error wrapping
+// queue.ErrFileNotFound.
+type Objects interface {
+	OpenFile(ctx context.Context, name string) (io.ReadCloser, queue.FileInfo, error)
+}
+
+// ProcessorConfig configures a [Processor].
+type ProcessorConfig struct {
+	DataDir      string // DATA_DIR: where jobs with source "file" are resolved
+	MaxFileBytes int64  // MAX_FILE_BYTES: larger files fail permanently
+	ChunkRecords int    // CHUNK_RECORDS: default most records per chunk
+	ChunkBytes   int64  // CHUNK_BYTES: default target encoded bytes per chunk
+}
+
+// Processor runs one attempt of one job: resolve and read the file, hash
+// it, load the pickle, validate it against its domain, and stream it to the
+// batch server. It knows nothing of acks or status; see [Worker].
+type Processor struct {
+	cfg      ProcessorConfig
+	domains  Domains
+	objects  Objects
+	streamer Streamer
+}
+
+// NewProcessor returns a Processor. objects may be nil if no job uses
+// source "object" (such jobs then fail permanently).
+func NewProcessor(cfg ProcessorConfig, domains Domains, objects Objects, streamer Streamer) *Processor {
+	return &Processor{cfg: cfg, domains: domains, objects: objects, streamer: streamer}
+}
+
+// Observer is told how a job attempt progresses. Its methods are called on
+// the goroutine running the job and must not block for long.
+type Observer interface {
+	// Loaded is called once the file is loaded and validated.
+	Loaded(records int, fileBytes int64)
+	// Sent is called after each chunk with running totals.
+	Sent(records, chunks, bytes uint64)
+}
+
+// Report describes a finished attempt.
+type Report struct {
+	Records   int    // records in the file
+	FileBytes int64  // size of the pickle file
+	SHA256    string // hex sha256 of the file
+	Result    batchclient.Result
+}
+
+// Run runs one attempt of job; attempt is the delivery count (1 first). The
+// returned error is classified by [Classify]; when ctx ends, the error
+// wraps its cause.
+func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Observer) (Report, error) {
+	var rep Report
+	dom, err := p.domains.Lookup(job.Domain)
+	if err != nil {
+		return rep, fmt.Errorf("look up domain: %w", err)
+	}
+	data, err := p.read(ctx, job)
+	if err != nil {
+		return rep, err
+	}
+	rep.FileBytes = int64(len(data))
+
+	// Hash while the pickle loads: both only read data.
+	sum := make(chan [sha256.Size]byte, 1)
+	go func() { sum <- sha256.Sum256(data) }()
+	t, err := pickleload.Load(data, pickleload.Options{})
+	digest := <-sum
+	rep.SHA256 = hex.EncodeToString(digest[:])
+	if err != nil {
+		return rep, fmt.Errorf("load %s: %w", job.FileName, err)
+	}
+	if err := dom.Validate(t); err != nil {
+		return rep, fmt.Errorf("validate %s: %w", job.FileName, err)
+	}
+	rep.Records = t.Rows
+	if obs != nil {
+		obs.Loaded(t.Rows, rep.FileBytes)
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("before streaming: %w", context.Cause(ctx))
+	}
+
+	opts := batchclient.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes}
+	if job.Options.ChunkRecords > 0 {
+		opts.ChunkRecords = job.Options.ChunkRecords
+	}
+	if job.Options.ChunkBytes > 0 {
+		opts.ChunkBytes = job.Options.ChunkBytes
+	}
+	meta := batchclient.Meta{
+		IngestID:     job.ID,
+		Domain:       job.Domain,
+		FileName:     job.FileName,
+		Attempt:      uint32(max(attempt, 1)),
+		SourceSHA256: rep.SHA256,
+		EnqueuedAt:   job.EnqueuedAt,
+	}
+	var progress batchclient.ProgressFunc
+	if obs != nil {
+		progress = obs.Sent
+	}
+	rep.Result, err = p.streamer.Stream(ctx, meta, t, opts, progress)
+	if err != nil {
+		return rep, fmt.Errorf("stream to batch server: %w", err)
+	}
+	return rep, nil
+}
+
+// read returns the job's file, whole, refusing files above MaxFileBytes.
+func (p *Processor) read(ctx context.Context, job queue.Job) ([]byte, error) {
+	var (
+		r    io.ReadCloser
+		size int64 = -1
+	)
+	switch job.Source {
+	case "", queue.SourceFile:
+		f, err := source.OpenFile(p.cfg.DataDir, job.FileName)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", job.FileName, err)
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		r = f
+	case queue.SourceObject:
+		if p.objects == nil {
+			return nil, Permanent(fmt.Errorf("open object %s: this worker has no object store", job.FileName))
+		}
+		obj, info, err := p.objects.OpenFile(ctx, job.FileName)
+		if err != nil {
+			return nil, fmt.Errorf("open object %s: %w", job.FileName, err)
+		}
+		size = info.Size
+		r = obj
+	default:
+		return nil, fmt.Errorf("%w: unknown source %q", queue.ErrBadJob, job.Source)
+	}
+	defer r.Close()
+	data, err := readBounded(r, size, p.cfg.MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", job.FileName, err)
+	}
+	return data, nil
+}
+
+// readBounded reads r to its end. size is the expected length (-1:
+// unknown), used to allocate once; more than limit bytes fail with
+// errFileTooLarge.
+func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = 1<<63 - 1
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
+	}
+	capacity := int64(64 << 10)
+	if size >= 0 {
+		capacity = size + 1 // +1 to see EOF without growing
+	}
+	buf := make([]byte, 0, capacity)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
