@@ -1,8 +1,13 @@
 package pickleload
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/nlpodyssey/gopickle/pickle"
+	"github.com/nlpodyssey/gopickle/types"
 
 	"github.com/embedstream/embedstream/internal/table"
 )
@@ -22,12 +27,13 @@ const (
 // Options bound a load. The zero value means the defaults.
 type Options struct {
 	// MaxDecodedBytes bounds the estimated size of everything the pickle
-	// decodes to (payload bytes plus a fixed cost per object) and the work
-	// of converting it to a table. 0 means DefaultDecodedFactor x
-	// len(data) + DefaultDecodedSlack.
+	// decodes to (payload bytes plus a fixed cost per object, memo entry
+	// and MARK) and, separately, the work of converting it to a table
+	// (values visited plus bytes of JSON text written). 0 means
+	// DefaultDecodedFactor x len(data) + DefaultDecodedSlack.
 	MaxDecodedBytes int64
-	// MaxDepth bounds the MARK stack, the nesting of containers and the
-	// depth of the conversion walk. 0 means DefaultMaxDepth.
+	// MaxDepth bounds the MARK stack and the nesting of values converted to
+	// JSON. 0 means DefaultMaxDepth.
 	MaxDepth int
 	// MaxMemo bounds the number of memo entries. 0 means DefaultMaxMemo.
 	MaxMemo int
@@ -55,7 +61,28 @@ func (o Options) withDefaults(n int) Options {
 // *[Error] carrying the offset, opcode, column and row where known.
 func Load(data []byte, opts Options) (t *table.Table, err error) {
 	opts = opts.withDefaults(len(data))
-	return nil, newErr(ErrUnsupported, -1, "", "not implemented yet")
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, &Error{Kind: ErrMalformed, Offset: -1, Row: -1, Msg: fmt.Sprintf("internal failure on malformed input: %v", r)}
+		}
+	}()
+	sr, err := scan(data, opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := unpickle(sr)
+	if err != nil {
+		return nil, err
+	}
+	c := newConv(opts)
+	t, err = c.toTable(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Validate(); err != nil {
+		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
+	}
+	return t, nil
 }
 
 // LoadFile reads the file at path and calls [Load]. A read failure is
@@ -66,4 +93,73 @@ func LoadFile(path string, opts Options) (*table.Table, error) {
 		return nil, fmt.Errorf("pickleload: read %s: %w", path, err)
 	}
 	return Load(data, opts)
+}
+
+// countingReader tracks the read offset for error positions.
+type countingReader struct {
+	b   []byte
+	off int
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *countingReader) ReadByte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+// unpickle runs gopickle over the pre-checked stream with the loader's hooks.
+func unpickle(sr scanResult) (any, error) {
+	r := &countingReader{b: sr.stream}
+	u := pickle.NewUnpickler(r)
+	u.FindClass = findClass
+	u.PersistentLoad = func(id any) (any, error) {
+		i, ok := id.(int)
+		if !ok || i < 0 || i >= len(sr.bufs) {
+			return nil, newErr(ErrMalformed, -1, "BINPERSID", "bad buffer reference")
+		}
+		if sr.bufArray[i] {
+			return types.NewByteArrayFromSlice(sr.bufs[i]), nil
+		}
+		return sr.bufs[i], nil
+	}
+	u.MakeReadOnly = func(v any) (any, error) { return v, nil }
+	v, err := u.Load()
+	if err != nil {
+		off := sr.originalOffset(int64(r.off))
+		var e *Error
+		if errors.As(err, &e) {
+			if e.Offset < 0 {
+				e.Offset = off
+			}
+			return nil, e
+		}
+		return nil, &Error{Kind: ErrMalformed, Offset: off, Row: -1, Msg: "unpickling failed", Err: err}
+	}
+	return v, nil
+}
+
+// originalOffset maps an offset in the rewritten stream back to the input.
+func (sr scanResult) originalOffset(off int64) int64 {
+	if len(sr.segs) == 0 {
+		return off
+	}
+	best := segment{}
+	for _, s := range sr.segs {
+		if s.out <= off {
+			best = s
+		}
+	}
+	return best.orig + (off - best.out)
 }

@@ -1,0 +1,738 @@
+package pickleload
+
+import (
+	"encoding/base64"
+	"math"
+	"math/big"
+	"strconv"
+
+	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/table"
+)
+
+// conv carries the limits of one conversion.
+type conv struct {
+	opts   Options
+	work   int64 // units of work left (bytes of JSON, values visited)
+	inPath map[any]struct{}
+}
+
+func newConv(opts Options) *conv {
+	return &conv{opts: opts, work: opts.MaxDecodedBytes, inPath: map[any]struct{}{}}
+}
+
+func (c *conv) spend(n int64) error {
+	c.work -= n
+	if c.work < 0 {
+		return newErr(ErrLimit, -1, "", "conversion work exceeds the limit (%d): too many shared references?", c.opts.MaxDecodedBytes)
+	}
+	return nil
+}
+
+// isNull reports Python None, NaN, NaT and pandas.NA.
+func isNull(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case float64:
+		return math.IsNaN(x)
+	case float32:
+		return math.IsNaN(float64(x))
+	case pdNA:
+		return true
+	case *decimalValue:
+		f, ok := decimalFloat(x.text)
+		return !ok || math.IsNaN(f)
+	}
+	return false
+}
+
+func decimalFloat(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return f, true
+		}
+		switch s {
+		case "NaN", "-NaN", "sNaN", "-sNaN":
+			return math.NaN(), true
+		}
+		return 0, false
+	}
+	return f, true
+}
+
+// valueKind classifies a non-null value for inference.
+type valueKind uint8
+
+const (
+	vkOther valueKind = iota
+	vkBool
+	vkInt
+	vkBigInt // beyond int64
+	vkFloat
+	vkString
+	vkTime
+	vkBytes
+	vkStrList
+	vkNumList // a float array or a list of numbers
+	vkEmptyList
+)
+
+func kindOf(v any) valueKind {
+	switch x := v.(type) {
+	case bool:
+		return vkBool
+	case int, int64:
+		return vkInt
+	case uint64:
+		return vkBigInt
+	case *big.Int:
+		if x.IsInt64() {
+			return vkInt
+		}
+		return vkBigInt
+	case float64, float32, *decimalValue:
+		return vkFloat
+	case string:
+		return vkString
+	case *timeValue, *dateValue:
+		return vkTime
+	case []byte, *types.ByteArray:
+		return vkBytes
+	case *ndarray:
+		if len(x.shape) == 1 && (x.dtype.kind == 'f' || x.dtype.kind == 'i' || x.dtype.kind == 'u') {
+			return vkNumList
+		}
+		if len(x.shape) == 1 && x.dtype.kind == 'O' {
+			return listKind(x.objs)
+		}
+		if len(x.shape) == 1 && x.dtype.kind == 'U' {
+			return vkStrList
+		}
+	case *types.List:
+		return listKind(*x)
+	case *types.Tuple:
+		return listKind(*x)
+	case *pyObject:
+		if a, ok, _ := asArray(x); ok && a != nil {
+			return kindOf(a)
+		}
+	}
+	return vkOther
+}
+
+func listKind(items []any) valueKind {
+	if len(items) == 0 {
+		return vkEmptyList
+	}
+	allStr, allNum := true, true
+	for _, it := range items {
+		switch it.(type) {
+		case string:
+			allNum = false
+		case int, int64, float64, float32:
+			allStr = false
+		case *big.Int:
+			allStr = false
+		default:
+			return vkOther
+		}
+		if !allStr && !allNum {
+			return vkOther
+		}
+	}
+	if allStr {
+		return vkStrList
+	}
+	return vkNumList
+}
+
+// buildColumn infers the type of vals (one per row) and builds the column.
+func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
+	col := &table.Column{Field: table.Field{Name: name}}
+	seen := [vkEmptyList + 1]bool{}
+	nonNull := 0
+	for i, v := range vals {
+		if isNull(v) {
+			continue
+		}
+		if o, ok := v.(*pyObject); ok {
+			if a, isArr, err := asArray(o); err != nil {
+				return nil, withColumn(err, name, i)
+			} else if isArr {
+				vals[i] = a
+				v = a
+			}
+		}
+		if err := checkCell(v); err != nil {
+			return nil, withColumn(err, name, i)
+		}
+		seen[kindOf(v)] = true
+		nonNull++
+	}
+	n := 0
+	for _, s := range seen {
+		if s {
+			n++
+		}
+	}
+	typ := table.TypeJSON
+	switch {
+	case nonNull == 0:
+		typ = table.TypeJSON // all null: nothing to infer from
+	case n == 1 && seen[vkBool]:
+		typ = table.TypeBool
+	case n == 1 && seen[vkInt]:
+		typ = table.TypeInt64
+	case (seen[vkInt] || seen[vkFloat] || seen[vkBigInt]) && !seen[vkBool] && n == btoi(seen[vkInt])+btoi(seen[vkFloat])+btoi(seen[vkBigInt]):
+		typ = table.TypeDouble
+	case n == 1 && seen[vkString]:
+		typ = table.TypeString
+	case n == 1 && seen[vkTime]:
+		typ = table.TypeTimestamp
+	case n == 1 && seen[vkBytes]:
+		typ = table.TypeBytes
+	case (seen[vkStrList] || seen[vkEmptyList]) && n == btoi(seen[vkStrList])+btoi(seen[vkEmptyList]):
+		typ = table.TypeStringList
+	case n == 1 && seen[vkNumList]:
+		typ = table.TypeFloatVector
+	}
+	col.Type = typ
+	rows := len(vals)
+	switch typ {
+	case table.TypeBool:
+		col.Bools = make([]bool, rows)
+	case table.TypeInt64, table.TypeTimestamp:
+		col.Int64s = make([]int64, rows)
+	case table.TypeDouble:
+		col.Doubles = make([]float64, rows)
+	case table.TypeString, table.TypeJSON:
+		col.Strings = make([]string, rows)
+	case table.TypeBytes:
+		col.Bytes = make([][]byte, rows)
+	case table.TypeStringList:
+		col.StringLists = make([][]string, rows)
+	case table.TypeFloatVector:
+		return c.vectorColumn(col, vals)
+	}
+	var buf []byte
+	for i, v := range vals {
+		if isNull(v) {
+			col.Nulls = append(col.Nulls, i)
+			continue
+		}
+		switch typ {
+		case table.TypeBool:
+			col.Bools[i] = v.(bool)
+		case table.TypeInt64:
+			n, _ := toInt64(v)
+			if x, ok := v.(int64); ok {
+				n = x
+			}
+			col.Int64s[i] = n
+		case table.TypeTimestamp:
+			switch t := v.(type) {
+			case *timeValue:
+				col.Int64s[i] = t.us
+			case *dateValue:
+				col.Int64s[i] = t.us
+			}
+		case table.TypeDouble:
+			f := toFloat(v)
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				col.Nulls = append(col.Nulls, i)
+				continue
+			}
+			col.Doubles[i] = f
+		case table.TypeString:
+			col.Strings[i] = v.(string)
+		case table.TypeBytes:
+			b, _ := bytesArg(v)
+			col.Bytes[i] = b
+		case table.TypeStringList:
+			col.StringLists[i] = toStrings(v)
+		case table.TypeJSON:
+			var err error
+			buf, err = c.appendJSON(buf[:0], v, 0)
+			if err != nil {
+				return nil, withColumn(err, name, i)
+			}
+			if err := c.spend(int64(len(buf))); err != nil {
+				return nil, withColumn(err, name, i)
+			}
+			col.Strings[i] = string(buf)
+		}
+	}
+	col.Nullable = len(col.Nulls) > 0
+	if nonNull == 0 {
+		col.Nullable = true
+	}
+	return col, nil
+}
+
+// checkCell refuses cell values the loader cannot represent.
+func checkCell(v any) error {
+	switch x := v.(type) {
+	case *pyObject:
+		if x.inert {
+			return newErr(ErrUnsupported, -1, "", "unsupported value of type %s (pyarrow)", x.qualname())
+		}
+	case unsupportedUnit:
+		return newErr(ErrUnsupported, -1, "", "unsupported datetime unit %q", string(x))
+	case badElem:
+		return newErr(ErrUnsupported, -1, "", "unsupported numpy element type")
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case *big.Int:
+		f, _ := new(big.Float).SetInt(x).Float64()
+		return f
+	case float64:
+		return x
+	case float32:
+		return float64(x)
+	case *decimalValue:
+		f, _ := decimalFloat(x.text)
+		return f
+	}
+	return math.NaN()
+}
+
+func toStrings(v any) []string {
+	var items []any
+	switch x := v.(type) {
+	case *types.List:
+		items = *x
+	case *types.Tuple:
+		items = *x
+	case *ndarray:
+		out := make([]string, x.len())
+		for i := range out {
+			out[i], _ = x.at(i).(string)
+		}
+		return out
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i], _ = it.(string)
+	}
+	return out
+}
+
+// vectorColumn builds a FLOAT_VECTOR column; every non-null row must have
+// the same length.
+func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error) {
+	dim := -1
+	for i, v := range vals {
+		if isNull(v) {
+			continue
+		}
+		n := vecLen(v)
+		if dim < 0 {
+			dim = n
+		} else if n != dim {
+			return nil, colErr(ErrUnsupported, col.Name, i, "vector of length %d where earlier rows have %d", n, dim)
+		}
+	}
+	if dim == 0 {
+		return nil, colErr(ErrUnsupported, col.Name, -1, "vectors of length 0")
+	}
+	col.VectorDim = dim
+	col.Vectors = make([]float32, len(vals)*dim)
+	if err := c.spend(int64(len(col.Vectors))); err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		if isNull(v) {
+			col.Nulls = append(col.Nulls, i)
+			continue
+		}
+		dst := col.Vectors[i*dim : (i+1)*dim]
+		switch x := v.(type) {
+		case *ndarray:
+			if x.dtype.kind == 'f' && x.dtype.size == 4 {
+				copy(dst, x.float32s())
+			} else {
+				for j := range dst {
+					dst[j] = float32(toFloat(numeric(x.at(j))))
+				}
+			}
+		case *types.List:
+			for j, it := range *x {
+				dst[j] = float32(toFloat(it))
+			}
+		case *types.Tuple:
+			for j, it := range *x {
+				dst[j] = float32(toFloat(it))
+			}
+		}
+	}
+	col.Nullable = len(col.Nulls) > 0
+	return col, nil
+}
+
+func numeric(v any) any {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	}
+	return v
+}
+
+func vecLen(v any) int {
+	switch x := v.(type) {
+	case *ndarray:
+		return x.len()
+	case *types.List:
+		return len(*x)
+	case *types.Tuple:
+		return len(*x)
+	}
+	return -1
+}
+
+// withColumn adds the column and row to an *Error that lacks them.
+func withColumn(err error, name string, row int) error {
+	if e, ok := err.(*Error); ok {
+		if e.Column == "" {
+			e.Column = name
+		}
+		if e.Row < 0 {
+			e.Row = row
+		}
+		return e
+	}
+	return &Error{Kind: ErrMalformed, Offset: -1, Column: name, Row: row, Msg: "bad value", Err: err}
+}
+
+// appendJSON appends v as compact JSON (canonical number and string forms).
+func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
+	if depth > c.opts.MaxDepth {
+		return b, newErr(ErrLimit, -1, "", "value nested deeper than %d", c.opts.MaxDepth)
+	}
+	if err := c.spend(1); err != nil {
+		return b, err
+	}
+	if isNull(v) {
+		return append(b, "null"...), nil
+	}
+	switch x := v.(type) {
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case uint64:
+		return strconv.AppendUint(b, x, 10), nil
+	case *big.Int:
+		return x.Append(b, 10), nil
+	case float64:
+		return canonical.AppendFloat(b, x, 64), nil
+	case float32:
+		return canonical.AppendFloat(b, float64(x), 32), nil
+	case *decimalValue:
+		return canonical.AppendFloat(b, toFloat(x), 64), nil
+	case string:
+		return canonical.AppendString(b, x), nil
+	case []byte:
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, x)
+		return append(b, '"'), nil
+	case *types.ByteArray:
+		return c.appendJSON(b, []byte(*x), depth)
+	case *timeValue:
+		return canonical.AppendTimestamp(b, x.us), nil
+	case *dateValue:
+		return canonical.AppendTimestamp(b, x.us), nil
+	case *durationValue:
+		return canonical.AppendFloat(b, float64(x.us)/1e6, 64), nil
+	case *timeOfDay:
+		return canonical.AppendString(b, x.text), nil
+	case *tzValue:
+		return canonical.AppendString(b, x.loc.String()), nil
+	case *types.List:
+		return c.appendList(b, x, *x, depth)
+	case *types.Tuple:
+		return c.appendList(b, x, *x, depth)
+	case *types.Dict:
+		if err := c.enter(x); err != nil {
+			return b, err
+		}
+		defer c.leave(x)
+		return c.appendObject(b, dictEntries(x), depth)
+	case *types.OrderedDict:
+		if err := c.enter(x); err != nil {
+			return b, err
+		}
+		defer c.leave(x)
+		return c.appendObject(b, orderedEntries(x), depth)
+	case *ndarray:
+		return c.appendArray(b, x, depth)
+	case *pyObject:
+		if a, ok, err := asArray(x); err != nil {
+			return b, err
+		} else if ok {
+			return c.appendArray(b, a, depth)
+		}
+		if err := checkCell(x); err != nil {
+			return b, err
+		}
+		if err := c.enter(x); err != nil {
+			return b, err
+		}
+		defer c.leave(x)
+		fields, err := objectFields(x)
+		if err != nil {
+			return b, err
+		}
+		return c.appendObject(b, fields, depth)
+	case complexValue:
+		return b, newErr(ErrUnsupported, -1, "", "complex numbers")
+	}
+	if err := checkCell(v); err != nil {
+		return b, err
+	}
+	return b, newErr(ErrUnsupported, -1, "", "value of type %s", typeName(v))
+}
+
+func (c *conv) enter(p any) error {
+	if _, ok := c.inPath[p]; ok {
+		return newErr(ErrUnsupported, -1, "", "self-referencing value (a cycle)")
+	}
+	c.inPath[p] = struct{}{}
+	return nil
+}
+
+func (c *conv) leave(p any) { delete(c.inPath, p) }
+
+func (c *conv) appendList(b []byte, id any, items []any, depth int) ([]byte, error) {
+	if err := c.enter(id); err != nil {
+		return b, err
+	}
+	defer c.leave(id)
+	b = append(b, '[')
+	var err error
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = c.appendJSON(b, it, depth+1); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+func (c *conv) appendArray(b []byte, a *ndarray, depth int) ([]byte, error) {
+	if len(a.shape) == 0 {
+		return c.appendJSON(b, a.at(0), depth+1)
+	}
+	rows, cols := a.shape[0], 1
+	if len(a.shape) == 2 {
+		cols = a.shape[1]
+	}
+	var err error
+	b = append(b, '[')
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b = append(b, ',')
+		}
+		if len(a.shape) == 2 {
+			b = append(b, '[')
+		}
+		for j := 0; j < cols; j++ {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			if b, err = c.appendJSON(b, a.at(r*cols+j), depth+1); err != nil {
+				return b, err
+			}
+		}
+		if len(a.shape) == 2 {
+			b = append(b, ']')
+		}
+	}
+	return append(b, ']'), nil
+}
+
+type entry struct {
+	key   any
+	value any
+}
+
+func dictEntries(d *types.Dict) []entry {
+	out := make([]entry, 0, len(*d))
+	var seen map[string]int
+	for _, e := range *d {
+		// duplicate keys (SETITEM twice): last wins, first position kept
+		k := keyName(e.Key)
+		if seen == nil {
+			seen = make(map[string]int, len(*d))
+		}
+		if i, ok := seen[k]; ok {
+			out[i].value = e.Value
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, entry{e.Key, e.Value})
+	}
+	return out
+}
+
+func orderedEntries(d *types.OrderedDict) []entry {
+	out := make([]entry, 0, d.Len())
+	for el := d.List.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*types.OrderedDictEntry)
+		out = append(out, entry{e.Key, e.Value})
+	}
+	return out
+}
+
+func (c *conv) appendObject(b []byte, entries []entry, depth int) ([]byte, error) {
+	var err error
+	b = append(b, '{')
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = canonical.AppendString(b, keyName(e.key))
+		b = append(b, ':')
+		if b, err = c.appendJSON(b, e.value, depth+1); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// keyName is Python's str() of a dict key or column label.
+func keyName(k any) string {
+	switch x := k.(type) {
+	case string:
+		return x
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case uint64:
+		return strconv.FormatUint(x, 10)
+	case *big.Int:
+		return x.String()
+	case float64:
+		return pyFloatRepr(x)
+	case float32:
+		return pyFloatRepr(float64(x))
+	case []byte:
+		return string(x)
+	case *types.Tuple:
+		s := "("
+		for i, it := range *x {
+			if i > 0 {
+				s += ", "
+			}
+			if str, ok := it.(string); ok {
+				s += "'" + str + "'"
+			} else {
+				s += keyName(it)
+			}
+		}
+		if len(*x) == 1 {
+			s += ","
+		}
+		return s + ")"
+	case *timeValue:
+		return string(canonical.AppendTimestamp(nil, x.us))
+	}
+	return typeName(k)
+}
+
+func pyFloatRepr(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e16 {
+		return strconv.FormatFloat(f, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// objectFields returns the fields of an instance of a user class: its
+// __dict__ (pydantic v1/v2 keep it under "__dict__"; pydantic v2's extra
+// fields are added) and __slots__ state.
+func objectFields(o *pyObject) ([]entry, error) {
+	var out []entry
+	add := func(st any) {
+		switch d := st.(type) {
+		case *types.Dict:
+			if inner, ok := d.Get("__dict__"); ok {
+				if id, ok := inner.(*types.Dict); ok {
+					out = append(out, dictEntries(id)...)
+					if extra, ok := d.Get("__pydantic_extra__"); ok {
+						if ed, ok := extra.(*types.Dict); ok {
+							out = append(out, dictEntries(ed)...)
+						}
+					}
+					return
+				}
+			}
+			out = append(out, dictEntries(d)...)
+		case *types.OrderedDict:
+			out = append(out, orderedEntries(d)...)
+		}
+	}
+	switch st := o.state.(type) {
+	case *types.Tuple:
+		for _, part := range *st {
+			add(part)
+		}
+	case nil:
+		if len(o.args) == 1 {
+			add(o.args[0]) // a dict subclass rebuilt by copyreg._reconstructor
+		}
+	default:
+		add(st)
+		if _, ok := st.(*types.Dict); !ok {
+			if _, ok := st.(*types.OrderedDict); !ok {
+				return nil, newErr(ErrUnsupported, -1, "", "object of class %s with a %s state", o.qualname(), typeName(st))
+			}
+		}
+	}
+	if o.module == "pandas" || len(o.module) > 7 && o.module[:7] == "pandas." || len(o.module) >= 5 && o.module[:5] == "numpy" {
+		return nil, newErr(ErrUnsupported, -1, "", "value of type %s", o.qualname())
+	}
+	return out, nil
+}

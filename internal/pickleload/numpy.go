@@ -1,0 +1,389 @@
+package pickleload
+
+import (
+	"encoding/binary"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// dtype is a decoded numpy dtype.
+type dtype struct {
+	str  string // as pickled, e.g. "f8", "M8"
+	kind byte   // b i u f c O M m U S V
+	size int    // item size in bytes
+	big  bool   // big-endian
+	unit string // datetime64/timedelta64 unit, e.g. "ns"
+}
+
+// parseDtype decodes a numpy.dtype object (REDUCE numpy.dtype(str, align,
+// copy) + BUILD state).
+func parseDtype(v any) (*dtype, error) {
+	o, ok := v.(*pyObject)
+	if !ok || o.name != "dtype" || len(o.args) < 1 {
+		return nil, newErr(ErrMalformed, -1, "", "expected a numpy dtype, got %s", typeName(v))
+	}
+	s, ok := o.args[0].(string)
+	if !ok || s == "" {
+		return nil, newErr(ErrMalformed, -1, "", "numpy dtype with a %s name", typeName(o.args[0]))
+	}
+	d := &dtype{str: s, kind: s[0]}
+	if n, err := strconv.Atoi(s[1:]); err == nil {
+		d.size = n
+	}
+	var st []any
+	if t, ok := o.state.(*types.Tuple); ok {
+		st = *t
+	}
+	if len(st) >= 2 {
+		if bo, ok := st[1].(string); ok && bo == ">" {
+			d.big = true
+		}
+	}
+	if len(st) >= 6 {
+		if es, ok := st[5].(int); ok && es > 0 {
+			d.size = es
+		}
+		if len(st) >= 5 && st[3] != nil {
+			return nil, newErr(ErrUnsupported, -1, "", "structured numpy dtype (record arrays)")
+		}
+	}
+	switch d.kind {
+	case 'M', 'm':
+		d.size = 8
+		d.unit = "ns"
+		if len(st) >= 9 {
+			if md, ok := st[8].(*types.Tuple); ok && len(*md) == 2 {
+				if u, ok := (*md)[1].(*types.Tuple); ok && len(*u) >= 1 {
+					if b, ok := bytesArg((*u)[0]); ok {
+						d.unit = string(b)
+					}
+				}
+			}
+		}
+	case 'O':
+		d.size = 8
+	case 'b':
+		d.size = 1
+	case 'U':
+		// "U" dtype size in the name counts characters; elsize is bytes.
+		if len(st) < 6 {
+			d.size *= 4
+		}
+	}
+	switch d.kind {
+	case 'b', 'i', 'u', 'f', 'c', 'O', 'M', 'm', 'U', 'S':
+	default:
+		return nil, newErr(ErrUnsupported, -1, "", "numpy dtype %q", s)
+	}
+	if d.size <= 0 && d.kind != 'U' && d.kind != 'S' {
+		return nil, newErr(ErrUnsupported, -1, "", "numpy dtype %q", s)
+	}
+	return d, nil
+}
+
+// ndarray is a decoded numpy array. Numeric data stays in raw (which may
+// alias the input); object arrays keep their element list.
+type ndarray struct {
+	dtype   *dtype
+	shape   []int
+	fortran bool
+	raw     []byte
+	objs    []any
+}
+
+func parseShape(v any) ([]int, error) {
+	var items []any
+	switch t := v.(type) {
+	case *types.Tuple:
+		items = *t
+	case *types.List:
+		items = *t
+	case int:
+		return []int{t}, nil
+	default:
+		return nil, newErr(ErrMalformed, -1, "", "numpy shape of type %s", typeName(v))
+	}
+	shape := make([]int, len(items))
+	for i, x := range items {
+		n, ok := x.(int)
+		if !ok || n < 0 || n > math.MaxInt32*64 {
+			return nil, newErr(ErrMalformed, -1, "", "bad numpy shape")
+		}
+		shape[i] = n
+	}
+	return shape, nil
+}
+
+func (a *ndarray) len() int {
+	n := 1
+	for _, d := range a.shape {
+		n *= d
+	}
+	return n
+}
+
+// check validates the raw size against shape and dtype.
+func (a *ndarray) check() error {
+	if len(a.shape) > 2 {
+		return newErr(ErrUnsupported, -1, "", "numpy array with %d dimensions", len(a.shape))
+	}
+	n := 1
+	for _, d := range a.shape {
+		if d != 0 && n > math.MaxInt64/16/d {
+			return newErr(ErrLimit, -1, "", "numpy array too large")
+		}
+		n *= d
+	}
+	if a.dtype.kind == 'O' {
+		if len(a.objs) != n {
+			return newErr(ErrMalformed, -1, "", "numpy object array holds %d items, shape says %d", len(a.objs), n)
+		}
+		return nil
+	}
+	if int64(len(a.raw)) != int64(n)*int64(a.dtype.size) {
+		return newErr(ErrMalformed, -1, "", "numpy array data has %d bytes, want %d (%v of %s)", len(a.raw), int64(n)*int64(a.dtype.size), a.shape, a.dtype.str)
+	}
+	return nil
+}
+
+// asArray decodes v as a numpy array: a *ndarray from _frombuffer, or a
+// numpy.ndarray object built by _reconstruct + BUILD.
+func asArray(v any) (*ndarray, bool, error) {
+	switch o := v.(type) {
+	case *ndarray:
+		return o, true, nil
+	case *pyObject:
+		if o.module != "numpy" {
+			return nil, false, nil
+		}
+		if o.name != "ndarray" && o.name != "memmap" && o.name != "matrix" {
+			return nil, false, newErr(ErrUnsupported, -1, "", "numpy array subclass %s", o.name)
+		}
+		t, ok := o.state.(*types.Tuple)
+		if !ok {
+			return nil, false, newErr(ErrMalformed, -1, "", "numpy array without state")
+		}
+		st := []any(*t)
+		if len(st) == 5 {
+			st = st[1:] // version
+		}
+		if len(st) != 4 {
+			return nil, false, newErr(ErrMalformed, -1, "", "numpy array state of %d items", len(st))
+		}
+		shape, err := parseShape(st[0])
+		if err != nil {
+			return nil, false, err
+		}
+		dt, err := parseDtype(st[1])
+		if err != nil {
+			return nil, false, err
+		}
+		fortran, _ := st[2].(bool)
+		a := &ndarray{dtype: dt, shape: shape, fortran: fortran}
+		if dt.kind == 'O' {
+			switch l := st[3].(type) {
+			case *types.List:
+				a.objs = *l
+			case *types.Tuple:
+				a.objs = *l
+			default:
+				return nil, false, newErr(ErrMalformed, -1, "", "numpy object array data of type %s", typeName(st[3]))
+			}
+		} else {
+			b, ok := bytesArg(st[3])
+			if !ok {
+				return nil, false, newErr(ErrMalformed, -1, "", "numpy array data of type %s", typeName(st[3]))
+			}
+			a.raw = b
+		}
+		if err := a.check(); err != nil {
+			return nil, false, err
+		}
+		return a, true, nil
+	}
+	return nil, false, nil
+}
+
+// index maps the logical (row-major) element i to its storage position.
+func (a *ndarray) index(i int) int {
+	if !a.fortran || len(a.shape) < 2 {
+		return i
+	}
+	r, c := i/a.shape[1], i%a.shape[1]
+	return r + c*a.shape[0]
+}
+
+func (a *ndarray) order() binary.ByteOrder {
+	if a.dtype.big {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+// float32s returns the array's elements as float32s in row-major order,
+// aliasing raw when it is little-endian, C-ordered and aligned.
+func (a *ndarray) float32s() []float32 {
+	n := a.len()
+	if n == 0 {
+		return nil
+	}
+	if !a.dtype.big && (!a.fortran || len(a.shape) < 2) && uintptr(unsafe.Pointer(&a.raw[0]))%4 == 0 && hostLittleEndian {
+		return unsafe.Slice((*float32)(unsafe.Pointer(&a.raw[0])), n)
+	}
+	out := make([]float32, n)
+	bo := a.order()
+	for i := range out {
+		out[i] = math.Float32frombits(bo.Uint32(a.raw[4*a.index(i):]))
+	}
+	return out
+}
+
+var hostLittleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// at returns element i (row-major) as a Go value: int64 (signed and
+// unsigned up to int64 max), uint64 above it, float64, float32 (kept as
+// float32), bool, complex as a [2]float64, timeValue/durationValue for
+// datetimes (nil for NaT), string for U/S, or the object for object arrays.
+func (a *ndarray) at(i int) any {
+	if a.dtype.kind == 'O' {
+		return a.objs[a.index(i)]
+	}
+	size := a.dtype.size
+	b := a.raw[a.index(i)*size : a.index(i)*size+size]
+	bo := a.order()
+	switch a.dtype.kind {
+	case 'b':
+		return b[0] != 0
+	case 'i':
+		switch size {
+		case 1:
+			return int64(int8(b[0]))
+		case 2:
+			return int64(int16(bo.Uint16(b)))
+		case 4:
+			return int64(int32(bo.Uint32(b)))
+		case 8:
+			return int64(bo.Uint64(b))
+		}
+	case 'u':
+		switch size {
+		case 1:
+			return int64(b[0])
+		case 2:
+			return int64(bo.Uint16(b))
+		case 4:
+			return int64(bo.Uint32(b))
+		case 8:
+			u := bo.Uint64(b)
+			if u > math.MaxInt64 {
+				return u
+			}
+			return int64(u)
+		}
+	case 'f':
+		switch size {
+		case 2:
+			return float64(halfToFloat(bo.Uint16(b)))
+		case 4:
+			return math.Float32frombits(bo.Uint32(b))
+		case 8:
+			return math.Float64frombits(bo.Uint64(b))
+		}
+	case 'M', 'm':
+		v := int64(bo.Uint64(b))
+		if v == math.MinInt64 {
+			return nil
+		}
+		us, ok := scaleToMicros(v, a.dtype.unit)
+		if !ok {
+			return unsupportedUnit(a.dtype.unit)
+		}
+		if a.dtype.kind == 'M' {
+			return &timeValue{us: us}
+		}
+		return &durationValue{us: us}
+	case 'U':
+		var sb strings.Builder
+		for j := 0; j+4 <= len(b); j += 4 {
+			r := rune(bo.Uint32(b[j:]))
+			if r == 0 {
+				break
+			}
+			if !utf8.ValidRune(r) {
+				r = utf8.RuneError
+			}
+			sb.WriteRune(r)
+		}
+		return sb.String()
+	case 'S':
+		end := len(b)
+		for end > 0 && b[end-1] == 0 {
+			end--
+		}
+		return append([]byte(nil), b[:end]...)
+	case 'c':
+		return complexValue{}
+	}
+	return badElem{}
+}
+
+// complexValue marks a complex number (converted to JSON null-free text).
+type complexValue struct{}
+
+// badElem marks an element of an unreadable dtype.
+type badElem struct{}
+
+type unsupportedUnit string
+
+func scaleToMicros(v int64, unit string) (int64, bool) {
+	switch unit {
+	case "ns":
+		return floorDiv(v, 1000), true
+	case "us":
+		return v, true
+	case "ms":
+		return v * 1e3, true
+	case "s":
+		return v * 1e6, true
+	case "m":
+		return v * 60e6, true
+	case "h":
+		return v * 3600e6, true
+	case "D":
+		return v * 86400e6, true
+	case "ps":
+		return floorDiv(v, 1e6), true
+	}
+	return 0, false
+}
+
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h & 0x3ff)
+	switch {
+	case exp == 0 && mant == 0:
+		return math.Float32frombits(sign)
+	case exp == 0:
+		for mant&0x400 == 0 {
+			mant <<= 1
+			exp--
+		}
+		exp++
+		mant &= 0x3ff
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
+}
+
+var _ = big.NewInt

@@ -1,0 +1,870 @@
+package pickleload
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The pre-pass.
+//
+// scan walks the opcode stream once, before gopickle sees a byte, simulating
+// the unpickler's stack symbolically: it checks every length prefix against
+// the bytes that remain, the protocol, MARK depth, stack underflow, memo
+// reads of undefined keys, the estimated decoded size, UTF-8 of text, and
+// resolves every GLOBAL and STACK_GLOBAL to a name it classifies against the
+// allowlist together with how the name is used (called or only constructed).
+//
+// It also normalises the stream where gopickle would misbehave, by writing a
+// rewritten copy (only when needed): large byte payloads become persistent
+// ids that resolve to subslices of the input (no copy), protocol-0/py2 text
+// is decoded, empty LONG1/LONG4 become 0, sets become lists (gopickle keeps
+// sets in Go maps, losing order and panicking on unhashable members) and
+// FRAME opcodes are dropped.
+
+// symKind is what the pre-pass knows about a stack slot.
+type symKind uint8
+
+const (
+	symAny    symKind = iota
+	symStr            // a str; off/n locate its UTF-8 bytes in data
+	symDecStr         // a str decoded by the pre-pass; off indexes scanner.decoded
+	symGlobal         // a global; off indexes scanner.globals
+	symTuple          // a tuple; n is its length
+)
+
+type sym struct {
+	off  int64
+	n    int32
+	kind symKind
+}
+
+// persistThreshold is the payload size from which bytes are handed to
+// gopickle as persistent ids aliasing the input instead of copies.
+const persistThreshold = 64
+
+// objCost is the estimated decoded size charged per created object.
+const objCost = 32
+
+type globalRef struct {
+	module, name string
+	class        globalClass
+}
+
+type scanner struct {
+	data  []byte
+	opts  Options
+	pos   int
+	proto int
+
+	stack   []sym
+	marks   []int
+	memo    []sym
+	memoSet []bool
+	memoMap map[uint64]sym
+	nmemo   int
+
+	globals []globalRef
+	gindex  map[string]int
+	decoded []string
+
+	decodedBytes int64
+
+	// rewriting
+	out     []byte // nil until the first rewrite
+	last    int    // data[last:pos] not yet copied to out
+	frames  [][2]int
+	bufs     [][]byte
+	bufArray []bool // bufs[i] came from BYTEARRAY8
+	segs    []segment // offset mapping of the rewritten stream
+	inFrame int       // end offset of the current frame, or 0
+}
+
+// segment maps rewritten offsets >= out back to original offset orig.
+type segment struct{ out, orig int64 }
+
+type scanResult struct {
+	stream []byte
+	bufs     [][]byte
+	bufArray []bool
+	segs     []segment
+	proto  int
+}
+
+func scan(data []byte, opts Options) (res scanResult, err error) {
+	if len(data) == 0 {
+		return res, newErr(ErrMalformed, 0, "", "empty input")
+	}
+	s := &scanner{data: data, opts: opts, gindex: map[string]int{}}
+	if err := s.run(); err != nil {
+		return res, err
+	}
+	res.proto = s.proto
+	res.bufs = s.bufs
+	res.bufArray = s.bufArray
+	if s.out == nil {
+		res.stream = data
+		return res, nil
+	}
+	s.out = append(s.out, data[s.last:s.pos]...)
+	res.stream = s.out
+	res.segs = s.segs
+	return res, nil
+}
+
+func (s *scanner) fail(kind error, at int, op byte, format string, args ...any) error {
+	return newErr(kind, int64(at), opName(op), format, args...)
+}
+
+// need checks that n bytes remain after the current position.
+func (s *scanner) need(at int, op byte, n int64) error {
+	if n < 0 || n > int64(len(s.data)-s.pos) {
+		return s.fail(ErrMalformed, at, op, "length %d exceeds the %d bytes that remain", n, len(s.data)-s.pos)
+	}
+	return nil
+}
+
+func (s *scanner) charge(at int, op byte, n int64) error {
+	s.decodedBytes += n
+	if s.decodedBytes > s.opts.MaxDecodedBytes {
+		return s.fail(ErrLimit, at, op, "decoded size exceeds the limit of %d bytes", s.opts.MaxDecodedBytes)
+	}
+	return nil
+}
+
+func (s *scanner) push(at int, op byte, v sym) error {
+	s.stack = append(s.stack, v)
+	return s.charge(at, op, objCost)
+}
+
+func (s *scanner) base() int {
+	if len(s.marks) == 0 {
+		return 0
+	}
+	return s.marks[len(s.marks)-1]
+}
+
+func (s *scanner) pop(at int, op byte, n int) ([]sym, error) {
+	if len(s.stack)-s.base() < n {
+		return nil, s.fail(ErrMalformed, at, op, "stack underflow")
+	}
+	v := s.stack[len(s.stack)-n:]
+	s.stack = s.stack[:len(s.stack)-n]
+	return v, nil
+}
+
+func (s *scanner) top(at int, op byte) (sym, error) {
+	if len(s.stack)-s.base() < 1 {
+		return sym{}, s.fail(ErrMalformed, at, op, "stack underflow")
+	}
+	return s.stack[len(s.stack)-1], nil
+}
+
+// popMark pops everything above the last MARK and the MARK, returning the
+// number of items.
+func (s *scanner) popMark(at int, op byte) (int, error) {
+	if len(s.marks) == 0 {
+		return 0, s.fail(ErrMalformed, at, op, "no MARK on the stack")
+	}
+	b := s.marks[len(s.marks)-1]
+	s.marks = s.marks[:len(s.marks)-1]
+	n := len(s.stack) - b
+	s.stack = s.stack[:b]
+	return n, nil
+}
+
+func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
+	if key < uint64(len(s.memo))+1<<16 && key < 1<<31 {
+		for uint64(len(s.memo)) <= key {
+			s.memo = append(s.memo, sym{})
+			s.memoSet = append(s.memoSet, false)
+		}
+		if !s.memoSet[key] {
+			s.nmemo++
+		}
+		s.memo[key], s.memoSet[key] = v, true
+	} else {
+		if s.memoMap == nil {
+			s.memoMap = map[uint64]sym{}
+		}
+		if _, ok := s.memoMap[key]; !ok {
+			s.nmemo++
+		}
+		s.memoMap[key] = v
+	}
+	if s.nmemo > s.opts.MaxMemo {
+		return s.fail(ErrLimit, at, op, "more than %d memo entries", s.opts.MaxMemo)
+	}
+	return s.charge(at, op, 16)
+}
+
+func (s *scanner) memoGet(at int, op byte, key uint64) (sym, error) {
+	if key < uint64(len(s.memo)) && s.memoSet[key] {
+		return s.memo[key], nil
+	}
+	if v, ok := s.memoMap[key]; ok {
+		return v, nil
+	}
+	return sym{}, s.fail(ErrMalformed, at, op, "memo key %d is not defined", key)
+}
+
+// line reads a protocol-0 argument up to '\n' and returns it without it.
+func (s *scanner) line(at int, op byte) ([]byte, error) {
+	i := bytes.IndexByte(s.data[s.pos:], '\n')
+	if i < 0 {
+		return nil, s.fail(ErrMalformed, at, op, "missing end of line (truncated)")
+	}
+	l := s.data[s.pos : s.pos+i]
+	s.pos += i + 1
+	return l, nil
+}
+
+func (s *scanner) uint(at int, op byte, size int) (uint64, error) {
+	if err := s.need(at, op, int64(size)); err != nil {
+		return 0, err
+	}
+	b := s.data[s.pos : s.pos+size]
+	s.pos += size
+	switch size {
+	case 1:
+		return uint64(b[0]), nil
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(b)), nil
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(b)), nil
+	default:
+		return binary.LittleEndian.Uint64(b), nil
+	}
+}
+
+// payload reads a length-prefixed payload; it returns its start offset.
+func (s *scanner) payload(at int, op byte, lenSize int) (int, int, error) {
+	n, err := s.uint(at, op, lenSize)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n > math.MaxInt32*16 {
+		return 0, 0, s.fail(ErrMalformed, at, op, "length %d exceeds the %d bytes that remain", n, len(s.data)-s.pos)
+	}
+	if err := s.need(at, op, int64(n)); err != nil {
+		return 0, 0, err
+	}
+	start := s.pos
+	s.pos += int(n)
+	return start, int(n), nil
+}
+
+// beginRewrite starts the rewritten copy at data offset at (the opcode being
+// replaced), dropping the FRAME opcodes seen so far.
+func (s *scanner) beginRewrite(at int) {
+	if s.out != nil {
+		s.out = append(s.out, s.data[s.last:at]...)
+		s.last = at
+		s.segs = append(s.segs, segment{int64(len(s.out)), int64(at)})
+		return
+	}
+	s.out = make([]byte, 0, min(len(s.data), 1<<20))
+	prev := 0
+	s.segs = append(s.segs, segment{0, 0})
+	for _, f := range s.frames {
+		s.out = append(s.out, s.data[prev:f[0]]...)
+		prev = f[1]
+		s.segs = append(s.segs, segment{int64(len(s.out)), int64(prev)})
+	}
+	s.out = append(s.out, s.data[prev:at]...)
+	s.last = at
+	s.segs = append(s.segs, segment{int64(len(s.out)), int64(at)})
+}
+
+// replace rewrites the opcode at [at, s.pos) as repl.
+func (s *scanner) replace(at int, repl ...byte) {
+	s.beginRewrite(at)
+	s.out = append(s.out, repl...)
+	s.last = s.pos
+	s.segs = append(s.segs, segment{int64(len(s.out)), int64(s.pos)})
+}
+
+// persist replaces the payload opcode at [at, s.pos) with a persistent id
+// resolving to b.
+func (s *scanner) persist(at int, b []byte, kind byte) {
+	idx := len(s.bufs)
+	s.bufs = append(s.bufs, b)
+	var r [6]byte
+	r[0] = opBinInt
+	binary.LittleEndian.PutUint32(r[1:], uint32(idx))
+	r[5] = opBinPersID
+	s.replace(at, r[:]...)
+	s.bufArray = append(s.bufArray, kind == opByteArray8)
+}
+
+func (s *scanner) str(v sym) (string, bool) {
+	switch v.kind {
+	case symStr:
+		return string(s.data[v.off : v.off+int64(v.n)]), true
+	case symDecStr:
+		return s.decoded[v.off], true
+	}
+	return "", false
+}
+
+func (s *scanner) global(at int, op byte, module, name string) (sym, error) {
+	key := module + "\x00" + name
+	i, ok := s.gindex[key]
+	if !ok {
+		c := classifyGlobal(module, name)
+		if c == gRefused {
+			return sym{}, s.fail(ErrRefused, at, op, "global %s.%s is not allowed", module, name)
+		}
+		i = len(s.globals)
+		s.globals = append(s.globals, globalRef{module, name, c})
+		s.gindex[key] = i
+	}
+	return sym{kind: symGlobal, off: int64(i)}, nil
+}
+
+func (s *scanner) run() error {
+	for {
+		if s.pos >= len(s.data) {
+			return s.fail(ErrMalformed, s.pos, 0, "truncated: no STOP opcode")
+		}
+		if s.inFrame > 0 && s.pos >= s.inFrame {
+			s.inFrame = 0
+		}
+		at := s.pos
+		op := s.data[s.pos]
+		s.pos++
+		if err := s.step(at, op); err != nil {
+			return err
+		}
+		if s.inFrame > 0 && s.pos > s.inFrame {
+			return s.fail(ErrMalformed, at, op, "opcode crosses the end of its frame")
+		}
+		if op == opStop {
+			return nil
+		}
+	}
+}
+
+func (s *scanner) step(at int, op byte) error {
+	switch op {
+	case opProto:
+		v, err := s.uint(at, op, 1)
+		if err != nil {
+			return err
+		}
+		if v > 5 {
+			return s.fail(ErrMalformed, at, op, "unsupported pickle protocol %d (max 5)", v)
+		}
+		s.proto = int(v)
+	case opFrame:
+		n, err := s.uint(at, op, 8)
+		if err != nil {
+			return err
+		}
+		if err := s.need(at, op, int64(n)); err != nil {
+			return err
+		}
+		if s.inFrame > 0 {
+			return s.fail(ErrMalformed, at, op, "new frame before the end of the current frame")
+		}
+		if n > 0 {
+			s.inFrame = s.pos + int(n)
+		}
+		if s.out != nil {
+			s.replace(at)
+		} else {
+			s.frames = append(s.frames, [2]int{at, s.pos})
+		}
+	case opStop:
+		if len(s.stack)-s.base() == 0 {
+			return s.fail(ErrMalformed, at, op, "STOP with an empty stack")
+		}
+	case opMark:
+		if len(s.marks) >= s.opts.MaxDepth {
+			return s.fail(ErrLimit, at, op, "MARK nesting deeper than %d", s.opts.MaxDepth)
+		}
+		s.marks = append(s.marks, len(s.stack))
+		return s.charge(at, op, 8)
+	case opPop:
+		if len(s.stack)-s.base() >= 1 {
+			s.stack = s.stack[:len(s.stack)-1]
+		} else if len(s.marks) > 0 {
+			// CPython's POP with an empty frame pops the mark.
+			_, err := s.popMark(at, op)
+			return err
+		} else {
+			return s.fail(ErrMalformed, at, op, "stack underflow")
+		}
+	case opPopMark:
+		_, err := s.popMark(at, op)
+		return err
+	case opDup:
+		v, err := s.top(at, op)
+		if err != nil {
+			return err
+		}
+		return s.push(at, op, v)
+	case opNone, opNewTrue, opNewFalse:
+		return s.push(at, op, sym{})
+	case opBinInt1:
+		if _, err := s.uint(at, op, 1); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opBinInt2:
+		if _, err := s.uint(at, op, 2); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opBinInt:
+		if _, err := s.uint(at, op, 4); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opBinFloat:
+		if _, err := s.uint(at, op, 8); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opInt:
+		l, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		t := string(bytes.TrimSpace(l))
+		if t != "00" && t != "01" {
+			if _, err := strconv.ParseInt(t, 10, 64); err != nil {
+				return s.fail(ErrMalformed, at, op, "bad INT argument %q", truncate(t))
+			}
+		}
+		if t != string(l) {
+			s.replace(at, append(append([]byte{opInt}, t...), '\n')...)
+		}
+		return s.push(at, op, sym{})
+	case opLong:
+		l, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		t := bytes.TrimSuffix(bytes.TrimSpace(l), []byte("L"))
+		if !isDigits(t) {
+			return s.fail(ErrMalformed, at, op, "bad LONG argument %q", truncate(string(l)))
+		}
+		if err := s.charge(at, op, int64(len(t))); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opFloat:
+		l, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		if _, err := strconv.ParseFloat(string(l), 64); err != nil {
+			return s.fail(ErrMalformed, at, op, "bad FLOAT argument %q", truncate(string(l)))
+		}
+		return s.push(at, op, sym{})
+	case opLong1, opLong4:
+		size := 1
+		if op == opLong4 {
+			size = 4
+		}
+		_, n, err := s.payload(at, op, size)
+		if err != nil {
+			return err
+		}
+		if op == opLong4 && n > 1<<20 {
+			return s.fail(ErrLimit, at, op, "integer of %d bytes", n)
+		}
+		if n == 0 {
+			s.replace(at, opBinInt1, 0)
+		}
+		if err := s.charge(at, op, int64(n)); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+
+	case opBinUnicode, opShortBinUnicode, opBinUnicode8:
+		size := 4
+		switch op {
+		case opShortBinUnicode:
+			size = 1
+		case opBinUnicode8:
+			size = 8
+		}
+		start, n, err := s.payload(at, op, size)
+		if err != nil {
+			return err
+		}
+		b := s.data[start : start+n]
+		if !utf8.Valid(b) {
+			return s.fail(ErrMalformed, at, op, "text is not valid UTF-8")
+		}
+		if err := s.charge(at, op, int64(n)); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{kind: symStr, off: int64(start), n: int32(min(n, math.MaxInt32))})
+	case opUnicode:
+		l, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		str, err := decodeRawUnicodeEscape(l)
+		if err != nil {
+			return s.fail(ErrMalformed, at, op, "%v", err)
+		}
+		return s.pushDecoded(at, op, str)
+	case opString:
+		l, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		b, err := decodeStringRepr(l)
+		if err != nil {
+			return s.fail(ErrMalformed, at, op, "%v", err)
+		}
+		return s.pushPy2Str(at, op, b)
+	case opBinString, opShortBinString:
+		size := 4
+		if op == opShortBinString {
+			size = 1
+		}
+		start, n, err := s.payload(at, op, size)
+		if err != nil {
+			return err
+		}
+		if op == opBinString && int32(binary.LittleEndian.Uint32(s.data[start-4:start])) < 0 {
+			return s.fail(ErrMalformed, at, op, "negative length")
+		}
+		return s.pushPy2Str(at, op, s.data[start:start+n])
+	case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8:
+		size := 4
+		switch op {
+		case opShortBinBytes:
+			size = 1
+		case opBinBytes8, opByteArray8:
+			size = 8
+		}
+		start, n, err := s.payload(at, op, size)
+		if err != nil {
+			return err
+		}
+		if err := s.charge(at, op, int64(n)); err != nil {
+			return err
+		}
+		if n >= persistThreshold || op == opByteArray8 {
+			s.persist(at, s.data[start:start+n:start+n], op)
+		}
+		return s.push(at, op, sym{})
+
+	case opEmptyTuple:
+		return s.push(at, op, sym{kind: symTuple})
+	case opEmptyList, opEmptyDict:
+		return s.push(at, op, sym{})
+	case opEmptySet:
+		s.replace(at, opEmptyList)
+		return s.push(at, op, sym{})
+	case opTuple1, opTuple2, opTuple3:
+		n := int(op-opTuple1) + 1
+		if _, err := s.pop(at, op, n); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{kind: symTuple, n: int32(n)})
+	case opTuple:
+		n, err := s.popMark(at, op)
+		if err != nil {
+			return err
+		}
+		return s.push(at, op, sym{kind: symTuple, n: int32(min(n, math.MaxInt32))})
+	case opList:
+		if _, err := s.popMark(at, op); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opFrozenSet:
+		if _, err := s.popMark(at, op); err != nil {
+			return err
+		}
+		s.replace(at, opList)
+		return s.push(at, op, sym{})
+	case opDict:
+		n, err := s.popMark(at, op)
+		if err != nil {
+			return err
+		}
+		if n%2 != 0 {
+			return s.fail(ErrMalformed, at, op, "odd number of items (%d) for DICT", n)
+		}
+		return s.push(at, op, sym{})
+	case opAppend:
+		if _, err := s.pop(at, op, 1); err != nil {
+			return err
+		}
+		_, err := s.top(at, op)
+		return err
+	case opAppends, opAddItems:
+		if _, err := s.popMark(at, op); err != nil {
+			return err
+		}
+		if _, err := s.top(at, op); err != nil {
+			return err
+		}
+		if op == opAddItems {
+			s.replace(at, opAppends)
+		}
+	case opSetItem:
+		if _, err := s.pop(at, op, 2); err != nil {
+			return err
+		}
+		_, err := s.top(at, op)
+		return err
+	case opSetItems:
+		n, err := s.popMark(at, op)
+		if err != nil {
+			return err
+		}
+		if n%2 != 0 {
+			return s.fail(ErrMalformed, at, op, "odd number of items (%d) for SETITEMS", n)
+		}
+		_, err = s.top(at, op)
+		return err
+
+	case opBinPut, opLongBinPut, opPut, opMemoize:
+		var key uint64
+		var err error
+		switch op {
+		case opBinPut:
+			key, err = s.uint(at, op, 1)
+		case opLongBinPut:
+			key, err = s.uint(at, op, 4)
+		case opPut:
+			key, err = s.decLine(at, op)
+		case opMemoize:
+			key = uint64(s.nmemo)
+		}
+		if err != nil {
+			return err
+		}
+		v, err := s.top(at, op)
+		if err != nil {
+			return err
+		}
+		return s.memoPut(at, op, key, v)
+	case opBinGet, opLongBinGet, opGet:
+		var key uint64
+		var err error
+		switch op {
+		case opBinGet:
+			key, err = s.uint(at, op, 1)
+		case opLongBinGet:
+			key, err = s.uint(at, op, 4)
+		case opGet:
+			key, err = s.decLine(at, op)
+		}
+		if err != nil {
+			return err
+		}
+		v, err := s.memoGet(at, op, key)
+		if err != nil {
+			return err
+		}
+		return s.push(at, op, v)
+
+	case opGlobal, opInst:
+		ml, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		nl, err := s.line(at, op)
+		if err != nil {
+			return err
+		}
+		if !utf8.Valid(ml) || !utf8.Valid(nl) {
+			return s.fail(ErrMalformed, at, op, "global name is not valid UTF-8")
+		}
+		g, err := s.global(at, op, string(ml), string(nl))
+		if err != nil {
+			return err
+		}
+		if op == opGlobal {
+			return s.push(at, op, g)
+		}
+		n, err := s.popMark(at, op)
+		if err != nil {
+			return err
+		}
+		if err := s.checkInstantiate(at, op, g, n); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opStackGlobal:
+		v, err := s.pop(at, op, 2)
+		if err != nil {
+			return err
+		}
+		module, ok1 := s.str(v[0])
+		name, ok2 := s.str(v[1])
+		if !ok1 || !ok2 {
+			return s.fail(ErrRefused, at, op, "STACK_GLOBAL operands are not statically known strings")
+		}
+		g, err := s.global(at, op, module, name)
+		if err != nil {
+			return err
+		}
+		return s.push(at, op, g)
+	case opObj:
+		if len(s.marks) == 0 {
+			return s.fail(ErrMalformed, at, op, "no MARK on the stack")
+		}
+		b := s.marks[len(s.marks)-1]
+		if len(s.stack) == b {
+			return s.fail(ErrMalformed, at, op, "OBJ without a class")
+		}
+		cls := s.stack[b]
+		n, _ := s.popMark(at, op)
+		if err := s.checkInstantiate(at, op, cls, n-1); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opReduce:
+		v, err := s.pop(at, op, 2)
+		if err != nil {
+			return err
+		}
+		if v[1].kind != symTuple && v[1].kind != symAny {
+			return s.fail(ErrMalformed, at, op, "REDUCE arguments are not a tuple")
+		}
+		if err := s.checkCall(at, op, v[0]); err != nil {
+			return err
+		}
+		return s.push(at, op, sym{})
+	case opNewObj, opNewObjEx:
+		n := 2
+		if op == opNewObjEx {
+			n = 3
+		}
+		v, err := s.pop(at, op, n)
+		if err != nil {
+			return err
+		}
+		if v[0].kind != symGlobal {
+			return s.fail(ErrRefused, at, op, "%s class is not a global", opName(op))
+		}
+		return s.push(at, op, sym{})
+	case opBuild:
+		if _, err := s.pop(at, op, 1); err != nil {
+			return err
+		}
+		_, err := s.top(at, op)
+		return err
+
+	case opPersID, opBinPersID:
+		return s.fail(ErrRefused, at, op, "persistent ids are not supported")
+	case opExt1, opExt2, opExt4:
+		return s.fail(ErrRefused, at, op, "extension registry codes are not supported")
+	case opNextBuffer:
+		return s.fail(ErrUnsupported, at, op, "out-of-band buffers are not supported")
+	case opReadOnlyBuffer:
+		_, err := s.top(at, op)
+		return err
+	default:
+		return s.fail(ErrMalformed, at, op, "unknown opcode 0x%02x", op)
+	}
+	return nil
+}
+
+func (s *scanner) decLine(at int, op byte) (uint64, error) {
+	l, err := s.line(at, op)
+	if err != nil {
+		return 0, err
+	}
+	k, err := strconv.ParseUint(string(bytes.TrimSpace(l)), 10, 31)
+	if err != nil {
+		return 0, s.fail(ErrMalformed, at, op, "bad memo key %q", truncate(string(l)))
+	}
+	if string(bytes.TrimSpace(l)) != string(l) {
+		s.replace(at, append(append([]byte{op}, bytes.TrimSpace(l)...), '\n')...)
+	}
+	return k, nil
+}
+
+// pushDecoded rewrites the opcode at [at, s.pos) as a BINUNICODE of str.
+func (s *scanner) pushDecoded(at int, op byte, str string) error {
+	if err := s.charge(at, op, int64(len(str))); err != nil {
+		return err
+	}
+	var r []byte
+	r = append(r, opBinUnicode)
+	r = binary.LittleEndian.AppendUint32(r, uint32(len(str)))
+	r = append(r, str...)
+	s.replace(at, r...)
+	s.decoded = append(s.decoded, str)
+	return s.push(at, op, sym{kind: symDecStr, off: int64(len(s.decoded) - 1)})
+}
+
+// pushPy2Str handles a Python 2 str: text when it is valid UTF-8, bytes
+// otherwise (numpy's array payloads in Python 2 pickles are str).
+func (s *scanner) pushPy2Str(at int, op byte, b []byte) error {
+	if utf8.Valid(b) {
+		return s.pushDecoded(at, op, string(b))
+	}
+	if err := s.charge(at, op, int64(len(b))); err != nil {
+		return err
+	}
+	var r []byte
+	r = append(r, opBinBytes)
+	r = binary.LittleEndian.AppendUint32(r, uint32(len(b)))
+	r = append(r, b...)
+	s.replace(at, r...)
+	return s.push(at, op, sym{})
+}
+
+// checkCall: REDUCE calls callable v.
+func (s *scanner) checkCall(at int, op byte, v sym) error {
+	if v.kind != symGlobal {
+		return s.fail(ErrRefused, at, op, "call of a value that is not an allowed global")
+	}
+	g := s.globals[v.off]
+	switch g.class {
+	case gCallable, gInert:
+		return nil
+	}
+	return s.fail(ErrRefused, at, op, "call of %s.%s is not allowed", g.module, g.name)
+}
+
+// checkInstantiate: INST/OBJ with nargs arguments. An unknown class may only
+// be instantiated without arguments (Python then calls only cls.__new__).
+func (s *scanner) checkInstantiate(at int, op byte, v sym, nargs int) error {
+	if v.kind != symGlobal {
+		return s.fail(ErrRefused, at, op, "instantiation of a value that is not an allowed global")
+	}
+	g := s.globals[v.off]
+	if g.class == gCallable || g.class == gInert || (g.class == gData && nargs == 0) {
+		return nil
+	}
+	return s.fail(ErrRefused, at, op, "call of %s.%s is not allowed", g.module, g.name)
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func isDigits(b []byte) bool {
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+

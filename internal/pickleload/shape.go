@@ -1,0 +1,264 @@
+package pickleload
+
+import (
+	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/embedstream/embedstream/internal/table"
+)
+
+// toTable converts the unpickled top-level object to a table.
+func (c *conv) toTable(v any) (*table.Table, error) {
+	switch x := v.(type) {
+	case *pyObject:
+		switch {
+		case x.name == "DataFrame" && isPandas(x.module):
+			return c.dataFrame(x)
+		case x.name == "Series" && isPandas(x.module):
+			return c.series(x)
+		}
+		if a, ok, err := asArray(x); err != nil {
+			return nil, err
+		} else if ok {
+			return c.arrayTable(a)
+		}
+		if isPandas(x.module) || x.inert {
+			return nil, newErr(ErrUnsupported, -1, "", "top-level object of type %s", x.qualname())
+		}
+		fields, err := objectFields(x)
+		if err != nil {
+			return nil, err
+		}
+		return c.records([]any{entriesDict(fields)})
+	case *ndarray:
+		return c.arrayTable(x)
+	case *types.List:
+		return c.sequence(*x)
+	case *types.Tuple:
+		return c.sequence(*x)
+	case *types.Dict:
+		return c.dict(dictEntries(x))
+	case *types.OrderedDict:
+		return c.dict(orderedEntries(x))
+	}
+	return nil, newErr(ErrUnsupported, -1, "", "top-level object of type %s (want a DataFrame, Series, list of records, dict of columns or 2-D array)", typeName(v))
+}
+
+func isPandas(module string) bool {
+	return module == "pandas" || len(module) > 7 && module[:7] == "pandas."
+}
+
+func entriesDict(es []entry) *types.Dict {
+	d := make(types.Dict, len(es))
+	for i, e := range es {
+		d[i] = types.DictEntry{Key: e.key, Value: e.value}
+	}
+	return &d
+}
+
+// recordEntries returns the fields of a record (dict or object), or false.
+func recordEntries(v any) ([]entry, bool, error) {
+	switch x := v.(type) {
+	case *types.Dict:
+		return dictEntries(x), true, nil
+	case *types.OrderedDict:
+		return orderedEntries(x), true, nil
+	case *pyObject:
+		if x.module == "numpy" || isPandas(x.module) || x.inert {
+			return nil, false, nil
+		}
+		es, err := objectFields(x)
+		return es, err == nil, err
+	}
+	return nil, false, nil
+}
+
+// sequence: a list or tuple of records; an empty list is an empty table.
+func (c *conv) sequence(items []any) (*table.Table, error) {
+	if len(items) == 0 {
+		return &table.Table{}, nil
+	}
+	return c.records(items)
+}
+
+// records converts a list of records: the schema is the union of keys in
+// first-seen order, missing keys are null.
+func (c *conv) records(items []any) (*table.Table, error) {
+	index := map[string]int{}
+	var names []string
+	var cols [][]any
+	for r, it := range items {
+		if err := c.spend(1); err != nil {
+			return nil, err
+		}
+		es, ok, err := recordEntries(it)
+		if err != nil {
+			return nil, withColumn(err, "", r)
+		}
+		if !ok {
+			return nil, colErr(ErrUnsupported, "", r, "list item of type %s is not a record (dict or object)", typeName(it))
+		}
+		for _, e := range es {
+			name := keyName(e.key)
+			j, ok := index[name]
+			if !ok {
+				j = len(names)
+				index[name] = j
+				names = append(names, name)
+				cols = append(cols, make([]any, len(items)))
+			}
+			cols[j][r] = e.value
+		}
+	}
+	t := &table.Table{Rows: len(items)}
+	for j, name := range names {
+		col, err := c.buildColumn(name, cols[j])
+		if err != nil {
+			return nil, err
+		}
+		cols[j] = nil
+		t.Columns = append(t.Columns, col)
+	}
+	return t, nil
+}
+
+// dict: a dict of equal-length columns (lists, arrays, a 2-D embedding
+// matrix), or a single record when no value is a sequence.
+func (c *conv) dict(es []entry) (*table.Table, error) {
+	rows := -1
+	seqs := 0
+	for _, e := range es {
+		n, ok, err := c.seqLen(e.value)
+		if err != nil {
+			return nil, withColumn(err, keyName(e.key), -1)
+		}
+		if !ok {
+			continue
+		}
+		seqs++
+		if rows < 0 {
+			rows = n
+		} else if n != rows {
+			return nil, colErr(ErrUnsupported, keyName(e.key), -1, "column of %d values where earlier columns have %d", n, rows)
+		}
+	}
+	if seqs == 0 {
+		return c.records([]any{entriesDict(es)})
+	}
+	if seqs != len(es) {
+		for _, e := range es {
+			if _, ok, _ := c.seqLen(e.value); !ok {
+				return nil, colErr(ErrUnsupported, keyName(e.key), -1, "dict of columns with a non-sequence value of type %s", typeName(e.value))
+			}
+		}
+	}
+	t := &table.Table{Rows: rows}
+	for _, e := range es {
+		name := keyName(e.key)
+		col, err := c.seqColumn(name, e.value, rows)
+		if err != nil {
+			return nil, err
+		}
+		t.Columns = append(t.Columns, col)
+	}
+	return t, nil
+}
+
+func (c *conv) seqLen(v any) (int, bool, error) {
+	switch x := v.(type) {
+	case *types.List:
+		return len(*x), true, nil
+	case *types.Tuple:
+		return len(*x), true, nil
+	case *ndarray:
+		if len(x.shape) == 0 {
+			return 0, false, nil
+		}
+		return x.shape[0], true, nil
+	case *pyObject:
+		a, ok, err := asArray(x)
+		if err != nil || !ok {
+			if x.name == "Series" && isPandas(x.module) {
+				t, err := c.series(x)
+				if err != nil {
+					return 0, false, err
+				}
+				return t.Rows, true, nil
+			}
+			return 0, false, err
+		}
+		return c.seqLen(a)
+	}
+	return 0, false, nil
+}
+
+// seqColumn converts one column of a dict of columns.
+func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
+	switch x := v.(type) {
+	case *types.List:
+		return c.buildColumn(name, *x)
+	case *types.Tuple:
+		return c.buildColumn(name, append([]any(nil), *x...))
+	case *pyObject:
+		if a, ok, err := asArray(x); err != nil {
+			return nil, withColumn(err, name, -1)
+		} else if ok {
+			return c.seqColumn(name, a, rows)
+		}
+		if x.name == "Series" && isPandas(x.module) {
+			t, err := c.series(x)
+			if err != nil {
+				return nil, err
+			}
+			col := t.Columns[len(t.Columns)-1]
+			col.Name = name
+			return col, nil
+		}
+	case *ndarray:
+		return c.arrayColumn(name, x)
+	}
+	return nil, colErr(ErrUnsupported, name, -1, "column of type %s", typeName(v))
+}
+
+// arrayTable: a 2-D float array is one FLOAT_VECTOR column "embedding"; a
+// 1-D array is one column "value".
+func (c *conv) arrayTable(a *ndarray) (*table.Table, error) {
+	name := "value"
+	if len(a.shape) == 2 {
+		name = "embedding"
+	}
+	col, err := c.arrayColumn(name, a)
+	if err != nil {
+		return nil, err
+	}
+	return &table.Table{Columns: []*table.Column{col}, Rows: col.Len()}, nil
+}
+
+// arrayColumn converts a numpy array to a column: 2-D numeric arrays are
+// vectors (one per row), 1-D arrays are typed by their dtype.
+func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
+	if len(a.shape) == 2 {
+		switch a.dtype.kind {
+		case 'f', 'i', 'u':
+		default:
+			return nil, colErr(ErrUnsupported, name, -1, "2-D array of dtype %s", a.dtype.str)
+		}
+		rows, dim := a.shape[0], a.shape[1]
+		if dim == 0 {
+			return nil, colErr(ErrUnsupported, name, -1, "vectors of length 0")
+		}
+		col := &table.Column{Field: table.Field{Name: name, Type: table.TypeFloatVector, VectorDim: dim}}
+		if a.dtype.kind == 'f' && a.dtype.size == 4 {
+			col.Vectors = a.float32s()
+		} else {
+			col.Vectors = make([]float32, rows*dim)
+			for i := range col.Vectors {
+				col.Vectors[i] = float32(toFloat(numeric(a.at(i))))
+			}
+		}
+		if col.Vectors == nil {
+			col.Vectors = []float32{}
+		}
+		return col, nil
+	}
+	return c.typedColumn(name, a, 0, a.len(), nil)
+}
