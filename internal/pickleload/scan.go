@@ -73,24 +73,24 @@ type scanner struct {
 	decodedBytes int64
 
 	// rewriting
-	out     []byte // nil until the first rewrite
-	last    int    // data[last:pos] not yet copied to out
-	frames  [][2]int
+	out      []byte // nil until the first rewrite
+	last     int    // data[last:pos] not yet copied to out
+	frames   [][2]int
 	bufs     [][]byte
-	bufArray []bool // bufs[i] came from BYTEARRAY8
-	segs    []segment // offset mapping of the rewritten stream
-	inFrame int       // end offset of the current frame, or 0
+	bufArray []bool    // bufs[i] came from BYTEARRAY8
+	segs     []segment // offset mapping of the rewritten stream
+	inFrame  int       // end offset of the current frame, or 0
 }
 
 // segment maps rewritten offsets >= out back to original offset orig.
 type segment struct{ out, orig int64 }
 
 type scanResult struct {
-	stream []byte
+	stream   []byte
 	bufs     [][]byte
 	bufArray []bool
 	segs     []segment
-	proto  int
+	proto    int
 }
 
 func scan(data []byte, opts Options) (res scanResult, err error) {
@@ -867,4 +867,3 @@ func isDigits(b []byte) bool {
 	}
 	return true
 }
-
