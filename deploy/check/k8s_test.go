@@ -1,0 +1,692 @@
+package check
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yannh/kubeconform/pkg/resource"
+	"github.com/yannh/kubeconform/pkg/validator"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// kubernetesVersion is the version the schemas were generated from
+// (cmd/schemagen).
+const kubernetesVersion = "1.34.2"
+
+// Label keys every object carries.
+const (
+	labelName      = "app.kubernetes.io/name"
+	labelComponent = "app.kubernetes.io/component"
+)
+
+// componentBinary maps a Deployment's component label to the binary it runs.
+var componentBinary = map[string]string{
+	"worker":      "worker",
+	"publisher":   "publisher",
+	"batchserver": "batchserver",
+}
+
+// scaledObject is the part of KEDA's ScaledObject the checks read (KEDA's Go
+// types would pull all of KEDA in).
+type scaledObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		ScaleTargetRef struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Name       string `json:"name"`
+		} `json:"scaleTargetRef"`
+		MinReplicaCount *int32 `json:"minReplicaCount"`
+		MaxReplicaCount *int32 `json:"maxReplicaCount"`
+		Triggers        []struct {
+			Type     string            `json:"type"`
+			Metadata map[string]string `json:"metadata"`
+		} `json:"triggers"`
+	} `json:"spec"`
+}
+
+// build is one kustomize build, decoded.
+type build struct {
+	dir          string
+	yaml         [][]byte // one document per object
+	meta         []metav1.PartialObjectMetadata
+	deployments  map[string]*appsv1.Deployment
+	services     []*corev1.Service
+	configMaps   map[string]*corev1.ConfigMap
+	secrets      map[string]*corev1.Secret
+	pdbs         []*policyv1.PodDisruptionBudget
+	hpas         []*autoscalingv2.HorizontalPodAutoscaler
+	scaledObject []*scaledObject
+	namespace    string // the Namespace object's name, if the build has one
+}
+
+// kustomizeBuild builds dir with kustomize's Go API (what `kubectl apply -k`
+// runs) and decodes the objects.
+func kustomizeBuild(t *testing.T, dir string) *build {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	b := &build{
+		dir:         dir,
+		deployments: map[string]*appsv1.Deployment{},
+		configMaps:  map[string]*corev1.ConfigMap{},
+		secrets:     map[string]*corev1.Secret{},
+	}
+	for _, r := range rm.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.yaml = append(b.yaml, y)
+		var m metav1.PartialObjectMetadata
+		decode(t, y, &m)
+		b.meta = append(b.meta, m)
+		switch m.Kind {
+		case "Deployment":
+			var d appsv1.Deployment
+			decode(t, y, &d)
+			b.deployments[d.Name] = &d
+		case "Service":
+			var s corev1.Service
+			decode(t, y, &s)
+			b.services = append(b.services, &s)
+		case "ConfigMap":
+			var c corev1.ConfigMap
+			decode(t, y, &c)
+			b.configMaps[c.Name] = &c
+		case "Secret":
+			var s corev1.Secret
+			decode(t, y, &s)
+			b.secrets[s.Name] = &s
+		case "PodDisruptionBudget":
+			var p policyv1.PodDisruptionBudget
+			decode(t, y, &p)
+			b.pdbs = append(b.pdbs, &p)
+		case "HorizontalPodAutoscaler":
+			var h autoscalingv2.HorizontalPodAutoscaler
+			decode(t, y, &h)
+			b.hpas = append(b.hpas, &h)
+		case "ScaledObject":
+			var s scaledObject
+			decode(t, y, &s)
+			b.scaledObject = append(b.scaledObject, &s)
+		case "Namespace":
+			b.namespace = m.Name
+		}
+	}
+	return b
+}
+
+func decode(t *testing.T, y []byte, into any) {
+	t.Helper()
+	if err := yaml.Unmarshal(y, into); err != nil {
+		t.Fatalf("decoding %T: %v\n%s", into, err, y)
+	}
+}
+
+// schemaValidator validates objects offline against the committed schemas.
+var schemaValidator = sync.OnceValues(func() (validator.Validator, error) {
+	dir, err := filepath.Abs("schemas")
+	if err != nil {
+		return nil, err
+	}
+	return validator.New(
+		[]string{filepath.Join(dir, "{{ .ResourceKind }}{{ .KindSuffix }}.json")},
+		validator.Opts{Strict: true, KubernetesVersion: kubernetesVersion},
+	)
+})
+
+// validateSchemas checks every object against its kind's strict schema; an
+// object of a kind without a schema fails.
+func validateSchemas(t *testing.T, b *build) {
+	t.Helper()
+	v, err := schemaValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, y := range b.yaml {
+		res := v.ValidateResource(resource.Resource{Path: b.dir, Bytes: y})
+		if res.Status == validator.Valid {
+			continue
+		}
+		m := b.meta[i]
+		var details []string
+		for _, ve := range res.ValidationErrors {
+			details = append(details, fmt.Sprintf("%s: %s", ve.Path, ve.Msg))
+		}
+		t.Errorf("%s %s/%s: status %d: %v %s", b.dir, m.Kind, m.Name, res.Status, res.Err, strings.Join(details, "; "))
+	}
+}
+
+func k8sDir(t *testing.T) string {
+	return filepath.Join(repoRoot(t), "deploy", "k8s")
+}
+
+func overlays(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(k8sDir(t), "overlays"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no overlays")
+	}
+	return dirs
+}
+
+func TestKustomizeBase(t *testing.T) {
+	t.Parallel()
+	b := kustomizeBuild(t, filepath.Join(k8sDir(t), "base"))
+	validateSchemas(t, b)
+	for _, m := range b.meta {
+		if m.Namespace != "" {
+			t.Errorf("%s/%s: the base must be namespace-agnostic, has namespace %q", m.Kind, m.Name, m.Namespace)
+		}
+	}
+	checkWiring(t, b)
+}
+
+func TestKustomizeOverlays(t *testing.T) {
+	t.Parallel()
+	for _, name := range overlays(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := kustomizeBuild(t, filepath.Join(k8sDir(t), "overlays", name))
+			validateSchemas(t, b)
+			if b.namespace == "" {
+				t.Error("overlay creates no Namespace")
+			}
+			for _, m := range b.meta {
+				if m.Kind != "Namespace" && m.Namespace != b.namespace {
+					t.Errorf("%s/%s: namespace %q, want %q", m.Kind, m.Name, m.Namespace, b.namespace)
+				}
+			}
+			checkWiring(t, b)
+			checkAutoscaling(t, b)
+		})
+	}
+}
+
+// checkWiring checks that the objects of a build fit together: labels,
+// selectors, probe and service ports, environment variables, volumes and
+// shutdown timing.
+func checkWiring(t *testing.T, b *build) {
+	t.Helper()
+	for _, m := range b.meta {
+		if m.Kind == "Namespace" {
+			continue
+		}
+		if m.Labels[labelName] != "embedstream" {
+			t.Errorf("%s/%s: label %s=%q, want embedstream", m.Kind, m.Name, labelName, m.Labels[labelName])
+		}
+		switch m.Kind {
+		case "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "PersistentVolumeClaim":
+			if m.Labels[labelComponent] == "" {
+				t.Errorf("%s/%s: no %s label", m.Kind, m.Name, labelComponent)
+			}
+		}
+	}
+	for _, name := range []string{"worker", "publisher"} {
+		if b.deployments[name] == nil {
+			t.Errorf("no %s Deployment", name)
+		}
+	}
+	for _, d := range b.deployments {
+		checkDeployment(t, b, d)
+	}
+	for _, s := range b.services {
+		checkService(t, b, s)
+	}
+	if len(b.pdbs) == 0 {
+		t.Error("no PodDisruptionBudget")
+	}
+	for _, p := range b.pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := b.deployments["worker"]; w == nil || !sel.Matches(labels.Set(w.Spec.Template.Labels)) {
+			t.Errorf("PodDisruptionBudget %s does not select the worker pods", p.Name)
+		}
+	}
+}
+
+// podEnv returns the container's environment as the kubelet builds it:
+// envFrom sources, then env. Sources that are not in the build are errors
+// unless optional.
+func podEnv(t *testing.T, b *build, d *appsv1.Deployment, c corev1.Container) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, from := range c.EnvFrom {
+		switch {
+		case from.ConfigMapRef != nil:
+			cm := b.configMaps[from.ConfigMapRef.Name]
+			if cm == nil {
+				if from.ConfigMapRef.Optional == nil || !*from.ConfigMapRef.Optional {
+					t.Errorf("Deployment %s: envFrom ConfigMap %s is not in the build", d.Name, from.ConfigMapRef.Name)
+				}
+				continue
+			}
+			for k, v := range cm.Data {
+				env[from.Prefix+k] = v
+			}
+		case from.SecretRef != nil:
+			s := b.secrets[from.SecretRef.Name]
+			if s == nil {
+				if from.SecretRef.Optional == nil || !*from.SecretRef.Optional {
+					t.Errorf("Deployment %s: envFrom Secret %s is not in the build", d.Name, from.SecretRef.Name)
+				}
+				continue
+			}
+			for k, v := range s.Data {
+				env[from.Prefix+k] = string(v)
+			}
+			for k, v := range s.StringData {
+				env[from.Prefix+k] = v
+			}
+		}
+	}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
+func checkDeployment(t *testing.T, b *build, d *appsv1.Deployment) {
+	t.Helper()
+	component := d.Labels[labelComponent]
+	binary, ok := componentBinary[component]
+	if !ok {
+		t.Errorf("Deployment %s: component %q runs none of %v", d.Name, component, componentBinary)
+		return
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		t.Fatalf("Deployment %s: %v", d.Name, err)
+	}
+	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+		t.Errorf("Deployment %s: selector %v does not match its pod labels %v", d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
+	}
+	if d.Spec.Template.Labels[labelComponent] != component {
+		t.Errorf("Deployment %s: pods labelled component %q, Deployment %q", d.Name, d.Spec.Template.Labels[labelComponent], component)
+	}
+
+	pod := d.Spec.Template.Spec
+	if psc := pod.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Errorf("Deployment %s: pod securityContext.runAsNonRoot is not true", d.Name)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("Deployment %s: %d containers, want 1", d.Name, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("Deployment %s: container must have readOnlyRootFilesystem: true and allowPrivilegeEscalation: false", d.Name)
+	}
+	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+		t.Errorf("Deployment %s: needs cpu and memory requests and a memory limit", d.Name)
+	}
+
+	// Environment: only variables the binary reads.
+	env := podEnv(t, b, d, c)
+	known := settings(t, binary)
+	for k := range env {
+		if _, ok := known[k]; !ok {
+			t.Errorf("Deployment %s: sets %s, which %s does not read (config.Settings(%q))", d.Name, k, binary, binary)
+		}
+	}
+
+	// Probes use named or numbered ports the container declares.
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	probePort := func(kind string, p *corev1.Probe) (int32, string) {
+		if p == nil {
+			t.Errorf("Deployment %s: no %s probe", d.Name, kind)
+			return 0, ""
+		}
+		switch {
+		case p.HTTPGet != nil:
+			port := p.HTTPGet.Port
+			if port.StrVal != "" {
+				n, ok := ports[port.StrVal]
+				if !ok {
+					t.Errorf("Deployment %s: %s probe port %q is not a container port (%v)", d.Name, kind, port.StrVal, ports)
+				}
+				return n, p.HTTPGet.Path
+			}
+			return port.IntVal, p.HTTPGet.Path
+		case p.GRPC != nil:
+			return p.GRPC.Port, ""
+		default:
+			t.Errorf("Deployment %s: %s probe is neither HTTP nor gRPC", d.Name, kind)
+			return 0, ""
+		}
+	}
+	rport, rpath := probePort("readiness", c.ReadinessProbe)
+	lport, lpath := probePort("liveness", c.LivenessProbe)
+
+	switch binary {
+	case "worker":
+		metrics := int32(addrPort(t, effective(t, binary, env, "METRICS_ADDR")))
+		if ports["metrics"] != metrics {
+			t.Errorf("Deployment %s: container port \"metrics\" is %d, METRICS_ADDR listens on %d", d.Name, ports["metrics"], metrics)
+		}
+		if c.ReadinessProbe != nil && (c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Port.StrVal != "metrics") {
+			t.Errorf("Deployment %s: readiness probe must use the port named metrics", d.Name)
+		}
+		if rport != metrics || rpath != "/readyz" || lport != metrics || lpath != "/healthz" {
+			t.Errorf("Deployment %s: probes readiness %d%s, liveness %d%s; want /readyz and /healthz on %d", d.Name, rport, rpath, lport, lpath, metrics)
+		}
+		shutdown := effectiveDuration(t, binary, env, "SHUTDOWN_TIMEOUT")
+		grace := time.Duration(corev1.DefaultTerminationGracePeriodSeconds) * time.Second
+		if pod.TerminationGracePeriodSeconds != nil {
+			grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+		}
+		if grace <= shutdown {
+			t.Errorf("Deployment %s: terminationGracePeriodSeconds %v must exceed SHUTDOWN_TIMEOUT %v", d.Name, grace, shutdown)
+		}
+		checkDataMount(t, d, c, effective(t, binary, env, "DATA_DIR"))
+		if lim := c.Resources.Limits.Memory(); lim.Cmp(c.Resources.Requests[corev1.ResourceMemory]) < 0 {
+			t.Errorf("Deployment %s: memory limit below the request", d.Name)
+		}
+	case "publisher":
+		httpPort := int32(addrPort(t, effective(t, binary, env, "HTTP_ADDR")))
+		if ports["http"] != httpPort {
+			t.Errorf("Deployment %s: container port \"http\" is %d, HTTP_ADDR listens on %d", d.Name, ports["http"], httpPort)
+		}
+		if rport != httpPort || rpath != "/readyz" || lport != httpPort || lpath != "/healthz" {
+			t.Errorf("Deployment %s: probes readiness %d%s, liveness %d%s; want /readyz and /healthz on %d", d.Name, rport, rpath, lport, lpath, httpPort)
+		}
+		if dir := env["DATA_DIR"]; dir != "" {
+			checkDataMount(t, d, c, dir)
+		}
+	case "batchserver":
+		listen := effective(t, binary, env, "BATCH_LISTEN_ADDR")
+		if host, _, _ := net.SplitHostPort(listen); host != "" && host != "0.0.0.0" {
+			t.Errorf("Deployment %s: BATCH_LISTEN_ADDR %q is unreachable from other pods", d.Name, listen)
+		}
+		if p := int32(addrPort(t, listen)); ports["grpc"] != p || rport != p || lport != p {
+			t.Errorf("Deployment %s: grpc port %d and probes %d/%d, BATCH_LISTEN_ADDR port %d", d.Name, ports["grpc"], rport, lport, p)
+		}
+	}
+
+	// Volumes: every mount has a volume; Secrets and ConfigMaps exist.
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		vols[v.Name] = v
+		if v.Secret != nil && b.secrets[v.Secret.SecretName] == nil && (v.Secret.Optional == nil || !*v.Secret.Optional) {
+			t.Errorf("Deployment %s: volume %s: Secret %s is not in the build", d.Name, v.Name, v.Secret.SecretName)
+		}
+	}
+	for _, m := range c.VolumeMounts {
+		if _, ok := vols[m.Name]; !ok {
+			t.Errorf("Deployment %s: mount %s has no volume", d.Name, m.Name)
+		}
+	}
+}
+
+// checkDataMount checks that DATA_DIR is a read-only mount of a shared
+// volume.
+func checkDataMount(t *testing.T, d *appsv1.Deployment, c corev1.Container, dataDir string) {
+	t.Helper()
+	i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dataDir })
+	if i < 0 {
+		t.Errorf("Deployment %s: nothing mounted at DATA_DIR %s", d.Name, dataDir)
+		return
+	}
+	if !c.VolumeMounts[i].ReadOnly {
+		t.Errorf("Deployment %s: DATA_DIR %s is mounted read-write", d.Name, dataDir)
+	}
+}
+
+func checkService(t *testing.T, b *build, s *corev1.Service) {
+	t.Helper()
+	var target *appsv1.Deployment
+	for _, d := range b.deployments {
+		if len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+			if target != nil {
+				t.Errorf("Service %s selects the pods of both %s and %s", s.Name, target.Name, d.Name)
+			}
+			target = d
+		}
+	}
+	if target == nil {
+		t.Errorf("Service %s: selector %v matches no Deployment's pods", s.Name, s.Spec.Selector)
+		return
+	}
+	for _, p := range s.Spec.Ports {
+		ok := slices.ContainsFunc(target.Spec.Template.Spec.Containers[0].Ports, func(cp corev1.ContainerPort) bool {
+			if p.TargetPort.StrVal != "" {
+				return cp.Name == p.TargetPort.StrVal
+			}
+			return cp.ContainerPort == p.TargetPort.IntVal
+		})
+		if !ok {
+			t.Errorf("Service %s: targetPort %s is not a port of %s's container", s.Name, p.TargetPort.String(), target.Name)
+		}
+	}
+}
+
+// checkAutoscaling checks that exactly one autoscaler owns the worker count,
+// and that KEDA's trigger watches the consumer the workers pull from.
+func checkAutoscaling(t *testing.T, b *build) {
+	t.Helper()
+	worker := b.deployments["worker"]
+	if worker == nil {
+		t.Fatal("no worker Deployment")
+	}
+	wc := worker.Spec.Template.Spec.Containers[0]
+	env := podEnv(t, b, worker, wc)
+
+	targets := 0
+	for _, h := range b.hpas {
+		if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == worker.Name {
+			targets++
+		}
+		if b.deployments[h.Spec.ScaleTargetRef.Name] == nil {
+			t.Errorf("HorizontalPodAutoscaler %s targets missing Deployment %s", h.Name, h.Spec.ScaleTargetRef.Name)
+		}
+	}
+	for _, so := range b.scaledObject {
+		ref := so.Spec.ScaleTargetRef
+		if (ref.Kind == "" || ref.Kind == "Deployment") && ref.Name == worker.Name {
+			targets++
+		}
+		if b.deployments[ref.Name] == nil {
+			t.Errorf("ScaledObject %s targets missing Deployment %s", so.Name, ref.Name)
+		}
+		checkScaledObject(t, so, env)
+	}
+	if targets != 1 {
+		t.Errorf("%d autoscalers target the worker Deployment, want exactly 1 (KEDA or HPA)", targets)
+	}
+	if targets > 0 && worker.Spec.Replicas != nil {
+		t.Errorf("worker Deployment sets replicas: %d, but an autoscaler owns the count (every apply would reset it)", *worker.Spec.Replicas)
+	}
+}
+
+func checkScaledObject(t *testing.T, so *scaledObject, workerEnv map[string]string) {
+	t.Helper()
+	if so.Spec.MinReplicaCount == nil || so.Spec.MaxReplicaCount == nil || *so.Spec.MaxReplicaCount < *so.Spec.MinReplicaCount {
+		t.Errorf("ScaledObject %s: needs minReplicaCount <= maxReplicaCount", so.Name)
+	}
+	if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
+		t.Fatalf("ScaledObject %s: want one nats-jetstream trigger", so.Name)
+	}
+	md := so.Spec.Triggers[0].Metadata
+	if want := effective(t, "worker", workerEnv, "NATS_STREAM"); md["stream"] != want {
+		t.Errorf("ScaledObject %s: stream %q, the workers use NATS_STREAM %q", so.Name, md["stream"], want)
+	}
+	if md["consumer"] != consumerName(t) {
+		t.Errorf("ScaledObject %s: consumer %q, the workers pull from %q", so.Name, md["consumer"], consumerName(t))
+	}
+	if md["account"] != "$G" {
+		t.Errorf("ScaledObject %s: account %q, want $G (no NATS accounts configured)", so.Name, md["account"])
+	}
+	lag, err := strconv.Atoi(md["lagThreshold"])
+	if err != nil {
+		t.Errorf("ScaledObject %s: lagThreshold %q: %v", so.Name, md["lagThreshold"], err)
+	}
+	if conc := effectiveInt(t, "worker", workerEnv, "WORKER_CONCURRENCY"); lag < conc {
+		t.Errorf("ScaledObject %s: lagThreshold %d is below WORKER_CONCURRENCY %d: workers would be added for jobs the running ones can start", so.Name, lag, conc)
+	}
+
+	// The monitoring endpoint is the headless service of the NATS that
+	// NATS_URL points at, on the monitoring port of nats-values.yaml.
+	endpoint := md["natsServerMonitoringEndpoint"]
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		t.Fatalf("ScaledObject %s: natsServerMonitoringEndpoint %q: %v", so.Name, endpoint, err)
+	}
+	natsURL := effective(t, "worker", workerEnv, "NATS_URL")
+	svc, rest, _ := strings.Cut(strings.TrimPrefix(strings.Split(natsURL, ",")[0], "nats://"), ".")
+	if want := svc + "-headless." + strings.Split(rest, ":")[0]; host != want {
+		t.Errorf("ScaledObject %s: monitoring endpoint host %q, want the headless service %q of NATS_URL %q", so.Name, host, want, natsURL)
+	}
+	if want := strconv.Itoa(natsMonitorPort(t)); port != want {
+		t.Errorf("ScaledObject %s: monitoring port %s, nats-values.yaml has %s", so.Name, port, want)
+	}
+}
+
+// consumerName returns queue.ConsumerName, the workers' durable consumer,
+// read from the product's source instead of imported: internal/queue depends
+// on the NATS client and more, and this module would then have to track the
+// product's whole dependency graph.
+func consumerName(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(repoRoot(t), "internal", "queue", "types.go")
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if name.Name != "ConsumerName" || i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					v, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return v
+				}
+			}
+		}
+	}
+	t.Fatalf("%s: no string constant ConsumerName", path)
+	return ""
+}
+
+// natsValues is the part of nats-values.yaml the checks read.
+type natsValues struct {
+	Config struct {
+		Cluster struct {
+			Enabled  bool `json:"enabled"`
+			Replicas int  `json:"replicas"`
+		} `json:"cluster"`
+		JetStream struct {
+			Enabled   bool `json:"enabled"`
+			FileStore struct {
+				Enabled bool `json:"enabled"`
+				PVC     struct {
+					Enabled bool   `json:"enabled"`
+					Size    string `json:"size"`
+				} `json:"pvc"`
+			} `json:"fileStore"`
+		} `json:"jetstream"`
+		Monitor struct {
+			Enabled bool `json:"enabled"`
+			Port    int  `json:"port"`
+		} `json:"monitor"`
+	} `json:"config"`
+}
+
+func loadNATSValues(t *testing.T) natsValues {
+	t.Helper()
+	y, err := os.ReadFile(filepath.Join(k8sDir(t), "nats-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v natsValues
+	decode(t, y, &v)
+	return v
+}
+
+func natsMonitorPort(t *testing.T) int {
+	t.Helper()
+	if p := loadNATSValues(t).Config.Monitor.Port; p != 0 {
+		return p
+	}
+	return 8222 // the chart's default
+}
+
+func TestNATSValues(t *testing.T) {
+	t.Parallel()
+	v := loadNATSValues(t)
+	c := v.Config
+	if !c.Cluster.Enabled || c.Cluster.Replicas != 3 {
+		t.Errorf("cluster enabled=%v replicas=%d, want a 3-server cluster", c.Cluster.Enabled, c.Cluster.Replicas)
+	}
+	if !c.JetStream.Enabled || !c.JetStream.FileStore.Enabled || !c.JetStream.FileStore.PVC.Enabled || c.JetStream.FileStore.PVC.Size == "" {
+		t.Error("want JetStream with file storage on a sized PVC")
+	}
+	if !c.Monitor.Enabled {
+		t.Error("monitoring port disabled: KEDA reads /jsz from it")
+	}
+
+	// No overlay asks for more stream replicas than there are servers.
+	for _, name := range overlays(t) {
+		b := kustomizeBuild(t, filepath.Join(k8sDir(t), "overlays", name))
+		w := b.deployments["worker"]
+		if w == nil {
+			continue
+		}
+		env := podEnv(t, b, w, w.Spec.Template.Spec.Containers[0])
+		if r := effectiveInt(t, "worker", env, "NATS_REPLICAS"); r > c.Cluster.Replicas {
+			t.Errorf("overlay %s: NATS_REPLICAS=%d, but nats-values.yaml runs %d servers", name, r, c.Cluster.Replicas)
+		}
+		if name == "prod" {
+			if r := effectiveInt(t, "worker", env, "NATS_REPLICAS"); r != c.Cluster.Replicas {
+				t.Errorf("overlay prod: NATS_REPLICAS=%d, want %d (one copy per server)", r, c.Cluster.Replicas)
+			}
+		}
+	}
+}
