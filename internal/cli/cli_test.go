@@ -1,0 +1,335 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/cli"
+	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
+)
+
+// result is what one CLI run printed and returned.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads (serve runs in a goroutine).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs the publisher CLI with args and the environment env.
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	code := cli.Run(ctx, args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: mapEnv(env)})
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func mapEnv(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+func (r result) wantCode(t *testing.T, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+}
+
+func (r result) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+		t.Fatalf("stdout is not JSON (%v):\n%s", err, r.stdout)
+	}
+}
+
+// natsEnv starts NATS and returns the environment pointing the CLI at it,
+// with a data directory holding sample.pkl.
+func natsEnv(t *testing.T) (map[string]string, *queuetest.Server) {
+	t.Helper()
+	ns := queuetest.StartServer(t)
+	dataDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dataDir, "sample.pkl"), []byte("pickle"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"NATS_URL": ns.URL(), "DATA_DIR": dataDir}, ns
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	r := run(t, nil, "--help")
+	r.wantCode(t, cli.ExitOK)
+	for _, c := range []string{"serve", "enqueue", "upload", "status", "jobs", "dlq", "inspect", "healthcheck"} {
+		if !strings.Contains(r.stdout, "\n  "+c+" ") {
+			t.Errorf("--help does not list %s:\n%s", c, r.stdout)
+		}
+	}
+	r = run(t, nil, "--version")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.HasPrefix(r.stdout, "publisher ") {
+		t.Errorf("--version printed %q", r.stdout)
+	}
+	run(t, nil).wantCode(t, cli.ExitUsage)
+	r = run(t, nil, "frobnicate")
+	r.wantCode(t, cli.ExitUsage)
+	if !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	r = run(t, nil, "enqueue", "--help")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stderr, "-idempotency-key") || !strings.Contains(r.stderr, "NATS_URL") {
+		t.Errorf("enqueue --help lacks its flags or the settings:\n%s", r.stderr)
+	}
+	for _, args := range [][]string{
+		{"enqueue", "recruit"},
+		{"enqueue", "recruit", "a.pkl", "--idempotency-key", "bad key"},
+		{"enqueue", "recruit", "a.pkl", "--no-such-flag"},
+		{"status"},
+		{"jobs", "--state", "done"},
+		{"dlq"},
+		{"dlq", "replay"},
+		{"dlq", "explode", "x"},
+		{"upload", "notes.txt"},
+		{"serve", "extra"},
+		{"enqueue", "recruit", "a.pkl", "--log-level", "loud"},
+	} {
+		r := run(t, nil, args...)
+		if r.code != cli.ExitUsage || r.stderr == "" {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 with a message", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestEnqueueStatusJobs(t *testing.T) {
+	t.Parallel()
+	env, _ := natsEnv(t)
+	// Flags after the positional arguments, as people type them.
+	r := run(t, env, "enqueue", "recruit", "sample.pkl", "--json")
+	r.wantCode(t, cli.ExitOK)
+	var enq httpapi.EnqueueResponse
+	r.json(t, &enq)
+	if enq.JobID == "" || enq.Domain != "recruit" || enq.FileName != "sample.pkl" || enq.Source != queue.SourceFile {
+		t.Fatalf("enqueue answered %+v", enq)
+	}
+
+	r = run(t, env, "status", enq.JobID, "--json")
+	r.wantCode(t, cli.ExitOK)
+	var st queue.Status
+	r.json(t, &st)
+	if st.JobID != enq.JobID || st.State != queue.StateQueued {
+		t.Errorf("status %+v, want queued", st)
+	}
+	r = run(t, env, "status", enq.JobID)
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stdout, "queued") || !strings.Contains(r.stdout, "sample.pkl") {
+		t.Errorf("status text:\n%s", r.stdout)
+	}
+	run(t, env, "status", "no-such-job").wantCode(t, cli.ExitFailure)
+
+	// The same idempotency key twice: one job.
+	for i, args := range [][]string{
+		{"enqueue", "--json", "--idempotency-key", "cli-key-1", "candidate", "sample.pkl"},
+		{"enqueue", "candidate", "sample.pkl", "--idempotency-key=cli-key-1", "--json"},
+	} {
+		r = run(t, env, args...)
+		r.wantCode(t, cli.ExitOK)
+		r.json(t, &enq)
+		if enq.JobID != "cli-key-1" || enq.Duplicate != (i == 1) {
+			t.Errorf("enqueue %d with a key answered %+v", i, enq)
+		}
+	}
+
+	r = run(t, env, "jobs", "--json")
+	r.wantCode(t, cli.ExitOK)
+	var list struct{ Jobs []queue.Status }
+	r.json(t, &list)
+	if len(list.Jobs) != 2 || list.Jobs[0].JobID != "cli-key-1" {
+		t.Errorf("jobs: %+v, want 2, newest (cli-key-1) first", list.Jobs)
+	}
+	r = run(t, env, "jobs", "--domain", "candidate")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stdout, "cli-key-1") || strings.Contains(r.stdout, "recruit") {
+		t.Errorf("jobs --domain candidate:\n%s", r.stdout)
+	}
+	r = run(t, env, "jobs", "--state", "failed")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stdout, "no jobs") {
+		t.Errorf("jobs --state failed:\n%s", r.stdout)
+	}
+
+	// Refused before anything is enqueued.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"enqueue", "nope", "sample.pkl"}, "unknown domain"},
+		{[]string{"enqueue", "recruit", "absent.pkl"}, "absent.pkl"},
+		{[]string{"enqueue", "recruit", "../sample.pkl"}, ".."},
+		{[]string{"enqueue", "recruit", "sample.csv"}, "extension"},
+	} {
+		r := run(t, env, tc.args...)
+		if r.code == cli.ExitOK || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want a failure mentioning %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	r = run(t, env, "jobs", "--json")
+	r.json(t, &list)
+	if len(list.Jobs) != 2 {
+		t.Errorf("refused enqueues left %d jobs, want 2", len(list.Jobs))
+	}
+}
+
+func TestUploadAndObjectEnqueue(t *testing.T) {
+	t.Parallel()
+	env, _ := natsEnv(t)
+	local := filepath.Join(t.TempDir(), "local.pkl")
+	data := bytes.Repeat([]byte{0x80, 0x05, 'x'}, 100_000)
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	r := run(t, env, "upload", local, "--name", "named.pkl", "--json")
+	r.wantCode(t, cli.ExitOK)
+	var fr httpapi.FileResponse
+	r.json(t, &fr)
+	if fr.Name != "named.pkl" || fr.Size != int64(len(data)) || fr.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("upload answered %+v", fr)
+	}
+	// An object uploaded before, by name.
+	r = run(t, env, "enqueue", "recruit", "named.pkl", "--object", "--json")
+	r.wantCode(t, cli.ExitOK)
+	var enq httpapi.EnqueueResponse
+	r.json(t, &enq)
+	if enq.Source != queue.SourceObject || enq.FileName != "named.pkl" {
+		t.Errorf("enqueue --object answered %+v", enq)
+	}
+	// A local file: uploaded under its base name, then enqueued.
+	r = run(t, env, "enqueue", "recruit", local, "--object")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stdout, "uploaded "+local+" as local.pkl") || !strings.Contains(r.stdout, "enqueued job") {
+		t.Errorf("enqueue --object of a local file:\n%s", r.stdout)
+	}
+	// Neither a local file nor an object.
+	r = run(t, env, "enqueue", "recruit", "ghost.pkl", "--object")
+	r.wantCode(t, cli.ExitFailure)
+	if !strings.Contains(r.stderr, "ghost.pkl") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}
+
+func TestDLQCommands(t *testing.T) {
+	t.Parallel()
+	env, ns := natsEnv(t)
+	q := queuetest.OpenQueue(t, ns, queuetest.Config())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, id := range []string{"dead-a", "dead-b"} {
+		if err := q.PublishDeadLetter(ctx, queue.DeadLetter{
+			JobID: id, Domain: "recruit", Subject: "ingest.jobs.recruit",
+			Job:   []byte(`{"file_name":"sample.pkl"}`),
+			Error: queue.JobError{Class: "file_not_found", Message: "sample.pkl is missing", Permanent: true},
+			Attempts: 1, Reason: "permanent_error", FailedAt: time.Now().UTC(),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := run(t, env, "dlq", "list")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stdout, "dead-a") || !strings.Contains(r.stdout, "file_not_found: sample.pkl is missing") {
+		t.Errorf("dlq list:\n%s", r.stdout)
+	}
+	run(t, env, "dlq", "purge", "dead-b").wantCode(t, cli.ExitOK)
+	run(t, env, "dlq", "purge", "dead-b").wantCode(t, cli.ExitFailure)
+	r = run(t, env, "dlq", "replay", "dead-a", "--json")
+	r.wantCode(t, cli.ExitOK)
+	var enq httpapi.EnqueueResponse
+	r.json(t, &enq)
+	if enq.JobID != "dead-a" {
+		t.Errorf("replay answered %+v", enq)
+	}
+	r = run(t, env, "dlq", "list", "--json")
+	r.wantCode(t, cli.ExitOK)
+	var list httpapi.DeadLetterList
+	r.json(t, &list)
+	if len(list.DeadLetters) != 0 {
+		t.Errorf("dead letters left: %+v", list.DeadLetters)
+	}
+	st, err := q.GetStatus(ctx, "dead-a")
+	if err != nil || st.State != queue.StateQueued {
+		t.Errorf("status of the replayed job: %+v, %v; want queued", st, err)
+	}
+}
+
+// serve runs until its ctx ends; healthcheck probes it.
+func TestServeAndHealthcheck(t *testing.T) {
+	t.Parallel()
+	env, _ := natsEnv(t)
+	env["HTTP_ADDR"] = "127.0.0.1:0"
+	env["LOG_LEVEL"] = "warn"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	done := make(chan int, 1)
+	var stderr syncBuffer
+	go func() {
+		done <- cli.Run(ctx, []string{"serve"}, cli.Env{
+			Stdout: &stderr, Stderr: &stderr, Getenv: mapEnv(env),
+			OnListen: func(a net.Addr) { addrc <- a },
+		})
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case code := <-done:
+		t.Fatalf("serve exited with %d: %s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start listening")
+	}
+	r := run(t, nil, "healthcheck", "--addr", addr.String())
+	r.wantCode(t, cli.ExitOK)
+	_, port, _ := net.SplitHostPort(addr.String())
+	r = run(t, map[string]string{"HTTP_ADDR": ":" + port}, "healthcheck")
+	r.wantCode(t, cli.ExitOK)
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != cli.ExitOK {
+			t.Fatalf("serve exited with %d after cancel: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+	r = run(t, nil, "healthcheck", "--addr", addr.String())
+	r.wantCode(t, cli.ExitFailure)
+}

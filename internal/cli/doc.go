@@ -1,0 +1,26 @@
+// Package cli is the publisher binary's command line: `publisher serve`
+// runs the HTTP API of package httpapi, and the other subcommands (enqueue,
+// upload, status, jobs, dlq, inspect, healthcheck, version) talk to NATS
+// directly, so they need no running serve.
+//
+// # Running
+//
+// [Run] takes the arguments, a ctx that signals cancel, and an [Env] holding
+// the output writers and the environment lookup; it returns the exit code
+// ([ExitOK], [ExitFailure], [ExitUsage]). Tests call it with buffers and a
+// map; publisher/main.go calls it with os.Args, os.Stdout, os.Stderr and
+// os.Getenv.
+//
+// # Settings
+//
+// Every subcommand reads the publisher's settings (package config: flags
+// over environment variables over defaults) and its own flags; flags may
+// follow the positional arguments. Output is text for humans, or JSON with
+// --json.
+//
+// # Adding a subcommand
+//
+// A subcommand is a run function in a file of its own plus one entry in
+// commands() (cli.go); `publisher dev` (the one-process local stack) plugs
+// in this way.
+package cli

@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/source"
+	"github.com/embedstream/embedstream/internal/wire"
+)
+
+// pollInterval is how often --wait reads the job's status record.
+const pollInterval = 500 * time.Millisecond
+
+func runEnqueue(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "enqueue")
+	object := fs.Bool("object", false, "the job reads FILE from the ingest_files object store; a local FILE is uploaded there first (under its base name)")
+	key := fs.String("idempotency-key", "", "job id to use (also the Nats-Msg-Id): enqueueing the same key again does not add a second job")
+	wait := fs.Bool("wait", false, "wait for the job to finish, showing its progress; exit 0 on success, 1 on failure")
+	timeout := fs.Duration("timeout", 0, "with --wait: give up waiting after this long (0: no limit)")
+	jsonOut := fs.Bool("json", false, "print JSON instead of text")
+	cfg, rest, err := loadSettings(env, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 {
+		return usagef("want DOMAIN FILE, got %d argument(s)", len(rest))
+	}
+	domainName, file := rest[0], rest[1]
+	if *key != "" {
+		if err := wire.ValidateID("--idempotency-key", *key); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+	}
+	s, err := open(ctx, env, fs, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.domains.Lookup(domainName); err != nil {
+		return err
+	}
+	job := queue.Job{ID: *key, Domain: domainName, FileName: file, Source: queue.SourceFile}
+	if *object {
+		job.Source = queue.SourceObject
+		if job.FileName, err = s.objectFor(ctx, env, file, *jsonOut); err != nil {
+			return err
+		}
+	} else if err := s.checkDataFile(file); err != nil {
+		return err
+	}
+	res, err := s.q.Enqueue(ctx, job)
+	switch {
+	case errors.Is(err, queue.ErrStatusWrite) && res.JobID != "":
+		s.log.Warn().Err(err).Str("job_id", res.JobID).Msg("job enqueued without its queued status record")
+	case err != nil:
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	if !*wait {
+		if *jsonOut {
+			return writeJSON(env.Stdout, httpapi.EnqueueResponse{
+				JobID: res.JobID, Domain: job.Domain, FileName: job.FileName, Source: job.Source,
+				StatusURL: "/jobs/" + res.JobID, Duplicate: res.Duplicate,
+			})
+		}
+		dup := ""
+		if res.Duplicate {
+			dup = " (already enqueued before: same idempotency key)"
+		}
+		fmt.Fprintf(env.Stdout, "enqueued job %s%s\n  domain %s, file %s (%s)\n  follow it with: publisher status %s\n",
+			res.JobID, dup, job.Domain, job.FileName, job.Source, res.JobID)
+		return nil
+	}
+	if !*jsonOut {
+		fmt.Fprintf(env.Stdout, "enqueued job %s (domain %s, file %s)\n", res.JobID, job.Domain, job.FileName)
+	}
+	wctx := ctx
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	return waitJob(wctx, env, s.q, res.JobID, *jsonOut)
+}
+
+// objectFor returns the object store name of a --object job's FILE: a local
+// file is uploaded first under its base name; otherwise FILE must name an
+// object uploaded before.
+func (s *session) objectFor(ctx context.Context, env *Env, file string, quiet bool) (string, error) {
+	if fi, err := os.Stat(file); err == nil && fi.Mode().IsRegular() {
+		info, err := s.upload(ctx, file, filepath.Base(file))
+		if err != nil {
+			return "", err
+		}
+		if !quiet {
+			fmt.Fprintf(env.Stdout, "uploaded %s as %s (%d bytes, sha256 %s)\n", file, info.Name, info.Size, info.SHA256)
+		}
+		return info.Name, nil
+	}
+	if err := source.CheckName(file, s.cfg.AllowedExtensions); err != nil {
+		return "", &usageError{msg: err.Error()}
+	}
+	rc, _, err := s.q.OpenFile(ctx, file)
+	if err != nil {
+		if errors.Is(err, queue.ErrFileNotFound) {
+			return "", fmt.Errorf("%q is neither a local file nor an object in %s (upload it with 'publisher upload'): %w", file, queue.FilesBucket, err)
+		}
+		return "", fmt.Errorf("look up object %q: %w", file, err)
+	}
+	if err := rc.Close(); err != nil {
+		return "", fmt.Errorf("look up object %q: %w", file, err)
+	}
+	return file, nil
+}
+
+// checkDataFile refuses an unsafe or wrongly suffixed name and, when
+// DATA_DIR is visible here, a file that is not in it.
+func (s *session) checkDataFile(name string) error {
+	if err := source.CheckName(name, s.cfg.AllowedExtensions); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	if s.cfg.DataDir == "" {
+		return nil
+	}
+	if fi, err := os.Stat(s.cfg.DataDir); err != nil || !fi.IsDir() {
+		return nil
+	}
+	if _, err := source.ResolveFile(s.cfg.DataDir, name); err != nil {
+		return fmt.Errorf("DATA_DIR %s: %w", s.cfg.DataDir, err)
+	}
+	return nil
+}
+
+// statusGetter reads a job's status record; *queue.Queue implements it.
+type statusGetter interface {
+	GetStatus(ctx context.Context, id string) (queue.Status, error)
+}
+
+// waitJob follows a job's status record until it succeeds (nil) or fails
+// (an error carrying the job's error), drawing progress on env.Stdout.
+func waitJob(ctx context.Context, env *Env, q statusGetter, id string, jsonOut bool) error {
+	bar := &progressBar{w: env.Stdout, terminal: env.Terminal, quiet: jsonOut}
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		st, err := q.GetStatus(ctx, id)
+		switch {
+		case errors.Is(err, queue.ErrNotFound):
+			// Not written yet (the worker writes it for a job whose
+			// queued record was lost): keep waiting.
+		case err != nil && ctx.Err() == nil:
+			return fmt.Errorf("read status of job %s: %w", id, err)
+		case err == nil:
+			bar.update(st)
+			switch st.State {
+			case queue.StateSucceeded:
+				bar.done()
+				if jsonOut {
+					return writeJSON(env.Stdout, st)
+				}
+				fmt.Fprintf(env.Stdout, "job %s succeeded: %d of %d records sent in %d chunks, %d attempt(s)%s\n",
+					id, st.RecordsSent, st.RecordsTotal, st.ChunksSent, st.Attempts, dupNote(st))
+				return nil
+			case queue.StateFailed:
+				bar.done()
+				if jsonOut {
+					if err := writeJSON(env.Stdout, st); err != nil {
+						return err
+					}
+				}
+				return fmt.Errorf("job %s failed after %d attempt(s): %s", id, st.Attempts, jobErrorText(st.Error))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			bar.done()
+			return fmt.Errorf("stopped waiting for job %s (it goes on; 'publisher status %s' shows it): %w", id, id, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
+func dupNote(st queue.Status) string {
+	if st.Duplicate {
+		return " (the batch server had it already)"
+	}
+	return ""
+}
+
+func jobErrorText(e *queue.JobError) string {
+	if e == nil {
+		return "no error recorded"
+	}
+	return e.Class + ": " + e.Message
+}
+
+// progressBar draws "records sent of total" from status records: in place
+// on a terminal, else one line per change.
+type progressBar struct {
+	w        io.Writer
+	terminal bool
+	quiet    bool
+	last     string
+	drawn    bool
+}
+
+const barWidth = 30
+
+func (p *progressBar) update(st queue.Status) {
+	if p.quiet {
+		return
+	}
+	line := progressLine(st)
+	if line == p.last {
+		return
+	}
+	p.last = line
+	if p.terminal {
+		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+		p.drawn = true
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *progressBar) done() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}
+
+func progressLine(st queue.Status) string {
+	filled, pct := 0, 0.0
+	if st.RecordsTotal > 0 {
+		pct = float64(st.RecordsSent) / float64(st.RecordsTotal)
+		filled = int(pct * barWidth)
+	}
+	if st.State == queue.StateSucceeded {
+		filled, pct = barWidth, 1
+	}
+	total := "?"
+	if st.RecordsTotal > 0 || st.State == queue.StateSucceeded {
+		total = fmt.Sprint(st.RecordsTotal)
+	}
+	return fmt.Sprintf("%-9s [%s%s] %d/%s records %3.0f%%  attempt %d",
+		st.State, strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), st.RecordsSent, total, pct*100, st.Attempts)
+}

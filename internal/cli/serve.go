@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/embedstream/embedstream/internal/buildinfo"
+	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/telemetry"
+)
+
+// runServe runs the HTTP API until ctx is cancelled (SIGINT/SIGTERM in
+// main), then shuts it down gracefully and drains the NATS connection.
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "serve")
+	cfg, rest, err := loadSettings(env, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("serve takes no arguments, got %q", rest)
+	}
+	log, err := telemetry.NewLogger(env.Stderr, cfg.Log.Level, cfg.Log.Format, "publisher")
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	log.Info().Str("version", buildinfo.String("publisher")).Msg("starting")
+	domains, err := domain.NewRegistry(cfg.DomainsFile)
+	if err != nil {
+		return fmt.Errorf("domains: %w", err)
+	}
+	if cfg.DataDir != "" {
+		if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
+			log.Warn().Str("data_dir", cfg.DataDir).Msg("DATA_DIR is not visible here: file existence is left to the workers")
+		}
+	}
+	nc, err := queue.Connect(ctx, cfg.NATS, "publisher", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := nc.Drain(); err != nil {
+			log.Warn().Err(err).Msg("drain nats connection")
+		}
+	}()
+	q, err := queue.Open(ctx, nc, queue.ConfigFromNATS(cfg.NATS))
+	if err != nil {
+		return err
+	}
+	apiCfg := APIConfig(cfg)
+	apiCfg.Ready = q.Ready
+	srv := httpapi.New(apiCfg, q, domains, log)
+	lis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	log.Info().Str("addr", lis.Addr().String()).Strs("domains", domains.Names()).Bool("auth", cfg.APIToken != "").Msg("http api listening")
+	if env.OnListen != nil {
+		env.OnListen(lis.Addr())
+	}
+	if err := srv.Serve(ctx, lis); err != nil {
+		return err
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// APIConfig maps the publisher's settings onto the HTTP API's
+// configuration (all but Ready, which the caller sets from its queue);
+// `publisher dev` uses it too.
+func APIConfig(cfg config.Publisher) httpapi.Config {
+	return httpapi.Config{
+		Token:          cfg.APIToken,
+		DataDir:        cfg.DataDir,
+		AllowedExt:     cfg.AllowedExtensions,
+		MaxUploadBytes: cfg.MaxUploadBytes,
+	}
+}
