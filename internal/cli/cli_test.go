@@ -256,8 +256,8 @@ func TestDLQCommands(t *testing.T) {
 	for _, id := range []string{"dead-a", "dead-b"} {
 		if err := q.PublishDeadLetter(ctx, queue.DeadLetter{
 			JobID: id, Domain: "recruit", Subject: "ingest.jobs.recruit",
-			Job:   []byte(`{"file_name":"sample.pkl"}`),
-			Error: queue.JobError{Class: "file_not_found", Message: "sample.pkl is missing", Permanent: true},
+			Job:      []byte(`{"file_name":"sample.pkl"}`),
+			Error:    queue.JobError{Class: "file_not_found", Message: "sample.pkl is missing", Permanent: true},
 			Attempts: 1, Reason: "permanent_error", FailedAt: time.Now().UTC(),
 		}); err != nil {
 			t.Fatal(err)
