@@ -92,6 +92,9 @@ func decodeDeadLetter(data []byte, seq uint64) (DeadLetter, error) {
 		return DeadLetter{}, fmt.Errorf("queue: dead letter at %d: %w", seq, err)
 	}
 	dl.DLQSeq = seq
+	if string(dl.Job) == "null" {
+		dl.Job = nil
+	}
 	return dl, nil
 }
 
@@ -121,16 +124,15 @@ func (q *Queue) scanDLQ(ctx context.Context, filter string, headersOnly bool, fn
 	if err != nil {
 		return classify("queue: read dead letters", err)
 	}
-	if info.NumPending == 0 {
-		return nil
-	}
-	for {
-		batch, err := cons.Fetch(scanBatch, jetstream.FetchMaxWait(scanWait))
+	// Ask for exactly what is pending, so a fetch never waits for
+	// messages that will not come.
+	remaining := info.NumPending
+	for remaining > 0 {
+		batch, err := cons.Fetch(int(min(remaining, scanBatch)), jetstream.FetchMaxWait(scanWait))
 		if err != nil {
 			return classify("queue: read dead letters", err)
 		}
 		n := 0
-		done := false
 		for m := range batch.Messages() {
 			n++
 			meta, err := m.Metadata()
@@ -138,24 +140,19 @@ func (q *Queue) scanDLQ(ctx context.Context, filter string, headersOnly bool, fn
 				return fmt.Errorf("queue: read dead letters: %w", err)
 			}
 			fn(m, meta.Sequence.Stream)
-			if meta.NumPending == 0 {
-				done = true
-			}
+			remaining = meta.NumPending
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return classify("queue: read dead letters", err)
 		}
-		if done {
-			return nil
-		}
 		if n == 0 {
-			// The pending messages were deleted while we read.
-			return nil
+			return nil // the pending messages were deleted while we read
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("queue: read dead letters: %w", context.Cause(ctx))
 		}
 	}
+	return nil
 }
 
 // GetDeadLetter returns job id's latest dead letter, with DLQSeq filled.
