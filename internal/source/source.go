@@ -65,7 +65,8 @@ func isSep(r rune) bool { return r == '/' || r == '\\' }
 
 // ResolveFile returns the real path of name under dataDir, after
 // [CheckName] and after resolving symlinks in both dataDir and the result:
-// a name whose real path is outside dataDir's real path is refused.
+// a name whose real path is outside dataDir's real path, or that is not a
+// regular file, is refused.
 // Errors: [ErrUnsafePath], [ErrNotFound] (wraps [fs.ErrNotExist]), or the
 // file system's error (e.g. a missing or unreadable dataDir).
 func ResolveFile(dataDir, name string) (string, error) {
@@ -91,8 +92,12 @@ func ResolveFile(dataDir, name string) (string, error) {
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
 		return "", fmt.Errorf("%w: %q resolves outside the data directory", ErrUnsafePath, name)
 	}
-	if rel == "." {
-		return "", fmt.Errorf("%w: %q is the data directory itself", ErrUnsafePath, name)
+	st, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("source: stat %q in %s: %w", name, dataDir, err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: %q is not a regular file (%s)", ErrUnsafePath, name, st.Mode().Type())
 	}
 	return real, nil
 }
