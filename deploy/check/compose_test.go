@@ -116,7 +116,7 @@ func TestCompose(t *testing.T) {
 					t.Errorf("depends_on %s, which has no healthcheck", dep)
 				}
 			}
-			if s.ReadOnly != true {
+			if !s.ReadOnly {
 				t.Error("read_only is not set: the binaries write nothing outside their volumes")
 			}
 		})
