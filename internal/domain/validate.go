@@ -122,7 +122,9 @@ func (d *Domain) checkMismatch(f Field, c *table.Column, rows int) error {
 		return d.fieldErr(f.Name, first, "%s value, want %s", c.Type, want)
 	}
 	// A JSON column holds values of mixed or nested kinds: name the first
-	// row whose value does not fit, or the first that breaks the pattern.
+	// row whose value does not fit the field; failing that, the first that
+	// breaks the pattern (a vector of another length, another kind).
+	var mixed error
 	vectorLen, vectorRow := -1, -1
 	kindOf, kindRow := table.TypeUnspecified, -1
 	for i := range rows {
@@ -133,8 +135,8 @@ func (d *Domain) checkMismatch(f Field, c *table.Column, rows int) error {
 		if f.Name == d.Embedding && k == table.TypeFloatVector {
 			if vectorLen < 0 {
 				vectorLen, vectorRow = n, i
-			} else if n != vectorLen {
-				return d.fieldErr(f.Name, i, "not a fixed-dimension vector: %d values, but row %d has %d", n, vectorRow, vectorLen)
+			} else if n != vectorLen && mixed == nil {
+				mixed = d.fieldErr(f.Name, i, "not a fixed-dimension vector: %d values, but row %d has %d", n, vectorRow, vectorLen)
 			}
 			continue
 		}
@@ -143,9 +145,12 @@ func (d *Domain) checkMismatch(f Field, c *table.Column, rows int) error {
 		}
 		if kindRow < 0 {
 			kindOf, kindRow = k, i
-		} else if k != kindOf {
-			return d.fieldErr(f.Name, i, "%s value, but row %d holds %s: a field must have one type", k, kindRow, kindOf)
+		} else if k != kindOf && mixed == nil {
+			mixed = d.fieldErr(f.Name, i, "%s value, but row %d holds %s: a field must have one type", k, kindRow, kindOf)
 		}
+	}
+	if mixed != nil {
+		return mixed
 	}
 	return d.fieldErr(f.Name, first, "JSON values, want %s", want)
 }
