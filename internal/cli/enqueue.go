@@ -250,6 +250,10 @@ func progressLine(st queue.Status) string {
 	if st.RecordsTotal > 0 || st.State == queue.StateSucceeded {
 		total = fmt.Sprint(st.RecordsTotal)
 	}
-	return fmt.Sprintf("%-9s [%s%s] %d/%s records %3.0f%%  attempt %d",
-		st.State, strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), st.RecordsSent, total, pct*100, st.Attempts)
+	line := fmt.Sprintf("%-9s [%s%s] %d/%s records %3.0f%%",
+		st.State, strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), st.RecordsSent, total, pct*100)
+	if st.Attempts > 0 {
+		line += fmt.Sprintf("  attempt %d", st.Attempts)
+	}
+	return line
 }
