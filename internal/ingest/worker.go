@@ -142,17 +142,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopWork(nil)
 
 	var wg sync.WaitGroup
+	gate := &fetchGate{zero: make(chan struct{})}
 	wg.Go(func() {
 		if err := w.q.WatchMaxDeliveries(ctx, w.onMaxDeliveries); err != nil && ctx.Err() == nil {
 			w.log.Error().Err(err).Msg("watching MAX_DELIVERIES advisories failed")
 		}
 	})
 	for range w.cfg.Concurrency {
-		wg.Go(func() { w.slot(ctx, workCtx, cons) })
+		wg.Go(func() { w.slot(ctx, workCtx, cons, gate) })
 	}
 
 	<-ctx.Done()
 	w.log.Info().Dur("shutdown_timeout", w.cfg.ShutdownTimeout).Msg("worker stopping: no new jobs, waiting for running ones")
+	fetchesDone := gate.close()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	grace := time.NewTimer(w.cfg.ShutdownTimeout)
@@ -160,6 +162,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-grace.C:
+		// Hand jobs back only once no pull request of ours is pending
+		// (they expire within FetchWait), or the redelivery could land on
+		// one of them and be wasted.
+		<-fetchesDone
 		w.log.Warn().Msg("shutdown timeout: cancelling running jobs for redelivery")
 		stopWork(errShutdown)
 		<-done
@@ -170,9 +176,13 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // slot runs one job at a time: it pulls one message only when it is free,
 // so the worker never holds more jobs than it can run.
-func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer) {
+func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer, gate *fetchGate) {
 	for ctx.Err() == nil {
+		if !gate.enter() {
+			return
+		}
 		msg, err := cons.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
+		gate.leave()
 		if err != nil {
 			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
 				continue
@@ -195,6 +205,49 @@ func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer) {
 		}
 		w.handle(workCtx, msg)
 	}
+}
+
+// fetchGate counts the pull requests in flight, so that shutdown can wait
+// until none is left before it hands running jobs back.
+type fetchGate struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	zero   chan struct{} // closed once closed and n == 0
+}
+
+// enter reports whether a fetch may start, and counts it.
+func (g *fetchGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *fetchGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.closed && g.n == 0 {
+		close(g.zero)
+	}
+}
+
+// close refuses new fetches and returns a channel closed when the last
+// one in flight has returned.
+func (g *fetchGate) close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed = true
+		if g.n == 0 {
+			close(g.zero)
+		}
+	}
+	return g.zero
 }
 
 // onMaxDeliveries dead-letters a job whose deliveries ran out with no worker
