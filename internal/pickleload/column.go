@@ -23,6 +23,9 @@ func newConv(opts Options) *conv {
 	return &conv{opts: opts, work: opts.MaxDecodedBytes, inPath: map[any]struct{}{}}
 }
 
+// valueCost is the work charged per value walked.
+const valueCost = 16
+
 func (c *conv) spend(n int64) error {
 	c.work -= n
 	if c.work < 0 {
@@ -187,6 +190,12 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 		typ = table.TypeBool
 	case n == 1 && seen[vkInt]:
 		typ = table.TypeInt64
+	case seen[vkBigInt] && !seen[vkFloat] && n == btoi(seen[vkInt])+1:
+		for i, v := range vals {
+			if kindOf(v) == vkBigInt {
+				return nil, colErr(ErrUnsupported, name, i, "integer %s is outside the int64 range", keyName(v))
+			}
+		}
 	case (seen[vkInt] || seen[vkFloat] || seen[vkBigInt]) && !seen[vkBool] && n == btoi(seen[vkInt])+btoi(seen[vkFloat])+btoi(seen[vkBigInt]):
 		typ = table.TypeDouble
 	case n == 1 && seen[vkString]:
@@ -249,11 +258,22 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 			col.Doubles[i] = f
 		case table.TypeString:
 			col.Strings[i] = v.(string)
+			if err := c.spend(int64(len(col.Strings[i]))); err != nil {
+				return nil, withColumn(err, name, i)
+			}
 		case table.TypeBytes:
 			b, _ := bytesArg(v)
 			col.Bytes[i] = b
+			if err := c.spend(int64(len(b))); err != nil {
+				return nil, withColumn(err, name, i)
+			}
 		case table.TypeStringList:
 			col.StringLists[i] = toStrings(v)
+			for _, s := range col.StringLists[i] {
+				if err := c.spend(int64(len(s)) + valueCost); err != nil {
+					return nil, withColumn(err, name, i)
+				}
+			}
 		case table.TypeJSON:
 			var err error
 			buf, err = c.appendJSON(buf[:0], v, 0)
@@ -432,8 +452,11 @@ func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
 	if depth > c.opts.MaxDepth {
 		return b, newErr(ErrLimit, -1, "", "value nested deeper than %d", c.opts.MaxDepth)
 	}
-	if err := c.spend(1); err != nil {
+	if err := c.spend(valueCost); err != nil {
 		return b, err
+	}
+	if int64(len(b)) > c.work {
+		return b, newErr(ErrLimit, -1, "", "JSON text exceeds the conversion limit (%d): too many shared references?", c.opts.MaxDecodedBytes)
 	}
 	if isNull(v) {
 		return append(b, "null"...), nil
@@ -618,6 +641,9 @@ func (c *conv) appendObject(b []byte, entries []entry, depth int) ([]byte, error
 		if i > 0 {
 			b = append(b, ',')
 		}
+		if err := checkKey(e.key); err != nil {
+			return b, err
+		}
 		b = canonical.AppendString(b, keyName(e.key))
 		b = append(b, ':')
 		if b, err = c.appendJSON(b, e.value, depth+1); err != nil {
@@ -735,4 +761,19 @@ func objectFields(o *pyObject) ([]entry, error) {
 		return nil, newErr(ErrUnsupported, -1, "", "value of type %s", o.qualname())
 	}
 	return out, nil
+}
+
+// checkKey refuses dict keys Python could not have hashed.
+func checkKey(k any) error {
+	switch x := k.(type) {
+	case *types.List, *types.Dict, *types.OrderedDict, *types.ByteArray, *ndarray:
+		return newErr(ErrMalformed, -1, "", "unhashable dict key of type %s", typeName(k))
+	case *types.Tuple:
+		for _, it := range *x {
+			if err := checkKey(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

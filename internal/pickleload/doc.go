@@ -1,4 +1,142 @@
 // Package pickleload turns a Python pickle (pandas DataFrames, lists of
-// dicts, numpy embedding matrices, ...) into a [table.Table] without running
-// any pickle code.
+// dicts, numpy embedding matrices, pickled dataclass or pydantic objects)
+// into a [table.Table] without Python and without running any pickle code.
+//
+// [Load] takes the whole file in memory; [LoadFile] reads it first. Both
+// return a table whose Validate passes, or an error classified as below.
+//
+// # Shapes
+//
+// The top-level object decides the table:
+//
+//   - a list or tuple of records (dicts, or objects of unknown classes with
+//     a plain __dict__ state): one row per record; the schema is the union
+//     of keys in first-seen order; a missing key is null. An empty list is
+//     an empty table (no columns, no rows).
+//   - a dict whose values are all sequences of equal length (lists, tuples,
+//     numpy arrays, Series): one column per key, in key order. A 2-D
+//     numeric array among them is a FLOAT_VECTOR column, one row per matrix
+//     row (e.g. {"ids": [...], "embeddings": ndarray}). A dict with no
+//     sequence values is a single record.
+//   - a pandas DataFrame (pandas 1.x and 2.x; numpy.core and numpy._core
+//     paths; protocols 0-5, including protocol 5 in-band buffers): one
+//     column per DataFrame column, in order. A RangeIndex is dropped; any
+//     other index becomes a leading column named after it ("index" if
+//     unnamed); a MultiIndex gives one leading column per level ("level_i"
+//     if unnamed).
+//   - a pandas Series: the index rule above, then one column named after
+//     the Series ("value" if unnamed).
+//   - a 2-D numpy array: one FLOAT_VECTOR column named "embedding"; a 1-D
+//     array: one column named "value".
+//   - an object of an unknown class with a __dict__ state: a single record.
+//
+// Column names are Python's str() of the key or label: "0" for the int 0,
+// "('a', 'b')" for a tuple. Duplicate names are refused (ErrUnsupported).
+//
+// DataFrame dtypes: int8..int64 and uint8..uint64 are INT64; a uint64 value
+// above the int64 range is an ErrUnsupported error naming the column and
+// row (no silent precision loss); float16/32/64 are
+// DOUBLE (NaN and ±Inf are null; float32 values convert exactly); bool is
+// BOOL; datetime64[ns] naive or tz-aware is TIMESTAMP (tz-aware values are
+// stored in UTC already); category is decoded to its values and typed like
+// an object column; the nullable Int64/Float64/boolean/string extension
+// arrays keep their type with pd.NA as null; object columns are inferred
+// value by value (below). Arrow-backed dtypes (string[pyarrow],
+// ArrowDtype), SparseArray, Period and Interval columns are refused with
+// ErrUnsupported naming the column.
+//
+// # Type inference
+//
+// Object columns, record fields and dict-of-list columns are typed from
+// their non-null values (null: None, NaN, NaT, pd.NA, Decimal NaN):
+//
+//	values                                           type
+//	------------------------------------------------ ------------
+//	bool only                                        BOOL
+//	int only (Python ints, numpy ints)               INT64
+//	int and float mixed, Decimal                     DOUBLE
+//	float only                                       DOUBLE
+//	str only                                         STRING
+//	datetime.datetime, datetime.date, Timestamp      TIMESTAMP (µs, UTC)
+//	bytes, bytearray                                 BYTES
+//	lists/tuples/sets of str (empty lists allowed)   STRING_LIST
+//	numeric 1-D arrays or lists of numbers, all of   FLOAT_VECTOR
+//	  one length
+//	anything else, or a mix of the above             JSON (compact text)
+//	no non-null value at all                         JSON, all null
+//
+// Vectors of different lengths in one column are an ErrUnsupported error
+// naming the column and the first bad row; so is a Python int outside the
+// int64 range in a column of ints (mixed with floats it is DOUBLE). Float32 vector elements keep
+// their exact bits; other numbers are converted to float32.
+//
+// Value rules: a naive datetime is taken as UTC; an aware one (datetime.timezone,
+// pytz, zoneinfo, dateutil tzutc/tzoffset) is converted to UTC; a date is
+// midnight UTC. decimal.Decimal is converted to the nearest float64 (DOUBLE;
+// NaN and ±Infinity are null). set and frozenset become lists in pickle
+// order. In JSON text: dicts are objects (keys as str()), lists, tuples and
+// arrays are arrays, bytes are base64 strings, datetimes are RFC 3339 UTC
+// strings, timedeltas are numbers of seconds, datetime.time is "HH:MM:SS".
+//
+// # Safety
+//
+// No pickle code runs, ever. Before gopickle sees a byte, a pre-pass walks
+// the opcode stream with a symbolic stack and refuses:
+//
+//   - a global outside the allowlist: the numpy, pandas, builtins, datetime,
+//     decimal, collections, copyreg, _codecs, pytz, zoneinfo and dateutil
+//     names the loader implements, plus pandas classes (whose "call" only
+//     records arguments). Names from dangerous modules (os, posix,
+//     subprocess, sys, builtins.eval/getattr/__import__, ...) are refused
+//     wherever they appear (ErrRefused, naming the global);
+//   - a call (REDUCE, INST/OBJ with arguments) of anything but an
+//     allowlisted callable: an unknown class (a dataclass, a pydantic
+//     model) may only be built with __new__ and given state, never called
+//     (ErrRefused);
+//   - a STACK_GLOBAL whose names are not statically known strings
+//     (ErrRefused); persistent ids, extension codes (ErrRefused);
+//     out-of-band buffers (ErrUnsupported);
+//   - a length prefix beyond the bytes that remain, a truncated stream,
+//     an unknown opcode, protocol > 5, an empty input, stack underflow,
+//     a memo read of an undefined key, odd DICT/SETITEMS counts, invalid
+//     UTF-8 text, an opcode crossing its frame (ErrMalformed);
+//   - MARK nesting deeper than MaxDepth, more than MaxMemo memo entries,
+//     or an estimated decoded size above MaxDecodedBytes (ErrLimit).
+//
+// The conversion to a table then refuses self-referencing values, values
+// nested deeper than MaxDepth and conversion work (values visited plus JSON
+// bytes written, which bounds shared-reference blow-ups) above
+// MaxDecodedBytes. A recover() turns any remaining panic into ErrMalformed;
+// it is the last line, not the defence.
+//
+// # Limits
+//
+//	Options field     default                                  bounds
+//	---------------   --------------------------------------   -----------------------------
+//	MaxDecodedBytes   8 x input size + 64 MiB                  decoded size and conversion work
+//	MaxDepth          256                                      MARK nesting, JSON nesting
+//	MaxMemo           16,777,216 entries                       memo size
+//
+// # Errors
+//
+// Every error about the content satisfies errors.Is(err, [ErrInvalid]) (a
+// permanent failure) and one of [ErrRefused], [ErrLimit], [ErrUnsupported]
+// or [ErrMalformed]; it is an *[Error] with the byte offset and opcode for
+// stream problems and the column and row for value problems. An I/O error
+// from [LoadFile] is none of these.
+//
+// # Memory
+//
+// Numeric array payloads are not copied: the pre-pass hands them to gopickle
+// as references into the input, and float32 matrices become the table's
+// vectors in place when aligned (so the table may alias the input). Numeric
+// DataFrame columns are decoded straight from those bytes into typed slices.
+//
+// # Benchmarks
+//
+//	go test -run '^$' -bench . -benchmem ./internal/pickleload
+//
+// generates its inputs in Go. With EMBEDSTREAM_BENCH_DIR set to a directory
+// holding the issue-7 files (recruit_df.pkl, recruit_records.pkl,
+// embeddings.pkl), it also measures those.
 package pickleload

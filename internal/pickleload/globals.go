@@ -824,6 +824,18 @@ func typeName(v any) string {
 		return "dict"
 	case *ndarray:
 		return "numpy.ndarray"
+	case *timeValue:
+		return "datetime"
+	case *dateValue:
+		return "date"
+	case *durationValue:
+		return "timedelta"
+	case *decimalValue:
+		return "decimal.Decimal"
+	case *tzValue:
+		return "tzinfo"
+	case bool:
+		return "bool"
 	}
 	return fmt.Sprintf("%T", v)
 }

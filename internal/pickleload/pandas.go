@@ -367,8 +367,7 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 			case int64:
 				col.Int64s[i] = x
 			case uint64:
-				// above int64: the whole column becomes DOUBLE
-				return c.doubleFromUint(name, a, start, n, mask)
+				return nil, colErr(ErrUnsupported, name, i, "uint64 value %d is outside the int64 range", x)
 			}
 		}
 	case 'b':
@@ -404,20 +403,6 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 			}
 		}
 		return c.buildColumn(name, vals)
-	}
-	col.Nullable = len(col.Nulls) > 0
-	return col, nil
-}
-
-func (c *conv) doubleFromUint(name string, a *ndarray, start, n int, mask []bool) (*table.Column, error) {
-	col := &table.Column{Field: table.Field{Name: name, Type: table.TypeDouble}}
-	col.Doubles = make([]float64, n)
-	for i := 0; i < n; i++ {
-		if mask != nil && mask[i] {
-			col.Nulls = append(col.Nulls, i)
-			continue
-		}
-		col.Doubles[i] = toFloat(a.at(start + i))
 	}
 	col.Nullable = len(col.Nulls) > 0
 	return col, nil
@@ -556,7 +541,23 @@ func (c *conv) indexLabels(v any) ([]any, error) {
 		return nil, newErr(ErrUnsupported, -1, "", "pandas index %s without state", o.qualname())
 	}
 	if o.name == "MultiIndex" {
-		return nil, newErr(ErrUnsupported, -1, "", "MultiIndex columns")
+		cols, err := c.indexColumns(v, -1)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		if len(cols) > 0 {
+			n = cols[0].Len()
+		}
+		out := make([]any, n)
+		for r := range out {
+			t := make(types.Tuple, len(cols))
+			for i, col := range cols {
+				t[i] = cellValue(col, r)
+			}
+			out[r] = &t
+		}
+		return out, nil
 	}
 	data, ok := dictGet(d, "data")
 	if !ok {
@@ -644,7 +645,10 @@ func (c *conv) indexColumns(v any, rows int) ([]*table.Column, error) {
 	}
 	if o.name == "MultiIndex" {
 		levelsv, _ := dictGet(d, "levels")
-		codesv, _ := dictGet(d, "codes")
+		codesv, ok := dictGet(d, "codes")
+		if !ok {
+			codesv, _ = dictGet(d, "labels") // pandas < 0.24
+		}
 		namesv, _ := dictGet(d, "names")
 		levels, _ := items(levelsv)
 		codes, _ := items(codesv)
@@ -659,6 +663,9 @@ func (c *conv) indexColumns(v any, rows int) ([]*table.Column, error) {
 				return nil, err
 			}
 			ca, ok, err := asArray(codes[i])
+			if rows < 0 && ok {
+				rows = ca.len()
+			}
 			if err != nil || !ok || ca.len() != rows {
 				return nil, newErr(ErrMalformed, -1, "", "MultiIndex codes")
 			}
@@ -698,4 +705,24 @@ func (c *conv) indexColumns(v any, rows int) ([]*table.Column, error) {
 
 func itoa(i int) string {
 	return keyName(i)
+}
+
+// cellValue returns row r of a column as a Go value (for labels).
+func cellValue(col *table.Column, r int) any {
+	if col.IsNull(r) {
+		return nil
+	}
+	switch col.Type {
+	case table.TypeString:
+		return col.Strings[r]
+	case table.TypeInt64:
+		return col.Int64s[r]
+	case table.TypeDouble:
+		return col.Doubles[r]
+	case table.TypeBool:
+		return col.Bools[r]
+	case table.TypeTimestamp:
+		return &timeValue{us: col.Int64s[r]}
+	}
+	return nil
 }

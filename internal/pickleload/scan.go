@@ -176,6 +176,9 @@ func (s *scanner) popMark(at int, op byte) (int, error) {
 }
 
 func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
+	if key >= uint64(s.opts.MaxMemo) {
+		return s.fail(ErrLimit, at, op, "memo key %d beyond the memo limit of %d", key, s.opts.MaxMemo)
+	}
 	if key < uint64(len(s.memo))+1<<16 && key < 1<<31 {
 		for uint64(len(s.memo)) <= key {
 			s.memo = append(s.memo, sym{})
@@ -823,7 +826,7 @@ func (s *scanner) pushPy2Str(at int, op byte, b []byte) error {
 // checkCall: REDUCE calls callable v.
 func (s *scanner) checkCall(at int, op byte, v sym) error {
 	if v.kind != symGlobal {
-		return s.fail(ErrRefused, at, op, "call of a value that is not an allowed global")
+		return s.fail(ErrMalformed, at, op, "call of a value that is not a global")
 	}
 	g := s.globals[v.off]
 	switch g.class {

@@ -98,6 +98,9 @@ func (c *conv) records(items []any) (*table.Table, error) {
 			return nil, colErr(ErrUnsupported, "", r, "list item of type %s is not a record (dict or object)", typeName(it))
 		}
 		for _, e := range es {
+			if err := checkKey(e.key); err != nil {
+				return nil, withColumn(err, "", r)
+			}
 			name := keyName(e.key)
 			j, ok := index[name]
 			if !ok {
@@ -127,6 +130,9 @@ func (c *conv) dict(es []entry) (*table.Table, error) {
 	rows := -1
 	seqs := 0
 	for _, e := range es {
+		if err := checkKey(e.key); err != nil {
+			return nil, err
+		}
 		n, ok, err := c.seqLen(e.value)
 		if err != nil {
 			return nil, withColumn(err, keyName(e.key), -1)
