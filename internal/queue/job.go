@@ -284,11 +284,7 @@ type EnqueueResult struct {
 // unless a retry with the same id finds it so), [ErrStatusWrite] (returned
 // with a valid result: the job is enqueued).
 func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
-	if job.ID == "" {
-		job.ID = NewJobID()
-	} else if _, err := q.GetStatus(ctx, job.ID); err == nil {
-		return EnqueueResult{JobID: job.ID, Duplicate: true}, nil
-	} else if !errors.Is(err, ErrNotFound) {
+	if err := job.Validate(); err != nil {
 		return EnqueueResult{}, err
 	}
 	if job.Source == "" {
@@ -297,7 +293,11 @@ func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
 	if job.EnqueuedAt.IsZero() {
 		job.EnqueuedAt = time.Now().UTC()
 	}
-	if err := job.Validate(); err != nil {
+	if job.ID == "" {
+		job.ID = NewJobID()
+	} else if _, err := q.GetStatus(ctx, job.ID); err == nil {
+		return EnqueueResult{JobID: job.ID, Duplicate: true}, nil
+	} else if !errors.Is(err, ErrNotFound) {
 		return EnqueueResult{}, err
 	}
 	body, err := json.Marshal(job)

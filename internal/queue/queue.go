@@ -34,6 +34,11 @@ type Config struct {
 	MaxDeliver    int           // consumer MaxDeliver
 	MaxAckPending int           // consumer MaxAckPending (all workers' slots together)
 	StatusTTL     time.Duration // lifetime of a status record after its last write
+	// KeepConsumer leaves an existing ingest-workers consumer as it is
+	// (creating it only when missing). Publishers set it: AckWait,
+	// MaxDeliver and MaxAckPending belong to the workers, and a publisher
+	// with other settings must not flip them back at every start.
+	KeepConsumer bool
 }
 
 // ConfigFromNATS returns the queue configuration for the shared NATS
@@ -49,6 +54,14 @@ func ConfigFromNATS(c config.NATS) Config {
 		MaxAckPending: DefaultMaxAckPending,
 		StatusTTL:     c.JobTTL,
 	}
+}
+
+// PublisherConfig is [ConfigFromNATS] with KeepConsumer set: what the
+// publisher (API and CLI) opens the queue with.
+func PublisherConfig(c config.NATS) Config {
+	cfg := ConfigFromNATS(c)
+	cfg.KeepConsumer = true
+	return cfg
 }
 
 // AdvisoryStream is the name of the stream that captures the job consumer's
@@ -174,7 +187,10 @@ type Queue struct {
 //   - object store ingest_files;
 //   - durable pull consumer ingest-workers (explicit ack, cfg.AckWait,
 //     cfg.MaxDeliver, cfg.MaxAckPending): an existing one is updated to
-//     these values.
+//     these values, unless cfg.KeepConsumer is set.
+//
+// The streams' settings (limits, replicas) are applied by every Open, so
+// all processes should share them.
 //
 // Errors reaching JetStream wrap [ErrUnavailable].
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
@@ -256,17 +272,25 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, classify("queue: create object store "+FilesBucket, err)
 	}
+	workers := jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "embedstream workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: cfg.MaxAckPending,
+		FilterSubject: SubjectWildcard,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
 	_, err = upsert(ctx, func() (jetstream.Consumer, error) {
-		return js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
-			Durable:       ConsumerName,
-			Description:   "embedstream workers",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       cfg.AckWait,
-			MaxDeliver:    cfg.MaxDeliver,
-			MaxAckPending: cfg.MaxAckPending,
-			FilterSubject: SubjectWildcard,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		if !cfg.KeepConsumer {
+			return js.CreateOrUpdateConsumer(ctx, cfg.Stream, workers)
+		}
+		c, err := js.Consumer(ctx, cfg.Stream, ConsumerName)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return js.CreateConsumer(ctx, cfg.Stream, workers)
+		}
+		return c, err
 	})
 	if err != nil {
 		return nil, classify("queue: create consumer "+ConsumerName, err)

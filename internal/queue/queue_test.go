@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/embedstream/embedstream/internal/config"
 
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
@@ -108,6 +111,47 @@ func TestOpenUpdatesConsumer(t *testing.T) {
 	if cc.AckWait != 7*time.Second || cc.MaxDeliver != 3 || cc.MaxAckPending != 64 || cc.AckPolicy != jetstream.AckExplicitPolicy ||
 		cc.FilterSubject != queue.SubjectWildcard || cc.Durable != queue.ConsumerName {
 		t.Fatalf("consumer config = %+v", cc)
+	}
+}
+
+func TestOpenKeepConsumer(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	cfg := queuetest.Config()
+	cfg.KeepConsumer = true
+	cfg.AckWait = 11 * time.Second
+	queuetest.OpenQueue(t, s, cfg) // creates the missing consumer
+	worker := queuetest.Config()
+	worker.AckWait = 42 * time.Second
+	queuetest.OpenQueue(t, s, worker) // the worker updates it
+	cfg.AckWait = 13 * time.Second
+	q := queuetest.OpenQueue(t, s, cfg) // a publisher leaves it alone
+	c, err := q.Consumer(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.CachedInfo().Config.AckWait; got != 42*time.Second {
+		t.Fatalf("AckWait = %s, want the worker's 42s", got)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	c := config.NATS{URL: "nats://127.0.0.1:1," + s.URL()}
+	nc, err := queue.Connect(testCtx(t), c, "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if !nc.IsConnected() {
+		t.Fatal("not connected")
+	}
+	// Nobody listens on port 1: Connect retries until its ctx ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := queue.Connect(ctx, config.NATS{URL: "nats://127.0.0.1:1"}, "test", zerolog.Nop()); !errors.Is(err, queue.ErrUnavailable) {
+		t.Fatalf("Connect to nothing: %v, want ErrUnavailable", err)
 	}
 }
 
