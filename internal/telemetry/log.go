@@ -7,10 +7,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 )
+
+// setTimeFormat sets zerolog's process-wide time format once: loggers built
+// concurrently (tests, `publisher dev`) must not race on the global.
+var setTimeFormat sync.Once
 
 // NewLogger builds the process logger writing to w. level is one of trace,
 // debug, info, warn, error; format is "json" (one JSON object per line) or
@@ -28,7 +33,7 @@ func NewLogger(w io.Writer, level, format, component string) (zerolog.Logger, er
 	default:
 		return zerolog.Nop(), fmt.Errorf("telemetry: unknown log format %q (want json or console)", format)
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
+	setTimeFormat.Do(func() { zerolog.TimeFieldFormat = time.RFC3339Nano })
 	l := zerolog.New(w).Level(lvl).With().Timestamp()
 	if component != "" {
 		l = l.Str("component", component)
