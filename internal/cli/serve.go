@@ -48,7 +48,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			log.Warn().Err(err).Msg("drain nats connection")
 		}
 	}()
-	q, err := queue.Open(ctx, nc, queue.ConfigFromNATS(cfg.NATS))
+	q, err := queue.Open(ctx, nc, queue.PublisherConfig(cfg.NATS))
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg config.Publisher)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queue.Open(cctx, nc, queue.ConfigFromNATS(cfg.NATS))
+	q, err := queue.Open(cctx, nc, queue.PublisherConfig(cfg.NATS))
 	if err != nil {
 		nc.Close()
 		return nil, err
