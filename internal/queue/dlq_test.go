@@ -1,12 +1,8 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"testing"
 	"time"
 
@@ -250,42 +246,3 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	}
 }
 
-func TestFiles(t *testing.T) {
-	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
-	data := bytes.Repeat([]byte("embedstream\x00\x01"), 200_000) // several object store chunks
-	sum := sha256.Sum256(data)
-	info, err := q.PutFile(ctx, "dir/f.pkl", bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := queue.FileInfo{Name: "dir/f.pkl", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-	if info != want {
-		t.Fatalf("PutFile = %+v, want %+v", info, want)
-	}
-	if st, err := q.StatFile(ctx, "dir/f.pkl"); err != nil || st != want {
-		t.Fatalf("StatFile = %+v, %v", st, err)
-	}
-	rc, got, err := q.OpenFile(ctx, "dir/f.pkl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(rc)
-	if cerr := rc.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || got != want || !bytes.Equal(body, data) {
-		t.Fatalf("OpenFile: info %+v, %d bytes, %v", got, len(body), err)
-	}
-	if _, _, err := q.OpenFile(ctx, "nope.pkl"); !errors.Is(err, queue.ErrFileNotFound) {
-		t.Fatalf("OpenFile(nope) = %v, want ErrFileNotFound", err)
-	}
-	if err := q.DeleteFile(ctx, "dir/f.pkl"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := q.StatFile(ctx, "dir/f.pkl"); !errors.Is(err, queue.ErrFileNotFound) {
-		t.Fatalf("StatFile after delete = %v, want ErrFileNotFound", err)
-	}
-}

@@ -21,14 +21,36 @@ type FileInfo struct {
 
 // PutFile streams r into the object store under name (replacing an object
 // of that name) without buffering it whole, and returns its size and
-// SHA-256 (the object store's own digest). Errors: [ErrUnavailable], or r's
-// error.
+// SHA-256 (the object store's own digest). A failed upload leaves no
+// partial object. Errors: r's error (wrapped, e.g. *http.MaxBytesError),
+// [ErrUnavailable].
 func (q *Queue) PutFile(ctx context.Context, name string, r io.Reader) (FileInfo, error) {
-	info, err := q.files.Put(ctx, jetstream.ObjectMeta{Name: name}, r)
+	src := &recordingReader{r: r}
+	info, err := q.files.Put(ctx, jetstream.ObjectMeta{Name: name}, src)
 	if err != nil {
+		if src.err != nil {
+			// The upload's own reader failed (e.g. a body over its size
+			// limit): its error, not NATS's, says what happened.
+			return FileInfo{}, fmt.Errorf("queue: upload file %s: read: %w", name, src.err)
+		}
 		return FileInfo{}, classify("queue: upload file "+name, err)
 	}
 	return fileInfo(info)
+}
+
+// recordingReader remembers the first error, other than io.EOF, of the
+// reader it wraps.
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // OpenFile opens the object called name for reading; the reader reports an
