@@ -245,4 +245,3 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
 }
-
