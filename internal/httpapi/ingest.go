@@ -62,7 +62,8 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
 	// wait in the client's reconnect buffer and answer after the timeout.
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(ctx); err != nil {
-			return fmt.Errorf("enqueue %s job for %q: %w", domain, job.FileName, err)
+			return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
+				message: "the job queue (NATS) is unavailable; nothing was enqueued, retry later", err: err}
 		}
 	}
 	res, err := s.q.Enqueue(ctx, job)

@@ -70,7 +70,7 @@ func classify(err error) *apiError {
 			message: "the job queue is full; retry later", err: err}
 	case errors.Is(err, queue.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
-			message: "the job queue (NATS) is unavailable; nothing was enqueued, retry later", err: err}
+			message: "the job queue (NATS) is unavailable or did not confirm in time; retry later (with the same Idempotency-Key, a retry cannot add a second job)", err: err}
 	default:
 		return &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", err: err}
 	}
