@@ -51,6 +51,9 @@ func (s *Server) observe(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{id: requestID(r), route: routeNotFound}
+		if _, pattern := s.mux.Handler(r); pattern != "" {
+			info.route = pattern // also for answers the middleware gives (401)
+		}
 		w.Header().Set(HeaderRequestID, info.id)
 		log := s.log.With().Str("request_id", info.id).Logger()
 		ctx := context.WithValue(r.Context(), infoKey{}, info)

@@ -131,9 +131,6 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request) error) http.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
-		if info := infoFrom(r.Context()); info != nil {
-			info.route = pattern
-		}
 		s.mux.ServeHTTP(w, r)
 		return
 	}
