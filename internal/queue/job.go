@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -169,8 +170,8 @@ func checkFileName(name string) error {
 	switch {
 	case name == "":
 		return errors.New("must not be empty")
-	case len(name) > MaxFileNameLen:
-		return fmt.Errorf("is %d bytes long (at most %d)", len(name), MaxFileNameLen)
+	case utf8.RuneCountInString(name) > MaxFileNameLen:
+		return fmt.Errorf("is %d characters long (at most %d)", utf8.RuneCountInString(name), MaxFileNameLen)
 	}
 	return nil
 }

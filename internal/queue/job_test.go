@@ -180,6 +180,7 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		`{"file_name":"a.pkl","enqueued_at":"2026-11-25T20:00:00.123456+05:30"}`,
 		`{"file_name":"` + strings.Repeat("a", 1024) + `"}`,
 		`{"job_id":"` + strings.Repeat("j", 200) + `","file_name":"a"}`,
+		`{"file_name":"` + strings.Repeat("é", 1024) + `"}`,
 		// invalid
 		`{}`,
 		`[]`,
@@ -189,6 +190,7 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		`{"file_name":null}`,
 		`{"file_name":7}`,
 		`{"file_name":"` + strings.Repeat("a", 1025) + `"}`,
+		`{"file_name":"` + strings.Repeat("é", 1025) + `"}`,
 		`{"file_name":"a.pkl","extra":1}`,
 		`{"file_name":"a.pkl","domain":"re.cruit"}`,
 		`{"file_name":"a.pkl","domain":""}`,
@@ -212,7 +214,7 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		`{"file_name":"a.pkl","enqueued_at":"2026-11-25 20:00:00Z"}`,
 		`{"file_name":"a.pkl","enqueued_at":1764100000}`,
 	}
-	const nValid = 11 // the first bodies are valid, the rest not
+	const nValid = 12 // the first bodies are valid, the rest not
 	for i, body := range bodies {
 		_, perr := queue.ParseJob("ingest.jobs.recruit", nil, []byte(body), 1, stored)
 		inst, jerr := jsonschema.UnmarshalJSON(strings.NewReader(body))
