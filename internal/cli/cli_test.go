@@ -333,3 +333,28 @@ func TestServeAndHealthcheck(t *testing.T) {
 	r = run(t, nil, "healthcheck", "--addr", addr.String())
 	r.wantCode(t, cli.ExitFailure)
 }
+
+// inspect delegates to package inspect, with the domain checks wired in.
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	const file = "../pickleload/testdata/fixtures/recruit_small_df.pkl"
+	r := run(t, nil, "inspect", file, "--format", "schema")
+	r.wantCode(t, cli.ExitOK)
+	if !strings.Contains(r.stdout, "recruit_id") {
+		t.Errorf("schema output:\n%s", r.stdout)
+	}
+	run(t, nil, "inspect", file, "--domain", "recruit", "--format", "schema").wantCode(t, cli.ExitOK)
+	// The recruit file is not a valid candidate file.
+	r = run(t, nil, "inspect", file, "--domain", "candidate")
+	r.wantCode(t, cli.ExitFailure)
+	if !strings.Contains(r.stderr, "candidate") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	r = run(t, nil, "inspect", file, "--domain", "nope")
+	r.wantCode(t, cli.ExitFailure)
+	if !strings.Contains(r.stderr, "unknown domain") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	r = run(t, nil, "inspect", filepath.Join(t.TempDir(), "absent.pkl"))
+	r.wantCode(t, cli.ExitFailure)
+}
