@@ -38,12 +38,15 @@ type setupOpts struct {
 	token     string
 	maxUpload int64
 	noDataDir bool
+	maxMsgs   int64 // job stream message limit (0: none)
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
 	ns := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, ns, queuetest.Config())
+	qcfg := queuetest.Config()
+	qcfg.MaxMsgs = o.maxMsgs
+	q := queuetest.OpenQueue(t, ns, qcfg)
 	b := &bundle{nats: ns, q: q, token: o.token}
 	if !o.noDataDir {
 		b.dataDir = t.TempDir()

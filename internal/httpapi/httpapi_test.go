@@ -433,3 +433,28 @@ func TestNATSUnavailable(t *testing.T) {
 		t.Errorf("status records after failed enqueues: %v", jobIDs(list.Jobs))
 	}
 }
+
+// A full queue answers 503 queue_full and enqueues nothing.
+func TestQueueFull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{maxMsgs: 1})
+	if r := b.do(t, http.MethodPost, seedPath, nil, nil); r.status != http.StatusAccepted {
+		t.Fatalf("first POST: %d %s", r.status, r.body)
+	}
+	r := b.do(t, http.MethodPost, seedPath, nil, header{"Idempotency-Key": "second-job"})
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("POST to a full queue: %d %s", r.status, r.body)
+	}
+	if code, _ := r.apiErr(t); code != httpapi.CodeQueueFull {
+		t.Errorf("code %s, want %s", code, httpapi.CodeQueueFull)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if n := b.streamMsgs(t); n != 1 {
+		t.Errorf("job stream holds %d messages, want 1", n)
+	}
+	if r := b.do(t, http.MethodGet, "/jobs/second-job", nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("refused job has a status record: %d %s", r.status, r.body)
+	}
+}
