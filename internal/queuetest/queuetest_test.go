@@ -1,0 +1,34 @@
+package queuetest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
+)
+
+func TestRestartKeepsPortAndData(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.URL()
+	s.Restart(t)
+	if s.URL() != url {
+		t.Fatalf("URL after restart = %s, want %s", s.URL(), url)
+	}
+	// The old connection reconnects; the job and its status survived.
+	st, err := q.GetStatus(ctx, res.JobID)
+	if err != nil || st.State != queue.StateQueued {
+		t.Fatalf("status after restart: %+v, %v", st, err)
+	}
+	s.Shutdown()
+	s.Shutdown() // idempotent
+}
