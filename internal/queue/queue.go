@@ -107,6 +107,8 @@ func (c Config) withDefaults() Config {
 // optional credentials file, TLS CA and client certificate. The connection
 // reconnects forever and logs disconnects, reconnects and async errors on
 // log; name identifies the client to the server (e.g. "worker host-123").
+// While disconnected, publishes (jobs, acks, status writes) fail at once
+// rather than being buffered and sent later.
 //
 // If no server answers yet, Connect keeps retrying until ctx is done and
 // then returns an error wrapping [ErrUnavailable].
@@ -117,6 +119,10 @@ func Connect(ctx context.Context, c config.NATS, name string, log zerolog.Logger
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true),
+		// No buffering while disconnected: a publish then fails at once
+		// instead of being sent after the caller already gave up on it (a
+		// job reported as not enqueued must not appear later).
+		nats.ReconnectBufSize(-1),
 		nats.ConnectHandler(func(*nats.Conn) { close(connected) }),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			log.Warn().Err(err).Msg("nats disconnected")

@@ -313,6 +313,37 @@ func TestEnqueueUnavailable(t *testing.T) {
 	}
 }
 
+// TestEnqueueWhileDownNotSentLater: a job refused while NATS is down must
+// not be published behind the caller's back once NATS is back.
+func TestEnqueueWhileDownNotSentLater(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	nc, err := queue.Connect(testCtx(t), config.NATS{URL: s.URL()}, "test", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	q, err := queue.Open(testCtx(t), nc, queuetest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown()
+	waitFor(t, "disconnect", func() bool { return !nc.IsConnected() })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"}); !errors.Is(err, queue.ErrUnavailable) {
+		t.Fatalf("Enqueue while down: %v, want ErrUnavailable", err)
+	}
+	s.Restart(t)
+	waitFor(t, "reconnect", nc.IsConnected)
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 0 {
+		t.Fatalf("stream holds %d jobs after the reconnect, want 0", n)
+	}
+}
+
 func TestEnqueueSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	s := queuetest.StartServer(t)
