@@ -95,33 +95,64 @@ func LoadFile(path string, opts Options) (*table.Table, error) {
 	return Load(data, opts)
 }
 
-// countingReader tracks the read offset for error positions.
-type countingReader struct {
-	b   []byte
-	off int
+// spliceReader serves the input with the pre-pass's edits applied, and
+// knows the input offset it has reached (for error positions).
+type spliceReader struct {
+	data  []byte
+	edits []edit
+	next  int    // next edit
+	pos   int    // offset in data
+	repl  []byte // rest of the replacement being served
 }
 
-func (r *countingReader) Read(p []byte) (int, error) {
-	if r.off >= len(r.b) {
+func (r *spliceReader) advance() bool {
+	for len(r.repl) == 0 {
+		if r.next < len(r.edits) && r.pos == r.edits[r.next].at {
+			r.repl = r.edits[r.next].repl
+			r.pos = r.edits[r.next].end
+			r.next++
+			continue
+		}
+		return r.pos < len(r.data)
+	}
+	return true
+}
+
+func (r *spliceReader) Read(p []byte) (int, error) {
+	if !r.advance() {
 		return 0, io.EOF
 	}
-	n := copy(p, r.b[r.off:])
-	r.off += n
+	if len(r.repl) > 0 {
+		n := copy(p, r.repl)
+		r.repl = r.repl[n:]
+		return n, nil
+	}
+	limit := len(r.data)
+	if r.next < len(r.edits) {
+		limit = r.edits[r.next].at
+	}
+	n := copy(p, r.data[r.pos:limit])
+	r.pos += n
 	return n, nil
 }
 
-func (r *countingReader) ReadByte() (byte, error) {
-	if r.off >= len(r.b) {
+func (r *spliceReader) ReadByte() (byte, error) {
+	if !r.advance() {
 		return 0, io.EOF
 	}
-	c := r.b[r.off]
-	r.off++
+	if len(r.repl) > 0 {
+		c := r.repl[0]
+		r.repl = r.repl[1:]
+		return c, nil
+	}
+	c := r.data[r.pos]
+	r.pos++
 	return c, nil
 }
 
 // unpickle runs gopickle over the pre-checked stream with the loader's hooks.
 func unpickle(sr scanResult) (any, error) {
-	r := &countingReader{b: sr.stream}
+	r := &spliceReader{data: sr.data, edits: sr.edits}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {
@@ -137,7 +168,7 @@ func unpickle(sr scanResult) (any, error) {
 	u.MakeReadOnly = func(v any) (any, error) { return v, nil }
 	v, err := u.Load()
 	if err != nil {
-		off := sr.originalOffset(int64(r.off))
+		off := int64(r.pos)
 		var e *Error
 		if errors.As(err, &e) {
 			if e.Offset < 0 {
@@ -150,16 +181,3 @@ func unpickle(sr scanResult) (any, error) {
 	return v, nil
 }
 
-// originalOffset maps an offset in the rewritten stream back to the input.
-func (sr scanResult) originalOffset(off int64) int64 {
-	if len(sr.segs) == 0 {
-		return off
-	}
-	best := segment{}
-	for _, s := range sr.segs {
-		if s.out <= off {
-			best = s
-		}
-	}
-	return best.orig + (off - best.out)
-}

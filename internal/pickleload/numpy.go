@@ -237,6 +237,10 @@ func (a *ndarray) float32s() []float32 {
 		return unsafe.Slice((*float32)(unsafe.Pointer(&a.raw[0])), n)
 	}
 	out := make([]float32, n)
+	if !a.dtype.big && (!a.fortran || len(a.shape) < 2) && hostLittleEndian {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), a.raw)
+		return out
+	}
 	bo := a.order()
 	for i := range out {
 		out[i] = math.Float32frombits(bo.Uint32(a.raw[4*a.index(i):]))

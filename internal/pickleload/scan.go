@@ -17,12 +17,13 @@ import (
 // resolves every GLOBAL and STACK_GLOBAL to a name it classifies against the
 // allowlist together with how the name is used (called or only constructed).
 //
-// It also normalises the stream where gopickle would misbehave, by writing a
-// rewritten copy (only when needed): large byte payloads become persistent
+// It also normalises the stream where gopickle would misbehave, as a list of
+// edits spliced in while gopickle reads (no copy of the input): large byte
+// payloads become persistent
 // ids that resolve to subslices of the input (no copy), protocol-0/py2 text
 // is decoded, empty LONG1/LONG4 become 0, sets become lists (gopickle keeps
 // sets in Go maps, losing order and panicking on unhashable members) and
-// FRAME opcodes are dropped.
+// FRAME opcodes are dropped (gopickle copies every frame).
 
 // symKind is what the pre-pass knows about a stack slot.
 type symKind uint8
@@ -72,24 +73,24 @@ type scanner struct {
 
 	decodedBytes int64
 
-	// rewriting
-	out      []byte // nil until the first rewrite
-	last     int    // data[last:pos] not yet copied to out
-	frames   [][2]int
+	// edits to the stream gopickle reads, in offset order
+	edits    []edit
 	bufs     [][]byte
-	bufArray []bool    // bufs[i] came from BYTEARRAY8
-	segs     []segment // offset mapping of the rewritten stream
-	inFrame  int       // end offset of the current frame, or 0
+	bufArray []bool // bufs[i] came from BYTEARRAY8
+	inFrame  int    // end offset of the current frame, or 0
 }
 
-// segment maps rewritten offsets >= out back to original offset orig.
-type segment struct{ out, orig int64 }
+// edit replaces data[at:end] with repl in the stream gopickle reads.
+type edit struct {
+	at, end int
+	repl    []byte
+}
 
 type scanResult struct {
-	stream   []byte
+	data     []byte
+	edits    []edit
 	bufs     [][]byte
 	bufArray []bool
-	segs     []segment
 	proto    int
 }
 
@@ -104,13 +105,8 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	res.proto = s.proto
 	res.bufs = s.bufs
 	res.bufArray = s.bufArray
-	if s.out == nil {
-		res.stream = data
-		return res, nil
-	}
-	s.out = append(s.out, data[s.last:s.pos]...)
-	res.stream = s.out
-	res.segs = s.segs
+	res.data = data[:s.pos]
+	res.edits = s.edits
 	return res, nil
 }
 
@@ -259,34 +255,9 @@ func (s *scanner) payload(at int, op byte, lenSize int) (int, int, error) {
 	return start, int(n), nil
 }
 
-// beginRewrite starts the rewritten copy at data offset at (the opcode being
-// replaced), dropping the FRAME opcodes seen so far.
-func (s *scanner) beginRewrite(at int) {
-	if s.out != nil {
-		s.out = append(s.out, s.data[s.last:at]...)
-		s.last = at
-		s.segs = append(s.segs, segment{int64(len(s.out)), int64(at)})
-		return
-	}
-	s.out = make([]byte, 0, min(len(s.data), 1<<20))
-	prev := 0
-	s.segs = append(s.segs, segment{0, 0})
-	for _, f := range s.frames {
-		s.out = append(s.out, s.data[prev:f[0]]...)
-		prev = f[1]
-		s.segs = append(s.segs, segment{int64(len(s.out)), int64(prev)})
-	}
-	s.out = append(s.out, s.data[prev:at]...)
-	s.last = at
-	s.segs = append(s.segs, segment{int64(len(s.out)), int64(at)})
-}
-
 // replace rewrites the opcode at [at, s.pos) as repl.
 func (s *scanner) replace(at int, repl ...byte) {
-	s.beginRewrite(at)
-	s.out = append(s.out, repl...)
-	s.last = s.pos
-	s.segs = append(s.segs, segment{int64(len(s.out)), int64(s.pos)})
+	s.edits = append(s.edits, edit{at, s.pos, repl})
 }
 
 // persist replaces the payload opcode at [at, s.pos) with a persistent id
@@ -375,11 +346,8 @@ func (s *scanner) step(at int, op byte) error {
 		if n > 0 {
 			s.inFrame = s.pos + int(n)
 		}
-		if s.out != nil {
-			s.replace(at)
-		} else {
-			s.frames = append(s.frames, [2]int{at, s.pos})
-		}
+		// Frames are dropped: gopickle would copy each into a buffer.
+		s.replace(at)
 	case opStop:
 		if len(s.stack)-s.base() == 0 {
 			return s.fail(ErrMalformed, at, op, "STOP with an empty stack")
