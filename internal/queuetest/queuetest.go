@@ -20,7 +20,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 
+	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -108,11 +110,15 @@ func (s *Server) Restart(t testing.TB) {
 	s.start(t)
 }
 
-// Connect returns a client connection to s, closed when the test ends. It
-// reconnects forever, so it survives [Server.Restart].
+// Connect returns a client connection to s made by [queue.Connect], as the
+// binaries make theirs (reconnecting forever, so it survives
+// [Server.Restart]; no buffering while disconnected), closed when the test
+// ends.
 func Connect(t testing.TB, s *Server) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(s.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.Name(t.Name()))
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	nc, err := queue.Connect(ctx, config.NATS{URL: s.URL()}, t.Name(), zerolog.Nop())
 	if err != nil {
 		t.Fatalf("queuetest: connect to %s: %v", s.URL(), err)
 	}

@@ -25,6 +25,15 @@ func TestRestartKeepsPortAndData(t *testing.T) {
 		t.Fatalf("URL after restart = %s, want %s", s.URL(), url)
 	}
 	// The old connection reconnects; the job and its status survived.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !q.Conn().IsConnected() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no reconnect")
+		case <-tick.C:
+		}
+	}
 	st, err := q.GetStatus(ctx, res.JobID)
 	if err != nil || st.State != queue.StateQueued {
 		t.Fatalf("status after restart: %+v, %v", st, err)
