@@ -53,6 +53,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 UINT64_OVERFLOW = "error"
 # decimal.Decimal values: "double" or "string".
 DECIMAL_AS = "double"
+# The column name of an unnamed Series (and of a 1-D array).
+UNNAMED_SERIES = "value"
 
 
 # ---------------------------------------------------------------------------
@@ -152,6 +154,8 @@ def to_json(v):
         return float(v)
     if isinstance(v, str):
         return v
+    if isinstance(v, (dt.datetime, dt.date, pd.Timestamp, np.datetime64)):
+        return fmt_ts(ts_micros(v))  # RFC 3339 UTC, as in TIMESTAMP columns (doc.go)
     if isinstance(v, np.ndarray):
         return [to_json(x) for x in v.tolist()] if v.dtype != np.float32 else [f32(x) for x in v]
     if isinstance(v, (list, tuple, set, frozenset)):
@@ -255,9 +259,13 @@ def expect_frame(df):
     cols = []
     if not isinstance(df.index, pd.RangeIndex):
         if isinstance(df.index, pd.MultiIndex):
-            raise ValueError("MultiIndex has no expectation")
-        name = df.index.name if df.index.name is not None else "index"
-        cols.append(column_from_series(str(name), pd.Series(df.index)))
+            # One leading column per level, "level_i" when unnamed (doc.go).
+            for i, lname in enumerate(df.index.names):
+                name = lname if lname is not None else "level_%d" % i
+                cols.append(column_from_series(str(name), pd.Series(df.index.get_level_values(i))))
+        else:
+            name = df.index.name if df.index.name is not None else "index"
+            cols.append(column_from_series(str(name), pd.Series(df.index)))
     if len(set(map(str, df.columns))) != len(df.columns):
         raise ExpectError(["invalid"], "duplicate")
     for c in df.columns:
@@ -267,7 +275,7 @@ def expect_frame(df):
 
 def expect_series(s):
     if s.name is None:
-        raise ValueError("unnamed Series has no expectation")
+        s = s.rename(UNNAMED_SERIES)
     return expect_frame(s.to_frame())
 
 
@@ -675,6 +683,10 @@ def gen_fixtures(w):
                                   "x": np.array([1.5, np.nan, 3.0]), "flag": np.array([True, False, True])})
     emb = rng.standard_normal((4, 8)).astype(np.float32)
     w.obj("columns_embedding_matrix", {"ids": ["a", "b", "c", "d"], "embeddings": emb, "n": [1, 2, 3, 4]})
+    # A dict with no sequence values is one record (doc.go).
+    w.obj("columns_single_record", {"id": 7, "name": "단일", "score": 0.5},
+          expect=lambda: expect_records([{"id": 7, "name": "단일", "score": 0.5}]))
+    w.obj("object_single_record", Plain(id=1, title="x"), expect=lambda: expect_records([{"id": 1, "title": "x"}]))
     w.obj("columns_unequal", {"a": [1, 2, 3], "b": [1, 2]}, error=(["invalid"], ""))
     w.obj("ndarray_f32", rng.standard_normal((6, 16)).astype(np.float32))
     w.obj("ndarray_f64", rng.standard_normal((5, 7)))
@@ -759,6 +771,15 @@ def gen_fixtures(w):
     # --- Series ---------------------------------------------------------------
     w.obj("series_float", pd.Series([1.5, np.nan, 3.0], name="value"))
     w.obj("series_str_index", pd.Series(["x", "y"], index=["a", "b"], name="letter"))
+    w.obj("series_unnamed", pd.Series([True, False, True]))
+    w.obj("series_multiindex", pd.Series([1.5, 2.5, 3.5, 4.5], name="v",
+                                         index=pd.MultiIndex.from_product([["a", "b"], [1, 2]], names=["k", None])))
+    w.frame("df_multiindex_columns", pd.DataFrame([[1, 2.5], [3, 4.5]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("b", "y")])))
+    w.frame("df_int_column_names", pd.DataFrame({0: ["a", "b"], 1: [1.5, 2.5]}))
+    w.obj("ndarray_1d_f64", np.array([1.5, np.nan, -3.0]),
+          expect=lambda: ([column_from_series(UNNAMED_SERIES, pd.Series(np.array([1.5, np.nan, -3.0])))], 3))
+    w.obj("records_json_datetimes", [{"v": {"at": dt.datetime(2025, 1, 2, 3, 4, 5, 6), "d": dt.date(2025, 2, 3)}},
+                                     {"v": [pd.Timestamp("2025-06-07T08:09:10.111213Z"), "x"]}])
     w.obj("series_int_named_index", pd.Series([1, 2, 3], index=pd.Index([7, 8, 9], name="key"), name="n"))
 
     # --- protocols 0..5 ----------------------------------------------------
@@ -1079,14 +1100,9 @@ def gen_conformance_dir(split, outdir):
         note = None
         try:
             if isinstance(obj, pd.DataFrame):
-                if isinstance(obj.columns, pd.MultiIndex):
-                    raise ValueError("MultiIndex columns")
                 cols, n = expect_frame(obj)
             elif isinstance(obj, pd.Series):
-                if obj.name is None:
-                    obj = obj.rename("0")
-                    note = "unnamed Series: expectation assumes the column is named \"0\""
-                cols, n = expect_frame(obj.to_frame())
+                cols, n = expect_series(obj)
             else:
                 raise ExpectError(["invalid", "unsupported"], "")
         except ExpectError as e:
