@@ -17,12 +17,6 @@ import (
 
 	"github.com/yannh/kubeconform/pkg/resource"
 	"github.com/yannh/kubeconform/pkg/validator"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -45,37 +39,17 @@ var componentBinary = map[string]string{
 	"batchserver": "batchserver",
 }
 
-// scaledObject is the part of KEDA's ScaledObject the checks read (KEDA's Go
-// types would pull all of KEDA in).
-type scaledObject struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		ScaleTargetRef struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Name       string `json:"name"`
-		} `json:"scaleTargetRef"`
-		MinReplicaCount *int32 `json:"minReplicaCount"`
-		MaxReplicaCount *int32 `json:"maxReplicaCount"`
-		Triggers        []struct {
-			Type     string            `json:"type"`
-			Metadata map[string]string `json:"metadata"`
-		} `json:"triggers"`
-	} `json:"spec"`
-}
-
 // build is one kustomize build, decoded.
 type build struct {
 	dir          string
 	yaml         [][]byte // one document per object
-	meta         []metav1.PartialObjectMetadata
-	deployments  map[string]*appsv1.Deployment
-	services     []*corev1.Service
-	configMaps   map[string]*corev1.ConfigMap
-	secrets      map[string]*corev1.Secret
-	pdbs         []*policyv1.PodDisruptionBudget
-	hpas         []*autoscalingv2.HorizontalPodAutoscaler
+	meta         []object
+	deployments  map[string]*deployment
+	services     []*service
+	configMaps   map[string]*configMap
+	secrets      map[string]*secret
+	pdbs         []*podDisruptionBudget
+	hpas         []*horizontalPodAutoscaler
 	scaledObject []*scaledObject
 	namespace    string // the Namespace object's name, if the build has one
 }
@@ -91,9 +65,9 @@ func kustomizeBuild(t *testing.T, dir string) *build {
 	}
 	b := &build{
 		dir:         dir,
-		deployments: map[string]*appsv1.Deployment{},
-		configMaps:  map[string]*corev1.ConfigMap{},
-		secrets:     map[string]*corev1.Secret{},
+		deployments: map[string]*deployment{},
+		configMaps:  map[string]*configMap{},
+		secrets:     map[string]*secret{},
 	}
 	for _, r := range rm.Resources() {
 		y, err := r.AsYAML()
@@ -101,32 +75,32 @@ func kustomizeBuild(t *testing.T, dir string) *build {
 			t.Fatal(err)
 		}
 		b.yaml = append(b.yaml, y)
-		var m metav1.PartialObjectMetadata
+		var m object
 		decode(t, y, &m)
 		b.meta = append(b.meta, m)
 		switch m.Kind {
 		case "Deployment":
-			var d appsv1.Deployment
+			var d deployment
 			decode(t, y, &d)
-			b.deployments[d.Name] = &d
+			b.deployments[d.Metadata.Name] = &d
 		case "Service":
-			var s corev1.Service
+			var s service
 			decode(t, y, &s)
 			b.services = append(b.services, &s)
 		case "ConfigMap":
-			var c corev1.ConfigMap
+			var c configMap
 			decode(t, y, &c)
-			b.configMaps[c.Name] = &c
+			b.configMaps[c.Metadata.Name] = &c
 		case "Secret":
-			var s corev1.Secret
+			var s secret
 			decode(t, y, &s)
-			b.secrets[s.Name] = &s
+			b.secrets[s.Metadata.Name] = &s
 		case "PodDisruptionBudget":
-			var p policyv1.PodDisruptionBudget
+			var p podDisruptionBudget
 			decode(t, y, &p)
 			b.pdbs = append(b.pdbs, &p)
 		case "HorizontalPodAutoscaler":
-			var h autoscalingv2.HorizontalPodAutoscaler
+			var h horizontalPodAutoscaler
 			decode(t, y, &h)
 			b.hpas = append(b.hpas, &h)
 		case "ScaledObject":
@@ -134,7 +108,7 @@ func kustomizeBuild(t *testing.T, dir string) *build {
 			decode(t, y, &s)
 			b.scaledObject = append(b.scaledObject, &s)
 		case "Namespace":
-			b.namespace = m.Name
+			b.namespace = m.Metadata.Name
 		}
 	}
 	return b
@@ -177,7 +151,7 @@ func validateSchemas(t *testing.T, b *build) {
 		for _, ve := range res.ValidationErrors {
 			details = append(details, fmt.Sprintf("%s: %s", ve.Path, ve.Msg))
 		}
-		t.Errorf("%s %s/%s: status %d: %v %s", b.dir, m.Kind, m.Name, res.Status, res.Err, strings.Join(details, "; "))
+		t.Errorf("%s %s/%s: status %d: %v %s", b.dir, m.Kind, m.Metadata.Name, res.Status, res.Err, strings.Join(details, "; "))
 	}
 }
 
@@ -208,8 +182,8 @@ func TestKustomizeBase(t *testing.T) {
 	b := kustomizeBuild(t, filepath.Join(k8sDir(t), "base"))
 	validateSchemas(t, b)
 	for _, m := range b.meta {
-		if m.Namespace != "" {
-			t.Errorf("%s/%s: the base must be namespace-agnostic, has namespace %q", m.Kind, m.Name, m.Namespace)
+		if m.Metadata.Namespace != "" {
+			t.Errorf("%s/%s: the base must be namespace-agnostic, has namespace %q", m.Kind, m.Metadata.Name, m.Metadata.Namespace)
 		}
 	}
 	checkWiring(t, b)
@@ -226,8 +200,8 @@ func TestKustomizeOverlays(t *testing.T) {
 				t.Error("overlay creates no Namespace")
 			}
 			for _, m := range b.meta {
-				if m.Kind != "Namespace" && m.Namespace != b.namespace {
-					t.Errorf("%s/%s: namespace %q, want %q", m.Kind, m.Name, m.Namespace, b.namespace)
+				if m.Kind != "Namespace" && m.Metadata.Namespace != b.namespace {
+					t.Errorf("%s/%s: namespace %q, want %q", m.Kind, m.Metadata.Name, m.Metadata.Namespace, b.namespace)
 				}
 			}
 			checkWiring(t, b)
@@ -245,13 +219,13 @@ func checkWiring(t *testing.T, b *build) {
 		if m.Kind == "Namespace" {
 			continue
 		}
-		if m.Labels[labelName] != "embedstream" {
-			t.Errorf("%s/%s: label %s=%q, want embedstream", m.Kind, m.Name, labelName, m.Labels[labelName])
+		if m.Metadata.Labels[labelName] != "embedstream" {
+			t.Errorf("%s/%s: label %s=%q, want embedstream", m.Kind, m.Metadata.Name, labelName, m.Metadata.Labels[labelName])
 		}
 		switch m.Kind {
 		case "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ScaledObject", "PersistentVolumeClaim":
-			if m.Labels[labelComponent] == "" {
-				t.Errorf("%s/%s: no %s label", m.Kind, m.Name, labelComponent)
+			if m.Metadata.Labels[labelComponent] == "" {
+				t.Errorf("%s/%s: no %s label", m.Kind, m.Metadata.Name, labelComponent)
 			}
 		}
 	}
@@ -270,12 +244,15 @@ func checkWiring(t *testing.T, b *build) {
 		t.Error("no PodDisruptionBudget")
 	}
 	for _, p := range b.pdbs {
-		sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
-		if err != nil {
-			t.Fatal(err)
+		w := b.deployments["worker"]
+		if w == nil {
+			continue
 		}
-		if w := b.deployments["worker"]; w == nil || !sel.Matches(labels.Set(w.Spec.Template.Labels)) {
-			t.Errorf("PodDisruptionBudget %s does not select the worker pods", p.Name)
+		ok, err := p.Spec.Selector.matches(w.Spec.Template.Metadata.Labels)
+		if err != nil {
+			t.Errorf("PodDisruptionBudget %s: %v", p.Metadata.Name, err)
+		} else if !ok {
+			t.Errorf("PodDisruptionBudget %s does not select the worker pods", p.Metadata.Name)
 		}
 	}
 }
@@ -283,7 +260,7 @@ func checkWiring(t *testing.T, b *build) {
 // podEnv returns the container's environment as the kubelet builds it:
 // envFrom sources, then env. Sources that are not in the build are errors
 // unless optional.
-func podEnv(t *testing.T, b *build, d *appsv1.Deployment, c corev1.Container) map[string]string {
+func podEnv(t *testing.T, b *build, d *deployment, c container) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	for _, from := range c.EnvFrom {
@@ -291,8 +268,8 @@ func podEnv(t *testing.T, b *build, d *appsv1.Deployment, c corev1.Container) ma
 		case from.ConfigMapRef != nil:
 			cm := b.configMaps[from.ConfigMapRef.Name]
 			if cm == nil {
-				if from.ConfigMapRef.Optional == nil || !*from.ConfigMapRef.Optional {
-					t.Errorf("Deployment %s: envFrom ConfigMap %s is not in the build", d.Name, from.ConfigMapRef.Name)
+				if !from.ConfigMapRef.optional() {
+					t.Errorf("Deployment %s: envFrom ConfigMap %s is not in the build", d.Metadata.Name, from.ConfigMapRef.Name)
 				}
 				continue
 			}
@@ -302,15 +279,16 @@ func podEnv(t *testing.T, b *build, d *appsv1.Deployment, c corev1.Container) ma
 		case from.SecretRef != nil:
 			s := b.secrets[from.SecretRef.Name]
 			if s == nil {
-				if from.SecretRef.Optional == nil || !*from.SecretRef.Optional {
-					t.Errorf("Deployment %s: envFrom Secret %s is not in the build", d.Name, from.SecretRef.Name)
+				if !from.SecretRef.optional() {
+					t.Errorf("Deployment %s: envFrom Secret %s is not in the build", d.Metadata.Name, from.SecretRef.Name)
 				}
 				continue
 			}
-			for k, v := range s.Data {
-				env[from.Prefix+k] = string(v)
+			values, err := s.values()
+			if err != nil {
+				t.Error(err)
 			}
-			for k, v := range s.StringData {
+			for k, v := range values {
 				env[from.Prefix+k] = v
 			}
 		}
@@ -321,39 +299,39 @@ func podEnv(t *testing.T, b *build, d *appsv1.Deployment, c corev1.Container) ma
 	return env
 }
 
-func checkDeployment(t *testing.T, b *build, d *appsv1.Deployment) {
+func checkDeployment(t *testing.T, b *build, d *deployment) {
 	t.Helper()
-	component := d.Labels[labelComponent]
+	name := d.Metadata.Name
+	component := d.Metadata.Labels[labelComponent]
 	binary, ok := componentBinary[component]
 	if !ok {
-		t.Errorf("Deployment %s: component %q runs none of %v", d.Name, component, componentBinary)
+		t.Errorf("Deployment %s: component %q runs none of %v", name, component, componentBinary)
 		return
 	}
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		t.Fatalf("Deployment %s: %v", d.Name, err)
+	podLabels := d.Spec.Template.Metadata.Labels
+	if ok, err := d.Spec.Selector.matches(podLabels); err != nil {
+		t.Errorf("Deployment %s: %v", name, err)
+	} else if !ok {
+		t.Errorf("Deployment %s: selector %v does not match its pod labels %v", name, d.Spec.Selector.MatchLabels, podLabels)
 	}
-	if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-		t.Errorf("Deployment %s: selector %v does not match its pod labels %v", d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
-	}
-	if d.Spec.Template.Labels[labelComponent] != component {
-		t.Errorf("Deployment %s: pods labelled component %q, Deployment %q", d.Name, d.Spec.Template.Labels[labelComponent], component)
+	if podLabels[labelComponent] != component {
+		t.Errorf("Deployment %s: pods labelled component %q, Deployment %q", name, podLabels[labelComponent], component)
 	}
 
 	pod := d.Spec.Template.Spec
 	if psc := pod.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
-		t.Errorf("Deployment %s: pod securityContext.runAsNonRoot is not true", d.Name)
+		t.Errorf("Deployment %s: pod securityContext.runAsNonRoot is not true", name)
 	}
 	if len(pod.Containers) != 1 {
-		t.Fatalf("Deployment %s: %d containers, want 1", d.Name, len(pod.Containers))
+		t.Fatalf("Deployment %s: %d containers, want 1", name, len(pod.Containers))
 	}
 	c := pod.Containers[0]
 	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-		t.Errorf("Deployment %s: container must have readOnlyRootFilesystem: true and allowPrivilegeEscalation: false", d.Name)
+		t.Errorf("Deployment %s: container must have readOnlyRootFilesystem: true and allowPrivilegeEscalation: false", name)
 	}
-	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
-		t.Errorf("Deployment %s: needs cpu and memory requests and a memory limit", d.Name)
+	if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
+		t.Errorf("Deployment %s: needs cpu and memory requests and a memory limit", name)
 	}
 
 	// Environment: only variables the binary reads.
@@ -361,7 +339,7 @@ func checkDeployment(t *testing.T, b *build, d *appsv1.Deployment) {
 	known := settings(t, binary)
 	for k := range env {
 		if _, ok := known[k]; !ok {
-			t.Errorf("Deployment %s: sets %s, which %s does not read (config.Settings(%q))", d.Name, k, binary, binary)
+			t.Errorf("Deployment %s: sets %s, which %s does not read (config.Settings(%q))", name, k, binary, binary)
 		}
 	}
 
@@ -370,28 +348,26 @@ func checkDeployment(t *testing.T, b *build, d *appsv1.Deployment) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	probePort := func(kind string, p *corev1.Probe) (int32, string) {
-		if p == nil {
-			t.Errorf("Deployment %s: no %s probe", d.Name, kind)
-			return 0, ""
-		}
+	probePort := func(kind string, p *probe) (int32, string) {
 		switch {
+		case p == nil:
+			t.Errorf("Deployment %s: no %s probe", name, kind)
 		case p.HTTPGet != nil:
 			port := p.HTTPGet.Port
-			if port.StrVal != "" {
-				n, ok := ports[port.StrVal]
-				if !ok {
-					t.Errorf("Deployment %s: %s probe port %q is not a container port (%v)", d.Name, kind, port.StrVal, ports)
-				}
-				return n, p.HTTPGet.Path
+			if port.Str == "" {
+				return port.Int, p.HTTPGet.Path
 			}
-			return port.IntVal, p.HTTPGet.Path
+			n, ok := ports[port.Str]
+			if !ok {
+				t.Errorf("Deployment %s: %s probe port %q is not a container port (%v)", name, kind, port.Str, ports)
+			}
+			return n, p.HTTPGet.Path
 		case p.GRPC != nil:
 			return p.GRPC.Port, ""
 		default:
-			t.Errorf("Deployment %s: %s probe is neither HTTP nor gRPC", d.Name, kind)
-			return 0, ""
+			t.Errorf("Deployment %s: %s probe is neither HTTP nor gRPC", name, kind)
 		}
+		return 0, ""
 	}
 	rport, rpath := probePort("readiness", c.ReadinessProbe)
 	lport, lpath := probePort("liveness", c.LivenessProbe)
@@ -400,33 +376,30 @@ func checkDeployment(t *testing.T, b *build, d *appsv1.Deployment) {
 	case "worker":
 		metrics := int32(addrPort(t, effective(t, binary, env, "METRICS_ADDR")))
 		if ports["metrics"] != metrics {
-			t.Errorf("Deployment %s: container port \"metrics\" is %d, METRICS_ADDR listens on %d", d.Name, ports["metrics"], metrics)
+			t.Errorf("Deployment %s: container port \"metrics\" is %d, METRICS_ADDR listens on %d", name, ports["metrics"], metrics)
 		}
-		if c.ReadinessProbe != nil && (c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Port.StrVal != "metrics") {
-			t.Errorf("Deployment %s: readiness probe must use the port named metrics", d.Name)
+		if p := c.ReadinessProbe; p != nil && (p.HTTPGet == nil || p.HTTPGet.Port.Str != "metrics") {
+			t.Errorf("Deployment %s: readiness probe must use the port named metrics", name)
 		}
 		if rport != metrics || rpath != "/readyz" || lport != metrics || lpath != "/healthz" {
-			t.Errorf("Deployment %s: probes readiness %d%s, liveness %d%s; want /readyz and /healthz on %d", d.Name, rport, rpath, lport, lpath, metrics)
+			t.Errorf("Deployment %s: probes readiness %d%s, liveness %d%s; want /readyz and /healthz on %d", name, rport, rpath, lport, lpath, metrics)
 		}
 		shutdown := effectiveDuration(t, binary, env, "SHUTDOWN_TIMEOUT")
-		grace := time.Duration(corev1.DefaultTerminationGracePeriodSeconds) * time.Second
+		grace := time.Duration(defaultTerminationGracePeriodSeconds) * time.Second
 		if pod.TerminationGracePeriodSeconds != nil {
 			grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
 		}
 		if grace <= shutdown {
-			t.Errorf("Deployment %s: terminationGracePeriodSeconds %v must exceed SHUTDOWN_TIMEOUT %v", d.Name, grace, shutdown)
+			t.Errorf("Deployment %s: terminationGracePeriodSeconds %v must exceed SHUTDOWN_TIMEOUT %v", name, grace, shutdown)
 		}
 		checkDataMount(t, d, c, effective(t, binary, env, "DATA_DIR"))
-		if lim := c.Resources.Limits.Memory(); lim.Cmp(c.Resources.Requests[corev1.ResourceMemory]) < 0 {
-			t.Errorf("Deployment %s: memory limit below the request", d.Name)
-		}
 	case "publisher":
 		httpPort := int32(addrPort(t, effective(t, binary, env, "HTTP_ADDR")))
 		if ports["http"] != httpPort {
-			t.Errorf("Deployment %s: container port \"http\" is %d, HTTP_ADDR listens on %d", d.Name, ports["http"], httpPort)
+			t.Errorf("Deployment %s: container port \"http\" is %d, HTTP_ADDR listens on %d", name, ports["http"], httpPort)
 		}
 		if rport != httpPort || rpath != "/readyz" || lport != httpPort || lpath != "/healthz" {
-			t.Errorf("Deployment %s: probes readiness %d%s, liveness %d%s; want /readyz and /healthz on %d", d.Name, rport, rpath, lport, lpath, httpPort)
+			t.Errorf("Deployment %s: probes readiness %d%s, liveness %d%s; want /readyz and /healthz on %d", name, rport, rpath, lport, lpath, httpPort)
 		}
 		if dir := env["DATA_DIR"]; dir != "" {
 			checkDataMount(t, d, c, dir)
@@ -434,66 +407,70 @@ func checkDeployment(t *testing.T, b *build, d *appsv1.Deployment) {
 	case "batchserver":
 		listen := effective(t, binary, env, "BATCH_LISTEN_ADDR")
 		if host, _, _ := net.SplitHostPort(listen); host != "" && host != "0.0.0.0" {
-			t.Errorf("Deployment %s: BATCH_LISTEN_ADDR %q is unreachable from other pods", d.Name, listen)
+			t.Errorf("Deployment %s: BATCH_LISTEN_ADDR %q is unreachable from other pods", name, listen)
 		}
 		if p := int32(addrPort(t, listen)); ports["grpc"] != p || rport != p || lport != p {
-			t.Errorf("Deployment %s: grpc port %d and probes %d/%d, BATCH_LISTEN_ADDR port %d", d.Name, ports["grpc"], rport, lport, p)
+			t.Errorf("Deployment %s: grpc port %d and probes %d/%d, BATCH_LISTEN_ADDR port %d", name, ports["grpc"], rport, lport, p)
 		}
 	}
 
 	// Volumes: every mount has a volume; Secrets and ConfigMaps exist.
-	vols := map[string]corev1.Volume{}
+	vols := map[string]bool{}
 	for _, v := range pod.Volumes {
-		vols[v.Name] = v
+		vols[v.Name] = true
 		if v.Secret != nil && b.secrets[v.Secret.SecretName] == nil && (v.Secret.Optional == nil || !*v.Secret.Optional) {
-			t.Errorf("Deployment %s: volume %s: Secret %s is not in the build", d.Name, v.Name, v.Secret.SecretName)
+			t.Errorf("Deployment %s: volume %s: Secret %s is not in the build", name, v.Name, v.Secret.SecretName)
+		}
+		if v.ConfigMap != nil && b.configMaps[v.ConfigMap.Name] == nil && !v.ConfigMap.optional() {
+			t.Errorf("Deployment %s: volume %s: ConfigMap %s is not in the build", name, v.Name, v.ConfigMap.Name)
 		}
 	}
 	for _, m := range c.VolumeMounts {
-		if _, ok := vols[m.Name]; !ok {
-			t.Errorf("Deployment %s: mount %s has no volume", d.Name, m.Name)
+		if !vols[m.Name] {
+			t.Errorf("Deployment %s: mount %s has no volume", name, m.Name)
 		}
 	}
 }
 
-// checkDataMount checks that DATA_DIR is a read-only mount of a shared
-// volume.
-func checkDataMount(t *testing.T, d *appsv1.Deployment, c corev1.Container, dataDir string) {
+// checkDataMount checks that DATA_DIR is a read-only mount.
+func checkDataMount(t *testing.T, d *deployment, c container, dataDir string) {
 	t.Helper()
-	i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dataDir })
-	if i < 0 {
-		t.Errorf("Deployment %s: nothing mounted at DATA_DIR %s", d.Name, dataDir)
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != dataDir {
+			continue
+		}
+		if !m.ReadOnly {
+			t.Errorf("Deployment %s: DATA_DIR %s is mounted read-write", d.Metadata.Name, dataDir)
+		}
 		return
 	}
-	if !c.VolumeMounts[i].ReadOnly {
-		t.Errorf("Deployment %s: DATA_DIR %s is mounted read-write", d.Name, dataDir)
-	}
+	t.Errorf("Deployment %s: nothing mounted at DATA_DIR %s", d.Metadata.Name, dataDir)
 }
 
-func checkService(t *testing.T, b *build, s *corev1.Service) {
+func checkService(t *testing.T, b *build, s *service) {
 	t.Helper()
-	var target *appsv1.Deployment
+	var target *deployment
 	for _, d := range b.deployments {
-		if len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+		if selects(s.Spec.Selector, d.Spec.Template.Metadata.Labels) {
 			if target != nil {
-				t.Errorf("Service %s selects the pods of both %s and %s", s.Name, target.Name, d.Name)
+				t.Errorf("Service %s selects the pods of both %s and %s", s.Metadata.Name, target.Metadata.Name, d.Metadata.Name)
 			}
 			target = d
 		}
 	}
 	if target == nil {
-		t.Errorf("Service %s: selector %v matches no Deployment's pods", s.Name, s.Spec.Selector)
+		t.Errorf("Service %s: selector %v matches no Deployment's pods", s.Metadata.Name, s.Spec.Selector)
 		return
 	}
 	for _, p := range s.Spec.Ports {
-		ok := slices.ContainsFunc(target.Spec.Template.Spec.Containers[0].Ports, func(cp corev1.ContainerPort) bool {
-			if p.TargetPort.StrVal != "" {
-				return cp.Name == p.TargetPort.StrVal
+		ok := slices.ContainsFunc(target.Spec.Template.Spec.Containers[0].Ports, func(cp containerPort) bool {
+			if p.TargetPort.Str != "" {
+				return cp.Name == p.TargetPort.Str
 			}
-			return cp.ContainerPort == p.TargetPort.IntVal
+			return cp.ContainerPort == p.TargetPort.Int
 		})
 		if !ok {
-			t.Errorf("Service %s: targetPort %s is not a port of %s's container", s.Name, p.TargetPort.String(), target.Name)
+			t.Errorf("Service %s: targetPort %s is not a port of %s's container", s.Metadata.Name, p.TargetPort, target.Metadata.Name)
 		}
 	}
 }
@@ -506,25 +483,25 @@ func checkAutoscaling(t *testing.T, b *build) {
 	if worker == nil {
 		t.Fatal("no worker Deployment")
 	}
-	wc := worker.Spec.Template.Spec.Containers[0]
-	env := podEnv(t, b, worker, wc)
+	env := podEnv(t, b, worker, worker.Spec.Template.Spec.Containers[0])
 
 	targets := 0
 	for _, h := range b.hpas {
-		if h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == worker.Name {
+		ref := h.Spec.ScaleTargetRef
+		if ref.Kind == "Deployment" && ref.Name == worker.Metadata.Name {
 			targets++
 		}
-		if b.deployments[h.Spec.ScaleTargetRef.Name] == nil {
-			t.Errorf("HorizontalPodAutoscaler %s targets missing Deployment %s", h.Name, h.Spec.ScaleTargetRef.Name)
+		if b.deployments[ref.Name] == nil {
+			t.Errorf("HorizontalPodAutoscaler %s targets missing Deployment %s", h.Metadata.Name, ref.Name)
 		}
 	}
 	for _, so := range b.scaledObject {
 		ref := so.Spec.ScaleTargetRef
-		if (ref.Kind == "" || ref.Kind == "Deployment") && ref.Name == worker.Name {
+		if (ref.Kind == "" || ref.Kind == "Deployment") && ref.Name == worker.Metadata.Name {
 			targets++
 		}
 		if b.deployments[ref.Name] == nil {
-			t.Errorf("ScaledObject %s targets missing Deployment %s", so.Name, ref.Name)
+			t.Errorf("ScaledObject %s targets missing Deployment %s", so.Metadata.Name, ref.Name)
 		}
 		checkScaledObject(t, so, env)
 	}
@@ -538,28 +515,29 @@ func checkAutoscaling(t *testing.T, b *build) {
 
 func checkScaledObject(t *testing.T, so *scaledObject, workerEnv map[string]string) {
 	t.Helper()
+	name := so.Metadata.Name
 	if so.Spec.MinReplicaCount == nil || so.Spec.MaxReplicaCount == nil || *so.Spec.MaxReplicaCount < *so.Spec.MinReplicaCount {
-		t.Errorf("ScaledObject %s: needs minReplicaCount <= maxReplicaCount", so.Name)
+		t.Errorf("ScaledObject %s: needs minReplicaCount <= maxReplicaCount", name)
 	}
 	if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
-		t.Fatalf("ScaledObject %s: want one nats-jetstream trigger", so.Name)
+		t.Fatalf("ScaledObject %s: want one nats-jetstream trigger", name)
 	}
 	md := so.Spec.Triggers[0].Metadata
 	if want := effective(t, "worker", workerEnv, "NATS_STREAM"); md["stream"] != want {
-		t.Errorf("ScaledObject %s: stream %q, the workers use NATS_STREAM %q", so.Name, md["stream"], want)
+		t.Errorf("ScaledObject %s: stream %q, the workers use NATS_STREAM %q", name, md["stream"], want)
 	}
-	if md["consumer"] != consumerName(t) {
-		t.Errorf("ScaledObject %s: consumer %q, the workers pull from %q", so.Name, md["consumer"], consumerName(t))
+	if want := consumerName(t); md["consumer"] != want {
+		t.Errorf("ScaledObject %s: consumer %q, the workers pull from %q", name, md["consumer"], want)
 	}
 	if md["account"] != "$G" {
-		t.Errorf("ScaledObject %s: account %q, want $G (no NATS accounts configured)", so.Name, md["account"])
+		t.Errorf("ScaledObject %s: account %q, want $G (no NATS accounts configured)", name, md["account"])
 	}
 	lag, err := strconv.Atoi(md["lagThreshold"])
 	if err != nil {
-		t.Errorf("ScaledObject %s: lagThreshold %q: %v", so.Name, md["lagThreshold"], err)
+		t.Errorf("ScaledObject %s: lagThreshold %q: %v", name, md["lagThreshold"], err)
 	}
 	if conc := effectiveInt(t, "worker", workerEnv, "WORKER_CONCURRENCY"); lag < conc {
-		t.Errorf("ScaledObject %s: lagThreshold %d is below WORKER_CONCURRENCY %d: workers would be added for jobs the running ones can start", so.Name, lag, conc)
+		t.Errorf("ScaledObject %s: lagThreshold %d is below WORKER_CONCURRENCY %d: workers would be added for jobs the running ones can start", name, lag, conc)
 	}
 
 	// The monitoring endpoint is the headless service of the NATS that
@@ -567,15 +545,15 @@ func checkScaledObject(t *testing.T, so *scaledObject, workerEnv map[string]stri
 	endpoint := md["natsServerMonitoringEndpoint"]
 	host, port, err := net.SplitHostPort(endpoint)
 	if err != nil {
-		t.Fatalf("ScaledObject %s: natsServerMonitoringEndpoint %q: %v", so.Name, endpoint, err)
+		t.Fatalf("ScaledObject %s: natsServerMonitoringEndpoint %q: %v", name, endpoint, err)
 	}
 	natsURL := effective(t, "worker", workerEnv, "NATS_URL")
 	svc, rest, _ := strings.Cut(strings.TrimPrefix(strings.Split(natsURL, ",")[0], "nats://"), ".")
 	if want := svc + "-headless." + strings.Split(rest, ":")[0]; host != want {
-		t.Errorf("ScaledObject %s: monitoring endpoint host %q, want the headless service %q of NATS_URL %q", so.Name, host, want, natsURL)
+		t.Errorf("ScaledObject %s: monitoring endpoint host %q, want the headless service %q of NATS_URL %q", name, host, want, natsURL)
 	}
 	if want := strconv.Itoa(natsMonitorPort(t)); port != want {
-		t.Errorf("ScaledObject %s: monitoring port %s, nats-values.yaml has %s", so.Name, port, want)
+		t.Errorf("ScaledObject %s: monitoring port %s, nats-values.yaml has %s", name, port, want)
 	}
 }
 
