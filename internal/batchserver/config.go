@@ -1,0 +1,137 @@
+package batchserver
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/config"
+)
+
+// Defaults applied by [New] to zero Config fields.
+const (
+	DefaultMaxRecvMsgSize = 16 << 20
+	DefaultStopTimeout    = 8 * time.Second
+)
+
+// Config configures a [Server]. Only OutDir is required.
+type Config struct {
+	// OutDir holds the committed files (<OutDir>/<domain>/<ingest_id>.jsonl),
+	// the ledger (<OutDir>/ledger.jsonl) and temporary files
+	// (<OutDir>/.tmp). It is created if missing.
+	OutDir string
+	// MaxRecvMsgSize is the largest gRPC message accepted, in bytes
+	// (default [DefaultMaxRecvMsgSize]). A larger message fails the stream
+	// with RESOURCE_EXHAUSTED.
+	MaxRecvMsgSize int
+	// Discard validates every stream and records commits in the ledger, but
+	// writes no JSONL (benchmarks).
+	Discard bool
+	// FailFirst answers UNAVAILABLE to the first FailFirst streams, before
+	// reading anything from them (fault injection).
+	FailFirst int
+	// FailRate answers UNAVAILABLE to this fraction (0 to 1) of the streams
+	// after the first FailFirst, chosen by a pseudo-random generator seeded
+	// with FailSeed, so a run is reproducible (fault injection).
+	FailRate float64
+	// FailSeed seeds FailRate's generator.
+	FailSeed uint64
+	// ChunkDelay is slept after each chunk is received (fault injection: a
+	// slow server). The sleep ends early when the stream is cancelled.
+	ChunkDelay time.Duration
+	// StopTimeout bounds a graceful stop in [Server.Serve]: streams still
+	// running after it are cancelled and commit nothing (default
+	// [DefaultStopTimeout]).
+	StopTimeout time.Duration
+	// TLS, when not nil, makes [Server.Serve] serve TLS with it (see
+	// [LoadTLS]); nil serves plaintext.
+	TLS *tls.Config
+	// Hooks are test signals; the zero value does nothing.
+	Hooks Hooks
+}
+
+// Hooks are called synchronously from stream handlers, so tests can wait on
+// events instead of sleeping. They must be quick and safe for concurrent use.
+type Hooks struct {
+	// ChunkReceived is called after a chunk has been validated and written.
+	ChunkReceived func(ingestID string, sequence uint64)
+	// StreamDone is called when a stream's handler is about to return, after
+	// its commit or clean-up is complete.
+	StreamDone func(Result)
+}
+
+// Outcome is how a stream ended.
+type Outcome string
+
+// The outcomes of a stream.
+const (
+	OutcomeCommitted Outcome = "committed" // applied and recorded in the ledger
+	OutcomeDuplicate Outcome = "duplicate" // already committed: answered duplicate=true
+	OutcomeRejected  Outcome = "rejected"  // INVALID_ARGUMENT or FAILED_PRECONDITION
+	OutcomeAborted   Outcome = "aborted"   // cancelled, broken, stopped or transient error: nothing applied
+	OutcomeInjected  Outcome = "injected"  // UNAVAILABLE by fault injection
+)
+
+// Result describes one finished stream, for [Hooks.StreamDone] and the log.
+type Result struct {
+	IngestID string
+	Domain   string
+	Attempt  uint32
+	Records  uint64 // records received
+	Chunks   uint64 // chunks received
+	Outcome  Outcome
+	Err      error // the gRPC status error returned; nil when committed or duplicate
+	Duration time.Duration
+}
+
+// FromSettings converts the batch server binary's settings to a Config,
+// loading the TLS files they name.
+func FromSettings(c config.BatchServer) (Config, error) {
+	tc, err := LoadTLS(c.TLSCert, c.TLSKey, c.TLSClientCA)
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{
+		OutDir:         c.OutDir,
+		MaxRecvMsgSize: int(c.MaxRecvMsgSize),
+		Discard:        c.Discard,
+		FailFirst:      c.FailFirst,
+		FailRate:       c.FailRate,
+		ChunkDelay:     c.ChunkDelay,
+		TLS:            tc,
+	}, nil
+}
+
+// LoadTLS builds the server's TLS configuration from PEM files: certFile and
+// keyFile are the server's certificate and key; clientCAFile, when set, is
+// the CA bundle that client certificates must chain to (mutual TLS). It
+// returns nil, nil when certFile and keyFile are empty (plaintext).
+func LoadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		if clientCAFile != "" {
+			return nil, errors.New("batchserver: a client CA needs a server certificate and key (TLS)")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("batchserver: load TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("batchserver: read client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("batchserver: no PEM certificates in client CA %s", clientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}

@@ -1,0 +1,337 @@
+package batchserver
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/embedstream/embedstream/internal/wire"
+	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
+)
+
+func TestValidStreamCommitsCanonicalJSON(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(25)
+	resp, err := send(context.Background(), b.client, messages("job-1", tb, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetIngestId() != "job-1" || resp.GetRecordsReceived() != 25 || resp.GetChunksReceived() != 3 || resp.GetDuplicate() {
+		t.Fatalf("response %v", resp)
+	}
+	b.assertCommitted(t, "job-1", tb)
+	if st := b.srv.Stats(); st.Commits != 1 || st.Records != 25 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestEmptyDatasetCommits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(0)
+	if _, err := send(context.Background(), b.client, messages("job-empty", tb, 10)); err != nil {
+		t.Fatal(err)
+	}
+	b.assertCommitted(t, "job-empty", tb)
+}
+
+func TestRuleBreaksAreInvalidArgument(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(25)
+	chunk := func(msgs []*pb.IngestDataRequest, i int) *pb.DataChunk { return msgs[i].GetChunk() }
+	tests := []struct {
+		name   string
+		mutate func(msgs []*pb.IngestDataRequest) []*pb.IngestDataRequest
+		want   string // in the status message
+	}{
+		{"missing metadata", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { return m[1:] }, "first message must carry metadata"},
+		{"empty stream", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { return nil }, "ended before its metadata"},
+		{"metadata twice", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			return append(m[:2:2], append([]*pb.IngestDataRequest{m[0]}, m[2:]...)...)
+		}, "metadata sent again"},
+		{"sequence gap", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { chunk(m, 2).Sequence = 2; return m }, "chunk sequence 2, want 1"},
+		{"first_record off", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { chunk(m, 2).FirstRecord = 11; return m }, "first_record 11, want 10"},
+		{"column count", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			c := chunk(m, 2)
+			c.Columns = c.Columns[:8]
+			return m
+		}, "chunk 1 has 8 columns, the schema has 9"},
+		{"column length", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			v := chunk(m, 1).Columns[3].GetBools()
+			v.Values = v.Values[:9]
+			return m
+		}, `chunk 0: column 3 "active": holds 9 values, want record_count 10`},
+		{"fewer records", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { return m[:3] }, "ended after 20 of total_records 25"},
+		{"more records", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			extra := wire.ChunkToProto(testTable(30), 25, 30, 3)
+			extra.FirstRecord = 25
+			return append(m, chunkMsg(extra))
+		}, "brings the records to 30, more than total_records 25"},
+		{"bad ingest_id", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().IngestId = "../x"; return m }, "ingest_id"},
+		{"bad domain", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().Domain = "a b"; return m }, "domain"},
+		{"attempt 0", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().Attempt = 0; return m }, "attempt"},
+		{"bad sha256", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().SourceSha256 = "x"; return m }, "source_sha256"},
+		{"NaN double", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			chunk(m, 3).Columns[2].GetDoubles().Values[1] = math.NaN()
+			return m
+		}, `chunk 2: column 2 "score": row 1: NaN`},
+		{"no payload", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			return append(m[:2:2], &pb.IngestDataRequest{})
+		}, "neither metadata nor a chunk"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "job-bad-" + strings.ReplaceAll(tt.name, " ", "-")
+			msgs := messages(id, tb, 10)
+			for k, m := range msgs { // deep copies: the mutations must not leak into tb
+				msgs[k] = proto.Clone(m).(*pb.IngestDataRequest)
+			}
+			_, err := send(context.Background(), b.client, tt.mutate(msgs))
+			if status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("case %d: err = %v, want INVALID_ARGUMENT", i, err)
+			}
+			if !strings.Contains(status.Convert(err).Message(), tt.want) {
+				t.Fatalf("message %q does not contain %q", status.Convert(err).Message(), tt.want)
+			}
+			b.assertNothing(t, id)
+		})
+	}
+	if st := b.srv.Stats(); st.Commits != 0 || st.Rejected != uint64(len(tests)) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDuplicateAlsoAfterRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(12)
+	if _, err := send(context.Background(), b.client, messages("job-dup", tb, 5)); err != nil {
+		t.Fatal(err)
+	}
+	path := b.srv.OutputPath("recruit", "job-dup")
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := messages("job-dup", tb, 5)
+	again[0].GetMetadata().Attempt = 2
+	for round, restart := range []bool{false, true} {
+		if restart {
+			b.restart(t)
+		}
+		resp, err := send(context.Background(), b.client, again)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if !resp.GetDuplicate() || resp.GetIngestId() != "job-dup" {
+			t.Fatalf("round %d: response %v, want duplicate", round, resp)
+		}
+		after, err := os.ReadFile(path)
+		if err != nil || string(after) != string(before) {
+			t.Fatalf("round %d: committed file changed (err %v)", round, err)
+		}
+		// Stats count from New: the first server also saw the commit.
+		if st := b.srv.Stats(); st.Duplicates != 1 || st.Commits != uint64(1-round) {
+			t.Fatalf("round %d: stats %+v", round, st)
+		}
+	}
+	ledger, err := os.ReadFile(filepath.Join(b.cfg.OutDir, ledgerName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(ledger), "\n"); n != 1 {
+		t.Fatalf("ledger has %d lines, want 1:\n%s", n, ledger)
+	}
+}
+
+func TestCommittedIDWithOtherDataIsFailedPrecondition(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(3)
+	if _, err := send(context.Background(), b.client, messages("job-sha", tb, 5)); err != nil {
+		t.Fatal(err)
+	}
+	for _, mutate := range []func(*pb.IngestMetadata){
+		func(md *pb.IngestMetadata) { md.SourceSha256 = strings.Repeat("0f", 32) },
+		func(md *pb.IngestMetadata) { md.Domain = "other" },
+	} {
+		msgs := messages("job-sha", tb, 5)
+		mutate(msgs[0].GetMetadata())
+		if _, err := send(context.Background(), b.client, msgs); status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("err = %v, want FAILED_PRECONDITION", err)
+		}
+	}
+	b.assertCommitted(t, "job-sha", tb)
+}
+
+func TestConcurrentStreamsWithDifferentIDsBothCommit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(40)
+	ids := []string{"job-a", "job-b", "job-c"}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { _, errs[i] = send(context.Background(), b.client, messages(id, tb, 7)) })
+	}
+	wg.Wait()
+	for i, id := range ids {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", id, errs[i])
+		}
+		b.assertCommitted(t, id, tb)
+	}
+}
+
+func TestSameIDConcurrentlyCommitsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(20)
+	msgs := messages("job-same", tb, 10)
+
+	// Stream A sends its metadata and first chunk, then holds.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := b.client.IngestDataStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs[:2] {
+		if err := a.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitChunk(t, "job-same", 0)
+
+	// Stream B, complete, arrives while A holds the id: ABORTED (transient).
+	if _, err := send(context.Background(), b.client, msgs); status.Code(err) != codes.Aborted {
+		t.Fatalf("second stream: err = %v, want ABORTED", err)
+	}
+	if err := a.Send(msgs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := a.CloseAndRecv(); err != nil || resp.GetDuplicate() {
+		t.Fatalf("first stream: %v, %v", resp, err)
+	}
+	// B's retry finds A's commit.
+	resp, err := send(context.Background(), b.client, msgs)
+	if err != nil || !resp.GetDuplicate() {
+		t.Fatalf("retry: %v, %v; want duplicate", resp, err)
+	}
+	if st := b.srv.Stats(); st.Commits != 1 || st.Duplicates != 1 || st.Aborted != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	b.assertCommitted(t, "job-same", tb)
+}
+
+func TestClientCancelMidStreamCommitsNothing(t *testing.T) {
+	t.Parallel()
+	// A long chunk delay also shows that the delay ends with the stream.
+	for _, cfg := range []Config{{}, {ChunkDelay: 24 * 3600e9}} {
+		b := setup(t, cfg)
+		tb := testTable(30)
+		msgs := messages("job-cancel", tb, 10)
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := b.client.IngestDataStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs[:2] {
+			if err := st.Send(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.waitChunk(t, "job-cancel", 0)
+		cancel()
+		r := b.waitDone(t, "job-cancel")
+		if r.Outcome != OutcomeAborted || status.Code(r.Err) != codes.Canceled {
+			t.Fatalf("server saw %+v, want aborted by cancellation", r)
+		}
+		b.assertNothing(t, "job-cancel")
+		if cfg.ChunkDelay > 0 {
+			continue
+		}
+		// The id is free again: a full retry commits.
+		if _, err := send(context.Background(), b.client, msgs); err != nil {
+			t.Fatal(err)
+		}
+		b.assertCommitted(t, "job-cancel", tb)
+	}
+}
+
+func TestFailFirstThenSuccess(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{FailFirst: 2})
+	tb := testTable(5)
+	for i := range 2 {
+		if _, err := send(context.Background(), b.client, messages("job-ff", tb, 5)); status.Code(err) != codes.Unavailable {
+			t.Fatalf("stream %d: err = %v, want UNAVAILABLE", i, err)
+		}
+		b.assertNothing(t, "job-ff")
+	}
+	if _, err := send(context.Background(), b.client, messages("job-ff", tb, 5)); err != nil {
+		t.Fatal(err)
+	}
+	b.assertCommitted(t, "job-ff", tb)
+	if st := b.srv.Stats(); st.Injected != 2 || st.Commits != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestFailRateInjectsSomeFailures(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{FailRate: 0.5, FailSeed: 7})
+	tb := testTable(1)
+	var failed, ok int
+	for i := range 40 {
+		_, err := send(context.Background(), b.client, messages("job-rate-"+string(rune('a'+i%26))+string(rune('a'+i/26)), tb, 1))
+		switch status.Code(err) {
+		case codes.OK:
+			ok++
+		case codes.Unavailable:
+			failed++
+		default:
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	if failed == 0 || ok == 0 {
+		t.Fatalf("failed %d, ok %d: want some of each", failed, ok)
+	}
+	if st := b.srv.Stats(); st.Injected != uint64(failed) || st.Commits != uint64(ok) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDiscardValidatesAndKeepsLedger(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Discard: true})
+	tb := testTable(15)
+	if _, err := send(context.Background(), b.client, messages("job-discard", tb, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := b.srv.Committed("job-discard"); !ok || e.Records != 15 || e.Chunks != 4 {
+		t.Fatalf("ledger entry %+v, %v", e, ok)
+	}
+	if _, err := os.Stat(filepath.Join(b.cfg.OutDir, "recruit")); !os.IsNotExist(err) {
+		t.Fatalf("discard wrote output: %v", err)
+	}
+	bad := messages("job-discard-bad", tb, 4)
+	bad[2].GetChunk().Sequence = 5
+	if _, err := send(context.Background(), b.client, bad); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("err = %v, want INVALID_ARGUMENT", err)
+	}
+	b.restart(t)
+	if resp, err := send(context.Background(), b.client, messages("job-discard", tb, 4)); err != nil || !resp.GetDuplicate() {
+		t.Fatalf("after restart: %v, %v; want duplicate", resp, err)
+	}
+}
