@@ -66,7 +66,7 @@ type Server struct {
 // counters back [Stats].
 type counters struct {
 	streams, commits, duplicates, rejected, aborted, injected, records atomic.Uint64
-	inFlight                                                          atomic.Int64
+	inFlight                                                           atomic.Int64
 }
 
 // Stats counts the streams a Server has seen since [New].

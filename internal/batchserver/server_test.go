@@ -77,10 +77,16 @@ func TestRuleBreaksAreInvalidArgument(t *testing.T) {
 			extra.FirstRecord = 25
 			return append(m, chunkMsg(extra))
 		}, "brings the records to 30, more than total_records 25"},
-		{"bad ingest_id", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().IngestId = "../x"; return m }, "ingest_id"},
+		{"bad ingest_id", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			m[0].GetMetadata().IngestId = "../x"
+			return m
+		}, "ingest_id"},
 		{"bad domain", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().Domain = "a b"; return m }, "domain"},
 		{"attempt 0", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().Attempt = 0; return m }, "attempt"},
-		{"bad sha256", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest { m[0].GetMetadata().SourceSha256 = "x"; return m }, "source_sha256"},
+		{"bad sha256", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
+			m[0].GetMetadata().SourceSha256 = "x"
+			return m
+		}, "source_sha256"},
 		{"NaN double", func(m []*pb.IngestDataRequest) []*pb.IngestDataRequest {
 			chunk(m, 3).Columns[2].GetDoubles().Values[1] = math.NaN()
 			return m
