@@ -41,6 +41,9 @@ func DLQSubject(domain string) string {
 // now; a Job that is not valid JSON is stored in JobRaw instead.
 // Errors: [ErrUnavailable], or the JetStream API error.
 func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
+	if dl.JobID == "" {
+		return errors.New("queue: dead letter without a job id")
+	}
 	if dl.FailedAt.IsZero() {
 		dl.FailedAt = time.Now().UTC()
 	}

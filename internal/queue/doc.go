@@ -31,6 +31,31 @@
 // JetStream drops a repeat within 10 minutes; after that a job id that has a
 // status record is still reported as a duplicate.
 //
+// # Status
+//
+// [Queue.Enqueue] writes the "queued" record after JetStream acknowledged
+// the job, with a KV create that never overwrites a record a worker wrote.
+// Workers change records only through [Queue.UpdateStatus], a
+// compare-and-set loop on the KV revision that creates a missing record (a
+// job published straight to NATS). [Queue.ListStatus] lists them newest
+// first; [Queue.WatchStatus] streams changes.
+//
+// # Dead letters
+//
+// A worker that gives up on a job calls [Queue.PublishDeadLetter] and Terms
+// the message only after it returned nil; the dead letter's Nats-Msg-Id
+// "<job id>-dlq-<stream seq>" makes racing publishers store it once. A job
+// whose deliveries ran out while no worker could report it is found through
+// [Queue.WatchMaxDeliveries] and moved by [Queue.DeadLetterBySeq].
+// [Queue.ReplayDeadLetter] re-publishes the original job under the same job
+// id (header [HeaderJobID], Nats-Msg-Id "<job id>:replay:<dlq seq>") and
+// removes the dead letter; [Queue.DeleteDeadLetter] drops it.
+//
+// # Connections
+//
+// [Connect] reconnects forever and does not buffer while disconnected, so a
+// publish the caller saw fail is never sent later.
+//
 // # Errors
 //
 // Errors wrap the sentinels in errors.go: [ErrBadJob] (permanent),
