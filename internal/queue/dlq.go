@@ -239,6 +239,9 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 		if s.Domain == "" {
 			s.Domain = dl.Domain
 		}
+		if job, err := parseBody(body); err == nil && s.FileName == "" {
+			s.FileName, s.Source, s.EnqueuedAt = job.FileName, job.Source, job.EnqueuedAt
+		}
 		s.State = StateQueued
 		s.Error = nil
 		s.FinishedAt = time.Time{}
