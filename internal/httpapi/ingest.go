@@ -58,8 +58,8 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	// Refuse at once while NATS is unreachable, rather than let the publish
-	// wait in the client's reconnect buffer and answer after the timeout.
+	// Refuse at once while NATS is unreachable or the job stream is gone:
+	// the answer is then certain to be "nothing was enqueued".
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(ctx); err != nil {
 			return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable,
