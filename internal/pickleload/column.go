@@ -119,6 +119,14 @@ func kindOf(v any) valueKind {
 		return listKind(*x)
 	case *types.Tuple:
 		return listKind(*x)
+	case *vmList:
+		if !x.boxed {
+			if len(x.floats) == 0 {
+				return vkEmptyList
+			}
+			return vkNumList
+		}
+		return listKind(x.items)
 	case *pyObject:
 		if a, ok, _ := asArray(x); ok && a != nil {
 			return kindOf(a)
@@ -344,6 +352,8 @@ func toStrings(v any) []string {
 		items = *x
 	case *types.Tuple:
 		items = *x
+	case *vmList:
+		items = x.items
 	case *ndarray:
 		out := make([]string, x.len())
 		for i := range out {
@@ -404,6 +414,16 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 			for j, it := range *x {
 				dst[j] = float32(toFloat(it))
 			}
+		case *vmList:
+			if !x.boxed {
+				for j, f := range x.floats {
+					dst[j] = float32(f)
+				}
+			} else {
+				for j, it := range x.items {
+					dst[j] = float32(toFloat(it))
+				}
+			}
 		}
 	}
 	col.Nullable = len(col.Nulls) > 0
@@ -429,6 +449,8 @@ func vecLen(v any) int {
 		return len(*x)
 	case *types.Tuple:
 		return len(*x)
+	case *vmList:
+		return x.len()
 	}
 	return -1
 }
@@ -500,6 +522,21 @@ func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		return c.appendList(b, x, *x, depth)
 	case *types.Tuple:
 		return c.appendList(b, x, *x, depth)
+	case *vmList:
+		if !x.boxed {
+			if err := c.spend(int64(len(x.floats)) * valueCost); err != nil {
+				return b, err
+			}
+			b = append(b, '[')
+			for i, f := range x.floats {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = canonical.AppendFloat(b, f, 64)
+			}
+			return append(b, ']'), nil
+		}
+		return c.appendList(b, x, x.items, depth)
 	case *types.Dict:
 		if err := c.enter(x); err != nil {
 			return b, err
@@ -766,7 +803,7 @@ func objectFields(o *pyObject) ([]entry, error) {
 // checkKey refuses dict keys Python could not have hashed.
 func checkKey(k any) error {
 	switch x := k.(type) {
-	case *types.List, *types.Dict, *types.OrderedDict, *types.ByteArray, *ndarray:
+	case *types.List, *vmList, *types.Dict, *types.OrderedDict, *types.ByteArray, *ndarray:
 		return newErr(ErrMalformed, -1, "", "unhashable dict key of type %s", typeName(k))
 	case *types.Tuple:
 		for _, it := range *x {

@@ -816,7 +816,7 @@ func typeName(v any) string {
 		return "bytes"
 	case *types.ByteArray:
 		return "bytearray"
-	case *types.List:
+	case *types.List, *vmList:
 		return "list"
 	case *types.Tuple:
 		return "tuple"

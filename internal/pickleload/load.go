@@ -70,7 +70,12 @@ func Load(data []byte, opts Options) (t *table.Table, err error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := unpickle(sr)
+	var v any
+	if sr.objects {
+		v, err = unpickle(sr)
+	} else {
+		v, err = (&fastVM{data: sr.data}).run()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,4 +185,3 @@ func unpickle(sr scanResult) (any, error) {
 	}
 	return v, nil
 }
-

@@ -32,6 +32,8 @@ func items(v any) ([]any, bool) {
 		return *x, true
 	case *types.Tuple:
 		return *x, true
+	case *vmList:
+		return x.all(), true
 	}
 	return nil, false
 }

@@ -78,6 +78,7 @@ type scanner struct {
 	bufs     [][]byte
 	bufArray []bool // bufs[i] came from BYTEARRAY8
 	inFrame  int    // end offset of the current frame, or 0
+	objects  bool   // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
 }
 
 // edit replaces data[at:end] with repl in the stream gopickle reads.
@@ -92,6 +93,7 @@ type scanResult struct {
 	bufs     [][]byte
 	bufArray []bool
 	proto    int
+	objects  bool // the pickle builds objects: gopickle, not the fast path
 }
 
 func scan(data []byte, opts Options) (res scanResult, err error) {
@@ -107,6 +109,7 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	res.bufArray = s.bufArray
 	res.data = data[:s.pos]
 	res.edits = s.edits
+	res.objects = s.objects
 	return res, nil
 }
 
@@ -322,6 +325,10 @@ func (s *scanner) run() error {
 }
 
 func (s *scanner) step(at int, op byte) error {
+	switch op {
+	case opNewObj, opNewObjEx, opBuild, opInst, opObj:
+		s.objects = true
+	}
 	switch op {
 	case opProto:
 		v, err := s.uint(at, op, 1)

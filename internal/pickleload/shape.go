@@ -35,6 +35,11 @@ func (c *conv) toTable(v any) (*table.Table, error) {
 		return c.sequence(*x)
 	case *types.Tuple:
 		return c.sequence(*x)
+	case *vmList:
+		if !x.boxed && len(x.floats) > 0 {
+			return nil, newErr(ErrUnsupported, -1, "", "top-level list of floats (want records)")
+		}
+		return c.sequence(x.items)
 	case *types.Dict:
 		return c.dict(dictEntries(x))
 	case *types.OrderedDict:
@@ -175,6 +180,8 @@ func (c *conv) seqLen(v any) (int, bool, error) {
 		return len(*x), true, nil
 	case *types.Tuple:
 		return len(*x), true, nil
+	case *vmList:
+		return x.len(), true, nil
 	case *ndarray:
 		if len(x.shape) == 0 {
 			return 0, false, nil
@@ -204,6 +211,8 @@ func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
 		return c.buildColumn(name, *x)
 	case *types.Tuple:
 		return c.buildColumn(name, append([]any(nil), *x...))
+	case *vmList:
+		return c.buildColumn(name, x.all())
 	case *pyObject:
 		if a, ok, err := asArray(x); err != nil {
 			return nil, withColumn(err, name, -1)
