@@ -99,3 +99,43 @@ func TestLoadFileIOError(t *testing.T) {
 		t.Errorf("LoadFile(missing) = %v, want a not-exist error that is not ErrInvalid", err)
 	}
 }
+
+// TestErrorLocations: a bad file's error says where: the byte offset and
+// opcode for a stream problem, the column and row for a value problem.
+func TestErrorLocations(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		file   string
+		offset int64 // -2: any offset >= 0
+		op     string
+		column string
+		row    int
+	}{
+		{file: "fixtures/infer_vector_ragged", offset: -1, column: "embedding", row: 2},
+		{file: "fixtures/df_uint64_overflow", offset: -1, column: "u64", row: 1},
+		{file: "hostile/global_os_system", offset: 0, op: "GLOBAL", row: -1},
+		{file: "hostile/stack_global_os_system", offset: 23, op: "STACK_GLOBAL", row: -1},
+		{file: "hostile/binunicode8_2pow40", offset: 2, op: "BINUNICODE8", row: -1},
+		{file: "hostile/memo_binget_undefined", offset: 3, op: "BINGET", row: -1},
+		{file: "hostile/dict_odd_count", offset: 10, op: "DICT", row: -1},
+		{file: "hostile/truncated_df_protocol4_at_952", offset: -2, row: -1},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			t.Parallel()
+			_, err := pickleload.Load(readFile(t, filepath.Join("testdata", c.file+".pkl")), pickleload.Options{})
+			var pe *pickleload.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a *pickleload.Error", err)
+			}
+			if c.offset == -2 && pe.Offset < 0 || c.offset != -2 && pe.Offset != c.offset {
+				t.Errorf("Offset = %d, want %d (%v)", pe.Offset, c.offset, err)
+			}
+			if c.op != "" && pe.Op != c.op {
+				t.Errorf("Op = %q, want %q (%v)", pe.Op, c.op, err)
+			}
+			if pe.Column != c.column || pe.Row != c.row {
+				t.Errorf("Column, Row = %q, %d, want %q, %d (%v)", pe.Column, pe.Row, c.column, c.row, err)
+			}
+		})
+	}
+}
