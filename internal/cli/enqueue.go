@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/source"
@@ -39,14 +40,18 @@ func runEnqueue(ctx context.Context, env *Env, args []string) error {
 			return &usageError{msg: err.Error()}
 		}
 	}
+	domains, err := domain.NewRegistry(cfg.DomainsFile)
+	if err != nil {
+		return fmt.Errorf("domains: %w", err)
+	}
+	if _, err := domains.Lookup(domainName); err != nil {
+		return err
+	}
 	s, err := open(ctx, env, fs, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if _, err := s.domains.Lookup(domainName); err != nil {
-		return err
-	}
 	job := queue.Job{ID: *key, Domain: domainName, FileName: file, Source: queue.SourceFile}
 	if *object {
 		job.Source = queue.SourceObject

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/config"
-	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
@@ -60,21 +58,16 @@ func cliLogger(env *Env, fs *flag.FlagSet, cfg config.Publisher) zerolog.Logger 
 
 // session is a command's connection to the queue.
 type session struct {
-	cfg     config.Publisher
-	log     zerolog.Logger
-	nc      *nats.Conn
-	q       *queue.Queue
-	domains *domain.Registry
+	cfg config.Publisher
+	log zerolog.Logger
+	nc  *nats.Conn
+	q   *queue.Queue
 }
 
-// open connects to NATS and opens the queue (creating the topology when it
-// does not exist yet) and the domain registry.
+// open connects to NATS and opens the queue, creating the topology when it
+// does not exist yet.
 func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg config.Publisher) (*session, error) {
 	log := cliLogger(env, fs, cfg)
-	domains, err := domain.NewRegistry(cfg.DomainsFile)
-	if err != nil {
-		return nil, fmt.Errorf("domains: %w", err)
-	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	nc, err := queue.Connect(cctx, cfg.NATS, "publisher-cli", log)
@@ -86,7 +79,7 @@ func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg config.Publisher)
 		nc.Close()
 		return nil, err
 	}
-	return &session{cfg: cfg, log: log, nc: nc, q: q, domains: domains}, nil
+	return &session{cfg: cfg, log: log, nc: nc, q: q}, nil
 }
 
 // Close flushes and closes the NATS connection.
