@@ -1,0 +1,137 @@
+// Command batchserver is embedstream's reference batch server: it receives
+// IngestDataStream streams over gRPC and commits each one, all or nothing, as
+// canonical JSONL under its output directory, with a ledger that makes
+// redeliveries duplicates (see internal/batchserver).
+//
+//	batchserver [flags]                 run (every flag also reads its env var)
+//	batchserver healthcheck [--addr A]  probe a running server's gRPC health service (exit 0 if SERVING)
+//	batchserver --version
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/buildinfo"
+	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/telemetry"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:], os.Getenv, os.Stderr))
+	}
+	fs := flag.NewFlagSet("batchserver", flag.ContinueOnError)
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: batchserver [flags]\n       batchserver healthcheck [--addr host:port]\n       batchserver --version\n\nflags (each also read from the environment variable named):\n")
+		fs.PrintDefaults()
+	}
+	cfg, err := config.LoadBatchServer(fs, os.Args[1:], os.Getenv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case *version:
+		fmt.Println(buildinfo.String("batchserver"))
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "batchserver:", err)
+		os.Exit(2)
+	}
+	log, err := telemetry.NewLogger(os.Stderr, cfg.Level, cfg.Format, "batchserver")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "batchserver:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, cfg, log)
+	stop()
+	if err != nil {
+		log.Error().Err(err).Msg("batch server failed")
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then stops gracefully.
+func run(ctx context.Context, cfg config.BatchServer, log zerolog.Logger) error {
+	log.Info().Str("version", buildinfo.String("batchserver")).Msg("starting")
+	bcfg, err := batchserver.FromSettings(cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := batchserver.New(bcfg, log)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
+	}
+	return errors.Join(srv.Serve(ctx, lis), srv.Close())
+}
+
+// healthcheck probes a running server's gRPC health service; for a
+// distroless image's compose healthcheck. It reads BATCH_LISTEN_ADDR for the
+// default address (an unspecified host becomes 127.0.0.1) and, when
+// BATCH_TLS_CERT is set, dials TLS without verifying the server (a local
+// liveness probe), presenting BATCH_TLS_CERT/BATCH_TLS_KEY as its client
+// certificate when BATCH_TLS_CLIENT_CA requires one.
+func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("batchserver healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", probeAddr(getenv("BATCH_LISTEN_ADDR")), "gRPC address of the batch server")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var tc *tls.Config
+	if cert := getenv("BATCH_TLS_CERT"); cert != "" {
+		tc = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} // a liveness probe of the local server
+		if getenv("BATCH_TLS_CLIENT_CA") != "" {
+			kp, err := tls.LoadX509KeyPair(cert, getenv("BATCH_TLS_KEY"))
+			if err != nil {
+				fmt.Fprintln(stderr, "batchserver healthcheck:", err)
+				return 1
+			}
+			tc.Certificates = []tls.Certificate{kp}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	if err := batchserver.HealthCheck(ctx, *addr, tc); err != nil {
+		fmt.Fprintln(stderr, "batchserver healthcheck:", err)
+		return 1
+	}
+	return 0
+}
+
+// probeAddr turns a listen address into one to dial: an empty or
+// unspecified host becomes 127.0.0.1.
+func probeAddr(listen string) string {
+	if listen == "" {
+		return "127.0.0.1:50051"
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
