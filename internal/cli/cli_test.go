@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -317,6 +318,33 @@ func TestServeAndHealthcheck(t *testing.T) {
 	}
 	r := run(t, nil, "healthcheck", "--addr", addr.String())
 	r.wantCode(t, cli.ExitOK)
+
+	// The original service's call, against the served API.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr.String()+"/data/ingest/recruit?file_name=sample.pkl", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enq httpapi.EnqueueResponse
+	err = json.NewDecoder(resp.Body).Decode(&enq)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted || enq.JobID == "" {
+		t.Fatalf("POST to serve: %s, %+v, %v", resp.Status, enq, err)
+	}
+	for path, want := range map[string]int{"/readyz": 200, "/jobs/" + enq.JobID: 200, "/data/ingest/recruit?file_name=absent.pkl": 405} {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %s, want %d", path, resp.Status, want)
+		}
+	}
 	_, port, _ := net.SplitHostPort(addr.String())
 	r = run(t, map[string]string{"HTTP_ADDR": ":" + port}, "healthcheck")
 	r.wantCode(t, cli.ExitOK)
