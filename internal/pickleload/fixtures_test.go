@@ -214,6 +214,10 @@ var errorClasses = map[string]error{
 	"malformed":   pickleload.ErrMalformed,
 }
 
+// maxErrorLen bounds an error message: it lands in logs, job status and
+// dead letters, so it must quote values briefly.
+const maxErrorLen = 2048
+
 // readErrorSpec reads path; ok is false when it does not exist.
 func readErrorSpec(t testing.TB, path string) (errorSpec, bool) {
 	t.Helper()
@@ -245,7 +249,7 @@ func (s errorSpec) check(t testing.TB, tbl *table.Table, err error) {
 		t.Fatalf("Load succeeded (%s), want an error of class %s containing %q", schemaString(tbl), strings.Join(s.classes, "|"), s.substring)
 	}
 	if !errors.Is(err, pickleload.ErrInvalid) {
-		t.Errorf("error %q does not satisfy errors.Is(err, ErrInvalid)", err)
+		t.Errorf("error %.300q does not satisfy errors.Is(err, ErrInvalid)", err)
 	}
 	matched := false
 	for _, c := range s.classes {
@@ -254,17 +258,20 @@ func (s errorSpec) check(t testing.TB, tbl *table.Table, err error) {
 		}
 	}
 	if !matched {
-		t.Errorf("error %q is not of class %s", err, strings.Join(s.classes, "|"))
+		t.Errorf("error %.300q is not of class %s", err, strings.Join(s.classes, "|"))
 	}
 	if !strings.Contains(err.Error(), s.substring) {
-		t.Errorf("error %q does not contain %q", err, s.substring)
+		t.Errorf("error %.300q does not contain %q", err, s.substring)
 	}
 	var pe *pickleload.Error
 	if !errors.As(err, &pe) {
-		t.Errorf("error %q is not a *pickleload.Error", err)
+		t.Errorf("error %.300q is not a *pickleload.Error", err)
 	}
 	if strings.ContainsAny(err.Error(), "\n") {
-		t.Errorf("error message spans lines: %q", err)
+		t.Errorf("error message spans lines: %.300q", err)
+	}
+	if n := len(err.Error()); n > maxErrorLen {
+		t.Errorf("error message is %d bytes long, want at most %d: %.300q…", n, maxErrorLen, err)
 	}
 }
 

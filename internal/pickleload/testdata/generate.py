@@ -1039,6 +1039,15 @@ def gen_hostile(w, fixtures_dir):
     w.raw("long_text_valid", b"(lp0\n(dp1\nVa\np2\nL12345678901234L\nsa.", expect=lambda: ([Col("a", "INT64", [12345678901234])], 1))
     assert pickle.loads(PROTO(2) + b"]}" + bu("a") + b"\x8a\x00sa.") == [{"a": 0}]
 
+    # Huge integers (LONG4): converting them to decimal text is quadratic-ish;
+    # a loader must refuse without printing them (CPython itself refuses
+    # int->str beyond 4300 digits).
+    big = 7 ** 400000  # ~340k decimal digits in 140 KB of pickle
+    w.raw("long4_huge_int_value", pickle.dumps([{"v": big}], protocol=4), error=(["invalid"], ""))
+    w.raw("long4_huge_int_in_json", pickle.dumps([{"v": "a"}, {"v": big}], protocol=4), error=(["invalid"], ""))
+    w.raw("long4_huge_int_with_float", pickle.dumps([{"v": 1.5}, {"v": big}], protocol=4), error=(["invalid"], ""))
+    w.raw("long_text_huge_int", b"(lp0\n(dp1\nVv\np2\nL" + b"9" * 200000 + b"L\nsa.", error=(["invalid"], ""))
+
     # Cycles and shared references.
     cyc = []
     cyc.append({"self": cyc})
