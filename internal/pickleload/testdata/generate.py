@@ -1062,6 +1062,15 @@ def gen_hostile(w, fixtures_dir):
     s = "x" * 1000
     w.raw("shared_string_amplification", pickle.dumps([{"v": [s] * 200000}], protocol=4), error=(["limit"], ""))
 
+    # Amplification through shared references across rows: a small file
+    # whose table would be hundreds of MB (the decoded-size limit applies).
+    n = 50000
+    w.raw("amplify_rows_string", pickle.dumps([{"s": "x" * 10000} for _ in range(1)] * n, protocol=4), error=(["limit"], ""))
+    vec = np.zeros(1536, dtype=np.float32)
+    w.raw("amplify_rows_vector", pickle.dumps([{"e": vec} for _ in range(n)], protocol=4), error=(["limit"], ""))
+    d = {"k%d" % i: i for i in range(2000)}
+    w.raw("amplify_rows_json", pickle.dumps([{"e": d} for _ in range(n)], protocol=4), error=(["limit"], ""))
+
     # Truncations of real fixtures.
     for src in ("df_protocol4", "records_protocol2", "ndarray_f32"):
         data = open(os.path.join(fixtures_dir, src + ".pkl"), "rb").read()
