@@ -101,7 +101,9 @@ def ts_micros(v):
 
 
 def fmt_ts(us):
-    return (EPOCH + dt.timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = EPOCH + dt.timedelta(microseconds=us)
+    # Not strftime: glibc's %Y does not pad years below 1000.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond)
 
 
 def f32(x):
@@ -656,6 +658,21 @@ def gen_fixtures(w):
          "b": b"", "ba": bytearray(), "s": set(), "fs": frozenset()},
         {"dt": None, "d": None, "dtz": None, "b": None, "ba": None, "s": None, "fs": None},
     ])
+    w.obj("records_datetime_extremes", [{"t": dt.datetime(1, 1, 1)}, {"t": dt.datetime(9999, 12, 31, 23, 59, 59, 999999)},
+                                        {"t": dt.date(999, 12, 31)}, {"t": dt.datetime(1970, 1, 1, 0, 0, 0, 1)}])
+    import pytz
+    import zoneinfo
+    seoul = pytz.timezone("Asia/Seoul")
+    ny = pytz.timezone("America/New_York")
+    w.obj("records_tz_pytz", [{"t": seoul.localize(dt.datetime(2025, 12, 12, 9, 30))},
+                              {"t": ny.localize(dt.datetime(2025, 7, 4, 12, 0))},
+                              {"t": ny.localize(dt.datetime(2025, 1, 4, 12, 0))},
+                              {"t": pytz.utc.localize(dt.datetime(2025, 1, 1))}])
+    w.obj("records_tz_zoneinfo", [{"t": dt.datetime(2025, 12, 12, 9, 30, tzinfo=zoneinfo.ZoneInfo("Asia/Seoul"))},
+                                  {"t": dt.datetime(2025, 7, 4, 12, 0, tzinfo=zoneinfo.ZoneInfo("America/New_York"))},
+                                  {"t": dt.datetime(2025, 1, 4, 12, 0, tzinfo=zoneinfo.ZoneInfo("America/New_York"))}])
+    w.obj("records_tz_timestamp", [{"t": pd.Timestamp("2025-12-12 09:30", tz="Asia/Seoul")},
+                                   {"t": pd.Timestamp("2025-07-04 12:00", tz="America/New_York")}])
     w.obj("records_decimal", [{"price": decimal.Decimal("12.50")}, {"price": decimal.Decimal("-0.001")},
                               {"price": None}])
     w.obj("records_sets", [{"tags": {"go", "rust", "python"}}, {"tags": frozenset({"k8s"})}])
