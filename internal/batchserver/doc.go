@@ -46,16 +46,21 @@
 //     floats and dim == vector_dim); null_indices only on nullable fields,
 //     strictly ascending and below record_count; no NaN or ±Inf in DOUBLE or
 //     FLOAT_VECTOR values; valid UTF-8 strings; valid JSON text in JSON
-//     columns (value checks skip null slots). See wire.ChunkFromProto.
+//     columns (value checks skip null slots). See wire.ChunkFromWire (UTF-8
+//     is checked by protobuf-go as it unmarshals each message).
 //   - Records beyond total_records fail the stream as soon as the chunk that
 //     crosses it arrives. When the client half-closes, the records received
 //     must equal total_records; then the stream is committed, all or nothing,
 //     and answered with the records and chunks received.
 //
-// Any rule broken gives INVALID_ARGUMENT (a message that gRPC cannot
-// unmarshal, such as a string field that is not UTF-8, too), naming the
-// chunk, column and row where it applies; nothing is written. A message
-// larger than Config.MaxRecvMsgSize fails with RESOURCE_EXHAUSTED from gRPC.
+// Any rule broken gives INVALID_ARGUMENT, naming the chunk, column and row
+// where it applies; nothing is written. Two failures are answered by grpc-go
+// itself, before the server sees the message, and so carry grpc-go's codes:
+// a message larger than Config.MaxRecvMsgSize gets RESOURCE_EXHAUSTED, and a
+// message that does not unmarshal (e.g. a string field that is not valid
+// UTF-8, which protobuf-go refuses) gets INTERNAL. Clients should never send
+// either: protobuf-go also refuses to marshal invalid UTF-8, so a Go client
+// must clean or refuse such strings before it builds a chunk.
 // Failures of the server's own storage are UNAVAILABLE (transient). A stream
 // the client cancels, or that breaks, commits nothing.
 //
@@ -69,7 +74,7 @@
 //	.tmp/                        files of streams in progress
 //	.lock                        flock held while a server uses the directory
 //
-// Records are converted chunk by chunk (wire.ChunkFromProto, then
+// Records are converted chunk by chunk (wire.ChunkFromWire, then
 // canonical.WriteTable) into a buffered temp file under .tmp as they arrive:
 // the server never holds more than one chunk of a stream in memory. The
 // commit flushes and fsyncs the temp file, renames it to its final name,

@@ -59,9 +59,13 @@ func setup(t *testing.T, cfg Config) *bundle {
 }
 
 // start creates and serves b.cfg's server; b.stop undoes it.
-func (b *bundle) start(t *testing.T) {
+func (b *bundle) start(t testing.TB) {
 	t.Helper()
-	srv, err := New(b.cfg, zerolog.New(zerolog.NewTestWriter(t)))
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	if _, bench := t.(*testing.B); bench {
+		log = zerolog.Nop()
+	}
+	srv, err := New(b.cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +108,7 @@ func (b *bundle) restart(t *testing.T) {
 }
 
 // waitFor receives from ch or fails the test after waitTimeout.
-func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+func waitFor[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:

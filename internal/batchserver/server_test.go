@@ -9,8 +9,11 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/embedstream/embedstream/internal/wire"
@@ -340,4 +343,60 @@ func TestDiscardValidatesAndKeepsLedger(t *testing.T) {
 	if resp, err := send(context.Background(), b.client, messages("job-discard", tb, 4)); err != nil || !resp.GetDuplicate() {
 		t.Fatalf("after restart: %v, %v; want duplicate", resp, err)
 	}
+}
+
+// rawCodec sends pre-encoded message bytes as they are, so a test can put
+// what protobuf-go refuses to marshal (invalid UTF-8) on the wire.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	if b, ok := v.([]byte); ok {
+		return b, nil
+	}
+	return proto.Marshal(v.(proto.Message))
+}
+func (rawCodec) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
+func (rawCodec) Name() string                       { return "proto" }
+
+// TestUnmarshalableMessage sends invalid UTF-8 in a string field: grpc-go
+// answers INTERNAL itself, and nothing is committed.
+func TestUnmarshalableMessage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(2)
+	md, err := proto.Marshal(messages("job-utf8", tb, 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A chunk whose title strings hold invalid UTF-8: built by hand, since
+	// proto.Marshal refuses it.
+	strs := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "a\xffb")
+	col := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), strs)
+	chunk := protowire.AppendBytes(protowire.AppendTag(nil, 4, protowire.BytesType), col)
+	req := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), chunk)
+
+	cc, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	desc := &pb.EmbeddingStreamService_ServiceDesc.Streams[0]
+	st, err := cc.NewStream(context.Background(), desc, "/"+pb.EmbeddingStreamService_ServiceDesc.ServiceName+"/"+desc.StreamName, grpc.ForceCodec(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][]byte{md, req} {
+		if err := st.SendMsg(m); err != nil {
+			break // io.EOF: the answer comes from RecvMsg
+		}
+	}
+	_ = st.CloseSend() // the status comes from RecvMsg
+	err = st.RecvMsg(&pb.IngestDataResponse{})
+	if status.Code(err) != codes.Internal {
+		t.Fatalf("err = %v, want INTERNAL", err)
+	}
+	if r := b.waitDone(t, "job-utf8"); r.Outcome != OutcomeRejected {
+		t.Fatalf("server saw %+v, want rejected", r)
+	}
+	b.assertNothing(t, "job-utf8")
 }

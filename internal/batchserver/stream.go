@@ -239,7 +239,7 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 	if n := st.records + uint64(ch.GetRecordCount()); n > md.GetTotalRecords() {
 		return OutcomeRejected, invalid("chunk %d brings the records to %d, more than total_records %d", ch.GetSequence(), n, md.GetTotalRecords())
 	}
-	t, err := wire.ChunkFromProto(st.schema, ch)
+	t, err := wire.ChunkFromWire(st.schema, ch)
 	if err != nil {
 		return OutcomeRejected, invalid("%v", err)
 	}
@@ -337,15 +337,18 @@ func (st *stream) cleanup() {
 	}
 }
 
-// recvFailure classifies a Recv error: a cancelled or broken stream is
-// aborted; a message that fails to unmarshal (gRPC reports INTERNAL, e.g. a
-// string field that is not UTF-8) breaks the contract.
+// recvFailure classifies a Recv error. grpc-go has already answered the
+// client with the error's status (it does so for every Recv error but EOF):
+// INTERNAL for a message it could not unmarshal, such as a string field
+// that is not UTF-8 (a broken stream: counted as rejected),
+// RESOURCE_EXHAUSTED for one above the size limit, CANCELED for a client
+// that went away.
 func recvFailure(ctx context.Context, err error) (Outcome, error) {
+	if status.Code(err) == codes.Internal {
+		return OutcomeRejected, err
+	}
 	if ctx.Err() != nil {
 		return OutcomeAborted, status.FromContextError(ctx.Err()).Err()
-	}
-	if status.Code(err) == codes.Internal {
-		return OutcomeRejected, invalid("malformed message: %s", status.Convert(err).Message())
 	}
 	return OutcomeAborted, err
 }

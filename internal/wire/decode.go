@@ -59,6 +59,19 @@ func ValidateMetadata(md *pb.IngestMetadata) error {
 // Every error wraps [ErrInvalidChunk] and names the chunk's sequence, and
 // where it applies the column and the row within the chunk.
 func ChunkFromProto(schema []table.Field, c *pb.DataChunk) (*table.Table, error) {
+	return chunkFromProto(schema, c, true)
+}
+
+// ChunkFromWire is [ChunkFromProto] for a chunk that protobuf-go has
+// unmarshalled from wire bytes (as gRPC's codec does): it makes every check
+// but the UTF-8 one, which proto.Unmarshal has already made on every proto3
+// string field (it refuses the message otherwise). On string-heavy chunks
+// that check is most of the cost.
+func ChunkFromWire(schema []table.Field, c *pb.DataChunk) (*table.Table, error) {
+	return chunkFromProto(schema, c, false)
+}
+
+func chunkFromProto(schema []table.Field, c *pb.DataChunk, checkUTF8 bool) (*table.Table, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: no chunk", ErrInvalidChunk)
 	}
@@ -69,7 +82,7 @@ func ChunkFromProto(schema []table.Field, c *pb.DataChunk) (*table.Table, error)
 	n := int(c.GetRecordCount())
 	t := &table.Table{Rows: n, Columns: make([]*table.Column, len(schema))}
 	for i, f := range schema {
-		col, err := columnFromProto(f, c.GetColumns()[i], n)
+		col, err := columnFromProto(f, c.GetColumns()[i], n, checkUTF8)
 		if err != nil {
 			return nil, fmt.Errorf("%w: chunk %d: column %d %q: %w", ErrInvalidChunk, seq, i, f.Name, err)
 		}
@@ -79,7 +92,7 @@ func ChunkFromProto(schema []table.Field, c *pb.DataChunk) (*table.Table, error)
 }
 
 // columnFromProto converts and checks one column of n records.
-func columnFromProto(f table.Field, pc *pb.Column, n int) (*table.Column, error) {
+func columnFromProto(f table.Field, pc *pb.Column, n int, checkUTF8 bool) (*table.Column, error) {
 	col := &table.Column{Field: f}
 	nulls, err := nullsFromProto(f, pc.GetNullIndices(), n)
 	if err != nil {
@@ -100,11 +113,14 @@ func columnFromProto(f table.Field, pc *pb.Column, n int) (*table.Column, error)
 		if got != n {
 			break
 		}
+		if !checkUTF8 && f.Type != table.TypeJSON {
+			break
+		}
 		for r, s := range col.Strings {
 			if isNull(r) {
 				continue
 			}
-			if !utf8.ValidString(s) {
+			if checkUTF8 && !utf8.ValidString(s) {
 				return nil, fmt.Errorf("row %d: invalid UTF-8", r)
 			}
 			if f.Type == table.TypeJSON && !json.Valid([]byte(s)) {
@@ -129,7 +145,7 @@ func columnFromProto(f table.Field, pc *pb.Column, n int) (*table.Column, error)
 			break
 		}
 		for r, d := range col.Doubles {
-			if (math.IsNaN(d) || math.IsInf(d, 0)) && !isNull(r) {
+			if math.Float64bits(d)&expBits64 == expBits64 && !isNull(r) { // NaN or ±Inf
 				return nil, fmt.Errorf("row %d: %v is not allowed (a missing value is a null)", r, d)
 			}
 		}
@@ -161,7 +177,7 @@ func columnFromProto(f table.Field, pc *pb.Column, n int) (*table.Column, error)
 		}
 		got = n
 		for k, x := range col.Vectors {
-			if d := float64(x); math.IsNaN(d) || math.IsInf(d, 0) {
+			if math.Float32bits(x)&expBits32 == expBits32 { // NaN or ±Inf
 				if r := k / f.VectorDim; !isNull(r) {
 					return nil, fmt.Errorf("row %d element %d: %v is not allowed", r, k%f.VectorDim, x)
 				}
@@ -180,7 +196,7 @@ func columnFromProto(f table.Field, pc *pb.Column, n int) (*table.Column, error)
 		col.StringLists = make([][]string, n)
 		for r, l := range lists {
 			col.StringLists[r] = l.GetValues()
-			if isNull(r) {
+			if !checkUTF8 || isNull(r) {
 				continue
 			}
 			for k, s := range col.StringLists[r] {
@@ -197,6 +213,12 @@ func columnFromProto(f table.Field, pc *pb.Column, n int) (*table.Column, error)
 	}
 	return col, nil
 }
+
+// A float is NaN or ±Inf exactly when all its exponent bits are set.
+const (
+	expBits64 = 0x7ff0000000000000
+	expBits32 = 0x7f800000
+)
 
 // nullsFromProto checks null_indices and returns them as ints.
 func nullsFromProto(f table.Field, idx []uint32, n int) ([]int, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/embedstream/embedstream/internal/canonical"
 	"github.com/embedstream/embedstream/internal/table"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -160,5 +161,34 @@ func TestValidateMetadata(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalidID too", err)
 			}
 		})
+	}
+}
+
+// TestChunkFromWireReliesOnUnmarshalUTF8 pins the premise of ChunkFromWire:
+// proto.Unmarshal refuses invalid UTF-8 in a string field, both plain and in
+// a string list, so a chunk from the wire never carries any.
+func TestChunkFromWireReliesOnUnmarshalUTF8(t *testing.T) {
+	bad := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "a\xffb")
+	if err := proto.Unmarshal(bad, &pb.Strings{}); err == nil {
+		t.Fatal("proto.Unmarshal accepted invalid UTF-8 in Strings")
+	}
+	lists := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), bad)
+	if err := proto.Unmarshal(lists, &pb.StringLists{}); err == nil {
+		t.Fatal("proto.Unmarshal accepted invalid UTF-8 in StringLists")
+	}
+
+	tb := allTypes()
+	ch := proto.Clone(ChunkToProto(tb, 0, 3, 0)).(*pb.DataChunk)
+	if _, err := ChunkFromWire(tb.Schema(), ch); err != nil {
+		t.Fatal(err)
+	}
+	ch.Columns[8].GetStrings().Values[2] = `[1,` // JSON is still checked
+	if _, err := ChunkFromWire(tb.Schema(), ch); !errors.Is(err, ErrInvalidChunk) {
+		t.Fatalf("bad JSON: err = %v", err)
+	}
+	ch = proto.Clone(ChunkToProto(tb, 0, 3, 0)).(*pb.DataChunk)
+	ch.Columns[1].GetStrings().Values[0] = "a\xffb" // only possible in memory
+	if _, err := ChunkFromWire(tb.Schema(), ch); err != nil {
+		t.Fatalf("ChunkFromWire checked UTF-8: %v", err)
 	}
 }
