@@ -193,58 +193,89 @@ func (j *jobRun) writeProgress(ctx context.Context) {
 	}
 }
 
-// finish settles the message according to err and writes the final status,
-// with a fresh bounded context: the job's own may be cancelled.
+// finish decides the outcome of err, writes the final status and settles
+// the message, in that order: the status is written before the message goes
+// back to the queue, so the next delivery's "running" always comes after
+// it. It uses a fresh bounded context: the job's own may be cancelled.
 func (j *jobRun) finish(ctx context.Context, err error) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.w.cfg.FinishTimeout)
 	defer cancel()
-	var (
-		outcome string
-		jerr    *queue.JobError
-		state   string
-	)
+
 	if err == nil {
-		outcome, state = OutcomeSucceeded, queue.StateSucceeded
+		j.record(fctx, OutcomeSucceeded, queue.StateSucceeded, nil)
 		if aerr := j.msg.DoubleAck(fctx); aerr != nil {
 			// The batch server committed: a redelivery is answered duplicate.
 			j.log.Warn().Err(aerr).Msg("ack not confirmed; a redelivery will find the job committed")
 		}
 		j.log.Info().Uint64("records", j.records.Load()).Uint64("chunks", j.chunks.Load()).
 			Dur("duration", time.Since(j.started)).Msg("job succeeded")
-	} else {
-		e := Classify(err)
-		jerr = &e
-		switch {
-		case e.Class == ClassShutdown:
-			outcome, state = OutcomeShutdown, queue.StateRetrying
-			j.log.Warn().Err(err).Msg("job cut off by shutdown: handing it back for redelivery")
-			if nerr := j.msg.Nak(); nerr != nil {
+		return
+	}
+
+	e := Classify(err)
+	switch {
+	case e.Class == ClassLeaseLost:
+		// Another worker may own the job now: leave message and status alone.
+		j.log.Warn().Err(err).Msg("job lease lost: abandoned without ack")
+		j.w.metrics.finished(j.job.Domain, OutcomeLeaseLost, time.Since(j.started), j.records.Load(), j.bytes.Load())
+
+	case e.Class == ClassShutdown:
+		j.log.Warn().Err(err).Msg("job cut off by shutdown: handing it back for redelivery")
+		j.record(fctx, OutcomeShutdown, queue.StateRetrying, &e)
+		if nerr := j.msg.Nak(); nerr != nil {
+			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
+		}
+
+	case e.Permanent || j.attempt >= j.w.cfg.MaxDeliver:
+		reason := queue.ReasonPermanent
+		if !e.Permanent {
+			reason = queue.ReasonRetries
+		}
+		// Dead letter first; terminate only once it is stored.
+		if derr := j.w.q.PublishDeadLetter(fctx, j.deadLetter(e, reason)); derr != nil {
+			j.log.Error().Err(derr).Str("class", e.Class).Msg("dead-letter publish failed; nak so the job comes back")
+			j.record(fctx, OutcomeRetrying, queue.StateRetrying, &e)
+			if nerr := j.msg.NakWithDelay(j.w.backoff(j.attempt)); nerr != nil {
 				j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
 			}
-		case e.Class == ClassLeaseLost:
-			// Someone else may own the job now: leave message and status alone.
-			j.log.Warn().Err(err).Msg("job lease lost: abandoned without ack")
-			j.w.metrics.finished(j.metricDomain(e.Class), OutcomeLeaseLost, time.Since(j.started), j.records.Load(), j.bytes.Load())
 			return
-		case e.Permanent || j.attempt >= j.w.cfg.MaxDeliver:
-			outcome, state = j.deadLetter(fctx, e)
-		default:
-			outcome, state = OutcomeRetrying, queue.StateRetrying
-			delay := j.w.backoff(j.attempt)
-			j.log.Warn().Err(err).Str("class", e.Class).Dur("retry_in", delay).Msg("job failed; will retry")
-			if nerr := j.msg.NakWithDelay(delay); nerr != nil {
-				j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
-			}
+		}
+		j.w.metrics.deadLettered.WithLabelValues(reason).Inc()
+		j.log.Error().Str("class", e.Class).Str("reason", reason).Str("error", e.Message).Msg("job failed: moved to dead letters")
+		j.record(fctx, OutcomeFailed, queue.StateFailed, &e)
+		if terr := j.msg.TermWithReason(reason + ": " + e.Class); terr != nil {
+			j.log.Warn().Err(terr).Msg("term failed after dead-lettering; a redelivery dead-letters it again")
+		}
+
+	default:
+		delay := j.w.backoff(j.attempt)
+		j.log.Warn().Err(err).Str("class", e.Class).Dur("retry_in", delay).Msg("job failed; will retry")
+		j.record(fctx, OutcomeRetrying, queue.StateRetrying, &e)
+		if nerr := j.msg.NakWithDelay(delay); nerr != nil {
+			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
 		}
 	}
-	j.w.metrics.finished(j.metricDomain(classOrEmpty(jerr)), outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
+}
+
+// record counts the attempt's outcome in the metrics and writes it to the
+// status record. A success is always written (the data is committed, even
+// if a later delivery started meanwhile); other outcomes never overwrite a
+// success or the record of a later delivery.
+func (j *jobRun) record(ctx context.Context, outcome, state string, jerr *queue.JobError) {
+	domainLabel := j.job.Domain
+	if jerr != nil && (jerr.Class == ClassBadJob || jerr.Class == ClassUnknownDomain) {
+		domainLabel = "invalid" // never validated: not a label value
+	}
+	j.w.metrics.finished(domainLabel, outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
 
 	finished := time.Now()
-	j.writeStatus(fctx, func(s *queue.Status) error {
-		if s.Attempts > j.attempt {
-			return queue.ErrSkipUpdate // a later delivery owns the record
+	j.writeStatus(ctx, func(s *queue.Status) error {
+		if state != queue.StateSucceeded && (s.State == queue.StateSucceeded || s.Attempts > j.attempt) {
+			return queue.ErrSkipUpdate
 		}
+		seen := s.Attempts
 		j.fill(s)
+		s.Attempts = max(seen, j.attempt) // a success may land after a later delivery started
 		j.fillCounters(s)
 		s.State, s.Error = state, jerr
 		if state == queue.StateSucceeded || state == queue.StateFailed {
@@ -258,16 +289,9 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 	})
 }
 
-// deadLetter publishes the job to the dead letters and, only once that
-// publish is stored, terminates the message. If the publish fails, the
-// message is Nak'd so it comes back (or, after its last delivery, reaches
-// the dead letters through the MAX_DELIVERIES advisory).
-func (j *jobRun) deadLetter(ctx context.Context, e queue.JobError) (outcome, state string) {
-	reason := queue.ReasonPermanent
-	if !e.Permanent {
-		reason = queue.ReasonRetries
-	}
-	dl := queue.DeadLetter{
+// deadLetter builds the job's dead-letter record.
+func (j *jobRun) deadLetter(e queue.JobError, reason string) queue.DeadLetter {
+	return queue.DeadLetter{
 		JobID:     j.job.ID,
 		Domain:    j.job.Domain,
 		Subject:   j.msg.Subject(),
@@ -279,19 +303,6 @@ func (j *jobRun) deadLetter(ctx context.Context, e queue.JobError) (outcome, sta
 		FailedAt:  time.Now().UTC(),
 		StreamSeq: j.seq,
 	}
-	if err := j.w.q.PublishDeadLetter(ctx, dl); err != nil {
-		j.log.Error().Err(err).Str("class", e.Class).Msg("dead-letter publish failed; nak so the job comes back")
-		if nerr := j.msg.NakWithDelay(j.w.backoff(j.attempt)); nerr != nil {
-			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
-		}
-		return OutcomeRetrying, queue.StateRetrying
-	}
-	j.w.metrics.deadLettered.WithLabelValues(reason).Inc()
-	if err := j.msg.TermWithReason(reason + ": " + e.Class); err != nil {
-		j.log.Warn().Err(err).Msg("term failed after dead-lettering; a redelivery dead-letters it again")
-	}
-	j.log.Error().Str("class", e.Class).Str("reason", reason).Str("error", e.Message).Msg("job failed: moved to dead letters")
-	return OutcomeFailed, queue.StateFailed
 }
 
 // fill sets the status fields that identify the job (the record may not
@@ -321,20 +332,4 @@ func (j *jobRun) writeStatus(ctx context.Context, fn func(*queue.Status) error) 
 	if _, err := j.w.q.UpdateStatus(ctx, j.job.ID, fn); err != nil && !errors.Is(err, queue.ErrSkipUpdate) && ctx.Err() == nil {
 		j.log.Warn().Err(err).Msg("status update failed")
 	}
-}
-
-// metricDomain keeps the domain label's cardinality bounded: names that
-// were never validated are not labels.
-func (j *jobRun) metricDomain(class string) string {
-	if class == ClassBadJob || class == ClassUnknownDomain {
-		return "invalid"
-	}
-	return j.job.Domain
-}
-
-func classOrEmpty(e *queue.JobError) string {
-	if e == nil {
-		return ""
-	}
-	return e.Class
 }

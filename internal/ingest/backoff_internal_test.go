@@ -1,0 +1,51 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {
+	t.Parallel()
+	w := &Worker{cfg: WorkerConfig{BackoffMin: time.Second, BackoffMax: 10 * time.Second}}
+	for _, tc := range []struct {
+		attempt int
+		base    time.Duration
+	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second}, {5, 10 * time.Second}, {40, 10 * time.Second}} {
+		for range 50 {
+			d := w.backoff(tc.attempt)
+			lo, hi := time.Duration(float64(tc.base)*0.8), time.Duration(float64(tc.base)*1.2)
+			if d < lo || d > hi {
+				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", tc.attempt, d, lo, hi)
+			}
+		}
+	}
+}
+
+func TestReadBounded(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte("abc"), 10000)
+	for _, size := range []int64{-1, int64(len(data))} {
+		got, err := readBounded(iotest.HalfReader(bytes.NewReader(data)), size, 1<<20)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("size hint %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	if _, err := readBounded(bytes.NewReader(data), -1, 100); !errors.Is(err, errFileTooLarge) {
+		t.Errorf("over the limit, unknown size: %v", err)
+	}
+	if _, err := readBounded(bytes.NewReader(data), int64(len(data)), 100); !errors.Is(err, errFileTooLarge) {
+		t.Errorf("over the limit, known size: %v", err)
+	}
+	// A file that grew after its size was taken is still bounded.
+	if _, err := readBounded(strings.NewReader(string(data)), 10, 100); !errors.Is(err, errFileTooLarge) {
+		t.Errorf("grown file: %v", err)
+	}
+	if _, err := readBounded(iotest.ErrReader(errors.New("disk on fire")), -1, 100); err == nil || errors.Is(err, errFileTooLarge) {
+		t.Errorf("read error: %v", err)
+	}
+}

@@ -1,0 +1,356 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/embedstream/embedstream/internal/batchclient"
+	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
+)
+
+// waitTimeout bounds every wait for an event; reaching it fails the test.
+const waitTimeout = 60 * time.Second
+
+// fixtureDir holds the pickle fixtures and their expected canonical JSONL.
+const fixtureDir = "../pickleload/testdata/fixtures"
+
+// Compile-time checks: the real implementations satisfy the interfaces
+// the worker consumes.
+var (
+	_ ingest.Streamer = (*batchclient.Client)(nil)
+	_ ingest.Domains  = (*domain.Registry)(nil)
+	_ ingest.Objects  = (*queue.Queue)(nil)
+	_ ingest.Queue    = (*queue.Queue)(nil)
+	_ ingest.Conn     = (*nats.Conn)(nil)
+)
+
+// envOpts shape a test environment.
+type envOpts struct {
+	AckWait    time.Duration // consumer AckWait (default 30s)
+	MaxDeliver int           // consumer MaxDeliver (default 5)
+	FailFirst  int           // batch server: UNAVAILABLE for the first N streams
+	ChunkDelay time.Duration // batch server: sleep after each chunk
+}
+
+// env is one test's world: an in-process NATS with JetStream and the queue
+// topology, a reference batch server on loopback, and a data directory.
+type env struct {
+	t         *testing.T
+	nats      *queuetest.Server
+	qcfg      queue.Config
+	q         *queue.Queue
+	nc        *nats.Conn
+	batch     *batchserver.Server
+	batchAddr string
+	dataDir   string
+	chunks    chan string // ingest id of every chunk the batch server receives
+	log       zerolog.Logger
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	e := &env{t: t, dataDir: t.TempDir(), chunks: make(chan string, 1<<16), log: testLogger(t)}
+	e.nats = queuetest.StartServer(t)
+	e.qcfg = queuetest.Config()
+	if o.AckWait > 0 {
+		e.qcfg.AckWait = o.AckWait
+	}
+	if o.MaxDeliver > 0 {
+		e.qcfg.MaxDeliver = o.MaxDeliver
+	}
+	e.q = queuetest.OpenQueue(t, e.nats, e.qcfg)
+	e.nc = queuetest.Connect(t, e.nats)
+
+	bs, err := batchserver.New(batchserver.Config{
+		OutDir:     t.TempDir(),
+		FailFirst:  o.FailFirst,
+		ChunkDelay: o.ChunkDelay,
+		Hooks: batchserver.Hooks{ChunkReceived: func(id string, _ uint64) {
+			select {
+			case e.chunks <- id:
+			default:
+			}
+		}},
+	}, e.log.With().Str("component", "batchserver").Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- bs.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("batch server: %v", err)
+		}
+		if err := bs.Close(); err != nil {
+			t.Errorf("batch server close: %v", err)
+		}
+	})
+	e.batch, e.batchAddr = bs, lis.Addr().String()
+	return e
+}
+
+// addFixture copies a fixture pickle into the data directory.
+func (e *env) addFixture(name string) {
+	e.t.Helper()
+	data, err := os.ReadFile(filepath.Join(fixtureDir, name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.addFile(name, data)
+}
+
+func (e *env) addFile(name string, data []byte) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.dataDir, name), data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// worker is a Worker running in this process.
+type worker struct {
+	w    *ingest.Worker
+	stop func() // cancels Run and waits for it to return
+}
+
+// startWorker runs an in-process worker with its own NATS connection and
+// batch client, with quick test timings; mod may change its configuration.
+// It is stopped when the test ends.
+func (e *env) startWorker(name string, mod func(*ingest.WorkerConfig, *ingest.ProcessorConfig)) *worker {
+	e.t.Helper()
+	nc := queuetest.Connect(e.t, e.nats)
+	ctx, cancel := context.WithCancel(context.Background())
+	q, err := queue.Open(ctx, nc, e.qcfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	bc, err := batchclient.New(ctx, batchclient.Config{Addr: e.batchAddr}, e.log)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	domains, err := domain.NewRegistry("")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	wcfg := ingest.WorkerConfig{
+		Name:            name,
+		Concurrency:     2,
+		BackoffMin:      20 * time.Millisecond,
+		BackoffMax:      100 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Second,
+		FetchWait:       500 * time.Millisecond,
+		StatusInterval:  50 * time.Millisecond,
+	}
+	pcfg := ingest.ProcessorConfig{DataDir: e.dataDir, MaxFileBytes: 64 << 20}
+	if mod != nil {
+		mod(&wcfg, &pcfg)
+	}
+	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), nil, e.log.With().Str("component", "worker").Logger())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					e.t.Errorf("worker %s: %v", name, err)
+				}
+			case <-time.After(waitTimeout):
+				e.t.Errorf("worker %s did not stop", name)
+			}
+			_ = bc.Close()
+		})
+	}
+	e.t.Cleanup(stop)
+	return &worker{w: w, stop: stop}
+}
+
+// enqueue enqueues a job through the queue package (as the publisher does)
+// and returns its id.
+func (e *env) enqueue(job queue.Job) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	res, err := e.q.Enqueue(ctx, job)
+	if err != nil {
+		e.t.Fatalf("enqueue %+v: %v", job, err)
+	}
+	return res.JobID
+}
+
+// publish publishes a raw job message straight to NATS, as any client
+// may; id, if not empty, goes into the Nats-Msg-Id header.
+func (e *env) publish(subject, body, id string) {
+	e.t.Helper()
+	msg := &nats.Msg{Subject: subject, Data: []byte(body), Header: nats.Header{}}
+	if id != "" {
+		msg.Header.Set(queue.HeaderMsgID, id)
+	}
+	resp, err := e.nc.RequestMsg(msg, 10*time.Second)
+	if err != nil {
+		e.t.Fatalf("publish to %s: %v", subject, err)
+	}
+	var ack struct {
+		Error *struct{ Description string } `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil || ack.Error != nil {
+		e.t.Fatalf("publish to %s: %s", subject, resp.Data)
+	}
+}
+
+// waitStatus polls job id's status record until cond holds, failing the
+// test at the deadline.
+func (e *env) waitStatus(id string, cond func(queue.Status) bool) queue.Status {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var last queue.Status
+	for {
+		s, err := e.q.GetStatus(ctx, id)
+		if err == nil {
+			last = s
+			if cond(s) {
+				return s
+			}
+		} else if !errors.Is(err, queue.ErrNotFound) {
+			e.t.Logf("status of %s: %v", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("timed out waiting on the status of job %s; last: %+v", id, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func finished(s queue.Status) bool {
+	return s.State == queue.StateSucceeded || s.State == queue.StateFailed
+}
+
+// waitFinished waits until job id succeeded or failed and returns its
+// status.
+func (e *env) waitFinished(id string) queue.Status {
+	e.t.Helper()
+	return e.waitStatus(id, finished)
+}
+
+// waitChunk waits until the batch server receives a chunk of job id.
+func (e *env) waitChunk(id string) {
+	e.t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		select {
+		case got := <-e.chunks:
+			if got == id {
+				return
+			}
+		case <-deadline:
+			e.t.Fatalf("timed out waiting for a chunk of job %s", id)
+		}
+	}
+}
+
+// deadLetters returns the dead letters, keyed by job id.
+func (e *env) deadLetters() map[string]queue.DeadLetter {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	dls, err := e.q.ListDeadLetters(ctx, "", 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := make(map[string]queue.DeadLetter, len(dls))
+	for _, d := range dls {
+		m[d.JobID] = d
+	}
+	return m
+}
+
+// checkCommitted checks that job id was committed exactly once in domain
+// and that the committed file equals the fixture's expected JSONL.
+func (e *env) checkCommitted(domainName, id, fixture string) {
+	e.t.Helper()
+	entry, ok := e.batch.Committed(id)
+	if !ok {
+		e.t.Fatalf("job %s not committed", id)
+	}
+	_ = entry
+	got, err := os.ReadFile(e.batch.OutputPath(domainName, id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(fixtureDir, fixture))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := canonical.Compare(bytes.NewReader(got), bytes.NewReader(want)); err != nil {
+		e.t.Errorf("job %s: committed JSONL differs from %s: %v", id, fixture, err)
+	}
+}
+
+// testLogger logs through t while the test runs and drops lines after it
+// ended (goroutines may still be stopping).
+func testLogger(t *testing.T) zerolog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(w.close)
+	return zerolog.New(w).With().Timestamp().Logger()
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(bytes.TrimRight(p, "\n")))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) close() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
+
+var _ io.Writer = (*testWriter)(nil)
+
+// get serves GET path on h and returns the status code and body.
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}

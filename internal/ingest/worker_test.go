@@ -1,0 +1,301 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+func TestBothDomainsEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	cases := []struct{ domain, fixture string }{
+		{"recruit", "recruit_small_df"},
+		{"recruit", "recruit_small_records"},
+		{"candidate", "candidate_small_df"},
+		{"candidate", "candidate_small_records"},
+	}
+	for _, c := range cases {
+		e.addFixture(c.fixture + ".pkl")
+	}
+	e.startWorker("w1", nil)
+
+	ids := make([]string, len(cases))
+	for i, c := range cases {
+		ids[i] = e.enqueue(queue.Job{Domain: c.domain, FileName: c.fixture + ".pkl", Options: queue.JobOptions{ChunkRecords: 7}})
+	}
+	// A job published straight to NATS, with no status record: the worker
+	// creates one.
+	e.publish("ingest.jobs.recruit", `{"file_name":"recruit_small_df.pkl"}`, "direct-1")
+	for i, c := range cases {
+		s := e.waitFinished(ids[i])
+		if s.State != queue.StateSucceeded {
+			t.Fatalf("%s: %+v", c.fixture, s)
+		}
+		if s.RecordsTotal != 50 || s.RecordsSent != 50 || s.ChunksSent != 8 || s.Attempts != 1 || s.Worker != "w1" {
+			t.Errorf("%s: status %+v, want 50 of 50 records in 8 chunks on attempt 1 by w1", c.fixture, s)
+		}
+		e.checkCommitted(c.domain, ids[i], c.fixture+".jsonl")
+	}
+	s := e.waitFinished("direct-1")
+	if s.State != queue.StateSucceeded || s.Domain != "recruit" || s.FileName != "recruit_small_df.pkl" || len(s.History) != 1 {
+		t.Fatalf("direct job: %+v", s)
+	}
+	e.checkCommitted("recruit", "direct-1", "recruit_small_df.jsonl")
+}
+
+func TestTransientFailureRetriedThenCommittedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{FailFirst: 2})
+	e.addFixture("candidate_small_df.pkl")
+	e.startWorker("w1", nil)
+	id := e.enqueue(queue.Job{Domain: "candidate", FileName: "candidate_small_df.pkl"})
+	s := e.waitFinished(id)
+	if s.State != queue.StateSucceeded || s.Attempts != 3 {
+		t.Fatalf("status %+v, want succeeded on attempt 3", s)
+	}
+	if len(s.History) != 3 || s.History[0].Outcome != ingest.OutcomeRetrying || s.History[0].Error == nil ||
+		s.History[0].Error.Class != ingest.ClassServerUnavailable || s.History[2].Outcome != ingest.OutcomeSucceeded {
+		t.Errorf("history %+v", s.History)
+	}
+	if st := e.batch.Stats(); st.Commits != 1 || st.Injected != 2 {
+		t.Errorf("batch server stats %+v, want 2 injected failures and 1 commit", st)
+	}
+	e.checkCommitted("candidate", id, "candidate_small_df.jsonl")
+}
+
+func TestPermanentErrorsAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.addFixture("recruit_small_df.pkl")
+	e.addFixture("candidate_small_df.pkl")
+	e.addFile("garbage.pkl", []byte("this is not a pickle"))
+	e.startWorker("w1", nil)
+
+	type want struct{ id, class string }
+	var wants []want
+	add := func(subject, body, id, class string) {
+		e.publish(subject, body, id)
+		wants = append(wants, want{id, class})
+	}
+	add("ingest.jobs.recruit", `{"file_name": 42}`, "bad-json", ingest.ClassBadJob)
+	add("ingest.jobs.nosuch", `{"file_name":"recruit_small_df.pkl"}`, "unknown-domain", ingest.ClassUnknownDomain)
+	add("ingest.jobs.recruit", `{"file_name":"../../etc/passwd"}`, "unsafe", ingest.ClassUnsafePath)
+	add("ingest.jobs.recruit", `{"file_name":"missing.pkl"}`, "missing", ingest.ClassFileNotFound)
+	add("ingest.jobs.recruit", `{"file_name":"garbage.pkl"}`, "garbage", ingest.ClassBadPickle)
+	add("ingest.jobs.recruit", `{"file_name":"candidate_small_df.pkl"}`, "wrong-domain", ingest.ClassValidation)
+	good := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl"})
+
+	if s := e.waitFinished(good); s.State != queue.StateSucceeded {
+		t.Fatalf("good job after the bad ones: %+v", s)
+	}
+	for _, w := range wants {
+		s := e.waitFinished(w.id)
+		if s.State != queue.StateFailed || s.Error == nil || s.Error.Class != w.class || !s.Error.Permanent || s.Attempts != 1 {
+			t.Errorf("job %s: status %+v, want failed with class %s on attempt 1", w.id, s, w.class)
+		}
+	}
+	dls := e.deadLetters()
+	for _, w := range wants {
+		dl, ok := dls[w.id]
+		if !ok {
+			t.Errorf("job %s not in the dead letters", w.id)
+			continue
+		}
+		if dl.Error.Class != w.class || dl.Reason != queue.ReasonPermanent || dl.Attempts != 1 || dl.Worker != "w1" || len(dl.Job) == 0 || dl.Error.Message == "" {
+			t.Errorf("dead letter of %s: %+v", w.id, dl)
+		}
+	}
+	if len(dls) != len(wants) {
+		t.Errorf("%d dead letters, want %d", len(dls), len(wants))
+	}
+	e.checkCommitted("recruit", good, "recruit_small_df.jsonl")
+}
+
+func TestLastDeliveryFailingIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{MaxDeliver: 2, FailFirst: 1000})
+	e.addFixture("recruit_small_records.pkl")
+	e.startWorker("w1", nil)
+	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_records.pkl"})
+	s := e.waitFinished(id)
+	if s.State != queue.StateFailed || s.Attempts != 2 || s.Error == nil || s.Error.Class != ingest.ClassServerUnavailable || s.Error.Permanent {
+		t.Fatalf("status %+v, want failed after 2 attempts with server_unavailable", s)
+	}
+	dl, ok := e.deadLetters()[id]
+	if !ok || dl.Reason != queue.ReasonRetries || dl.Attempts != 2 {
+		t.Fatalf("dead letter %+v (found %v), want reason %s after 2 attempts", dl, ok, queue.ReasonRetries)
+	}
+}
+
+// TestLongJobIsNotRedeliveredWhileItsWorkerLives runs before the parallel
+// tests, alone: with a 2s AckWait, a machine loaded by the race detector
+// and a dozen parallel NATS servers could starve lease extensions.
+func TestLongJobIsNotRedeliveredWhileItsWorkerLives(t *testing.T) {
+	// AckWait 2s; 50 one-record chunks at 140ms each: a 7s stream, more
+	// than 3 x AckWait.
+	e := newEnv(t, envOpts{AckWait: 2 * time.Second, ChunkDelay: 140 * time.Millisecond})
+	e.addFixture("recruit_small_df.pkl")
+	e.startWorker("w1", nil)
+	e.startWorker("w2", nil) // would take a redelivery
+	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
+	s := e.waitFinished(id)
+	if s.State != queue.StateSucceeded || s.Attempts != 1 || len(s.History) != 1 {
+		t.Fatalf("status %+v, want succeeded on the only attempt", s)
+	}
+	if d := s.FinishedAt.Sub(s.StartedAt); d < 3*2*time.Second {
+		t.Logf("the job took %s, not more than 3 x AckWait: the test proves less than it should", d)
+	}
+	if st := e.batch.Stats(); st.Streams != 1 || st.Commits != 1 {
+		t.Errorf("batch server stats %+v, want exactly one stream", st)
+	}
+}
+
+func TestMaxDeliveriesAdvisoryDeadLettersAbandonedJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{AckWait: time.Second, MaxDeliver: 1})
+	// A "crashed worker": takes the job's only delivery and never answers.
+	cons, err := e.q.Consumer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish("ingest.jobs.recruit", `{"file_name":"whatever.pkl"}`, "abandoned")
+	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Headers().Get(queue.HeaderMsgID); got != "abandoned" {
+		t.Fatalf("fetched %q", got)
+	}
+	// A live worker turns the MAX_DELIVERIES advisory into a dead letter.
+	e.startWorker("w1", nil)
+	s := e.waitFinished("abandoned")
+	if s.State != queue.StateFailed || s.Error == nil || s.Error.Class != ingest.ClassMaxDeliveries {
+		t.Fatalf("status %+v, want failed with max_deliveries", s)
+	}
+	dl, ok := e.deadLetters()["abandoned"]
+	if !ok || dl.Reason != queue.ReasonMaxDeliveries {
+		t.Fatalf("dead letter %+v (found %v)", dl, ok)
+	}
+	// And it is gone from the work queue.
+	info, err := e.q.JetStream().Stream(context.Background(), e.qcfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("%d messages left in the job stream", n)
+	}
+}
+
+func TestShutdownHandsRunningJobBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{ChunkDelay: 50 * time.Millisecond})
+	e.addFixture("recruit_small_df.pkl")
+	w1 := e.startWorker("w1", func(c *ingest.WorkerConfig, _ *ingest.ProcessorConfig) { c.ShutdownTimeout = 0 })
+	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
+	e.waitChunk(id)
+	w1.stop() // cancels the job at once and Naks it
+	s := e.waitStatus(id, func(s queue.Status) bool { return s.State == queue.StateRetrying })
+	if s.Error == nil || s.Error.Class != ingest.ClassShutdown || len(s.History) != 1 || s.History[0].Outcome != ingest.OutcomeShutdown {
+		t.Fatalf("status after shutdown %+v", s)
+	}
+	if _, ok := e.deadLetters()[id]; ok {
+		t.Fatal("a job cut off by shutdown was dead-lettered")
+	}
+	e.startWorker("w2", nil)
+	s = e.waitFinished(id)
+	if s.State != queue.StateSucceeded || s.Attempts != 2 || s.Worker != "w2" {
+		t.Fatalf("status %+v, want succeeded by w2 on attempt 2", s)
+	}
+	e.checkCommitted("recruit", id, "recruit_small_df.jsonl")
+}
+
+func TestWorkerPullsOnlyWhatItCanRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{ChunkDelay: 30 * time.Millisecond})
+	e.addFixture("candidate_small_records.pkl")
+	for i := range 6 {
+		e.enqueue(queue.Job{ID: fmt.Sprintf("j%d", i), Domain: "candidate", FileName: "candidate_small_records.pkl", Options: queue.JobOptions{ChunkRecords: 2}})
+	}
+	e.startWorker("w1", func(c *ingest.WorkerConfig, _ *ingest.ProcessorConfig) { c.Concurrency = 2 })
+	e.waitChunk("j0")
+	cons, err := e.q.Consumer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending > 2 {
+		t.Errorf("%d jobs pending acknowledgement with concurrency 2", info.NumAckPending)
+	}
+	for i := range 6 {
+		if s := e.waitFinished(fmt.Sprintf("j%d", i)); s.State != queue.StateSucceeded {
+			t.Errorf("j%d: %+v", i, s)
+		}
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	e.addFixture("recruit_small_df.pkl")
+	w := e.startWorker("w1", nil)
+	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl"})
+	e.waitFinished(id)
+	h := w.w.Handler()
+	for path, want := range map[string]string{
+		"/healthz": `"ok"`,
+		"/readyz":  `"ready"`,
+		"/metrics": `embedstream_worker_jobs_total{domain="recruit",outcome="succeeded"} 1`,
+	} {
+		code, body := get(t, h, path)
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d %s; want 200 with %s", path, code, body, want)
+		}
+	}
+	_, body := get(t, h, "/metrics")
+	for _, m := range []string{"embedstream_worker_records_streamed_total", "embedstream_worker_job_duration_seconds_bucket",
+		"embedstream_worker_jobs_in_flight", `embedstream_worker_deliveries_total{attempt="1"}`} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+	w.stop()
+	if code, _ := get(t, h, "/readyz"); code != 503 {
+		t.Errorf("readyz after stop: %d, want 503", code)
+	}
+}
+
+func TestObjectStoreSourceJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	f, err := os.Open(filepath.Join(fixtureDir, "candidate_small_records.pkl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := e.q.PutFile(context.Background(), "uploads/c.pkl", f); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorker("w1", nil)
+	id := e.enqueue(queue.Job{Domain: "candidate", FileName: "uploads/c.pkl", Source: queue.SourceObject})
+	missing := e.enqueue(queue.Job{Domain: "candidate", FileName: "uploads/none.pkl", Source: queue.SourceObject})
+	if s := e.waitFinished(id); s.State != queue.StateSucceeded {
+		t.Fatalf("object job: %+v", s)
+	}
+	e.checkCommitted("candidate", id, "candidate_small_records.jsonl")
+	if s := e.waitFinished(missing); s.State != queue.StateFailed || s.Error.Class != ingest.ClassFileNotFound {
+		t.Fatalf("missing object: %+v", s)
+	}
+}
