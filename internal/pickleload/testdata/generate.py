@@ -234,6 +234,8 @@ def column_from_series(name, s):
     if isinstance(dtype, pd.Int64Dtype) or str(dtype) in ("Int8", "Int16", "Int32", "Int64",
                                                        "UInt8", "UInt16", "UInt32", "UInt64"):
         return Col(name, "INT64", [None if is_null(v) else int(v) for v in vals])
+    if str(dtype) in ("Float32", "Float64"):
+        return Col(name, "DOUBLE", [None if is_null(v) else float(v) for v in vals])
     if str(dtype) == "boolean":
         return Col(name, "BOOL", [None if is_null(v) else bool(v) for v in vals])
     if str(dtype) == "string":
@@ -254,6 +256,10 @@ def column_from_series(name, s):
             return Col(name, "BOOL", [bool(v) for v in vals])
         if dtype.kind == "O":
             return infer_column(name, vals)
+        if dtype.kind == "U":
+            return Col(name, "STRING", [str(v) for v in vals])
+        if dtype.kind == "S":
+            return Col(name, "BYTES", [base64.b64encode(bytes(v)).decode() for v in vals])
     raise ValueError("column %r: dtype %s has no expectation" % (name, dtype))
 
 
@@ -774,6 +780,15 @@ def gen_fixtures(w):
     }))
     w.raw("df_arrow_string", arrow_pickle(pd.DataFrame({"id": [1, 2, 3], "s_arrow": pd.array(["a", None, "c"], dtype="string")})),
           error=(["unsupported"], "s_arrow"))
+    w.frame("df_float16_Float64", pd.DataFrame({"h": np.array([1.5, -0.0999755859375, np.nan], dtype=np.float16),
+                                                "F": pd.array([1.25, None, -3.5], dtype="Float64")}))
+    w.obj("records_numpy_scalars", [{"a": np.int64(5), "b": np.float32(1.5), "c": np.bool_(True), "d": np.str_("s"),
+                                     "e": np.datetime64("2025-01-01T00:00:00.123456"), "f": np.uint8(7)},
+                                    {"a": np.int32(-1), "b": np.float32("nan"), "c": np.bool_(False), "d": np.str_("한"),
+                                     "e": np.datetime64("NaT"), "f": np.uint64(2**63 - 1)}])
+    w.obj("columns_numpy_text_arrays", {"u": np.array(["x", "한글"], dtype="U2"), "s": np.array([b"x", b"yz"], dtype="S2"),
+                                        "o": np.array(["p", None], dtype=object)})
+    w.obj("ndarray_int64_matrix", np.array([[1, 2, 3], [4, 5, -6]], dtype=np.int64))
     w.frame("df_empty_columns", pd.DataFrame({"a": pd.Series([], dtype=np.int64), "b": pd.Series([], dtype=np.float64)}),
             with_schema=False)
     w.frame("df_empty", pd.DataFrame(), with_schema=False)
