@@ -23,8 +23,15 @@ func newConv(opts Options) *conv {
 	return &conv{opts: opts, work: opts.MaxDecodedBytes, inPath: map[any]struct{}{}}
 }
 
-// valueCost is the work charged per value walked.
-const valueCost = 16
+// valueCost is the work charged per value walked; entryCost per dict entry
+// listed (about what listing it allocates).
+const (
+	valueCost = 16
+	entryCost = 64
+)
+
+// maxJSONIntBits: about 4300 decimal digits, CPython's int-to-str limit.
+const maxJSONIntBits = 14000
 
 func (c *conv) spend(n int64) error {
 	c.work -= n
@@ -198,10 +205,10 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 		typ = table.TypeBool
 	case n == 1 && seen[vkInt]:
 		typ = table.TypeInt64
-	case seen[vkBigInt] && !seen[vkFloat] && n == btoi(seen[vkInt])+1:
+	case seen[vkBigInt] && !seen[vkFloat]:
 		for i, v := range vals {
 			if kindOf(v) == vkBigInt {
-				return nil, colErr(ErrUnsupported, name, i, "integer %s is outside the int64 range", keyName(v))
+				return nil, colErr(ErrUnsupported, name, i, "integer outside the int64 range")
 			}
 		}
 	case (seen[vkInt] || seen[vkFloat] || seen[vkBigInt]) && !seen[vkBool] && n == btoi(seen[vkInt])+btoi(seen[vkFloat])+btoi(seen[vkBigInt]):
@@ -259,6 +266,9 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 			}
 		case table.TypeDouble:
 			f := toFloat(v)
+			if math.IsInf(f, 0) && kindOf(v) == vkBigInt {
+				return nil, colErr(ErrUnsupported, name, i, "integer too large for a float64")
+			}
 			if math.IsInf(f, 0) || math.IsNaN(f) {
 				col.Nulls = append(col.Nulls, i)
 				continue
@@ -387,10 +397,10 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 		return nil, colErr(ErrUnsupported, col.Name, -1, "vectors of length 0")
 	}
 	col.VectorDim = dim
-	col.Vectors = make([]float32, len(vals)*dim)
-	if err := c.spend(int64(len(col.Vectors))); err != nil {
-		return nil, err
+	if err := c.spend(4 * int64(len(vals)) * int64(dim)); err != nil {
+		return nil, withColumn(err, col.Name, -1)
 	}
+	col.Vectors = make([]float32, len(vals)*dim)
 	for i, v := range vals {
 		if isNull(v) {
 			col.Nulls = append(col.Nulls, i)
@@ -400,7 +410,7 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 		switch x := v.(type) {
 		case *ndarray:
 			if x.dtype.kind == 'f' && x.dtype.size == 4 {
-				copy(dst, x.float32s())
+				x.copyFloat32s(dst)
 			} else {
 				for j := range dst {
 					dst[j] = float32(toFloat(numeric(x.at(j))))
@@ -493,6 +503,9 @@ func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
 	case uint64:
 		return strconv.AppendUint(b, x, 10), nil
 	case *big.Int:
+		if x.BitLen() > maxJSONIntBits {
+			return b, newErr(ErrUnsupported, -1, "", "integer of %d bits in JSON (CPython prints at most 4300 digits)", x.BitLen())
+		}
 		return x.Append(b, 10), nil
 	case float64:
 		return canonical.AppendFloat(b, x, 64), nil
@@ -542,6 +555,9 @@ func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
 			return b, err
 		}
 		defer c.leave(x)
+		if err := c.spend(int64(len(*x)) * entryCost); err != nil {
+			return b, err
+		}
 		return c.appendObject(b, dictEntries(x), depth)
 	case *types.OrderedDict:
 		if err := c.enter(x); err != nil {
@@ -643,15 +659,26 @@ type entry struct {
 	value any
 }
 
+// dictEntries lists a dict's entries; a key set twice (SETITEM twice) keeps
+// its first position and its last value, as in Python.
 func dictEntries(d *types.Dict) []entry {
 	out := make([]entry, 0, len(*d))
-	var seen map[string]int
-	for _, e := range *d {
-		// duplicate keys (SETITEM twice): last wins, first position kept
-		k := keyName(e.Key)
-		if seen == nil {
-			seen = make(map[string]int, len(*d))
+	if len(*d) <= 32 {
+	next:
+		for _, e := range *d {
+			for i := range out {
+				if sameKey(out[i].key, e.Key) {
+					out[i].value = e.Value
+					continue next
+				}
+			}
+			out = append(out, entry{e.Key, e.Value})
 		}
+		return out
+	}
+	seen := make(map[string]int, len(*d))
+	for _, e := range *d {
+		k := keyName(e.Key)
 		if i, ok := seen[k]; ok {
 			out[i].value = e.Value
 			continue
@@ -660,6 +687,14 @@ func dictEntries(d *types.Dict) []entry {
 		out = append(out, entry{e.Key, e.Value})
 	}
 	return out
+}
+
+func sameKey(a, b any) bool {
+	if sa, ok := a.(string); ok {
+		sb, ok := b.(string)
+		return ok && sa == sb
+	}
+	return keyName(a) == keyName(b)
 }
 
 func orderedEntries(d *types.OrderedDict) []entry {
@@ -810,6 +845,10 @@ func checkKey(k any) error {
 			if err := checkKey(it); err != nil {
 				return err
 			}
+		}
+	case *big.Int:
+		if x.BitLen() > maxJSONIntBits {
+			return newErr(ErrUnsupported, -1, "", "dict key: integer of %d bits", x.BitLen())
 		}
 	}
 	return nil

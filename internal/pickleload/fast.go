@@ -322,11 +322,11 @@ func (m *fastVM) run() (any, error) {
 		case opBinFloat:
 			m.pushF(math.Float64frombits(binary.BigEndian.Uint64(m.take(8))))
 		case opShortBinUnicode:
-			m.push(string(m.take(m.u8())))
+			m.push(aliasString(m.take(m.u8())))
 		case opBinUnicode:
-			m.push(string(m.take(m.u32())))
+			m.push(aliasString(m.take(m.u32())))
 		case opBinUnicode8:
-			m.push(string(m.take(m.u64())))
+			m.push(aliasString(m.take(m.u64())))
 		case opUnicode:
 			s, err := decodeRawUnicodeEscape(m.line())
 			if err != nil {
@@ -424,17 +424,20 @@ func (m *fastVM) run() (any, error) {
 			}
 			m.push(g)
 		case opStackGlobal:
-			name := m.pop().v.(string)
-			module := m.pop().v.(string)
+			name, ok1 := m.pop().v.(string)
+			module, ok2 := m.pop().v.(string)
+			if !ok1 || !ok2 {
+				return nil, newErr(ErrMalformed, int64(at), "STACK_GLOBAL", "operands are not strings")
+			}
 			g, err := findClass(module, name)
 			if err != nil {
 				return nil, err
 			}
 			m.push(g)
 		case opReduce:
-			args := m.pop().v.(*types.Tuple)
+			args, ok1 := m.pop().v.(*types.Tuple)
 			fn, ok := m.pop().v.(*knownGlobal)
-			if !ok {
+			if !ok || !ok1 {
 				return nil, newErr(ErrMalformed, int64(at), "REDUCE", "call of a non-callable")
 			}
 			plain := make([]any, len(*args))

@@ -55,6 +55,7 @@ func init() {
 		allowed[b+".bytes"] = callBytes
 		allowed[b+".slice"] = callSlice
 		allowed[b+".object"] = classCall(b, "object")
+		allowed[b+".getattr"] = callGetattr // only getattr(allowlisted class, name); see scanner.getattr
 	}
 	allowed["datetime.datetime"] = callDatetime
 	allowed["datetime.date"] = callDate
@@ -202,12 +203,13 @@ type pyObject struct {
 	args         []any
 	state        any
 	hasState     bool
-	inert        bool // a pyarrow placeholder
+	inert        bool   // a pyarrow placeholder
+	dtype        *dtype // numpy.dtype objects: the parsed dtype, once BUILD has run
 }
 
 // PySetState implements types.PyStateSettable: BUILD stores the state.
 func (o *pyObject) PySetState(state any) error {
-	o.state, o.hasState = state, true
+	o.state, o.hasState, o.dtype = state, true, nil
 	return nil
 }
 
@@ -230,6 +232,23 @@ func inertCall(module, name string) callFunc {
 
 func argErr(fn string, args []any) error {
 	return newErr(ErrMalformed, -1, "REDUCE", "%s: unexpected arguments (%d)", fn, len(args))
+}
+
+func callGetattr(args []any) (any, error) {
+	if len(args) == 2 {
+		name, ok := args[1].(string)
+		var module, cls string
+		switch c := args[0].(type) {
+		case *knownGlobal:
+			module, cls = c.module, c.name
+		case *dataClass:
+			module, cls = c.module, c.name
+		}
+		if ok && module != "" && classifyGlobal(module, cls+"."+name) == gCallable {
+			return findClass(module, cls+"."+name)
+		}
+	}
+	return nil, newErr(ErrRefused, -1, "REDUCE", "call of builtins.getattr on anything but an allowlisted class method")
 }
 
 func callReconstructArray(args []any) (any, error) {

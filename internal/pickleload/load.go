@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
@@ -53,8 +54,9 @@ func (o Options) withDefaults(n int) Options {
 }
 
 // Load decodes the pickle in data into a table without executing any pickle
-// code. The table may alias data (numeric arrays are reinterpreted in place
-// where alignment allows): do not modify data while the table is in use.
+// code. The table aliases data (numeric arrays are reinterpreted in place
+// where alignment allows, strings and bytes are slices of it): do not
+// modify data while the table is in use.
 //
 // Every error about the content satisfies errors.Is(err, [ErrInvalid]) and
 // one of [ErrRefused], [ErrLimit], [ErrUnsupported], [ErrMalformed]; it is a
@@ -155,6 +157,15 @@ func (r *spliceReader) ReadByte() (byte, error) {
 	return c, nil
 }
 
+// aliasString returns b as a string without copying. The loader's input is
+// never modified (see [Load]), so the string stays valid.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 // unpickle runs gopickle over the pre-checked stream with the loader's hooks.
 func unpickle(sr scanResult) (any, error) {
 	r := &spliceReader{data: sr.data, edits: sr.edits}
@@ -165,10 +176,14 @@ func unpickle(sr scanResult) (any, error) {
 		if !ok || i < 0 || i >= len(sr.bufs) {
 			return nil, newErr(ErrMalformed, -1, "BINPERSID", "bad buffer reference")
 		}
-		if sr.bufArray[i] {
-			return types.NewByteArrayFromSlice(sr.bufs[i]), nil
+		b := sr.bufs[i]
+		switch sr.bufKind[i] {
+		case opByteArray8:
+			return types.NewByteArrayFromSlice(b), nil
+		case opBinUnicode:
+			return aliasString(b), nil
 		}
-		return sr.bufs[i], nil
+		return b, nil
 	}
 	u.MakeReadOnly = func(v any) (any, error) { return v, nil }
 	v, err := u.Load()

@@ -28,6 +28,17 @@ func parseDtype(v any) (*dtype, error) {
 	if !ok || o.name != "dtype" || len(o.args) < 1 {
 		return nil, newErr(ErrMalformed, -1, "", "expected a numpy dtype, got %s", typeName(v))
 	}
+	if o.dtype != nil {
+		return o.dtype, nil // dtypes are memoized and shared by many arrays
+	}
+	d, err := parseDtypeState(o)
+	if err == nil {
+		o.dtype = d
+	}
+	return d, err
+}
+
+func parseDtypeState(o *pyObject) (*dtype, error) {
 	s, ok := o.args[0].(string)
 	if !ok || s == "" {
 		return nil, newErr(ErrMalformed, -1, "", "numpy dtype with a %s name", typeName(o.args[0]))
@@ -224,6 +235,22 @@ func (a *ndarray) order() binary.ByteOrder {
 		return binary.BigEndian
 	}
 	return binary.LittleEndian
+}
+
+// copyFloat32s writes the array's elements, row-major, into dst (len(dst)
+// == a.len()) without an intermediate slice.
+func (a *ndarray) copyFloat32s(dst []float32) {
+	if len(dst) == 0 {
+		return
+	}
+	if !a.dtype.big && (!a.fortran || len(a.shape) < 2) && hostLittleEndian {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), a.raw)
+		return
+	}
+	bo := a.order()
+	for i := range dst {
+		dst[i] = math.Float32frombits(bo.Uint32(a.raw[4*a.index(i):]))
+	}
 }
 
 // float32s returns the array's elements as float32s in row-major order,

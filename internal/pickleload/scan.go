@@ -34,6 +34,7 @@ const (
 	symDecStr         // a str decoded by the pre-pass; off indexes scanner.decoded
 	symGlobal         // a global; off indexes scanner.globals
 	symTuple          // a tuple; n is its length
+	symAttr           // a 2-tuple (global, str): getattr's arguments; off indexes scanner.attrs
 )
 
 type sym struct {
@@ -42,7 +43,7 @@ type sym struct {
 	kind symKind
 }
 
-// persistThreshold is the payload size from which bytes are handed to
+// persistThreshold is the payload size from which bytes and text are handed to
 // gopickle as persistent ids aliasing the input instead of copies.
 const persistThreshold = 64
 
@@ -52,6 +53,13 @@ const objCost = 32
 type globalRef struct {
 	module, name string
 	class        globalClass
+}
+
+// attrRef is a (global, attribute name) pair, getattr's only allowed
+// arguments.
+type attrRef struct {
+	global int
+	name   string
 }
 
 type scanner struct {
@@ -69,16 +77,17 @@ type scanner struct {
 
 	globals []globalRef
 	gindex  map[string]int
+	attrs   []attrRef
 	decoded []string
 
 	decodedBytes int64
 
 	// edits to the stream gopickle reads, in offset order
-	edits    []edit
-	bufs     [][]byte
-	bufArray []bool // bufs[i] came from BYTEARRAY8
-	inFrame  int    // end offset of the current frame, or 0
-	objects  bool   // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
+	edits   []edit
+	bufs    [][]byte
+	bufKind []byte // opcode bufs[i] came from: BYTEARRAY8 -> bytearray, BINUNICODE -> str, else bytes
+	inFrame int    // end offset of the current frame, or 0
+	objects bool   // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
 }
 
 // edit replaces data[at:end] with repl in the stream gopickle reads.
@@ -88,12 +97,12 @@ type edit struct {
 }
 
 type scanResult struct {
-	data     []byte
-	edits    []edit
-	bufs     [][]byte
-	bufArray []bool
-	proto    int
-	objects  bool // the pickle builds objects: gopickle, not the fast path
+	data    []byte
+	edits   []edit
+	bufs    [][]byte
+	bufKind []byte
+	proto   int
+	objects bool // the pickle builds objects: gopickle, not the fast path
 }
 
 func scan(data []byte, opts Options) (res scanResult, err error) {
@@ -106,7 +115,7 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	}
 	res.proto = s.proto
 	res.bufs = s.bufs
-	res.bufArray = s.bufArray
+	res.bufKind = s.bufKind
 	res.data = data[:s.pos]
 	res.edits = s.edits
 	res.objects = s.objects
@@ -273,7 +282,7 @@ func (s *scanner) persist(at int, b []byte, kind byte) {
 	binary.LittleEndian.PutUint32(r[1:], uint32(idx))
 	r[5] = opBinPersID
 	s.replace(at, r[:]...)
-	s.bufArray = append(s.bufArray, kind == opByteArray8)
+	s.bufKind = append(s.bufKind, kind)
 }
 
 func (s *scanner) str(v sym) (string, bool) {
@@ -430,6 +439,10 @@ func (s *scanner) step(at int, op byte) error {
 		if !isDigits(t) {
 			return s.fail(ErrMalformed, at, op, "bad LONG argument %q", truncate(string(l)))
 		}
+		if len(t) > 4300 {
+			// CPython refuses int(str) beyond 4300 digits too.
+			return s.fail(ErrLimit, at, op, "integer of %d digits", len(t))
+		}
 		if err := s.charge(at, op, int64(len(t))); err != nil {
 			return err
 		}
@@ -481,6 +494,9 @@ func (s *scanner) step(at int, op byte) error {
 		}
 		if err := s.charge(at, op, int64(n)); err != nil {
 			return err
+		}
+		if n >= persistThreshold {
+			s.persist(at, b, opBinUnicode)
 		}
 		return s.push(at, op, sym{kind: symStr, off: int64(start), n: int32(min(n, math.MaxInt32))})
 	case opUnicode:
@@ -545,16 +561,21 @@ func (s *scanner) step(at int, op byte) error {
 		return s.push(at, op, sym{})
 	case opTuple1, opTuple2, opTuple3:
 		n := int(op-opTuple1) + 1
-		if _, err := s.pop(at, op, n); err != nil {
-			return err
-		}
-		return s.push(at, op, sym{kind: symTuple, n: int32(n)})
-	case opTuple:
-		n, err := s.popMark(at, op)
+		v, err := s.pop(at, op, n)
 		if err != nil {
 			return err
 		}
-		return s.push(at, op, sym{kind: symTuple, n: int32(min(n, math.MaxInt32))})
+		return s.push(at, op, s.tupleSym(v))
+	case opTuple:
+		if len(s.marks) == 0 {
+			return s.fail(ErrMalformed, at, op, "no MARK on the stack")
+		}
+		v := s.stack[s.marks[len(s.marks)-1]:]
+		t := s.tupleSym(v)
+		if _, err := s.popMark(at, op); err != nil {
+			return err
+		}
+		return s.push(at, op, t)
 	case opList:
 		if _, err := s.popMark(at, op); err != nil {
 			return err
@@ -710,8 +731,15 @@ func (s *scanner) step(at int, op byte) error {
 		if err != nil {
 			return err
 		}
-		if v[1].kind != symTuple && v[1].kind != symAny {
+		if v[1].kind != symTuple && v[1].kind != symAttr && v[1].kind != symAny {
 			return s.fail(ErrMalformed, at, op, "REDUCE arguments are not a tuple")
+		}
+		if v[0].kind == symGlobal && isGetattr(s.globals[v[0].off]) {
+			g, err := s.getattr(at, op, v[1])
+			if err != nil {
+				return err
+			}
+			return s.push(at, op, g)
 		}
 		if err := s.checkCall(at, op, v[0]); err != nil {
 			return err
@@ -796,6 +824,35 @@ func (s *scanner) pushPy2Str(at int, op byte, b []byte) error {
 	r = append(r, b...)
 	s.replace(at, r...)
 	return s.push(at, op, sym{})
+}
+
+func (s *scanner) tupleSym(v []sym) sym {
+	if len(v) == 2 && v[0].kind == symGlobal {
+		if name, ok := s.str(v[1]); ok {
+			s.attrs = append(s.attrs, attrRef{int(v[0].off), name})
+			return sym{kind: symAttr, off: int64(len(s.attrs) - 1), n: 2}
+		}
+	}
+	return sym{kind: symTuple, n: int32(min(len(v), math.MaxInt32))}
+}
+
+func isGetattr(g globalRef) bool {
+	return g.name == "getattr" && (g.module == "builtins" || g.module == "__builtin__")
+}
+
+// getattr checks getattr(global, "name"), which protocols >= 2 use for
+// classmethods such as zoneinfo.ZoneInfo._unpickle: the attribute must
+// itself be an allowlisted callable; the result is that global.
+func (s *scanner) getattr(at int, op byte, args sym) (sym, error) {
+	if args.kind != symAttr {
+		return sym{}, s.fail(ErrRefused, at, op, "call of builtins.getattr with arguments that are not a global and a name")
+	}
+	a := s.attrs[args.off]
+	g := s.globals[a.global]
+	if classifyGlobal(g.module, g.name+"."+a.name) != gCallable {
+		return sym{}, s.fail(ErrRefused, at, op, "call of builtins.getattr(%s.%s, %q) is not allowed", g.module, g.name, a.name)
+	}
+	return s.global(at, op, g.module, g.name+"."+a.name)
 }
 
 // checkCall: REDUCE calls callable v.

@@ -95,6 +95,11 @@ func (c *conv) records(items []any) (*table.Table, error) {
 		if err := c.spend(1); err != nil {
 			return nil, err
 		}
+		if d, ok := it.(*types.Dict); ok {
+			if err := c.spend(int64(len(*d)) * entryCost); err != nil {
+				return nil, withColumn(err, "", r)
+			}
+		}
 		es, ok, err := recordEntries(it)
 		if err != nil {
 			return nil, withColumn(err, "", r)
