@@ -54,7 +54,8 @@
 //	------------------------------------------------ ------------
 //	bool only                                        BOOL
 //	int only (Python ints, numpy ints)               INT64
-//	int and float mixed, Decimal                     DOUBLE
+//	int and float mixed (ints may exceed int64),     DOUBLE
+//	  Decimal
 //	float only                                       DOUBLE
 //	str only                                         STRING
 //	datetime.datetime, datetime.date, Timestamp      TIMESTAMP (µs, UTC)
@@ -67,7 +68,9 @@
 //
 // Vectors of different lengths in one column are an ErrUnsupported error
 // naming the column and the first bad row; so is a Python int outside the
-// int64 range in a column of ints (mixed with floats it is DOUBLE). Float32 vector elements keep
+// int64 range in a column without floats, or one too large for a float64
+// beside floats. In JSON, ints beyond int64 are written exactly up to
+// CPython's 4300-digit limit. Float32 vector elements keep
 // their exact bits; other numbers are converted to float32.
 //
 // Value rules: a naive datetime is taken as UTC; an aware one (datetime.timezone,
@@ -92,7 +95,9 @@
 //   - a call (REDUCE, INST/OBJ with arguments) of anything but an
 //     allowlisted callable: an unknown class (a dataclass, a pydantic
 //     model) may only be built with __new__ and given state, never called
-//     (ErrRefused);
+//     (ErrRefused). builtins.getattr is accepted only as
+//     getattr(<allowlisted class>, "<name>") naming an allowlisted class
+//     method (zoneinfo.ZoneInfo._unpickle), checked statically;
 //   - a STACK_GLOBAL whose names are not statically known strings
 //     (ErrRefused); persistent ids, extension codes (ErrRefused);
 //     out-of-band buffers (ErrUnsupported);
@@ -127,10 +132,21 @@
 //
 // # Memory
 //
-// Numeric array payloads are not copied: the pre-pass hands them to gopickle
-// as references into the input, and float32 matrices become the table's
-// vectors in place when aligned (so the table may alias the input). Numeric
+// Payloads are not copied: the pre-pass hands long byte strings, text and
+// array buffers to gopickle as references into the input, and float32
+// matrices become the table's vectors in place when aligned; strings and
+// bytes in the table are slices of the input. The table therefore aliases
+// the input, which must not be modified while the table is in use. Numeric
 // DataFrame columns are decoded straight from those bytes into typed slices.
+//
+// # Fast path
+//
+// gopickle boxes every value, which holds plain-data pickles (records) to
+// about half of CPython's speed. Pickles that build no objects (no NEWOBJ,
+// NEWOBJ_EX, BUILD, INST or OBJ opcode: lists of dicts, dicts of lists,
+// datetimes and decimals through REDUCE) are decoded by the loader's own
+// interpreter over the checked input (unboxed floats, float lists kept as
+// []float64, strings aliased); everything else goes through gopickle.
 //
 // # Benchmarks
 //
