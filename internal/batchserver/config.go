@@ -100,6 +100,7 @@ func FromSettings(c config.BatchServer) (Config, error) {
 		Discard:        c.Discard,
 		FailFirst:      c.FailFirst,
 		FailRate:       c.FailRate,
+		FailSeed:       uint64(c.FailSeed),
 		ChunkDelay:     c.ChunkDelay,
 		TLS:            tc,
 	}, nil

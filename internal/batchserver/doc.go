@@ -120,7 +120,8 @@
 //     streams are answered UNAVAILABLE before anything is read from them.
 //   - Config.FailRate (--fail-rate P, BATCH_FAIL_RATE): after those, each
 //     stream is answered UNAVAILABLE with probability P, drawn from a
-//     generator seeded with Config.FailSeed (reproducible runs).
+//     generator seeded with Config.FailSeed (--fail-seed, BATCH_FAIL_SEED,
+//     default 1), so the same seed fails the same streams.
 //   - Config.ChunkDelay (--chunk-delay D, BATCH_CHUNK_DELAY): the server
 //     sleeps D after each chunk (a slow server); the sleep ends early when
 //     the stream is cancelled.

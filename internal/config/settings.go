@@ -309,6 +309,7 @@ type BatchServer struct {
 	MaxRecvMsgSize int64         // BATCH_MAX_RECV_MSG_BYTES
 	FailFirst      int           // BATCH_FAIL_FIRST
 	FailRate       float64       // BATCH_FAIL_RATE
+	FailSeed       int64         // BATCH_FAIL_SEED
 	ChunkDelay     time.Duration // BATCH_CHUNK_DELAY
 	Discard        bool          // BATCH_DISCARD
 	TLSCert        string        // BATCH_TLS_CERT
@@ -323,6 +324,7 @@ func (c *BatchServer) bind(b *binder) {
 	b.Int64(&c.MaxRecvMsgSize, "max-recv-msg-bytes", "BATCH_MAX_RECV_MSG_BYTES", 16<<20, "largest gRPC message accepted")
 	b.Int(&c.FailFirst, "fail-first", "BATCH_FAIL_FIRST", 0, "fault injection: answer UNAVAILABLE to the first N streams")
 	b.Float(&c.FailRate, "fail-rate", "BATCH_FAIL_RATE", 0, "fault injection: answer UNAVAILABLE to this fraction of streams (0 to 1)")
+	b.Int64(&c.FailSeed, "fail-seed", "BATCH_FAIL_SEED", 1, "fault injection: seed of --fail-rate's random choices (same seed, same choices)")
 	b.Duration(&c.ChunkDelay, "chunk-delay", "BATCH_CHUNK_DELAY", 0, "fault injection: sleep this long after each chunk received")
 	b.Bool(&c.Discard, "discard", "BATCH_DISCARD", false, "validate and keep the ledger but write no JSONL (benchmarks)")
 	b.String(&c.TLSCert, "tls-cert", "BATCH_TLS_CERT", "", "server certificate (enables TLS)")
