@@ -259,7 +259,7 @@ func (c *Dev) bind(b *binder) {
 	b.Int64(&c.Worker.ChunkBytes, "chunk-bytes", "CHUNK_BYTES", 1<<20, "target encoded size of one chunk")
 	b.Int(&c.Worker.ChunkRecords, "chunk-records", "CHUNK_RECORDS", 10000, "most records in one chunk")
 	b.Int64(&c.Worker.MaxFileBytes, "max-file-bytes", "MAX_FILE_BYTES", 4<<30, "largest pickle file a worker loads")
-	b.Int(&c.NATSPort, "nats-port", "DEV_NATS_PORT", 4222, "port of the embedded NATS server on 127.0.0.1")
+	b.Int(&c.NATSPort, "nats-port", "DEV_NATS_PORT", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
 	b.String(&c.NATSDir, "nats-dir", "DEV_NATS_DIR", ".data/nats", "JetStream storage directory of the embedded NATS server")
 	b.String(&c.BatchOutDir, "batch-out", "DEV_BATCH_OUT_DIR", ".data/batch", "output directory of the in-process batch server")
 	b.Int(&c.Workers, "workers", "DEV_WORKERS", 2, "workers started in-process")
@@ -295,8 +295,8 @@ func LoadDev(fs *flag.FlagSet, args []string, getenv func(string) string) (Dev, 
 	if c.Workers < 0 || c.Workers > 64 {
 		errs = append(errs, fieldErr("workers", "DEV_WORKERS", "must be 0 to 64"))
 	}
-	if c.NATSPort < 0 || c.NATSPort > 65535 {
-		errs = append(errs, fieldErr("nats-port", "DEV_NATS_PORT", "must be a port number"))
+	if c.NATSPort < -1 || c.NATSPort > 65535 {
+		errs = append(errs, fieldErr("nats-port", "DEV_NATS_PORT", "must be a port number (-1: any free port)"))
 	}
 	return c, errors.Join(errs...)
 }
