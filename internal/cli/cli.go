@@ -56,6 +56,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "", "run the HTTP API on HTTP_ADDR", runServe},
+		{"dev", "[--workers N] [--batch-server ADDR] [--nats-port P]", "run the whole stack in this process: embedded JetStream, batch server, workers and the HTTP API", runDev},
 		{"enqueue", "DOMAIN FILE [--object] [--idempotency-key K] [--wait]", "enqueue an ingest job", runEnqueue},
 		{"upload", "FILE [--name N]", "upload a file into the ingest_files object store", runUpload},
 		{"status", "JOB_ID", "show a job's status", runStatus},
