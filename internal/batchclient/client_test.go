@@ -336,3 +336,5 @@ func TestStreamRefusesBadMetadataLocally(t *testing.T) {
 		t.Errorf("bad sha256: %v, want ErrRejected", err)
 	}
 }
+
+func zeroLog() zerolog.Logger { return zerolog.Nop() }

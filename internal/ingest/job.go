@@ -37,7 +37,14 @@ type jobRun struct {
 // handle runs one delivered message to its end: it never panics and always
 // settles the message (ack, nak or term), except when the lease was lost.
 func (w *Worker) handle(workCtx context.Context, msg jetstream.Msg) {
-	j := &jobRun{w: w, msg: msg, started: time.Now()}
+	j := &jobRun{w: w, msg: msg, started: time.Now(), log: w.log}
+	defer func() {
+		// Last resort: a bug while settling must not take the worker and
+		// its other jobs down. The message, unsettled, returns after AckWait.
+		if v := recover(); v != nil {
+			j.log.Error().Interface("panic", v).Msg("panic while settling a job; it will be redelivered")
+		}
+	}()
 	md, err := msg.Metadata()
 	if err != nil {
 		w.log.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata; terminating it")
