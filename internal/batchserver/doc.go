@@ -35,10 +35,18 @@
 //     the same idempotency key with different data is a client bug (or a
 //     source file rewritten between deliveries), and answering "duplicate"
 //     would silently drop the new data.
-//   - If another stream with the same ingest_id is past its metadata right
-//     now, the stream is answered ABORTED (transient) at once: exactly one
-//     of them can commit, and a retry of the loser later finds the commit
-//     and is answered duplicate=true.
+//   - At most one stream per ingest_id is received at a time, so two can
+//     never both commit. If another stream with the same ingest_id is past
+//     its metadata right now: a stream with the same or an earlier attempt
+//     is answered ABORTED (transient) at once, and its retry later finds the
+//     commit (duplicate=true) or a free id; a stream with a later attempt
+//     takes over: the queue redelivered the job because it gave the earlier
+//     delivery up (its worker died or lost the lease), so the earlier stream
+//     is answered ABORTED and applies nothing, and the later one proceeds.
+//     If the earlier stream's commit has already begun, the later one waits
+//     for it and is answered duplicate=true. This keeps a half-dead stream
+//     of a crashed worker from blocking the job's redeliveries until they
+//     run out.
 //   - Chunks follow with sequence 0, 1, 2, ... and no gaps, and first_record
 //     equal to the records received before the chunk. Each chunk must carry
 //     every schema column in order, in the values case of its field type,
@@ -143,5 +151,8 @@
 // default 16 MiB), 16 MiB flow-control windows, 256 KiB read and write
 // buffers, and TLS from Config.TLS ([LoadTLS]: a server certificate, and
 // with a client CA, mutual TLS), so the server is not the bottleneck of a
-// loopback benchmark with 1 MiB chunks.
+// loopback benchmark with 1 MiB chunks. Keepalive pings (every 30 s of
+// silence, 10 s to answer) close connections of clients that vanished
+// without a FIN, which ends their streams. Clients may ping every 10 s or
+// more, even without a stream.
 package batchserver

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/embedstream/embedstream/internal/wire"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
@@ -30,6 +31,9 @@ import (
 const (
 	windowSize = 16 << 20
 	bufferSize = 256 << 10
+
+	keepaliveTime    = 30 * time.Second // ping a connection idle this long
+	keepaliveTimeout = 10 * time.Second // and close it if the ping is not answered within this
 )
 
 // File and directory names inside Config.OutDir.
@@ -53,14 +57,23 @@ type Server struct {
 	lock   *os.File
 
 	mu       sync.Mutex
-	ledger   *ledger             // guarded by mu
-	inFlight map[string]struct{} // ingest ids with a stream past its metadata; guarded by mu
-	closed   bool                // guarded by mu
+	ledger   *ledger           // guarded by mu
+	inFlight map[string]*claim // ingest ids with a stream past its metadata; guarded by mu
+	closed   bool              // guarded by mu
 
 	rngMu sync.Mutex
 	rng   *rand.Rand // FailRate's generator; guarded by rngMu
 
 	stats counters
+}
+
+// claim is a stream's hold on its ingest_id while it receives and commits.
+type claim struct {
+	attempt    uint32
+	committing bool          // the commit has begun: it can no longer be preempted; guarded by Server.mu
+	preempted  bool          // preempt is closed; guarded by Server.mu
+	preempt    chan struct{} // closed when a stream of a later attempt takes over
+	released   chan struct{} // closed when the holder is done (committed or cleaned up)
 }
 
 // counters back [Stats].
@@ -112,7 +125,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		tmpDir:   filepath.Join(cfg.OutDir, tmpDirName),
 		health:   health.NewServer(),
 		lock:     lock,
-		inFlight: map[string]struct{}{},
+		inFlight: map[string]*claim{},
 		rng:      rand.New(rand.NewPCG(cfg.FailSeed, cfg.FailSeed^0x9e3779b97f4a7c15)),
 	}
 	if err := s.open(); err != nil {
@@ -242,6 +255,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		grpc.ReadBufferSize(bufferSize),
 		grpc.WriteBufferSize(bufferSize),
 		grpc.WaitForHandlers(true),
+		// Find connections of vanished clients (no FIN, e.g. a network
+		// partition), so their streams end and release their ingest_id.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if s.cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.TLS)))

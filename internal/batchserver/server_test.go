@@ -400,3 +400,46 @@ func TestUnmarshalableMessage(t *testing.T) {
 	}
 	b.assertNothing(t, "job-utf8")
 }
+
+// TestLaterAttemptPreemptsInFlightStream: a stream of attempt 1 holds the id
+// mid-stream (its worker lost the job, say); the redelivery's stream of
+// attempt 2 takes over and commits, and attempt 1 is answered ABORTED and
+// applies nothing.
+func TestLaterAttemptPreemptsInFlightStream(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tb := testTable(20)
+	old := messages("job-pre", tb, 10)
+	a, err := b.client.IngestDataStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range old[:2] {
+		if err := a.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitChunk(t, "job-pre", 0)
+
+	redelivery := messages("job-pre", tb, 10)
+	redelivery[0].GetMetadata().Attempt = 2
+	resp, err := send(context.Background(), b.client, redelivery)
+	if err != nil || resp.GetDuplicate() || resp.GetRecordsReceived() != 20 {
+		t.Fatalf("attempt 2: %v, %v", resp, err)
+	}
+	r := b.waitDone(t, "job-pre")
+	if r.Attempt == 2 { // the two ends may be signalled in either order
+		r = b.waitDone(t, "job-pre")
+	}
+	if r.Attempt != 1 || r.Outcome != OutcomeAborted || status.Code(r.Err) != codes.Aborted {
+		t.Fatalf("attempt 1 ended %+v, want aborted", r)
+	}
+	_ = a.Send(old[2]) // may fail: the server has answered already
+	if _, err := a.CloseAndRecv(); status.Code(err) != codes.Aborted {
+		t.Fatalf("attempt 1: err = %v, want ABORTED", err)
+	}
+	if st := b.srv.Stats(); st.Commits != 1 || st.Records != 20 {
+		t.Fatalf("stats %+v", st)
+	}
+	b.assertCommitted(t, "job-pre", tb)
+}

@@ -32,7 +32,8 @@ type stream struct {
 	schema  []table.Field
 	records uint64
 	chunks  uint64
-	claimed bool // md.IngestId is in s.inFlight
+	claim   *claim        // held in s.inFlight[md.IngestId]; nil before the claim
+	stop    chan struct{} // closed when the handler is done: ends the receive goroutine
 
 	tmp *os.File
 	bw  *bufio.Writer
@@ -137,7 +138,7 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 	}
 	st.schema = schema
 
-	if dup, out, err := st.claim(); dup || err != nil {
+	if dup, out, err := st.acquire(ctx); dup || err != nil {
 		return out, err
 	}
 	if !s.cfg.Discard {
@@ -148,15 +149,21 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 		st.tmp, st.bw = f, bufio.NewWriterSize(f, writeBufferSize)
 	}
 
+	msgs := st.receive()
 	for {
-		msg, err := st.rpc.Recv()
-		if errors.Is(err, io.EOF) {
+		var r received
+		select {
+		case r = <-msgs:
+		case <-st.claim.preempt:
+			return OutcomeAborted, preempted(md)
+		}
+		if errors.Is(r.err, io.EOF) {
 			break
 		}
-		if err != nil {
-			return recvFailure(ctx, err)
+		if r.err != nil {
+			return recvFailure(ctx, r.err)
 		}
-		if out, err := st.chunk(ctx, msg); err != nil {
+		if out, err := st.chunk(ctx, r.msg); err != nil {
 			return out, err
 		}
 	}
@@ -165,6 +172,9 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 	}
 	if err := ctx.Err(); err != nil { // the client gave up before the commit began
 		return OutcomeAborted, status.FromContextError(err).Err()
+	}
+	if !st.beginCommit() {
+		return OutcomeAborted, preempted(md)
 	}
 	e, err := st.commit()
 	if err != nil {
@@ -181,43 +191,111 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 	return OutcomeCommitted, nil
 }
 
-// claim answers a stream whose ingest_id is committed already, or takes the
-// id's in-flight claim so no concurrent stream can commit it too.
-func (st *stream) claim() (dup bool, out Outcome, err error) {
+// acquire answers a stream whose ingest_id is committed already, or takes the
+// id's in-flight claim so no concurrent stream can commit it too. A stream
+// of a later attempt than the holder's preempts the holder (whose delivery
+// the queue has given up on) unless its commit has begun, and waits for it
+// to let go; a stream of the same or an earlier attempt is answered ABORTED.
+func (st *stream) acquire(ctx context.Context) (dup bool, out Outcome, err error) {
 	s, md := st.s, st.md
 	id := md.GetIngestId()
-	s.mu.Lock()
-	if s.closed {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return false, OutcomeAborted, status.Error(codes.Unavailable, "the batch server is shutting down")
+		}
+		if e, ok := s.ledger.entries[id]; ok {
+			s.mu.Unlock()
+			return st.duplicate(e)
+		}
+		held := s.inFlight[id]
+		if held == nil {
+			st.claim = &claim{attempt: md.GetAttempt(), preempt: make(chan struct{}), released: make(chan struct{})}
+			s.inFlight[id] = st.claim
+			s.mu.Unlock()
+			return false, "", nil
+		}
+		if md.GetAttempt() <= held.attempt {
+			s.mu.Unlock()
+			return false, OutcomeAborted, status.Errorf(codes.Aborted,
+				"ingest_id %q is being received on another stream (attempt %d); retry later", id, held.attempt)
+		}
+		if !held.committing && !held.preempted {
+			held.preempted = true
+			close(held.preempt)
+		}
 		s.mu.Unlock()
-		return false, OutcomeAborted, status.Error(codes.Unavailable, "the batch server is shutting down")
+		select {
+		case <-held.released: // look again: committed, or free
+		case <-ctx.Done():
+			return false, OutcomeAborted, status.FromContextError(ctx.Err()).Err()
+		}
 	}
-	if e, ok := s.ledger.entries[id]; ok {
-		s.mu.Unlock()
-		if e.Domain != md.GetDomain() {
-			return false, OutcomeRejected, status.Errorf(codes.FailedPrecondition,
-				"ingest_id %q was committed to domain %q, not %q", id, e.Domain, md.GetDomain())
-		}
-		if e.SHA256 != "" && e.SHA256 != md.GetSourceSha256() {
-			return false, OutcomeRejected, status.Errorf(codes.FailedPrecondition,
-				"ingest_id %q was committed from source_sha256 %s, this stream carries %s", id, e.SHA256, md.GetSourceSha256())
-		}
-		resp := &pb.IngestDataResponse{
-			IngestId: id, Duplicate: true,
-			Message: fmt.Sprintf("already committed at %s (%d records); nothing applied", e.CommittedAt.Format(time.RFC3339), e.Records),
-		}
-		if err := st.rpc.SendAndClose(resp); err != nil {
-			return true, OutcomeAborted, err
-		}
-		return true, OutcomeDuplicate, nil
+}
+
+// duplicate answers a stream whose ingest_id is committed already (entry
+// e): duplicate=true if it carries the same data, FAILED_PRECONDITION if not.
+func (st *stream) duplicate(e Entry) (bool, Outcome, error) {
+	md := st.md
+	id := md.GetIngestId()
+	if e.Domain != md.GetDomain() {
+		return false, OutcomeRejected, status.Errorf(codes.FailedPrecondition,
+			"ingest_id %q was committed to domain %q, not %q", id, e.Domain, md.GetDomain())
 	}
-	if _, busy := s.inFlight[id]; busy {
-		s.mu.Unlock()
-		return false, OutcomeAborted, status.Errorf(codes.Aborted, "ingest_id %q is being received on another stream; retry later", id)
+	if e.SHA256 != "" && e.SHA256 != md.GetSourceSha256() {
+		return false, OutcomeRejected, status.Errorf(codes.FailedPrecondition,
+			"ingest_id %q was committed from source_sha256 %s, this stream carries %s", id, e.SHA256, md.GetSourceSha256())
 	}
-	s.inFlight[id] = struct{}{}
-	st.claimed = true
-	s.mu.Unlock()
-	return false, "", nil
+	resp := &pb.IngestDataResponse{
+		IngestId: id, Duplicate: true,
+		Message: fmt.Sprintf("already committed at %s (%d records); nothing applied", e.CommittedAt.Format(time.RFC3339), e.Records),
+	}
+	if err := st.rpc.SendAndClose(resp); err != nil {
+		return true, OutcomeAborted, err
+	}
+	return true, OutcomeDuplicate, nil
+}
+
+// received is one Recv result.
+type received struct {
+	msg *pb.IngestDataRequest
+	err error
+}
+
+// receive calls Recv in a goroutine of its own, so the handler can also
+// watch for preemption. The goroutine ends after the first error (io.EOF
+// included); if the handler returns first, gRPC ends the stream, which ends
+// the pending Recv, and cleanup's closing st.stop ends the goroutine.
+func (st *stream) receive() <-chan received {
+	ch := make(chan received, 1)
+	st.stop = make(chan struct{})
+	go func() {
+		for {
+			m, err := st.rpc.Recv()
+			select {
+			case ch <- received{m, err}:
+			case <-st.stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// beginCommit marks the claim as committing, so it can no longer be
+// preempted; it reports false if it was preempted already.
+func (st *stream) beginCommit() bool {
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if st.claim.preempted {
+		return false
+	}
+	st.claim.committing = true
+	return true
 }
 
 // chunk checks one message after the metadata and writes its records.
@@ -259,6 +337,9 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 		case <-ctx.Done():
 			t.Stop()
 			return OutcomeAborted, status.FromContextError(ctx.Err()).Err()
+		case <-st.claim.preempt:
+			t.Stop()
+			return OutcomeAborted, preempted(md)
 		case <-t.C:
 		}
 	}
@@ -323,6 +404,9 @@ func (st *stream) syncTemp() error {
 
 // cleanup removes an uncommitted temp file and releases the in-flight claim.
 func (st *stream) cleanup() {
+	if st.stop != nil {
+		close(st.stop)
+	}
 	if st.tmp != nil {
 		_ = st.tmp.Close() // may be closed already by syncTemp; removal is what matters
 		if err := os.Remove(st.tmp.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -330,10 +414,13 @@ func (st *stream) cleanup() {
 		}
 		st.tmp = nil
 	}
-	if st.claimed {
+	if st.claim != nil {
 		st.s.mu.Lock()
-		delete(st.s.inFlight, st.md.GetIngestId())
+		if st.s.inFlight[st.md.GetIngestId()] == st.claim {
+			delete(st.s.inFlight, st.md.GetIngestId())
+		}
 		st.s.mu.Unlock()
+		close(st.claim.released)
 	}
 }
 
@@ -351,6 +438,13 @@ func recvFailure(ctx context.Context, err error) (Outcome, error) {
 		return OutcomeAborted, status.FromContextError(ctx.Err()).Err()
 	}
 	return OutcomeAborted, err
+}
+
+// preempted is the ABORTED status of a stream that a later attempt took
+// over from.
+func preempted(md *pb.IngestMetadata) error {
+	return status.Errorf(codes.Aborted, "a stream of a later attempt of ingest_id %q took over; this one (attempt %d) applies nothing",
+		md.GetIngestId(), md.GetAttempt())
 }
 
 // invalid returns an INVALID_ARGUMENT status error.
