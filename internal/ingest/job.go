@@ -93,6 +93,11 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 		}
 	}()
 
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer cancel(nil) // stops the goroutines below before bg.Wait
+	bg.Go(func() { j.keepLease(jctx, cancel) })
+
 	j.log.Info().Str("file_name", j.job.FileName).Str("source", j.job.Source).Msg("job started")
 	j.writeStatus(jctx, func(s *queue.Status) error {
 		j.fill(s)
@@ -102,11 +107,6 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 		s.RecordsTotal, s.RecordsSent, s.ChunksSent, s.BytesSent = 0, 0, 0, 0
 		return nil
 	})
-
-	var bg sync.WaitGroup
-	defer bg.Wait()
-	defer cancel(nil) // stops the goroutines below before bg.Wait
-	bg.Go(func() { j.keepLease(jctx, cancel) })
 	bg.Go(func() { j.writeProgress(jctx) })
 
 	rep, err := j.w.proc.Run(jctx, j.job, j.attempt, j)
