@@ -180,7 +180,7 @@ func BenchmarkFile(b *testing.B) {
 			if dir == "" {
 				b.Skip("EMBEDSTREAM_BENCH_DIR not set")
 			}
-			data, err := os.ReadFile(filepath.Join(dir, name))
+			data, err := ReadFile(filepath.Join(dir, name))
 			if err != nil {
 				b.Skip(err)
 			}

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/embedstream/embedstream/internal/canonical"
 	"github.com/embedstream/embedstream/internal/table"
@@ -249,5 +252,29 @@ func TestLoadFileIOErrorIsNotInvalid(t *testing.T) {
 	_, err := LoadFile(t.TempDir()+"/missing.pkl", Options{})
 	if err == nil || errors.Is(err, ErrInvalid) {
 		t.Fatalf("err = %v, want a non-ErrInvalid I/O error", err)
+	}
+}
+
+func TestReadFileAlignsTheMatrixSoLoadUsesItInPlace(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "emb.pkl")
+	if err := os.WriteFile(path, genNdarray(64, 384), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := Load(data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tb.Column("embedding")
+	if c == nil || c.VectorDim != 384 || tb.Rows != 64 || c.Vectors[385] != float32(385%1000)/1000 {
+		t.Fatalf("unexpected table: %s rows=%d", schema(tb), tb.Rows)
+	}
+	start := uintptr(unsafe.Pointer(&data[0]))
+	if p := uintptr(unsafe.Pointer(&c.Vectors[0])); p < start || p >= start+uintptr(len(data)) {
+		t.Errorf("the vectors were copied; want them in place in the file's bytes")
 	}
 }
