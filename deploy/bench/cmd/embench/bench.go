@@ -1,0 +1,542 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+// benchEnv is what every stage needs.
+type benchEnv struct {
+	n       int
+	runs    int
+	scratch string // deploy/bench/scratch
+	data    string // scratch/data: the generated pickles
+	bin     string // built binaries: worker, publisher, batchserver, embench
+	out     string // results directory
+	python  string
+	pyload  string // pyload.py
+	profile bool
+	rep     *report
+}
+
+func (e *benchEnv) file(name string) string { return filepath.Join(e.data, name) }
+
+func (e *benchEnv) dfFile() string      { return fmt.Sprintf("recruit_df_%d_d384.pkl", e.n) }
+func (e *benchEnv) recordsFile() string { return fmt.Sprintf("recruit_records_%d_d384.pkl", e.n) }
+func (e *benchEnv) ndarrayFile() string { return fmt.Sprintf("ndarray_%d_d768.pkl", e.n) }
+
+const tinyFile = "recruit_df_10_d384.pkl"
+
+func (e *benchEnv) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+}
+
+// runBench runs the stages and writes latest.json and latest.md.
+func runBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	e := &benchEnv{}
+	fs.IntVar(&e.n, "n", 100_000, "rows of the generated files")
+	fs.IntVar(&e.runs, "runs", 3, "runs per figure (the median is reported)")
+	fs.StringVar(&e.scratch, "scratch", "deploy/bench/scratch", "scratch directory (data/ inside holds the pickles)")
+	fs.StringVar(&e.bin, "bin", "deploy/bench/scratch/bin", "directory of the built binaries")
+	fs.StringVar(&e.out, "out", "deploy/bench/results", "results directory")
+	fs.StringVar(&e.python, "python", "/usr/bin/python3", "Python with pandas and numpy, for the CPython baseline")
+	fs.StringVar(&e.pyload, "pyload", "deploy/bench/pyload.py", "the CPython baseline script")
+	fs.BoolVar(&e.profile, "profile", true, "take CPU and allocation profiles of the loader and of a worker")
+	stages := fs.String("stages", "load,wire,e2e,queue,scaling", "stages to run, comma-separated")
+	command := fs.String("command", "deploy/bench/run", "the command line to record in the report")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	e.data = filepath.Join(e.scratch, "data")
+	for _, p := range []*string{&e.scratch, &e.data, &e.bin, &e.out, &e.pyload} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	e.rep = &report{GeneratedAt: time.Now().UTC(), Command: *command, Machine: describeMachine(e.python), N: e.n, Runs: e.runs}
+	e.rep.Notes = append(e.rep.Notes,
+		"This machine is shared: other engineers' builds and tests may have competed for the 2 CPUs during the run (see the load averages); re-run on an idle machine for publishable figures.")
+	want := strings.Split(*stages, ",")
+	type stage struct {
+		name string
+		run  func(context.Context, *benchEnv) error
+	}
+	var errs []error
+	for _, s := range []stage{{"load", stageLoad}, {"wire", stageWire}, {"e2e", stageE2E}, {"queue", stageQueue}, {"scaling", stageScaling}} {
+		if !slices.Contains(want, s.name) {
+			continue
+		}
+		e.logf("stage %s", s.name)
+		if err := s.run(ctx, e); err != nil {
+			errs = append(errs, fmt.Errorf("stage %s: %w", s.name, err))
+			e.rep.Notes = append(e.rep.Notes, fmt.Sprintf("stage %s failed: %v", s.name, err))
+			e.logf("stage %s failed: %v", s.name, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	e.rep.Machine.LoadAfter = loadavg()
+	e.rep.Targets = targets(e.rep)
+	if err := writeReport(e); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func writeReport(e *benchEnv) error {
+	if err := os.MkdirAll(e.out, 0o755); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	js, err := json.MarshalIndent(e.rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(e.out, "latest.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, e.rep)
+	if err := os.WriteFile(filepath.Join(e.out, "latest.md"), md.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	_, err = os.Stdout.Write(md.Bytes())
+	return err
+}
+
+// stageLoad: the project's loader and CPython on the three files, each run
+// a process of its own, alternating so both see the same machine.
+func stageLoad(ctx context.Context, e *benchEnv) error {
+	files := []struct{ name, file string }{
+		{"DataFrame d384 (protocol 5)", e.dfFile()},
+		{"list of dicts d384 (protocol 4)", e.recordsFile()},
+		{"ndarray d768 (protocol 5)", e.ndarrayFile()},
+	}
+	self := filepath.Join(e.bin, "embench")
+	for _, f := range files {
+		path := e.file(f.file)
+		st := loadStage{Name: f.name, File: f.file}
+		for i := 0; i < e.runs; i++ {
+			var g, py loadResult
+			if err := runJSON(ctx, &g, self, "load", "--file", path); err != nil {
+				return err
+			}
+			if err := runJSON(ctx, &py, e.python, e.pyload, path); err != nil {
+				return err
+			}
+			if g.Rows != py.Rows {
+				return fmt.Errorf("%s: the loader read %d rows, CPython %d", f.file, g.Rows, py.Rows)
+			}
+			st.Bytes, st.Rows = g.Bytes, g.Rows
+			st.Go.Seconds = append(st.Go.Seconds, g.Seconds)
+			st.Go.PeakRSS = append(st.Go.PeakRSS, g.PeakRSSBytes)
+			st.Go.BaseRSS = g.BaseRSSBytes
+			st.Python.Seconds = append(st.Python.Seconds, py.Seconds)
+			st.Python.PeakRSS = append(st.Python.PeakRSS, py.PeakRSSBytes)
+			st.Python.BaseRSS = py.BaseRSSBytes
+		}
+		st.Go.finish(st.Bytes, st.Rows)
+		st.Python.finish(st.Bytes, st.Rows)
+		if st.Python.MBps > 0 {
+			st.Ratio = st.Go.MBps / st.Python.MBps
+		}
+		e.logf("  %s: Go %.0f MB/s, CPython %.0f MB/s (%.2fx)", f.file, st.Go.MBps, st.Python.MBps, st.Ratio)
+		e.rep.Load = append(e.rep.Load, st)
+		if e.profile {
+			if err := profileLoad(ctx, e, f.file); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// profileLoad takes CPU and allocation profiles of one load and writes the
+// top of each as text under results/profiles.
+func profileLoad(ctx context.Context, e *benchEnv, file string) error {
+	stem := strings.TrimSuffix(file, ".pkl")
+	cpu := filepath.Join(e.scratch, "profiles", "load_"+stem+".cpu.prof")
+	mem := filepath.Join(e.scratch, "profiles", "load_"+stem+".allocs.prof")
+	if err := os.MkdirAll(filepath.Dir(cpu), 0o755); err != nil {
+		return err
+	}
+	var g loadResult
+	if err := runJSON(ctx, &g, filepath.Join(e.bin, "embench"), "load", "--file", e.file(file), "--cpuprofile", cpu, "--memprofile", mem); err != nil {
+		return err
+	}
+	return topProfiles(ctx, e, "load_"+stem, cpu, mem)
+}
+
+// topProfiles writes `go tool pprof -top` of a CPU and an allocation
+// profile into results/profiles/<name>.txt.
+func topProfiles(ctx context.Context, e *benchEnv, name, cpu, mem string) error {
+	var out bytes.Buffer
+	for _, p := range []struct {
+		title, file string
+		args        []string
+	}{
+		{"CPU", cpu, nil},
+		{"allocated bytes (alloc_space)", mem, []string{"-sample_index=alloc_space"}},
+		{"live bytes at the end (inuse_space)", mem, []string{"-sample_index=inuse_space"}},
+	} {
+		args := append([]string{"tool", "pprof", "-top", "-nodecount=25"}, p.args...)
+		cmd := exec.CommandContext(ctx, "go", append(args, p.file)...)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pprof %s: %w: %s", p.file, err, b)
+		}
+		fmt.Fprintf(&out, "### %s: %s\n\n%s\n", p.title, filepath.Base(p.file), b)
+	}
+	dir := filepath.Join(e.out, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name+".txt"), out.Bytes(), 0o644)
+}
+
+// stageWire: the grpc-go ceiling with chunks from the DataFrame and from
+// the ndarray.
+func stageWire(ctx context.Context, e *benchEnv) error {
+	for _, f := range []struct{ name, file string }{
+		{"DataFrame d384 (strings + vectors)", e.dfFile()},
+		{"ndarray d768 (vectors only)", e.ndarrayFile()},
+	} {
+		var w wireResult
+		if err := runJSON(ctx, &w, filepath.Join(e.bin, "embench"), "wire", "--file", e.file(f.file), "--reps", fmt.Sprint(e.runs)); err != nil {
+			return err
+		}
+		st := wireStage{Name: f.name, File: f.file, Bytes: w.Bytes, Messages: w.Messages, Stats: runStats{Seconds: w.Seconds}}
+		st.Stats.finish(w.Bytes, 0)
+		e.logf("  %s: %.0f MB/s", f.file, st.Stats.MBps)
+		e.rep.Wire = append(e.rep.Wire, st)
+	}
+	return nil
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// stageE2E: the DataFrame through the local stack, one fresh worker
+// process per run so its peak RSS is the job's.
+func stageE2E(ctx context.Context, e *benchEnv) error {
+	s, err := startStack(ctx, filepath.Join(e.scratch, "stack-e2e"), e.bin, e.data)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	file := e.dfFile()
+	size, err := fileSize(e.file(file))
+	if err != nil {
+		return err
+	}
+	st := &e2eStage{File: file, Bytes: size}
+	for i := 0; i < e.runs; i++ {
+		w, err := s.startWorker(ctx, filepath.Join(e.bin, "worker"), nil, 1)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		id, err := s.enqueue(ctx, file)
+		if err != nil {
+			return err
+		}
+		js, err := s.wait(ctx, id, 5*time.Millisecond, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		wall := time.Since(start).Seconds()
+		rss := w.peakRSS()
+		if err := s.stopWorkers(); err != nil {
+			return err
+		}
+		st.Rows = int(js.RecordsTotal)
+		job := js.FinishedAt.Sub(js.StartedAt).Seconds()
+		st.Job.Seconds = append(st.Job.Seconds, job)
+		st.Job.PeakRSS = append(st.Job.PeakRSS, rss)
+		st.Wall.Seconds = append(st.Wall.Seconds, wall)
+		e.logf("  run %d: job %.2fs (%.0f rows/s), wall %.2fs, worker peak RSS %s", i+1, job, float64(st.Rows)/job, wall, mib(rss))
+	}
+	st.Job.finish(st.Bytes, st.Rows)
+	st.Wall.finish(st.Bytes, st.Rows)
+	st.RSSVsPickle = float64(st.Job.MedianPeakRSS) / float64(st.Bytes)
+	e.rep.E2E = st
+	if e.profile {
+		return profileWorker(ctx, e, s, file)
+	}
+	return nil
+}
+
+// profileWorker runs one more end-to-end job on `embench worker`, the
+// worker's wiring with profiling, and writes the top of its profiles.
+func profileWorker(ctx context.Context, e *benchEnv, s *stack, file string) error {
+	dir := filepath.Join(e.scratch, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cpu, mem := filepath.Join(dir, "worker_e2e.cpu.prof"), filepath.Join(dir, "worker_e2e.allocs.prof")
+	if _, err := s.startWorker(ctx, filepath.Join(e.bin, "embench"), []string{"worker", "--cpuprofile", cpu, "--memprofile", mem}, 1); err != nil {
+		return err
+	}
+	id, err := s.enqueue(ctx, file)
+	if err != nil {
+		return err
+	}
+	if _, err := s.wait(ctx, id, 5*time.Millisecond, 5*time.Minute); err != nil {
+		return err
+	}
+	if err := s.stopWorkers(); err != nil {
+		return err
+	}
+	return topProfiles(ctx, e, "worker_e2e", cpu, mem)
+}
+
+// stageQueue: 1,000 tiny jobs through 2 workers, enqueued in a burst; then
+// jobs one at a time on an idle queue for the latency target.
+func stageQueue(ctx context.Context, e *benchEnv) error {
+	s, err := startStack(ctx, filepath.Join(e.scratch, "stack-queue"), e.bin, e.data)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	q := &queueStage{Jobs: 1000, Workers: 2, Concurrency: 2, IdleJobs: 100}
+	for range q.Workers {
+		if _, err := s.startWorker(ctx, filepath.Join(e.bin, "worker"), nil, q.Concurrency); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < e.runs; i++ {
+		ids, err := enqueueBurst(ctx, s, q.Jobs, tinyFile)
+		if err != nil {
+			return err
+		}
+		sts := make([]queue.Status, 0, len(ids))
+		for _, id := range ids {
+			st, err := s.wait(ctx, id, 20*time.Millisecond, 5*time.Minute)
+			if err != nil {
+				return err
+			}
+			sts = append(sts, st)
+		}
+		first, last := sts[0].EnqueuedAt, sts[0].FinishedAt
+		var lat []float64
+		for _, st := range sts {
+			if st.EnqueuedAt.Before(first) {
+				first = st.EnqueuedAt
+			}
+			if st.FinishedAt.After(last) {
+				last = st.FinishedAt
+			}
+			lat = append(lat, ms(st.StartedAt.Sub(st.EnqueuedAt)))
+		}
+		q.JobsPerSec = append(q.JobsPerSec, float64(len(sts))/last.Sub(first).Seconds())
+		q.BurstP50ms = append(q.BurstP50ms, percentile(lat, 50))
+		q.BurstP99ms = append(q.BurstP99ms, percentile(lat, 99))
+
+		lat = lat[:0]
+		for range q.IdleJobs {
+			id, err := s.enqueue(ctx, tinyFile)
+			if err != nil {
+				return err
+			}
+			st, err := s.wait(ctx, id, 2*time.Millisecond, time.Minute)
+			if err != nil {
+				return err
+			}
+			lat = append(lat, ms(st.StartedAt.Sub(st.EnqueuedAt)))
+		}
+		q.IdleP50ms = append(q.IdleP50ms, percentile(lat, 50))
+		q.IdleP99ms = append(q.IdleP99ms, percentile(lat, 99))
+		e.logf("  run %d: %.0f jobs/s, burst p50/p99 %.1f/%.1f ms, idle p50/p99 %.1f/%.1f ms", i+1,
+			q.JobsPerSec[i], q.BurstP50ms[i], q.BurstP99ms[i], q.IdleP50ms[i], q.IdleP99ms[i])
+	}
+	q.Median.JobsPerSec = median(q.JobsPerSec)
+	q.Median.BurstP50ms, q.Median.BurstP99ms = median(q.BurstP50ms), median(q.BurstP99ms)
+	q.Median.IdleP50ms, q.Median.IdleP99ms = median(q.IdleP50ms), median(q.IdleP99ms)
+	e.rep.Queue = q
+	return s.stopWorkers()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// enqueueBurst posts n jobs for file from 8 concurrent clients.
+func enqueueBurst(ctx context.Context, s *stack, n int, file string) ([]string, error) {
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				ids[i], errs[i] = s.enqueue(ctx, file)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return ids, errors.Join(errs...)
+}
+
+// stageScaling: 4 copies of the DataFrame through 1 and then 2 workers of
+// concurrency 1.
+func stageScaling(ctx context.Context, e *benchEnv) error {
+	const files = 4
+	names := make([]string, files)
+	var size int64
+	for i := range names {
+		names[i] = fmt.Sprintf("scale_%d_%s", i+1, e.dfFile())
+		dst := e.file(names[i])
+		if _, err := os.Stat(dst); err != nil {
+			if err := os.Link(e.file(e.dfFile()), dst); err != nil {
+				return fmt.Errorf("scaling: %w", err)
+			}
+		}
+		sz, err := fileSize(dst)
+		if err != nil {
+			return err
+		}
+		size += sz
+	}
+	s, err := startStack(ctx, filepath.Join(e.scratch, "stack-scaling"), e.bin, e.data)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for _, k := range []int{1, 2} {
+		for range k {
+			if _, err := s.startWorker(ctx, filepath.Join(e.bin, "worker"), nil, 1); err != nil {
+				return err
+			}
+		}
+		st := scalingStage{Workers: k, Files: files, Bytes: size}
+		for i := 0; i < e.runs; i++ {
+			var ids []string
+			for _, n := range names {
+				id, err := s.enqueue(ctx, n)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			var first, last time.Time
+			rows := 0
+			for _, id := range ids {
+				js, err := s.wait(ctx, id, 10*time.Millisecond, 10*time.Minute)
+				if err != nil {
+					return err
+				}
+				rows += int(js.RecordsTotal)
+				if first.IsZero() || js.StartedAt.Before(first) {
+					first = js.StartedAt
+				}
+				if js.FinishedAt.After(last) {
+					last = js.FinishedAt
+				}
+			}
+			st.Rows = rows
+			st.Span.Seconds = append(st.Span.Seconds, last.Sub(first).Seconds())
+			e.logf("  %d worker(s), run %d: %.2fs, %.0f rows/s", k, i+1, last.Sub(first).Seconds(), float64(rows)/last.Sub(first).Seconds())
+		}
+		st.Span.finish(st.Bytes, st.Rows)
+		e.rep.Scaling = append(e.rep.Scaling, st)
+		if err := s.stopWorkers(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// targets evaluates issue 7's goals on what was measured.
+func targets(r *report) []target {
+	var ts []target
+	for i, l := range r.Load {
+		goal, rssGoal := 1.0, 2.0
+		if i == 1 { // list of dicts
+			goal, rssGoal = 0.7, 4.0
+		}
+		ts = append(ts, newTarget("load "+l.Name+": Go / CPython throughput", l.Ratio, goal, "x", true))
+		if l.Bytes > 0 {
+			ts = append(ts, newTarget("load "+l.Name+": loader peak RSS / pickle size", float64(l.Go.MedianPeakRSS)/float64(l.Bytes), rssGoal, "x", false))
+		}
+	}
+	if e := r.E2E; e != nil {
+		ts = append(ts, newTarget("end to end, 100k x 384 DataFrame, 1 worker (rows / job time)", e.Job.RowsPerSec, 100_000, "rows/s", true))
+		ts = append(ts, newTarget("end to end: worker peak RSS / pickle size (DataFrame)", e.RSSVsPickle, 2, "x", false))
+	}
+	if q := r.Queue; q != nil {
+		ts = append(ts, newTarget("enqueue-to-start p99, idle queue", q.Median.IdleP99ms, 20, "ms", false))
+	}
+	return ts
+}
+
+// describeMachine records the CPU, memory, kernel, Go and Python.
+func describeMachine(python string) machine {
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), LoadBefore: loadavg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	m.MemBytes = procMeminfo("MemTotal")
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command(python, "-c", "import sys, pandas, numpy; print('CPython %d.%d.%d, pandas %s, numpy %s' % (sys.version_info[:3] + (pandas.__version__, numpy.__version__)))").Output(); err == nil {
+		m.Python = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func procMeminfo(field string) int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb int64
+			fmt.Sscan(rest, &kb)
+			return kb * 1024
+		}
+	}
+	return 0
+}

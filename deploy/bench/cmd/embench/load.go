@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/pickleload"
+)
+
+// loadResult is what `embench load` prints, and what pyload.py prints too.
+type loadResult struct {
+	Bytes        int64   `json:"bytes"`
+	Rows         int     `json:"rows"`
+	Seconds      float64 `json:"seconds"` // read the file + decode it into a table
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	BaseRSSBytes int64   `json:"base_rss_bytes"` // RSS before the load
+}
+
+// runLoad loads one file with the project's loader, as the worker does
+// (read it whole, then pickleload.Load), and prints a loadResult.
+func runLoad(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	file := fs.String("file", "", "pickle file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load here")
+	memProfile := fs.String("memprofile", "", "write a heap profile (allocations of the load) here")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("load: --file is required")
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+	}
+	base := procStatus(os.Getpid(), "VmRSS")
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("load: start CPU profile: %w", err)
+		}
+	}
+	start := time.Now()
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	t, err := pickleload.Load(data, pickleload.Options{})
+	if err != nil {
+		return fmt.Errorf("load %s: %w", *file, err)
+	}
+	secs := time.Since(start).Seconds()
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
+	res := loadResult{Bytes: int64(len(data)), Rows: t.Rows, Seconds: secs,
+		PeakRSSBytes: procStatus(os.Getpid(), "VmHWM"), BaseRSSBytes: base}
+	runtime.KeepAlive(t)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// writeHeapProfile writes the allocs profile after a GC, so its inuse
+// samples are what the live table holds and its alloc samples everything
+// allocated so far.
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
+}

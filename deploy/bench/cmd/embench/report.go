@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// report is deploy/bench/results/latest.json.
+type report struct {
+	GeneratedAt time.Time      `json:"generated_at"`
+	Command     string         `json:"command"`
+	Machine     machine        `json:"machine"`
+	N           int            `json:"n"`
+	Runs        int            `json:"runs"`
+	Notes       []string       `json:"notes,omitempty"`
+	Load        []loadStage    `json:"load,omitempty"`
+	Wire        []wireStage    `json:"wire,omitempty"`
+	E2E         *e2eStage      `json:"e2e,omitempty"`
+	Queue       *queueStage    `json:"queue,omitempty"`
+	Scaling     []scalingStage `json:"scaling,omitempty"`
+	Targets     []target       `json:"targets,omitempty"`
+}
+
+// machine describes where the run happened.
+type machine struct {
+	CPU        string `json:"cpu"`
+	NProc      int    `json:"nproc"`
+	MemBytes   int64  `json:"mem_bytes"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"go_version"`
+	Python     string `json:"python"`
+	LoadBefore string `json:"loadavg_before"` // /proc/loadavg: other work competing for the CPUs
+	LoadAfter  string `json:"loadavg_after"`
+}
+
+// runStats is one measured thing over several runs; the medians are the
+// figures.
+type runStats struct {
+	Seconds       []float64 `json:"seconds"`
+	PeakRSS       []int64   `json:"peak_rss_bytes,omitempty"`
+	MedianSeconds float64   `json:"median_seconds"`
+	MBps          float64   `json:"mb_per_s"` // 10^6 bytes of pickle per second
+	RowsPerSec    float64   `json:"rows_per_s"`
+	MedianPeakRSS int64     `json:"median_peak_rss_bytes,omitempty"`
+	BaseRSS       int64     `json:"base_rss_bytes,omitempty"` // RSS before the load (interpreter, imports)
+}
+
+func (r *runStats) finish(bytes int64, rows int) {
+	r.MedianSeconds = median(r.Seconds)
+	if r.MedianSeconds > 0 {
+		r.MBps = float64(bytes) / 1e6 / r.MedianSeconds
+		r.RowsPerSec = float64(rows) / r.MedianSeconds
+	}
+	rss := make([]float64, len(r.PeakRSS))
+	for i, v := range r.PeakRSS {
+		rss[i] = float64(v)
+	}
+	r.MedianPeakRSS = int64(median(rss))
+}
+
+// loadStage compares the project's loader with CPython's pickle.load.
+type loadStage struct {
+	Name   string   `json:"name"`
+	File   string   `json:"file"`
+	Bytes  int64    `json:"bytes"`
+	Rows   int      `json:"rows"`
+	Go     runStats `json:"go"`
+	Python runStats `json:"python"`
+	Ratio  float64  `json:"ratio"` // Go throughput / Python throughput
+}
+
+// wireStage is the grpc-go ceiling for one kind of chunk.
+type wireStage struct {
+	Name     string   `json:"name"`
+	File     string   `json:"file"`
+	Bytes    int64    `json:"bytes"`
+	Messages int      `json:"messages"`
+	Stats    runStats `json:"stats"`
+}
+
+// e2eStage is one job through the local stack with one worker.
+type e2eStage struct {
+	File        string   `json:"file"`
+	Bytes       int64    `json:"bytes"`
+	Rows        int      `json:"rows"`
+	Job         runStats `json:"job"`  // started_at..finished_at of the status record, worker peak RSS
+	Wall        runStats `json:"wall"` // POST to succeeded seen by polling
+	RSSVsPickle float64  `json:"rss_vs_pickle"`
+}
+
+// queueStage is the per-job overhead of the queue with tiny jobs.
+type queueStage struct {
+	Jobs        int       `json:"jobs"`
+	Workers     int       `json:"workers"`
+	Concurrency int       `json:"concurrency"`
+	JobsPerSec  []float64 `json:"jobs_per_s"`
+	BurstP50ms  []float64 `json:"burst_enqueue_to_start_p50_ms"`
+	BurstP99ms  []float64 `json:"burst_enqueue_to_start_p99_ms"`
+	IdleJobs    int       `json:"idle_jobs"`
+	IdleP50ms   []float64 `json:"idle_enqueue_to_start_p50_ms"`
+	IdleP99ms   []float64 `json:"idle_enqueue_to_start_p99_ms"`
+	Median      struct {
+		JobsPerSec float64 `json:"jobs_per_s"`
+		BurstP50ms float64 `json:"burst_p50_ms"`
+		BurstP99ms float64 `json:"burst_p99_ms"`
+		IdleP50ms  float64 `json:"idle_p50_ms"`
+		IdleP99ms  float64 `json:"idle_p99_ms"`
+	} `json:"median"`
+}
+
+// scalingStage is several big jobs through k workers.
+type scalingStage struct {
+	Workers int      `json:"workers"`
+	Files   int      `json:"files"`
+	Bytes   int64    `json:"bytes"` // of all files
+	Rows    int      `json:"rows"`  // of all files
+	Span    runStats `json:"span"`  // first started_at .. last finished_at
+}
+
+// target is one of issue 7's goals, measured in this run.
+type target struct {
+	Name     string  `json:"name"`
+	Measured float64 `json:"measured"`
+	Goal     float64 `json:"goal"`
+	Unit     string  `json:"unit"`
+	Higher   bool    `json:"higher_is_better"`
+	Met      bool    `json:"met"`
+}
+
+func newTarget(name string, measured, goal float64, unit string, higher bool) target {
+	met := measured >= goal
+	if !higher {
+		met = measured <= goal
+	}
+	return target{Name: name, Measured: measured, Goal: goal, Unit: unit, Higher: higher, Met: met}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// writeMarkdown renders r as the Markdown of latest.md (also printed).
+func writeMarkdown(w io.Writer, r *report) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("# embedstream benchmark\n\n")
+	p("Run %s with `%s`: N = %d rows, each figure the median of %d runs.\n\n", r.GeneratedAt.UTC().Format(time.RFC3339), r.Command, r.N, r.Runs)
+	m := r.Machine
+	p("Machine: %s, %d CPUs, %s RAM, Linux %s, %s, %s. Load average before/after: %s / %s.\n\n",
+		m.CPU, m.NProc, mib(m.MemBytes), m.Kernel, m.GoVersion, m.Python, m.LoadBefore, m.LoadAfter)
+	if len(r.Load) > 0 {
+		p("## Pickle load (project loader vs CPython `pickle.load`, separate processes)\n\n")
+		p("| file | size | rows | Go MB/s | Go rows/s | Go peak RSS | CPython MB/s | CPython rows/s | CPython peak RSS | Go / CPython |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, l := range r.Load {
+			p("| %s | %s | %d | %.0f | %.0f | %s | %.0f | %.0f | %s | %.2fx |\n", l.Name, mib(l.Bytes), l.Rows,
+				l.Go.MBps, l.Go.RowsPerSec, mib(l.Go.MedianPeakRSS), l.Python.MBps, l.Python.RowsPerSec, mib(l.Python.MedianPeakRSS), l.Ratio)
+		}
+		p("\nTimes include reading the file (page cache warm). CPython imports numpy and pandas before the timer starts; its peak RSS includes them (%s before the load).\n\n", mib(r.Load[0].Python.BaseRSS))
+	}
+	if len(r.Wire) > 0 {
+		p("## Wire ceiling (grpc-go client stream, loopback, 1 MiB messages, 16 MiB windows, 256 KiB buffers, server decodes and drops)\n\n")
+		p("| chunks from | bytes | messages | MB/s |\n|---|---:|---:|---:|\n")
+		for _, s := range r.Wire {
+			p("| %s | %s | %d | %.0f |\n", s.Name, mib(s.Bytes), s.Messages, s.Stats.MBps)
+		}
+		p("\n")
+	}
+	if e := r.E2E; e != nil {
+		p("## End to end (POST /data/ingest/recruit → succeeded; 1 worker process; batch server --discard)\n\n")
+		p("| file | size | rows | job rows/s | job MB/s | job time | wall (POST→seen succeeded) | worker peak RSS | RSS / pickle |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| %s | %s | %d | %.0f | %.0f | %.2f s | %.2f s | %s | %.2fx |\n\n", e.File, mib(e.Bytes), e.Rows, e.Job.RowsPerSec, e.Job.MBps,
+			e.Job.MedianSeconds, e.Wall.MedianSeconds, mib(e.Job.MedianPeakRSS), e.RSSVsPickle)
+	}
+	if q := r.Queue; q != nil {
+		p("## Queue overhead (%d jobs of 10 rows, %d workers × concurrency %d)\n\n", q.Jobs, q.Workers, q.Concurrency)
+		p("| jobs/s (burst) | enqueue→start p50 / p99 (burst) | enqueue→start p50 / p99 (idle queue, %d jobs one at a time) |\n|---:|---:|---:|\n", q.IdleJobs)
+		p("| %.0f | %.1f / %.1f ms | %.1f / %.1f ms |\n\n", q.Median.JobsPerSec, q.Median.BurstP50ms, q.Median.BurstP99ms, q.Median.IdleP50ms, q.Median.IdleP99ms)
+	}
+	if len(r.Scaling) > 0 {
+		p("## Scaling (%d files of %d rows, worker concurrency 1)\n\n", r.Scaling[0].Files, r.Scaling[0].Rows/max(1, r.Scaling[0].Files))
+		p("| workers | rows/s | MB/s | span (first start → last finish) |\n|---:|---:|---:|---:|\n")
+		for _, s := range r.Scaling {
+			p("| %d | %.0f | %.0f | %.2f s |\n", s.Workers, s.Span.RowsPerSec, s.Span.MBps, s.Span.MedianSeconds)
+		}
+		p("\n")
+	}
+	if len(r.Targets) > 0 {
+		p("## Targets (issue 7)\n\n| target | measured | goal | met |\n|---|---:|---:|:---:|\n")
+		for _, t := range r.Targets {
+			cmp := "≥"
+			if !t.Higher {
+				cmp = "≤"
+			}
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			p("| %s | %.2f %s | %s %.2f %s | %s |\n", t.Name, t.Measured, t.Unit, cmp, t.Goal, t.Unit, met)
+		}
+		p("\n")
+	}
+	if len(r.Notes) > 0 {
+		p("## Notes\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", strings.TrimSpace(n))
+		}
+	}
+}

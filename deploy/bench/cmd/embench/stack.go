@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+// stack is the local pipeline the end-to-end stages run on: JetStream
+// embedded in this process, and the batch server (--discard), the
+// publisher's HTTP API and the workers as separate processes.
+type stack struct {
+	dir     string // logs and state of this stack
+	bin     string // directory of the built binaries
+	dataDir string
+
+	ns        *server.Server
+	batch     *proc
+	batchAddr string
+	pub       *proc
+	api       string // http://host:port
+	http      *http.Client
+	workers   []*proc
+	nworkers  int
+}
+
+// startStack starts NATS, the batch server and the publisher under dir.
+func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err error) {
+	s = &stack{dir: dir, bin: bin, dataDir: dataDir, http: &http.Client{Timeout: 10 * time.Second}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s.ns, err = server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "nats"), NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("stack: nats: %w", err)
+	}
+	go s.ns.Start()
+	if !s.ns.ReadyForConnections(15 * time.Second) {
+		return nil, errors.New("stack: nats not ready within 15s")
+	}
+
+	if s.batchAddr, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	s.batch, err = startProc("batchserver", filepath.Join(bin, "batchserver"),
+		[]string{"--listen", s.batchAddr, "--out", filepath.Join(dir, "batch"), "--discard"},
+		[]string{"LOG_LEVEL=warn"}, filepath.Join(dir, "batchserver.log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitUntil(ctx, "batch server", 15*time.Second, func() bool { return tcpOpen(s.batchAddr) }, s.batch); err != nil {
+		return nil, err
+	}
+
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s.api = "http://" + httpAddr
+	s.pub, err = startProc("publisher", filepath.Join(bin, "publisher"), []string{"serve"},
+		[]string{"LOG_LEVEL=warn", "NATS_URL=" + s.ns.ClientURL(), "HTTP_ADDR=" + httpAddr, "DATA_DIR=" + dataDir},
+		filepath.Join(dir, "publisher.log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitUntil(ctx, "publisher", 30*time.Second, func() bool { return httpOK(s.http, s.api+"/readyz") }, s.pub); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startWorker starts one worker process running bin with extra args and
+// waits until it is bound to the consumer.
+func (s *stack) startWorker(ctx context.Context, bin string, args []string, concurrency int) (*proc, error) {
+	s.nworkers++
+	name := "bench-worker-" + strconv.Itoa(s.nworkers)
+	metrics, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(name, bin, args, []string{
+		"LOG_LEVEL=warn", "NATS_URL=" + s.ns.ClientURL(), "BATCH_SERVER_ADDR=" + s.batchAddr,
+		"DATA_DIR=" + s.dataDir, "METRICS_ADDR=" + metrics, "WORKER_NAME=" + name,
+		"WORKER_CONCURRENCY=" + strconv.Itoa(concurrency),
+	}, filepath.Join(s.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	s.workers = append(s.workers, p)
+	if err := waitUntil(ctx, name, 30*time.Second, func() bool { return httpOK(s.http, "http://"+metrics+"/readyz") }, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stopWorkers stops every worker started so far.
+func (s *stack) stopWorkers() error {
+	var errs []error
+	for _, w := range s.workers {
+		errs = append(errs, w.stop())
+	}
+	s.workers = nil
+	return errors.Join(errs...)
+}
+
+// close stops everything; errors are only worth a line in the log.
+func (s *stack) close() {
+	_ = s.stopWorkers()
+	for _, p := range []*proc{s.pub, s.batch} {
+		if p != nil {
+			_ = p.stop()
+		}
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+}
+
+// enqueue posts one recruit job for fileName and returns its id.
+func (s *stack) enqueue(ctx context.Context, fileName string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		s.api+"/data/ingest/recruit?file_name="+url.QueryEscape(fileName), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s: %w", fileName, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("enqueue %s: %s: %s", fileName, resp.Status, body)
+	}
+	var r struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.JobID == "" {
+		return "", fmt.Errorf("enqueue %s: bad answer %q", fileName, body)
+	}
+	return r.JobID, nil
+}
+
+// status returns a job's status record.
+func (s *stack) status(ctx context.Context, id string) (queue.Status, error) {
+	var st queue.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/jobs/"+id, nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("status %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status %s: %s: %s", id, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("status %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// wait polls a job's status every poll until it has succeeded; a failed
+// job or a worker that exits is an error.
+func (s *stack) wait(ctx context.Context, id string, poll time.Duration, timeout time.Duration) (queue.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		st, err := s.status(ctx, id)
+		switch {
+		case err == nil && st.State == queue.StateSucceeded:
+			return st, nil
+		case err == nil && st.State == queue.StateFailed:
+			msg := ""
+			if st.Error != nil {
+				msg = st.Error.Class + ": " + st.Error.Message
+			}
+			return st, fmt.Errorf("job %s (%s) failed: %s: %w", id, st.FileName, msg, errStage)
+		}
+		for _, w := range s.workers {
+			if err := w.exited(); err != nil {
+				return st, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("job %s: last state %q: %w", id, st.State, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
