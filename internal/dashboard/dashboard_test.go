@@ -1,0 +1,326 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/dashboard"
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+
+// Every dashboard page answers HTML with the CSP and no inline script; the
+// API's routes stay JSON.
+func TestPagesHeadersAndRoutes(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	c := s.client(t)
+	for _, path := range []string{"/", "/ui/jobs", "/ui/jobs?state=failed&domain=recruit", "/ui/dlq", "/ui/enqueue"} {
+		p := c.get(path)
+		if p.status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, p.status, p.body)
+		}
+		if got := p.header.Get("Content-Security-Policy"); got != wantCSP {
+			t.Errorf("GET %s: CSP %q", path, got)
+		}
+		if ct := p.header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("GET %s: Content-Type %q", path, ct)
+		}
+		if strings.Contains(p.body, "<script>") || strings.Contains(p.body, " style=") || strings.Contains(p.body, " onclick=") {
+			t.Errorf("GET %s: inline script or style in the page", path)
+		}
+		if !strings.Contains(p.body, `<script src="/ui/static/app.js" defer></script>`) {
+			t.Errorf("GET %s: no app.js", path)
+		}
+	}
+	for path, ct := range map[string]string{"/ui/static/app.js": "text/javascript", "/ui/static/app.css": "text/css", "/ui/static/favicon.svg": "image/svg+xml"} {
+		p := c.get(path)
+		if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Type"), ct) {
+			t.Errorf("GET %s: %d %q", path, p.status, p.header.Get("Content-Type"))
+		}
+	}
+	if p := c.get("/ui/nope"); p.status != http.StatusNotFound || !strings.Contains(p.body, "Not found") {
+		t.Errorf("GET /ui/nope: %d", p.status)
+	}
+	if p := c.get("/ui/jobs?state=bogus"); p.status != http.StatusBadRequest {
+		t.Errorf("bad state filter: %d", p.status)
+	}
+	// The API is still there, in JSON.
+	for _, path := range []string{"/jobs", "/dlq", "/healthz", "/nope"} {
+		p := c.get(path)
+		if !strings.HasPrefix(p.header.Get("Content-Type"), "application/json") {
+			t.Errorf("GET %s: Content-Type %q, want the API's JSON", path, p.header.Get("Content-Type"))
+		}
+	}
+}
+
+// With API_TOKEN set, pages need a login; the health endpoints do not, and
+// the API keeps bearer tokens.
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	const token = "s3cret-token"
+	s := startStack(t, stackOpts{token: token})
+	c := s.client(t)
+
+	for _, path := range []string{"/", "/ui/jobs", "/ui/dlq", "/ui/enqueue", "/ui/jobs/abc"} {
+		p := c.get(path)
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/ui/login?next=") {
+			t.Errorf("GET %s without login: %d Location %q", path, p.status, p.header.Get("Location"))
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if p := c.get(path); p.status != http.StatusOK {
+			t.Errorf("GET %s without login: %d", path, p.status)
+		}
+	}
+	if p := c.get("/jobs"); p.status != http.StatusUnauthorized {
+		t.Errorf("API without bearer: %d", p.status)
+	}
+	if p := c.get("/ui/static/app.css"); p.status != http.StatusOK {
+		t.Errorf("static asset without login: %d", p.status)
+	}
+	// A POST without a session is refused outright.
+	if p := c.post("/ui/enqueue", url.Values{"domain": {"recruit"}, "file_name": {"a.pkl"}}); p.status != http.StatusUnauthorized {
+		t.Errorf("POST without login: %d", p.status)
+	}
+
+	csrf := c.csrf("/ui/login?next=/ui/dlq")
+	// Wrong token: 401 and the form again.
+	p := c.post("/ui/login", url.Values{"csrf": {csrf}, "token": {"wrong"}, "next": {"/ui/dlq"}})
+	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "Wrong token.") {
+		t.Fatalf("wrong token: %d", p.status)
+	}
+	// Without the CSRF field: refused.
+	if p := c.post("/ui/login", url.Values{"token": {token}}); p.status != http.StatusForbidden {
+		t.Errorf("login without csrf: %d", p.status)
+	}
+	// Right token: a Secure, HttpOnly, SameSite=Strict session cookie that
+	// does not contain the token, and back to where we were going.
+	p = c.post("/ui/login", url.Values{"csrf": {csrf}, "token": {token}, "next": {"/ui/dlq"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/dlq" {
+		t.Fatalf("login: %d Location %q", p.status, p.header.Get("Location"))
+	}
+	var session *http.Cookie
+	for _, ck := range (&http.Response{Header: p.header}).Cookies() {
+		if ck.Name == dashboard.SessionCookie {
+			session = ck
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie set")
+	}
+	if !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || strings.Contains(session.Value, token) {
+		t.Errorf("session cookie %+v", session)
+	}
+	if p := c.get("/ui/dlq"); p.status != http.StatusOK {
+		t.Errorf("GET /ui/dlq after login: %d", p.status)
+	}
+	// A forged cookie does not pass.
+	forged := s.client(t)
+	forged.hc.Jar.SetCookies(mustURL(t, s.http.URL), []*http.Cookie{{Name: dashboard.SessionCookie, Value: "99999999999.AAAA"}})
+	if p := forged.get("/"); p.status != http.StatusSeeOther {
+		t.Errorf("forged session: %d", p.status)
+	}
+	// An open redirect through next is refused.
+	p = c.post("/ui/login", url.Values{"csrf": {csrf}, "token": {token}, "next": {"//evil.example/x"}})
+	if p.header.Get("Location") != "/" {
+		t.Errorf("next=//evil.example: Location %q", p.header.Get("Location"))
+	}
+	// Logout ends the session.
+	if p := c.post("/ui/logout", url.Values{"csrf": {c.csrf("/")}}); p.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", p.status)
+	}
+	if p := c.get("/"); p.status != http.StatusSeeOther {
+		t.Errorf("GET / after logout: %d", p.status)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// POST forms need the anti-CSRF token bound to the browser's cookie, and
+// cross-origin POSTs are refused.
+func TestCSRF(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	c := s.client(t)
+	form := url.Values{"domain": {"recruit"}, "file_name": {"a.pkl"}}
+	if p := c.post("/ui/enqueue", form); p.status != http.StatusForbidden {
+		t.Errorf("no csrf: %d", p.status)
+	}
+	form.Set("csrf", c.csrf("/ui/enqueue"))
+	other := s.client(t) // another browser: its own cookie, so the token does not fit
+	other.csrf("/ui/enqueue")
+	if p := other.post("/ui/enqueue", form); p.status != http.StatusForbidden {
+		t.Errorf("token of another browser: %d", p.status)
+	}
+	p := c.do(http.MethodPost, "/ui/enqueue", strings.NewReader(form.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Sec-Fetch-Site": {"cross-site"},
+	})
+	if p.status != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d", p.status)
+	}
+	if n := len(listJobs(t, s)); n != 0 {
+		t.Errorf("%d jobs enqueued by refused forms", n)
+	}
+}
+
+func listJobs(t *testing.T, s *stack) []queue.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	jobs, err := s.q.ListStatus(ctx, queue.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+// The enqueue form refuses what the API refuses, with the API's status and
+// message, and enqueues nothing.
+func TestEnqueueValidationMatchesAPI(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{publisherSeesData: true})
+	s.copyFixture(t, "present.pkl")
+	c := s.client(t)
+	csrf := c.csrf("/ui/enqueue")
+	for _, tc := range []struct {
+		name, domain, file string
+		status             int
+	}{
+		{"unknown domain", "nope", "present.pkl", http.StatusNotFound},
+		{"absolute path", "recruit", "/etc/passwd.pkl", http.StatusBadRequest},
+		{"dot dot", "recruit", "../x.pkl", http.StatusBadRequest},
+		{"extension", "recruit", "data.csv", http.StatusBadRequest},
+		{"missing file", "recruit", "absent.pkl", http.StatusUnprocessableEntity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := c.post("/ui/enqueue", url.Values{"csrf": {csrf}, "domain": {tc.domain}, "file_name": {tc.file}})
+			if p.status != tc.status {
+				t.Fatalf("form: %d, want %d", p.status, tc.status)
+			}
+			// The API's answer to the same input.
+			resp := c.do(http.MethodPost, "/data/ingest/"+url.PathEscape(tc.domain)+"?file_name="+url.QueryEscape(tc.file), nil, nil)
+			var body struct{ Error struct{ Message string } }
+			if err := json.Unmarshal([]byte(resp.body), &body); err != nil || body.Error.Message == "" {
+				t.Fatalf("API answer %d %s", resp.status, resp.body)
+			}
+			if resp.status != tc.status {
+				t.Errorf("API status %d, form %d", resp.status, tc.status)
+			}
+			if !strings.Contains(p.body, html.EscapeString(body.Error.Message)) {
+				t.Errorf("form page does not show the API's message %q", body.Error.Message)
+			}
+		})
+	}
+	if n := len(listJobs(t, s)); n != 0 {
+		t.Errorf("%d jobs enqueued by refused forms", n)
+	}
+	// A valid form enqueues and redirects to the job's page.
+	p := c.post("/ui/enqueue", url.Values{"csrf": {csrf}, "domain": {"recruit"}, "file_name": {"present.pkl"}})
+	loc := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/jobs/") {
+		t.Fatalf("valid form: %d Location %q", p.status, loc)
+	}
+	jp := c.get(loc)
+	if jp.status != http.StatusOK || !strings.Contains(jp.body, "Job enqueued.") || !strings.Contains(jp.body, "present.pkl") {
+		t.Errorf("job page %d", jp.status)
+	}
+}
+
+// User-supplied text (file names, error messages) is escaped everywhere it
+// is shown.
+func TestEscaping(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	const evil = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">.pkl`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := s.q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: evil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.q.UpdateStatus(ctx, res.JobID, func(st *queue.Status) error {
+		st.State = queue.StateFailed
+		st.Error = &queue.JobError{Class: "bad_pickle", Message: `bad <b>pickle</b> "` + evil + `"`, Permanent: true}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := s.client(t)
+	for _, path := range []string{"/", "/ui/jobs", "/ui/jobs/" + res.JobID} {
+		p := c.get(path)
+		if strings.Contains(p.body, "<script>window") || strings.Contains(p.body, "<img src=x") || strings.Contains(p.body, "<b>pickle") {
+			t.Errorf("GET %s: unescaped user text in the page", path)
+		}
+		if !strings.Contains(p.body, "&lt;script&gt;window.__pwned=1&lt;/script&gt;") {
+			t.Errorf("GET %s: the file name is not shown escaped", path)
+		}
+	}
+}
+
+// Without JavaScript, Replay and Delete show a confirmation page first; the
+// confirmed action runs.
+func TestDeadLetterActionsNeedConfirmation(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ids []string
+	for _, name := range []string{"one.pkl", "two.pkl"} {
+		res, err := s.q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.JobID)
+		if err := s.q.PublishDeadLetter(ctx, queue.DeadLetter{
+			JobID: res.JobID, Domain: "recruit", Subject: queue.SubjectPrefix + "recruit",
+			Job: json.RawMessage(`{"file_name":"` + name + `"}`), Reason: queue.ReasonPermanent,
+			Error: queue.JobError{Class: "file_not_found", Message: "no such file", Permanent: true}, Attempts: 1, StreamSeq: res.Seq,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.client(t)
+	p := c.get("/ui/dlq")
+	for _, id := range ids {
+		if !strings.Contains(p.body, `data-dlq="`+id+`"`) {
+			t.Fatalf("dead letter %s not listed", id)
+		}
+	}
+	csrf := c.csrf("/ui/dlq")
+	p = c.post("/ui/dlq/"+ids[0]+"/replay", url.Values{"csrf": {csrf}, "file_name": {"one.pkl"}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Replay dead letter?") {
+		t.Fatalf("unconfirmed replay: %d", p.status)
+	}
+	if _, err := s.q.GetDeadLetter(ctx, ids[0]); err != nil {
+		t.Fatalf("unconfirmed replay removed the dead letter: %v", err)
+	}
+	p = c.post("/ui/dlq/"+ids[0]+"/replay", url.Values{"csrf": {csrf}, "confirmed": {"yes"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/jobs/"+ids[0]+"?notice=replayed" {
+		t.Fatalf("replay: %d Location %q", p.status, p.header.Get("Location"))
+	}
+	p = c.post("/ui/dlq/"+ids[1]+"/delete", url.Values{"csrf": {csrf}, "confirmed": {"yes"}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d", p.status)
+	}
+	if p := c.get("/ui/dlq?notice=deleted"); !strings.Contains(p.body, "No dead letters") || !strings.Contains(p.body, "Dead letter deleted.") {
+		t.Errorf("dead letters left after replay and delete")
+	}
+	if p := c.post("/ui/dlq/"+ids[1]+"/delete", url.Values{"csrf": {csrf}, "confirmed": {"yes"}}); p.status != http.StatusNotFound {
+		t.Errorf("deleting twice: %d", p.status)
+	}
+}

@@ -1,0 +1,51 @@
+// Package dashboard is the publisher's web dashboard: server-rendered HTML
+// (html/template) with one small plain-JavaScript file, all embedded with
+// go:embed, so it needs no build step, no CDN and no network beyond the
+// publisher itself.
+//
+// # Pages
+//
+//	GET  /                          overview: queue depth and in-flight jobs of ingest-workers,
+//	                                jobs per state, records/s, workers, dead letters, recent jobs
+//	GET  /ui/jobs?state=&domain=    jobs, newest first, with live progress bars
+//	GET  /ui/jobs/{id}              a job's full status record and attempt history
+//	GET  /ui/dlq?domain=            dead letters with Replay and Delete
+//	POST /ui/dlq/{id}/replay        replay a dead letter (confirmed), then show the job
+//	POST /ui/dlq/{id}/delete        delete a dead letter (confirmed)
+//	GET  /ui/enqueue, POST          the enqueue form; success redirects to the job's page
+//	GET  /ui/login, POST            login form (only when a token is configured)
+//	POST /ui/logout
+//	GET  /ui/static/...             app.js, app.css, favicon.svg
+//
+// [Dashboard.Wrap] mounts these next to the JSON API of package httpapi,
+// whose routes (/jobs, /dlq, /healthz, ...) stay as they are.
+//
+// # Live updates
+//
+// Regions marked data-live (the overview, the jobs table, a job's status)
+// are re-fetched by app.js every [Config.RefreshInterval] (1 s by default)
+// from the page's own URL and swapped in place, so one template renders both
+// the first view and every update. Polling, not server-sent events, keeps
+// the server stateless and lets a graceful shutdown finish at once.
+//
+// # Security
+//
+//   - With [Config.Token] (API_TOKEN) set, every page needs a session: the
+//     login form compares the typed token with API_TOKEN in constant time
+//     and sets [SessionCookie], an expiry signed with HMAC-SHA256 keyed by
+//     the token, Secure, HttpOnly and SameSite=Strict. The JSON API keeps its
+//     bearer tokens; the health endpoints need neither.
+//   - Every POST form carries an anti-CSRF token, the HMAC of a random
+//     [CSRFCookie] value under a server key, and cross-origin POSTs are
+//     refused besides (net/http.CrossOriginProtection).
+//   - Everything is rendered by html/template, so file names and error
+//     messages, which come from users, are escaped; the Content-Security-Policy
+//     allows scripts, styles and fetches from the dashboard's origin only and
+//     no inline script or style at all.
+//
+// # Validation
+//
+// The enqueue form applies the API's checks with the API's status codes and
+// messages: unknown domain, missing or unsafe file name, extension, and a file
+// missing from a visible data directory.
+package dashboard

@@ -1,0 +1,251 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/queue"
+)
+
+// recentJobs is how many jobs the overview lists.
+const recentJobs = 8
+
+type overviewData struct {
+	Consumer    *consumerStats // nil when the consumer's info is unavailable
+	ConsumerErr string
+	Window      string // the recent window, e.g. "1h"
+	States      []stateCount
+	Throughput  throughputStats
+	WorkersBusy []string // workers running a job now
+	DeadLetters string   // count, "500+" when there are more
+	Recent      []jobRow
+}
+
+// consumerStats is the ingest-workers consumer's state.
+type consumerStats struct {
+	Pending     uint64 // jobs waiting in the queue
+	InFlight    int    // delivered, not yet acknowledged
+	Waiting     int    // pull requests waiting: idle worker slots
+	Redelivered int    // in flight and delivered more than once
+}
+
+type stateCount struct {
+	State string
+	Count int
+}
+
+// throughputStats is records/s over the throughput window, and a per-minute
+// chart of twice that span.
+type throughputStats struct {
+	PerSecond string
+	Records   uint64 // records sent within the window
+	Window    string
+	Chart     chart
+}
+
+// chart is a bar chart drawn as SVG attributes (no inline styles, which
+// the CSP forbids).
+type chart struct {
+	Width, Height int
+	Bars          []bar
+	Max           string // the largest bar's value, for the axis label
+	From, To      string // the first and last minute
+}
+
+type bar struct {
+	X, Y, W, H int
+	Label      string // accessible text: "09:31: 1,200 records"
+}
+
+func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)
+	defer cancel()
+	statuses, err := d.q.ListStatus(ctx, queue.Filter{})
+	if err != nil {
+		return queueErr("Listing jobs", err)
+	}
+	now := d.now()
+	data := overviewData{
+		Window:      shortDuration(d.cfg.Window),
+		States:      countStates(statuses, now.Add(-d.cfg.Window)),
+		Throughput:  d.throughput(statuses, now),
+		WorkersBusy: busyWorkers(statuses),
+	}
+	for _, st := range statuses[:min(recentJobs, len(statuses))] {
+		data.Recent = append(data.Recent, d.row(st))
+	}
+	if cons, err := d.q.Consumer(ctx); err != nil {
+		data.ConsumerErr = "consumer " + queue.ConsumerName + " unavailable"
+		d.log.Warn().Err(err).Msg("dashboard: reading the job consumer failed")
+	} else if info, err := cons.Info(ctx); err != nil {
+		data.ConsumerErr = "consumer " + queue.ConsumerName + " unavailable"
+		d.log.Warn().Err(err).Msg("dashboard: reading the job consumer's info failed")
+	} else {
+		data.Consumer = &consumerStats{
+			Pending: info.NumPending, InFlight: info.NumAckPending,
+			Waiting: info.NumWaiting, Redelivered: info.NumRedelivered,
+		}
+	}
+	if dls, err := d.q.ListDeadLetters(ctx, "", maxDeadLetters+1); err != nil {
+		data.DeadLetters = "?"
+		d.log.Warn().Err(err).Msg("dashboard: listing dead letters failed")
+	} else if len(dls) > maxDeadLetters {
+		data.DeadLetters = strconv.Itoa(maxDeadLetters) + "+"
+	} else {
+		data.DeadLetters = strconv.Itoa(len(dls))
+	}
+	d.render(w, r, http.StatusOK, "overview", data)
+	return nil
+}
+
+// countStates counts jobs per state: every unfinished job (queued, running,
+// retrying), however old, and the finished ones updated since since.
+func countStates(statuses []queue.Status, since time.Time) []stateCount {
+	counts := make(map[string]int, len(allStates))
+	for _, st := range statuses {
+		finished := st.State == queue.StateSucceeded || st.State == queue.StateFailed
+		if finished && st.UpdatedAt.Before(since) {
+			continue
+		}
+		counts[st.State]++
+	}
+	out := make([]stateCount, 0, len(allStates))
+	for _, s := range allStates {
+		out = append(out, stateCount{State: s, Count: counts[s]})
+	}
+	return out
+}
+
+// busyWorkers returns the workers running a job, sorted.
+func busyWorkers(statuses []queue.Status) []string {
+	var names []string
+	for _, st := range statuses {
+		if st.State == queue.StateRunning && st.Worker != "" && !slices.Contains(names, st.Worker) {
+			names = append(names, st.Worker)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// recordsPerMinute spreads each job's sent records evenly over the span of
+// its latest attempt (start to finish, or to its last progress write while
+// it runs) and sums them into n one-minute buckets ending at now, oldest
+// first. Status records carry no finer history, so this is an estimate.
+func recordsPerMinute(statuses []queue.Status, now time.Time, n int) []float64 {
+	buckets := make([]float64, n)
+	start := now.Add(-time.Duration(n) * time.Minute)
+	for _, st := range statuses {
+		if st.RecordsSent == 0 || st.StartedAt.IsZero() || st.Duplicate {
+			continue
+		}
+		end := st.FinishedAt
+		if end.IsZero() || end.Before(st.StartedAt) {
+			end = st.UpdatedAt
+		}
+		span := end.Sub(st.StartedAt)
+		if span <= 0 {
+			if i := int(end.Sub(start) / time.Minute); !end.Before(start) && i < n {
+				buckets[i] += float64(st.RecordsSent)
+			}
+			continue
+		}
+		rate := float64(st.RecordsSent) / float64(span)
+		for i := range n {
+			b0 := start.Add(time.Duration(i) * time.Minute)
+			b1 := b0.Add(time.Minute)
+			lo, hi := maxTime(b0, st.StartedAt), minTime(b1, end)
+			if hi.After(lo) {
+				buckets[i] += rate * float64(hi.Sub(lo))
+			}
+		}
+	}
+	return buckets
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Chart geometry, in SVG user units.
+const (
+	chartWidth  = 600
+	chartHeight = 120
+	chartGap    = 4
+)
+
+func (d *Dashboard) throughput(statuses []queue.Status, now time.Time) throughputStats {
+	winMinutes := max(1, int(math.Round(d.cfg.ThroughputWindow.Minutes())))
+	n := 2 * winMinutes
+	buckets := recordsPerMinute(statuses, now, n)
+	var inWindow float64
+	for _, v := range buckets[n-winMinutes:] {
+		inWindow += v
+	}
+	ts := throughputStats{
+		PerSecond: formatRate(inWindow / (float64(winMinutes) * 60)),
+		Records:   uint64(math.Round(inWindow)),
+		Window:    shortDuration(time.Duration(winMinutes) * time.Minute),
+	}
+	peak := slices.Max(buckets)
+	c := chart{Width: chartWidth, Height: chartHeight, Max: strconv.FormatFloat(math.Round(peak), 'f', 0, 64)}
+	w := chartWidth / n
+	start := now.Add(-time.Duration(n) * time.Minute)
+	for i, v := range buckets {
+		h := 0
+		if peak > 0 {
+			h = int(math.Round(v / peak * (chartHeight - 2)))
+		}
+		if v > 0 && h < 1 {
+			h = 1
+		}
+		minute := start.Add(time.Duration(i) * time.Minute)
+		c.Bars = append(c.Bars, bar{
+			X: i*w + chartGap/2, Y: chartHeight - h, W: w - chartGap, H: h,
+			Label: fmt.Sprintf("%s–%s UTC: %.0f records", minute.UTC().Format("15:04"), minute.Add(time.Minute).UTC().Format("15:04"), v),
+		})
+	}
+	c.From, c.To = start.UTC().Format("15:04"), now.UTC().Format("15:04")
+	ts.Chart = c
+	return ts
+}
+
+// formatRate renders a records/s rate with sensible precision.
+func formatRate(r float64) string {
+	switch {
+	case r == 0:
+		return "0"
+	case r < 10:
+		return strconv.FormatFloat(r, 'f', 2, 64)
+	case r < 1000:
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	default:
+		return strconv.FormatFloat(r/1000, 'f', 1, 64) + "k"
+	}
+}
+
+// shortDuration renders a whole number of minutes or hours: "5m", "1h".
+func shortDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.Itoa(int(d.Hours())) + "h"
+	}
+	if d%time.Minute == 0 {
+		return strconv.Itoa(int(d.Minutes())) + "m"
+	}
+	return d.String()
+}

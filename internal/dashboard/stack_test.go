@@ -1,0 +1,253 @@
+package dashboard_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/embedstream/embedstream/internal/batchclient"
+	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/dashboard"
+	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
+)
+
+// The real implementations satisfy the interfaces the dashboard consumes.
+var (
+	_ dashboard.Queue   = (*queue.Queue)(nil)
+	_ dashboard.Domains = (*domain.Registry)(nil)
+)
+
+// waitTimeout bounds every wait on a job or a page.
+const waitTimeout = 60 * time.Second
+
+// fixture is a small recruit DataFrame pickle (50 records).
+const fixture = "../pickleload/testdata/fixtures/recruit_small_df.pkl"
+
+// stack is one test's publisher (API + dashboard on one HTTP server) on a
+// real in-process NATS, optionally with a worker and the reference batch
+// server.
+type stack struct {
+	nats *queuetest.Server
+	q    *queue.Queue
+	http *httptest.Server
+	// dataDir is where the worker reads job files; the dashboard sees it
+	// only when opts.publisherSeesData is set.
+	dataDir string
+	batch   *batchserver.Server
+}
+
+type stackOpts struct {
+	token             string
+	worker            bool
+	publisherSeesData bool          // the dashboard and API check files in dataDir
+	chunkDelay        time.Duration // the batch server sleeps this long per chunk
+	chunkRecords      int           // the worker's records per chunk (0: default)
+}
+
+func startStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	log := testLogger(t)
+	s := &stack{nats: queuetest.StartServer(t), dataDir: t.TempDir()}
+	s.q = queuetest.OpenQueue(t, s.nats, queuetest.Config())
+	domains, err := domain.NewRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubData := ""
+	if o.publisherSeesData {
+		pubData = s.dataDir
+	}
+	api := httpapi.New(httpapi.Config{Token: o.token, DataDir: pubData, Ready: s.q.Ready}, s.q, domains, log)
+	dash, err := dashboard.New(dashboard.Config{Token: o.token, DataDir: pubData, RefreshInterval: 200 * time.Millisecond}, s.q, domains, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.http = httptest.NewServer(dash.Wrap(api))
+	t.Cleanup(s.http.Close)
+	if o.worker {
+		s.batch = startWorker(t, s, domains, o)
+	}
+	return s
+}
+
+// startWorker runs the reference batch server and one in-process worker on
+// s's NATS, resolving files in s.dataDir.
+func startWorker(t *testing.T, s *stack, domains *domain.Registry, o stackOpts) *batchserver.Server {
+	t.Helper()
+	log := testLogger(t)
+	bs, err := batchserver.New(batchserver.Config{OutDir: t.TempDir(), ChunkDelay: o.chunkDelay}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- bs.Serve(ctx, lis) }()
+
+	nc := queuetest.Connect(t, s.nats)
+	q, err := queue.Open(ctx, nc, queuetest.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := batchclient.New(ctx, batchclient.Config{Addr: lis.Addr().String()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ingest.NewWorker(ingest.WorkerConfig{
+		Name: "worker-1", Concurrency: 2,
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+		FetchWait: 200 * time.Millisecond, StatusInterval: 20 * time.Millisecond,
+	}, q, nc, ingest.NewProcessor(ingest.ProcessorConfig{DataDir: s.dataDir, MaxFileBytes: 64 << 20, ChunkRecords: o.chunkRecords}, domains, q, bc),
+		nil, log)
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		for name, c := range map[string]chan error{"worker": ran, "batch server": served} {
+			select {
+			case err := <-c:
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			case <-time.After(waitTimeout):
+				t.Errorf("%s did not stop", name)
+			}
+		}
+		if err := bc.Close(); err != nil {
+			t.Errorf("batch client close: %v", err)
+		}
+		if err := bs.Close(); err != nil {
+			t.Errorf("batch server close: %v", err)
+		}
+	})
+	return bs
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	if testing.Verbose() {
+		return zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
+	}
+	return zerolog.Nop()
+}
+
+// copyFixture copies the recruit fixture into the worker's data directory
+// under name.
+func (s *stack) copyFixture(t *testing.T, name string) {
+	t.Helper()
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dataDir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// client is a browser-like HTTP client: it keeps cookies and does not
+// follow redirects, so tests see them.
+type client struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func (s *stack) client(t *testing.T) *client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, base: s.http.URL, hc: &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// page is an HTTP answer.
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (c *client) get(path string) page {
+	c.t.Helper()
+	return c.do(http.MethodGet, path, nil, nil)
+}
+
+// post submits a form, as a browser on the same origin would.
+func (c *client) post(path string, form url.Values) page {
+	c.t.Helper()
+	return c.do(http.MethodPost, path, strings.NewReader(form.Encode()), http.Header{
+		"Content-Type":   {"application/x-www-form-urlencoded"},
+		"Sec-Fetch-Site": {"same-origin"},
+	})
+}
+
+func (c *client) do(method, path string, body io.Reader, h http.Header) page {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return page{status: resp.StatusCode, header: resp.Header, body: string(data)}
+}
+
+// csrf returns the anti-CSRF token of the forms on the page at path.
+func (c *client) csrf(path string) string {
+	c.t.Helper()
+	p := c.get(path)
+	const marker = `name="csrf" value="`
+	i := strings.Index(p.body, marker)
+	if i < 0 {
+		c.t.Fatalf("GET %s (%d): no csrf field in %s", path, p.status, p.body)
+	}
+	rest := p.body[i+len(marker):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		case <-tick.C:
+		}
+	}
+}
