@@ -36,6 +36,7 @@ var errCorruptLedger = errors.New("corrupt ledger")
 // the Server serialises access.
 type ledger struct {
 	f       *os.File
+	size    int64 // bytes of complete lines: where the next append goes
 	entries map[string]Entry
 }
 
@@ -67,6 +68,7 @@ func openLedger(path string) (*ledger, int, error) {
 		_ = f.Close()
 		return nil, 0, fmt.Errorf("seek ledger: %w", err)
 	}
+	l.size = good
 	return l, torn, nil
 }
 
@@ -93,18 +95,24 @@ func (l *ledger) replay(path string) (good int64, torn int, err error) {
 	}
 }
 
-// append writes e as one line and syncs it to disk, then records it.
+// append writes e as one line and syncs it to disk, then records it. If
+// the write or sync fails, the ledger is cut back to its last complete line,
+// so a later append never follows a torn one.
 func (l *ledger) append(e Entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode ledger entry: %w", err)
 	}
-	if _, err := l.f.Write(append(b, '\n')); err != nil {
+	_, err = l.f.Write(append(b, '\n'))
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		_ = l.f.Truncate(l.size) // best effort; the append error is the one to report
+		_, _ = l.f.Seek(l.size, io.SeekStart)
 		return fmt.Errorf("append to ledger: %w", err)
 	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("sync ledger: %w", err)
-	}
+	l.size += int64(len(b) + 1)
 	l.entries[e.IngestID] = e
 	return nil
 }
