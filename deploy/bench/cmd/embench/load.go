@@ -21,8 +21,9 @@ type loadResult struct {
 	BaseRSSBytes int64   `json:"base_rss_bytes"` // RSS before the load
 }
 
-// runLoad loads one file with the project's loader, as the worker does
-// (read it whole, then pickleload.Load), and prints a loadResult.
+// runLoad loads one file with the project's loader (pickleload.ReadFile,
+// which aligns array payloads, then pickleload.Load) and prints a
+// loadResult.
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	file := fs.String("file", "", "pickle file")
@@ -49,7 +50,7 @@ func runLoad(args []string) error {
 		}
 	}
 	start := time.Now()
-	data, err := os.ReadFile(*file)
+	data, err := pickleload.ReadFile(*file)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
