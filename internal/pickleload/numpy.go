@@ -3,7 +3,6 @@ package pickleload
 import (
 	"encoding/binary"
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -416,5 +415,3 @@ func halfToFloat(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 }
-
-var _ = big.NewInt

@@ -14,8 +14,21 @@ func decodeRawUnicodeEscape(b []byte) (string, error) {
 	sb.Grow(len(b))
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if c == '\\' && i+1 < len(b) && (b[i+1] == 'u' || b[i+1] == 'U') {
-			// an escape only if preceded by an even number of backslashes
+		if c == '\\' {
+			// A run of k backslashes: an escape only when k is odd and a
+			// 'u' or 'U' follows; the other backslashes are literal.
+			k := 1
+			for i+k < len(b) && b[i+k] == '\\' {
+				k++
+			}
+			j := i + k
+			if k%2 == 0 || j >= len(b) || (b[j] != 'u' && b[j] != 'U') {
+				sb.WriteString(strings.Repeat("\\", k))
+				i = j - 1
+				continue
+			}
+			sb.WriteString(strings.Repeat("\\", k-1))
+			i = j - 1 // b[i] is the escaping backslash, b[i+1] is u/U
 			n := 4
 			if b[i+1] == 'U' {
 				n = 8
@@ -84,9 +97,6 @@ func decodeStringRepr(b []byte) ([]byte, error) {
 			out = append(out, 11)
 		case '\n':
 		case 'x':
-			if i+2 >= len(b)+0 && i+2 > len(b) {
-				return nil, errors.New("truncated \\x escape in STRING")
-			}
 			if i+3 > len(b) {
 				return nil, errors.New("truncated \\x escape in STRING")
 			}
