@@ -87,6 +87,9 @@ func Load(data []byte, opts Options) (t *table.Table, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNames(t); err != nil {
+		return nil, err
+	}
 	if err := t.Validate(); err != nil {
 		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
@@ -241,4 +244,19 @@ func unpickle(sr scanResult) (any, error) {
 		return nil, &Error{Kind: ErrMalformed, Offset: off, Row: -1, Msg: "unpickling failed", Err: err}
 	}
 	return v, nil
+}
+
+// checkNames refuses empty and duplicate column names (pandas allows both).
+func checkNames(t *table.Table) error {
+	seen := make(map[string]bool, len(t.Columns))
+	for i, c := range t.Columns {
+		if c.Name == "" {
+			return colErr(ErrUnsupported, "", -1, "column %d has an empty name", i)
+		}
+		if seen[c.Name] {
+			return colErr(ErrUnsupported, c.Name, -1, "duplicate column name")
+		}
+		seen[c.Name] = true
+	}
+	return nil
 }
