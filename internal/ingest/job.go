@@ -226,6 +226,13 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		j.log.Warn().Err(err).Msg("job lease lost: abandoned without ack")
 		j.w.metrics.finished(j.job.Domain, OutcomeLeaseLost, time.Since(j.started), j.records.Load(), j.bytes.Load())
 
+	case j.superseded(fctx):
+		// A later delivery runs the job (this one's lease ran out unnoticed,
+		// e.g. a starved process): a Nak or Term from here would act on that
+		// delivery's message. Leave it alone, as for a lost lease.
+		j.log.Warn().Err(err).Msg("job failed after a later delivery started: leaving it to that delivery")
+		j.w.metrics.finished(j.job.Domain, OutcomeSuperseded, time.Since(j.started), j.records.Load(), j.bytes.Load())
+
 	case e.Class == ClassShutdown:
 		j.log.Warn().Err(err).Msg("job cut off by shutdown: handing it back for redelivery")
 		j.record(fctx, OutcomeShutdown, queue.StateRetrying, &e)
@@ -262,6 +269,14 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
 		}
 	}
+}
+
+// superseded reports whether the job's status record shows a delivery
+// later than this one. It is a best-effort check (the later delivery may
+// not have written its record yet); a failed read says no.
+func (j *jobRun) superseded(ctx context.Context) bool {
+	s, err := j.w.q.GetStatus(ctx, j.job.ID)
+	return err == nil && s.Attempts > j.attempt
 }
 
 // record counts the attempt's outcome in the metrics and writes it to the

@@ -18,6 +18,10 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeShutdown  = "shutdown"   // cut off by the worker's shutdown, Nak'd
 	OutcomeLeaseLost = "lease_lost" // lease unconfirmed, left to redelivery
+	// OutcomeSuperseded: the attempt failed after a later delivery of the
+	// same job had started (its lease ran out unnoticed); it is left alone
+	// so as not to disturb that delivery.
+	OutcomeSuperseded = "superseded"
 )
 
 // Metrics are the worker's Prometheus metrics, on a registry of their own
@@ -40,7 +44,7 @@ func NewMetrics() *Metrics {
 		reg: prometheus.NewRegistry(),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "embedstream", Subsystem: "worker", Name: "jobs_total",
-			Help: "Job attempts finished, by domain and outcome (succeeded, retrying, failed, shutdown, lease_lost).",
+			Help: "Job attempts finished, by domain and outcome (succeeded, retrying, failed, shutdown, lease_lost, superseded).",
 		}, []string{"domain", "outcome"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "embedstream", Subsystem: "worker", Name: "records_streamed_total",

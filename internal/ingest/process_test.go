@@ -180,7 +180,9 @@ func (p *proc) signal(sig os.Signal) error {
 
 func TestProcessKilledMidStreamJobFinishesElsewhere(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{AckWait: 2 * time.Second, ChunkDelay: 100 * time.Millisecond})
+	// AckWait is how long the job waits after the kill; keep it short, but
+	// not so short that a loaded machine starves the live worker's lease.
+	e := newEnv(t, envOpts{AckWait: 4 * time.Second, ChunkDelay: 100 * time.Millisecond})
 	e.addFixture("recruit_small_df.pkl")
 	a := e.startProcess("a")
 	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
@@ -203,7 +205,7 @@ func TestProcessSIGTERMMidJobLosesNothing(t *testing.T) {
 	t.Parallel()
 	t.Run("handed back", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, envOpts{AckWait: 2 * time.Second, ChunkDelay: 60 * time.Millisecond})
+		e := newEnv(t, envOpts{AckWait: 10 * time.Second, ChunkDelay: 60 * time.Millisecond})
 		e.addFixture("candidate_small_df.pkl")
 		a := e.startProcess("a", "SHUTDOWN_TIMEOUT=200ms")
 		id := e.enqueue(queue.Job{Domain: "candidate", FileName: "candidate_small_df.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
@@ -226,7 +228,7 @@ func TestProcessSIGTERMMidJobLosesNothing(t *testing.T) {
 	})
 	t.Run("finished here", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, envOpts{AckWait: 2 * time.Second, ChunkDelay: 20 * time.Millisecond})
+		e := newEnv(t, envOpts{AckWait: 10 * time.Second, ChunkDelay: 20 * time.Millisecond})
 		e.addFixture("recruit_small_records.pkl")
 		a := e.startProcess("a", "SHUTDOWN_TIMEOUT=1m")
 		id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_records.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
@@ -244,7 +246,7 @@ func TestProcessSIGTERMMidJobLosesNothing(t *testing.T) {
 
 func TestProcessesShareJobs(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOpts{AckWait: 5 * time.Second, ChunkDelay: 5 * time.Millisecond})
+	e := newEnv(t, envOpts{AckWait: 10 * time.Second, ChunkDelay: 5 * time.Millisecond})
 	e.addFixture("recruit_small_df.pkl")
 	a := e.startProcess("a")
 	e.startProcess("b")

@@ -21,6 +21,9 @@ import (
 type Queue interface {
 	// Consumer binds the durable pull consumer the workers share.
 	Consumer(ctx context.Context) (jetstream.Consumer, error)
+	// GetStatus returns the job's status record (queue.ErrNotFound if
+	// none).
+	GetStatus(ctx context.Context, id string) (queue.Status, error)
 	// UpdateStatus applies fn to the job's status record with
 	// compare-and-set, creating the record if there is none; fn returning
 	// queue.ErrSkipUpdate leaves it unchanged.
