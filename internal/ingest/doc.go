@@ -33,6 +33,12 @@
 //     class shutdown.
 //   - lease lost: a job whose lease extensions cannot be confirmed is
 //     cancelled and neither acked nor Nak'd; JetStream redelivers it.
+//   - superseded: an attempt that fails after a later delivery of the same
+//     job has started (its lease ran out without it noticing, e.g. in a
+//     starved process) settles nothing either: a Nak or Term sent for it
+//     would act on the live delivery. A success is always acked: the data
+//     is committed, and the batch server answers the other delivery
+//     duplicate=true.
 //   - deliveries exhausted with no worker left to report it (every worker
 //     holding it crashed): the MAX_DELIVERIES advisory is handled by moving
 //     the job to the dead letters.
