@@ -62,7 +62,19 @@ func (o Options) withDefaults(n int) Options {
 // Every error about the content satisfies errors.Is(err, [ErrInvalid]) and
 // one of [ErrRefused], [ErrLimit], [ErrUnsupported], [ErrMalformed]; it is a
 // *[Error] carrying the offset, opcode, column and row where known.
-func Load(data []byte, opts Options) (t *table.Table, err error) {
+func Load(data []byte, opts Options) (*table.Table, error) {
+	return load(data, opts, pathAuto)
+}
+
+// decodePath selects the interpreter; tests force one to compare them.
+type decodePath uint8
+
+const (
+	pathAuto     decodePath = iota // the fast path unless the pickle builds objects
+	pathGopickle                   // always gopickle
+)
+
+func load(data []byte, opts Options, path decodePath) (t *table.Table, err error) {
 	opts = opts.withDefaults(len(data))
 	defer func() {
 		if r := recover(); r != nil {
@@ -74,7 +86,7 @@ func Load(data []byte, opts Options) (t *table.Table, err error) {
 		return nil, err
 	}
 	var v any
-	if sr.objects {
+	if sr.objects || path == pathGopickle {
 		v, err = unpickle(sr)
 	} else {
 		v, err = (&fastVM{data: sr.data}).run()
