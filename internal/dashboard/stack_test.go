@@ -57,6 +57,7 @@ type stackOpts struct {
 	publisherSeesData bool          // the dashboard and API check files in dataDir
 	chunkDelay        time.Duration // the batch server sleeps this long per chunk
 	chunkRecords      int           // the worker's records per chunk (0: default)
+	hooks             batchserver.Hooks
 }
 
 func startStack(t *testing.T, o stackOpts) *stack {
@@ -90,7 +91,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 func startWorker(t *testing.T, s *stack, domains *domain.Registry, o stackOpts) *batchserver.Server {
 	t.Helper()
 	log := testLogger(t)
-	bs, err := batchserver.New(batchserver.Config{OutDir: t.TempDir(), ChunkDelay: o.chunkDelay}, log)
+	bs, err := batchserver.New(batchserver.Config{OutDir: t.TempDir(), ChunkDelay: o.chunkDelay, Hooks: o.hooks}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,20 +182,20 @@ func (s *stack) client(t *testing.T) *client {
 	}}
 }
 
-// page is an HTTP answer.
-type page struct {
+// answer is an HTTP answer.
+type answer struct {
 	status int
 	header http.Header
 	body   string
 }
 
-func (c *client) get(path string) page {
+func (c *client) get(path string) answer {
 	c.t.Helper()
 	return c.do(http.MethodGet, path, nil, nil)
 }
 
 // post submits a form, as a browser on the same origin would.
-func (c *client) post(path string, form url.Values) page {
+func (c *client) post(path string, form url.Values) answer {
 	c.t.Helper()
 	return c.do(http.MethodPost, path, strings.NewReader(form.Encode()), http.Header{
 		"Content-Type":   {"application/x-www-form-urlencoded"},
@@ -202,7 +203,7 @@ func (c *client) post(path string, form url.Values) page {
 	})
 }
 
-func (c *client) do(method, path string, body io.Reader, h http.Header) page {
+func (c *client) do(method, path string, body io.Reader, h http.Header) answer {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
@@ -220,7 +221,7 @@ func (c *client) do(method, path string, body io.Reader, h http.Header) page {
 	if err != nil {
 		c.t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return page{status: resp.StatusCode, header: resp.Header, body: string(data)}
+	return answer{status: resp.StatusCode, header: resp.Header, body: string(data)}
 }
 
 // csrf returns the anti-CSRF token of the forms on the page at path.
