@@ -26,6 +26,9 @@ import (
 const (
 	fixturesDir = "testdata/fixtures"
 	hostileDir  = "testdata/hostile"
+	// randomDir holds the randomized differential corpus: small random
+	// tables in random shapes and protocols, expectations by Python.
+	randomDir = "testdata/random"
 )
 
 // TestFixtures loads every fixture and checks it against its expectation:
@@ -37,6 +40,18 @@ func TestFixtures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			checkFixture(t, fixturesDir, name, pickleload.Options{})
+		})
+	}
+}
+
+// TestRandomCorpus checks the randomized differential corpus like the
+// fixtures.
+func TestRandomCorpus(t *testing.T) {
+	t.Parallel()
+	for _, name := range fixtureNames(t, randomDir) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			checkFixture(t, randomDir, name, pickleload.Options{})
 		})
 	}
 }

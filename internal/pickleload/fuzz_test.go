@@ -10,14 +10,14 @@ import (
 	"github.com/embedstream/embedstream/internal/pickleload"
 )
 
-// FuzzLoad feeds arbitrary bytes to Load. Seeds: every fixture and every
-// hostile file. Load must return (no panic, no hang, no runaway memory:
+// FuzzLoad feeds arbitrary bytes to Load. Seeds: every fixture, hostile
+// and random-corpus file. Load must return (no panic, no hang, no runaway memory:
 // the fuzzer's own limits catch those) with either a bad-file error or a
 // table that passes Validate and writes as canonical JSONL.
 //
 //	go test ./internal/pickleload -run '^$' -fuzz FuzzLoad -fuzztime 30s
 func FuzzLoad(f *testing.F) {
-	for _, dir := range []string{fixturesDir, hostileDir} {
+	for _, dir := range []string{fixturesDir, hostileDir, randomDir} {
 		for _, name := range fixtureNames(f, dir) {
 			f.Add(readFile(f, filepath.Join(dir, name+".pkl")))
 		}

@@ -164,6 +164,8 @@ def to_json(v):
         return [to_json(x) for x in v]
     if isinstance(v, dict):
         return {str(k): to_json(x) for k, x in v.items()}
+    if isinstance(v, (bytes, bytearray)):
+        return base64.b64encode(bytes(v)).decode()  # base64 text, as in BYTES columns (doc.go)
     raise TypeError("no JSON form for %r" % (v,))
 
 
@@ -789,6 +791,14 @@ def gen_fixtures(w):
     w.obj("columns_numpy_text_arrays", {"u": np.array(["x", "한글"], dtype="U2"), "s": np.array([b"x", b"yz"], dtype="S2"),
                                         "o": np.array(["p", None], dtype=object)})
     w.obj("ndarray_int64_matrix", np.array([[1, 2, 3], [4, 5, -6]], dtype=np.int64))
+    w.frame("df_nullable_all_na", pd.DataFrame({
+        "I": pd.array([None, None], dtype="Int64"),
+        "B": pd.array([None, None], dtype="boolean"),
+        "S": pd.array([None, None], dtype="string"),
+        "F": pd.array([None, None], dtype="Float64"),
+        "f": np.array([np.nan, np.nan]),
+        "t": pd.to_datetime([None, None]),
+    }))
     w.frame("df_empty_columns", pd.DataFrame({"a": pd.Series([], dtype=np.int64), "b": pd.Series([], dtype=np.float64)}),
             with_schema=False)
     w.frame("df_empty", pd.DataFrame(), with_schema=False)
@@ -834,6 +844,166 @@ def gen_fixtures(w):
     cdf = candidate_frame(50, 384, seed=12)
     w.frame("candidate_small_df", cdf)
     w.obj("candidate_small_records", candidate_records(cdf), expect=lambda: expect_frame(cdf))
+
+
+# ---------------------------------------------------------------------------
+# Randomized differential corpus: many small random tables, each pickled with
+# a random protocol and shape, expectations by the same Python rules.
+# ---------------------------------------------------------------------------
+
+RAND_STRS = ["", "a", "한국어", "😀🚀", "tab\there", "quote\"back\\slash", "\x00nul", "line\nbreak", "ÿé", "\u2028",
+             "x" * 300, "데이터 엔지니어 " * 20]
+
+
+def rand_value(rng, kind, dim):
+    """One random non-null value of a column kind."""
+    r = rng.random()
+    if kind == "int":
+        return [0, 1, -1, 2**63 - 1, -2**63, 2**53 + 1, int(rng.integers(-1000, 1000)),
+                np.int8(-5), np.uint16(600), np.int64(-(2**40))][int(rng.integers(10))]
+    if kind == "float":
+        return [0.0, -0.0, 1.5, -2.25e-300, 1e300, 0.1, float("inf"), np.float32(0.1), np.float64(3.5),
+                float(rng.standard_normal()), 5][int(rng.integers(11))]
+    if kind == "str":
+        return RAND_STRS[int(rng.integers(len(RAND_STRS)))]
+    if kind == "bool":
+        return [True, False, np.bool_(True)][int(rng.integers(3))]
+    if kind == "ts":
+        base = dt.datetime(2000, 1, 1) + dt.timedelta(microseconds=int(rng.integers(0, 10**15)))
+        return [base, base.date(), pd.Timestamp(base), base.replace(tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+                pd.Timestamp(base).tz_localize("Asia/Seoul"), np.datetime64(base, "us")][int(rng.integers(6))]
+    if kind == "bytes":
+        return [b"", b"\x00\xff", bytearray(b"ba"), bytes(rng.integers(0, 256, size=20, dtype=np.uint8))][int(rng.integers(4))]
+    if kind == "strlist":
+        items = [RAND_STRS[int(i)] for i in rng.integers(0, len(RAND_STRS), size=int(rng.integers(0, 4)))]
+        return [list, tuple][int(rng.integers(2))](items)
+    if kind == "vec":
+        v = rng.standard_normal(dim)
+        return [v.astype(np.float32), v, v.astype(np.float32).tolist(), [int(x * 10) for x in v]][int(rng.integers(4))]
+    if kind == "json":
+        return [{"k": 1, "l": [1, "x", None], "d": {"z": True}}, [1, 2.5, "s"], {"나": "다"}, [[1], [2, 3]],
+                {"when": dt.datetime(2025, 1, 1), "b": b"\x01"}, (1, "t")][int(rng.integers(6))]
+    raise ValueError(kind)
+
+
+RAND_NULLS = [None, float("nan"), pd.NaT, np.nan]
+
+
+def rand_records(rng):
+    n = int(rng.integers(0, 7))
+    ncols = int(rng.integers(1, 6))
+    kinds = [["int", "float", "str", "bool", "ts", "bytes", "strlist", "vec", "json", "mixed"][int(i)]
+             for i in rng.integers(0, 10, size=ncols)]
+    rows = [dict() for _ in range(n)]
+    for c, kind in enumerate(kinds):
+        name = ["id", "값", "emoji😀", "x y", "c%d" % c][int(rng.integers(5))] + ("" if c == 0 else str(c))
+        dim = int(rng.integers(1, 6))
+        for r in range(n):
+            u = rng.random()
+            if u < 0.1:
+                continue  # missing key: null
+            if u < 0.25:
+                rows[r][name] = RAND_NULLS[int(rng.integers(len(RAND_NULLS)))] if kind not in ("ts",) else [None, pd.NaT][int(rng.integers(2))]
+                continue
+            k = kind if kind != "mixed" else ["int", "str", "json", "bool"][int(rng.integers(4))]
+            rows[r][name] = rand_value(rng, k, dim)
+    return rows
+
+
+def rand_frame(rng):
+    n = int(rng.integers(0, 7))
+    cols = {}
+    for c in range(int(rng.integers(1, 5))):
+        name = ["a", "한글", "col %d" % c, "v"][int(rng.integers(4))] + str(c)
+        kind = int(rng.integers(12))
+        nulls = rng.random(n) < 0.25
+        if kind == 0:
+            dtype = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"][int(rng.integers(8))]
+            info = np.iinfo(dtype)
+            cols[name] = rng.integers(max(info.min, -2**62), min(info.max, 2**62), size=n, dtype=dtype, endpoint=True)
+        elif kind == 1:
+            v = rng.standard_normal(n) * 10 ** float(rng.integers(-10, 10))
+            v[nulls] = np.nan
+            cols[name] = v.astype(["f2", "f4", "f8"][int(rng.integers(3))])
+        elif kind == 2:
+            cols[name] = rng.random(n) < 0.5
+        elif kind == 3:
+            t = pd.to_datetime(rng.integers(0, 2 * 10**18, size=n, dtype=np.int64) // 1000 * 1000)
+            t = t.where(~nulls)
+            cols[name] = t if rng.random() < 0.5 else t.tz_localize("UTC").tz_convert(["Asia/Seoul", "Europe/Paris"][int(rng.integers(2))])
+        elif kind == 4:
+            cols[name] = pd.Categorical([None if nulls[i] else RAND_STRS[int(rng.integers(4))] for i in range(n)])
+        elif kind == 5:
+            cols[name] = pd.array([None if nulls[i] else int(rng.integers(-10**12, 10**12)) for i in range(n)], dtype="Int64")
+        elif kind == 6:
+            cols[name] = pd.array([None if nulls[i] else bool(rng.random() < 0.5) for i in range(n)], dtype="boolean")
+        elif kind == 7:
+            cols[name] = pd.array([None if nulls[i] else RAND_STRS[int(rng.integers(len(RAND_STRS)))] for i in range(n)], dtype="string")
+        elif kind == 8:
+            cols[name] = [None if nulls[i] else RAND_STRS[int(rng.integers(len(RAND_STRS)))] for i in range(n)]
+        elif kind == 9:
+            dim = int(rng.integers(1, 9))
+            cols[name] = [None if nulls[i] else rng.standard_normal(dim).astype(np.float32) for i in range(n)]
+        elif kind == 10:
+            cols[name] = [None if nulls[i] else rand_value(rng, "strlist", 0) for i in range(n)]
+        else:
+            cols[name] = [None if nulls[i] else rand_value(rng, "json", 0) for i in range(n)]
+    df = pd.DataFrame(cols, index=pd.RangeIndex(n))
+    ix = int(rng.integers(4))
+    if ix == 1 and n:
+        df.index = pd.Index(["r%d" % i for i in range(n)], name=["key", None][int(rng.integers(2))])
+    elif ix == 2 and n:
+        df.index = pd.Index(rng.permutation(n) * 7, name="pos")
+    elif ix == 3 and n:
+        df.index = pd.date_range("2024-01-01", periods=n, freq="H", name="at")
+    return df
+
+
+def gen_random(outdir, count, seed):
+    if os.path.isdir(outdir):
+        for f in os.listdir(outdir):
+            os.remove(os.path.join(outdir, f))
+    w = Writer(outdir)
+    rng = np.random.default_rng(seed)
+    made = 0
+    while made < count:
+        protocol = int(rng.integers(0, 6))
+        shape = int(rng.integers(4))
+        try:
+            if shape == 0:
+                obj = rand_frame(rng)
+                cols, n = expect_frame(obj)
+            elif shape == 1:
+                obj = rand_records(rng)
+                cols, n = expect_records(obj)
+                if rng.random() < 0.3:
+                    obj = tuple(obj)
+            elif shape == 2:
+                df = rand_frame(rng)
+                obj = df[df.columns[0]].rename(None if rng.random() < 0.3 else "s")
+                cols, n = expect_series(obj)
+            else:
+                recs = rand_records(rng)
+                cols, n = expect_records(recs)
+                if not cols or n == 0:
+                    continue
+                obj = {c.name: [r.get(c.name) for r in recs] for c in cols}
+                if any(isinstance(v, dict) for r in recs for v in r.values()):
+                    continue
+        except (ValueError, TypeError):
+            continue  # no defined expectation for this draw
+        except ExpectError:
+            continue
+        name = "random_%03d_p%d" % (made, protocol)
+        if isinstance(obj, (pd.DataFrame, pd.Series)):
+            buf = io.BytesIO()
+            obj.to_pickle(buf, compression=None, protocol=protocol)
+            data = buf.getvalue()
+        else:
+            data = pickle.dumps(obj, protocol=protocol)
+        w.raw(name, data, expect=lambda: (cols, n))
+        made += 1
+    return w.count
 
 
 # ---------------------------------------------------------------------------
@@ -1195,7 +1365,8 @@ def main(argv):
     gen_fixtures(w)
     h = Writer(hx, check=True)
     gen_hostile(h, fx)
-    print("fixtures: %d, hostile: %d" % (w.count, h.count))
+    r = gen_random(os.path.join(HERE, "random"), 300, seed=20251125)
+    print("fixtures: %d, hostile: %d, random: %d" % (w.count, h.count, r))
 
 
 if __name__ == "__main__":
