@@ -799,6 +799,19 @@ def gen_fixtures(w):
         "f": np.array([np.nan, np.nan]),
         "t": pd.to_datetime([None, None]),
     }))
+    # Block layouts: unconsolidated blocks, reordered and sliced columns,
+    # F-ordered block arrays (a frame built from a 2-D array).
+    unc = pd.DataFrame({"a": [1, 2, 3]})
+    unc["b"] = [4.5, 5.5, 6.5]
+    unc["c"] = [7, 8, 9]
+    unc.insert(0, "first", ["x", "y", "z"])
+    w.frame("df_unconsolidated", unc)
+    w.frame("df_reordered", pd.DataFrame({"a": [1, 2], "b": [3.5, 4.5], "c": [5, 6], "d": ["p", "q"]})[["d", "c", "a", "b"]])
+    wide = pd.DataFrame(np.arange(40, dtype=np.int64).reshape(5, 8), columns=list("abcdefgh"))
+    w.frame("df_from_2d_int", wide)
+    w.frame("df_from_2d_f32", pd.DataFrame(np.random.default_rng(5).standard_normal((4, 3)).astype(np.float32), columns=["x", "y", "z"]))
+    w.frame("df_sliced", wide.iloc[1:4, ::3])
+    w.frame("df_column_dropped", wide.drop(columns=["b", "e"]))
     w.frame("df_empty_columns", pd.DataFrame({"a": pd.Series([], dtype=np.int64), "b": pd.Series([], dtype=np.float64)}),
             with_schema=False)
     w.frame("df_empty", pd.DataFrame(), with_schema=False)
