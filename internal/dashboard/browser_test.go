@@ -294,6 +294,17 @@ func TestBrowserEndToEnd(t *testing.T) {
 	b.poll("3 succeeded and 1 failed", `document.querySelector('[data-count=succeeded]').textContent === '3' &&
 		document.querySelector('[data-count=failed]').textContent === '1'`)
 	b.screenshot(shots, "overview.png")
+
+	// 5. At phone width every page fits the screen: no sideways scrolling.
+	b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	for _, path := range []string{"/", "/ui/jobs", "/ui/jobs/" + missing, "/ui/dlq", "/ui/enqueue"} {
+		b.do("open "+path+" on a phone", chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("main")))
+		if w := run(b, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`)); w > 0 {
+			t.Errorf("%s at 390 px: %d px wider than the screen", path, w)
+		}
+	}
+	b.do("phone overview", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(".cards")))
+	b.screenshot(shots, "overview-phone.png")
 }
 
 // With API_TOKEN set, the browser is sent to the login form, gets in with
