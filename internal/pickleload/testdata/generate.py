@@ -613,6 +613,40 @@ class ArrowPickler(pickle.Pickler):
         return NotImplemented
 
 
+class Numpy2PathPickler(pickle._Pickler):
+    """Writes numpy's globals under numpy 2's module paths (numpy._core...),
+    as a numpy 2.x environment pickles them (protocol 4/5 only)."""
+
+    REMAP = {"numpy.core.multiarray": "numpy._core.multiarray", "numpy.core.numeric": "numpy._core.numeric"}
+
+    def save_global(self, obj, name=None):
+        if name is None:
+            name = getattr(obj, "__qualname__", None) or obj.__name__
+        module = pickle.whichmodule(obj, name)
+        if module not in self.REMAP:
+            return super().save_global(obj, name)
+        self.save(self.REMAP[module])
+        self.save(name)
+        self.write(pickle.STACK_GLOBAL)
+        self.memoize(obj)
+
+    # The dispatch table holds the base class's save_global: point it here.
+    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch[types.FunctionType] = save_global
+    dispatch[type] = save_global
+
+
+def numpy2_pickle(obj, protocol=4):
+    buf = io.BytesIO()
+    Numpy2PathPickler(buf, protocol=protocol).dump(obj)
+    data = buf.getvalue()
+    assert b"numpy._core" in data, "no numpy global remapped"
+    import re
+    left = set(re.findall(rb"numpy\.core[\w.]*", data))
+    assert not left, left
+    return data
+
+
 def arrow_pickle(obj):
     buf = io.BytesIO()
     ArrowPickler(buf, protocol=5).dump(obj)
@@ -854,6 +888,9 @@ def gen_fixtures(w):
     rdf = recruit_frame(50, 384, seed=11)
     w.frame("recruit_small_df", rdf)
     w.obj("recruit_small_records", recruit_records(rdf, vectors="list"), expect=lambda: expect_frame(rdf))
+    w.raw("recruit_small_df_numpy2_paths", numpy2_pickle(rdf.head(10), protocol=5), expect=lambda: expect_frame(rdf.head(10)))
+    w.raw("recruit_small_records_numpy2_paths", numpy2_pickle(recruit_records(rdf.head(10), vectors="array")),
+          expect=lambda: expect_frame(rdf.head(10)))
     cdf = candidate_frame(50, 384, seed=12)
     w.frame("candidate_small_df", cdf)
     w.obj("candidate_small_records", candidate_records(cdf), expect=lambda: expect_frame(cdf))
@@ -1368,17 +1405,21 @@ def main(argv):
         return
     if argv:
         sys.exit(__doc__)
-    fx = os.path.join(HERE, "fixtures")
-    hx = os.path.join(HERE, "hostile")
-    for d in (fx, hx):
-        if os.path.isdir(d):
-            for f in os.listdir(d):
-                os.remove(os.path.join(d, f))
-    w = Writer(fx)
+    # Write into fresh temporary directories and swap them in only when
+    # everything succeeded, so a failing run leaves the corpus intact.
+    import shutil
+    dirs = {name: os.path.join(HERE, name) for name in ("fixtures", "hostile", "random")}
+    tmp = {name: d + ".tmp" for name, d in dirs.items()}
+    for d in tmp.values():
+        shutil.rmtree(d, ignore_errors=True)
+    w = Writer(tmp["fixtures"])
     gen_fixtures(w)
-    h = Writer(hx, check=True)
-    gen_hostile(h, fx)
-    r = gen_random(os.path.join(HERE, "random"), 300, seed=20251125)
+    h = Writer(tmp["hostile"], check=True)
+    gen_hostile(h, tmp["fixtures"])
+    r = gen_random(tmp["random"], 300, seed=20251125)
+    for name, d in dirs.items():
+        shutil.rmtree(d, ignore_errors=True)
+        os.rename(tmp[name], d)
     print("fixtures: %d, hostile: %d, random: %d" % (w.count, h.count, r))
 
 
