@@ -338,3 +338,33 @@ func TestStreamRefusesBadMetadataLocally(t *testing.T) {
 }
 
 func zeroLog() zerolog.Logger { return zerolog.Nop() }
+
+func TestStreamBeforeCommitErrorCommitsNothing(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, batchserver.Config{})
+	c := newClient(t, batchclient.Config{Addr: s.addr})
+	veto := errors.New("test: data refused while streaming")
+	calls := 0
+	_, err := c.Stream(context.Background(), meta("vetoed"), sampleTable(500, 4),
+		batchclient.Options{ChunkRecords: 50, BeforeCommit: func() error { calls++; return veto }}, nil)
+	if !errors.Is(err, veto) || calls != 1 {
+		t.Fatalf("got %v after %d calls, want the veto after 1", err, calls)
+	}
+	select {
+	case r := <-s.done:
+		if r.Outcome != batchserver.OutcomeAborted {
+			t.Errorf("server outcome %q, want aborted", r.Outcome)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("server stream did not end")
+	}
+	if _, ok := s.srv.Committed("vetoed"); ok {
+		t.Fatal("a vetoed stream was committed")
+	}
+	// A nil verdict commits.
+	res, err := c.Stream(context.Background(), meta("vetoed"), sampleTable(500, 4),
+		batchclient.Options{BeforeCommit: func() error { return nil }}, nil)
+	if err != nil || res.RecordsReceived != 500 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}

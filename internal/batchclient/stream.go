@@ -31,6 +31,12 @@ type Meta struct {
 type Options struct {
 	ChunkRecords int
 	ChunkBytes   int64
+	// BeforeCommit, if set, is called once every chunk has been sent and
+	// before the half-close that lets the server commit. An error cancels
+	// the stream instead, so the server applies nothing, and Stream returns
+	// it (wrapped). It lets a caller check the data while it streams, e.g.
+	// validate the table concurrently and wait for the verdict here.
+	BeforeCommit func() error
 }
 
 // Result is the server's answer to a committed stream.
@@ -110,6 +116,12 @@ func (c *Client) Stream(ctx context.Context, meta Meta, t *table.Table, opts Opt
 		sent, err = c.sendChunks(sctx, ctx, stream, k, progress)
 		if err != nil {
 			return sent, err
+		}
+	}
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(); err != nil {
+			cancel() // before the half-close: the server commits nothing
+			return sent, fmt.Errorf("batchclient: stream not committed: %w", err)
 		}
 	}
 	resp, err := stream.CloseAndRecv()

@@ -100,9 +100,6 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	if err != nil {
 		return rep, fmt.Errorf("load %s: %w", job.FileName, err)
 	}
-	if err := dom.Validate(t); err != nil {
-		return rep, fmt.Errorf("validate %s: %w", job.FileName, err)
-	}
 	rep.Records = t.Rows
 	if obs != nil {
 		obs.Loaded(t.Rows, rep.FileBytes)
@@ -111,7 +108,24 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		return rep, fmt.Errorf("before streaming: %w", context.Cause(ctx))
 	}
 
-	opts := batchclient.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes}
+	// Validate while the table streams: the stream is committed only once
+	// the verdict is in (BeforeCommit), and cancelled, applying nothing, if
+	// the table is invalid. Validation (read-only) overlaps the wire.
+	verdict := make(chan error, 1)
+	go func() { verdict <- dom.Validate(t) }()
+	var validateErr error
+	validated := false
+	validate := func() error {
+		if !validated {
+			validateErr, validated = <-verdict, true
+		}
+		if validateErr != nil {
+			return fmt.Errorf("validate %s: %w", job.FileName, validateErr)
+		}
+		return nil
+	}
+
+	opts := batchclient.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes, BeforeCommit: validate}
 	if job.Options.ChunkRecords > 0 {
 		opts.ChunkRecords = job.Options.ChunkRecords
 	}
@@ -132,6 +146,9 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	}
 	rep.Result, err = p.streamer.Stream(ctx, meta, t, opts, progress)
 	if err != nil {
+		if verr := validate(); verr != nil {
+			return rep, verr // permanent: it wins over whatever cut the stream
+		}
 		return rep, fmt.Errorf("stream to batch server: %w", err)
 	}
 	return rep, nil
