@@ -6,9 +6,11 @@
 // # Parts
 //
 //   - [Processor] runs one attempt of one job: resolve the file (DATA_DIR or
-//     the object store), read it bounded by MAX_FILE_BYTES, hash it, load it
-//     with the pickle package, validate it, stream it. It knows nothing of
-//     acks or status.
+//     the object store), read it bounded by MAX_FILE_BYTES, load it with the
+//     pickle package while hashing it, then stream it while validating it
+//     against its domain; the stream is committed only once validation has
+//     passed, and cancelled (nothing applied) if it fails. It knows nothing
+//     of acks or status.
 //   - [Worker] is the run loop: it binds the durable consumer, pulls one job
 //     per free slot (never more than it can run), keeps each job's lease,
 //     maps every outcome onto JetStream, writes the job's status record and

@@ -43,9 +43,10 @@ type ProcessorConfig struct {
 	ChunkBytes   int64  // CHUNK_BYTES: default target encoded bytes per chunk
 }
 
-// Processor runs one attempt of one job: resolve and read the file, hash
-// it, load the pickle, validate it against its domain, and stream it to the
-// batch server. It knows nothing of acks or status; see [Worker].
+// Processor runs one attempt of one job: resolve and read the file, load
+// the pickle while hashing it, and stream it to the batch server while
+// validating it against its domain (the stream commits only after a clean
+// verdict). It knows nothing of acks or status; see [Worker].
 type Processor struct {
 	cfg      ProcessorConfig
 	domains  Domains
