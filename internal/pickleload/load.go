@@ -1,6 +1,7 @@
 package pickleload
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -164,7 +165,9 @@ func ReadFile(path string) ([]byte, error) {
 type spliceReader struct {
 	data  []byte
 	edits []edit
+	drops []int  // memo writes to skip
 	next  int    // next edit
+	nd    int    // next drop
 	pos   int    // offset in data
 	repl  []byte // rest of the replacement being served
 }
@@ -177,9 +180,39 @@ func (r *spliceReader) advance() bool {
 			r.next++
 			continue
 		}
+		if r.nd < len(r.drops) && r.pos == r.drops[r.nd] {
+			r.pos += memoOpLen(r.data, r.pos)
+			r.nd++
+			continue
+		}
 		return r.pos < len(r.data)
 	}
 	return true
+}
+
+// memoOpLen is the length of the memo-writing opcode at data[at].
+func memoOpLen(data []byte, at int) int {
+	switch data[at] {
+	case opBinPut:
+		return 2
+	case opLongBinPut:
+		return 5
+	case opPut:
+		return bytes.IndexByte(data[at:], '\n') + 1
+	}
+	return 1 // MEMOIZE
+}
+
+// limit is where the current run of unedited input ends.
+func (r *spliceReader) limit() int {
+	l := len(r.data)
+	if r.next < len(r.edits) {
+		l = r.edits[r.next].at
+	}
+	if r.nd < len(r.drops) && r.drops[r.nd] < l {
+		l = r.drops[r.nd]
+	}
+	return l
 }
 
 func (r *spliceReader) Read(p []byte) (int, error) {
@@ -191,11 +224,7 @@ func (r *spliceReader) Read(p []byte) (int, error) {
 		r.repl = r.repl[n:]
 		return n, nil
 	}
-	limit := len(r.data)
-	if r.next < len(r.edits) {
-		limit = r.edits[r.next].at
-	}
-	n := copy(p, r.data[r.pos:limit])
+	n := copy(p, r.data[r.pos:r.limit()])
 	r.pos += n
 	return n, nil
 }
@@ -225,7 +254,7 @@ func aliasString(b []byte) string {
 
 // unpickle runs gopickle over the pre-checked stream with the loader's hooks.
 func unpickle(sr scanResult) (any, error) {
-	r := &spliceReader{data: sr.data, edits: sr.edits}
+	r := &spliceReader{data: sr.data, edits: sr.edits, drops: sr.drops}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {

@@ -304,6 +304,24 @@ func (c *conv) valuesColumn(name string, v any, k int, twoD bool, rows int) (*ta
 			mask[i], _ = m.at(i).(bool)
 		}
 		return c.arrayRow(name, a, k, rows, mask)
+	case "StringArray":
+		// pandas "string" dtype: STRING even when every value is NA.
+		_, arr, ok := ndbState(o)
+		a, isArr, err := asArray(arr)
+		if !ok || !isArr || err != nil {
+			return nil, colErr(ErrMalformed, name, -1, "StringArray without its values")
+		}
+		col, err := c.arrayRow(name, a, k, rows, nil)
+		if err != nil {
+			return nil, err
+		}
+		if col.Type == table.TypeJSON && len(col.Nulls) == col.Len() {
+			col.Type = table.TypeString // all NA: the dtype says STRING
+		}
+		if col.Type != table.TypeString {
+			return nil, colErr(ErrMalformed, name, -1, "StringArray holding non-str values")
+		}
+		return col, nil
 	case "SparseArray", "PeriodArray", "IntervalArray":
 		return nil, colErr(ErrUnsupported, name, -1, "unsupported dtype: %s", o.name)
 	}

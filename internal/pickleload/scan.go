@@ -43,6 +43,13 @@ type sym struct {
 	kind symKind
 }
 
+// memoEntry is what the pre-pass knows of a memo key: the value and the
+// index of the write that set it (-1: unset).
+type memoEntry struct {
+	v   sym
+	put int32
+}
+
 // persistThreshold is the payload size from which bytes and text are handed to
 // gopickle as persistent ids aliasing the input instead of copies.
 const persistThreshold = 64
@@ -81,10 +88,15 @@ type scanner struct {
 
 	stack   []sym
 	marks   []int
-	memo    []sym
-	memoSet []bool
-	memoMap map[uint64]sym
+	memo    []memoEntry
+	memoMap map[uint64]memoEntry
 	nmemo   int
+
+	// memo writes, for dropping the ones never read (gopickle keeps every
+	// memo entry in a Go map, a fifth of its time on large pickles)
+	puts    []int    // offset of every memo write
+	putKeys []uint32 // its key
+	putRead []uint64 // bitset: the write is read by a GET
 
 	globals []globalRef
 	gindex  map[string]int
@@ -114,7 +126,8 @@ type scanResult struct {
 	bufs    [][]byte
 	bufKind []byte
 	proto   int
-	objects bool // the pickle builds objects: gopickle, not the fast path
+	objects bool  // the pickle builds objects: gopickle, not the fast path
+	drops   []int // offsets of memo writes gopickle may skip (never read)
 }
 
 func scan(data []byte, opts Options) (res scanResult, err error) {
@@ -129,6 +142,7 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	res.bufs = s.bufs
 	res.bufKind = s.bufKind
 	res.data = data[:s.pos]
+	res.drops = s.memoDrops()
 	res.edits = s.edits
 	res.objects = s.objects
 	return res, nil
@@ -199,23 +213,35 @@ func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
 	if key >= uint64(s.opts.MaxMemo) {
 		return s.fail(ErrLimit, at, op, "memo key %d beyond the memo limit of %d", key, s.opts.MaxMemo)
 	}
+	put := int32(-2) // not tracked: kept
+	if len(s.puts) < math.MaxInt32 {
+		put = int32(len(s.puts))
+		s.puts = append(s.puts, at)
+		s.putKeys = append(s.putKeys, uint32(key))
+		if len(s.puts) > 64*len(s.putRead) {
+			s.putRead = append(s.putRead, 0)
+		}
+		if op == opPut {
+			s.markRead(put) // protocol-0 PUT lines may be rewritten: keep them
+		}
+	}
+	e := memoEntry{v: v, put: put}
 	if key < uint64(len(s.memo))+1<<16 && key < 1<<31 {
 		for uint64(len(s.memo)) <= key {
-			s.memo = append(s.memo, sym{})
-			s.memoSet = append(s.memoSet, false)
+			s.memo = append(s.memo, memoEntry{put: -1})
 		}
-		if !s.memoSet[key] {
+		if s.memo[key].put == -1 {
 			s.nmemo++
 		}
-		s.memo[key], s.memoSet[key] = v, true
+		s.memo[key] = e
 	} else {
 		if s.memoMap == nil {
-			s.memoMap = map[uint64]sym{}
+			s.memoMap = map[uint64]memoEntry{}
 		}
 		if _, ok := s.memoMap[key]; !ok {
 			s.nmemo++
 		}
-		s.memoMap[key] = v
+		s.memoMap[key] = e
 	}
 	if s.nmemo > s.opts.MaxMemo {
 		return s.fail(ErrLimit, at, op, "more than %d memo entries", s.opts.MaxMemo)
@@ -223,14 +249,57 @@ func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
 	return s.charge(at, op, 16)
 }
 
-func (s *scanner) memoGet(at int, op byte, key uint64) (sym, error) {
-	if key < uint64(len(s.memo)) && s.memoSet[key] {
-		return s.memo[key], nil
+func (s *scanner) markRead(put int32) {
+	if put >= 0 {
+		s.putRead[put/64] |= 1 << (put % 64)
 	}
-	if v, ok := s.memoMap[key]; ok {
-		return v, nil
+}
+
+func (s *scanner) memoGet(at int, op byte, key uint64) (sym, error) {
+	if key < uint64(len(s.memo)) && s.memo[key].put != -1 {
+		s.markRead(s.memo[key].put)
+		return s.memo[key].v, nil
+	}
+	if e, ok := s.memoMap[key]; ok {
+		s.markRead(e.put)
+		return e.v, nil
 	}
 	return sym{}, s.fail(ErrMalformed, at, op, "memo key %d is not defined", key)
+}
+
+// memoDrops lists the memo writes no GET reads, for the reader to skip, and
+// rewrites every kept MEMOIZE after the first skipped write as an explicit
+// LONG_BINPUT (MEMOIZE's key is the memo's size, which skipping changes).
+func (s *scanner) memoDrops() []int {
+	var drops []int
+	var rewrites []edit
+	for i, at := range s.puts {
+		if s.putRead[i/64]&(1<<(i%64)) == 0 {
+			drops = append(drops, at)
+			continue
+		}
+		if len(drops) > 0 && s.data[at] == opMemoize {
+			r := make([]byte, 5)
+			r[0] = opLongBinPut
+			binary.LittleEndian.PutUint32(r[1:], s.putKeys[i])
+			rewrites = append(rewrites, edit{at, at + 1, r})
+		}
+	}
+	if len(rewrites) > 0 {
+		merged := make([]edit, 0, len(s.edits)+len(rewrites))
+		i, j := 0, 0
+		for i < len(s.edits) || j < len(rewrites) {
+			if j == len(rewrites) || (i < len(s.edits) && s.edits[i].at < rewrites[j].at) {
+				merged = append(merged, s.edits[i])
+				i++
+			} else {
+				merged = append(merged, rewrites[j])
+				j++
+			}
+		}
+		s.edits = merged
+	}
+	return drops
 }
 
 // line reads a protocol-0 argument up to '\n' and returns it without it.
