@@ -138,6 +138,10 @@
 // bytes in the table are slices of the input. The table therefore aliases
 // the input, which must not be modified while the table is in use. Numeric
 // DataFrame columns are decoded straight from those bytes into typed slices.
+// Memo writes that no GET reads are skipped when feeding gopickle (its memo
+// map was a fifth of its time). [ReadFile] places the file's bytes so that
+// the first large array payload is 8-byte aligned, which lets a float32
+// matrix become the table's vectors without a copy.
 //
 // # Fast path
 //
