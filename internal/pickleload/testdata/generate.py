@@ -798,6 +798,10 @@ def gen_fixtures(w):
     }))
     w.frame("df_datetime_naive", pd.DataFrame({"t": pd.to_datetime(
         ["2025-12-12 09:30:00", None, "1970-01-01", "1900-03-04 05:06:07.123456", "2262-04-11", "2000-02-29 23:59:59.999999"])}))
+    # Sub-microsecond parts are floored (as Timestamp.to_pydatetime and %f do), before 1970 too.
+    ns = pd.to_datetime(np.array([-1, 999, 1500, -1500, 1_000_000_999], dtype=np.int64))
+    w.frame("df_datetime_nanoseconds", pd.DataFrame({"t": ns}))
+    w.obj("records_timestamp_nanoseconds", [{"t": pd.Timestamp(x)} for x in ns])
     w.frame("df_datetime_tz", pd.DataFrame({
         "seoul": pd.to_datetime(["2025-12-12 09:30:00", None, "2025-01-01 00:00:00"]).tz_localize("Asia/Seoul"),
         "utc": pd.to_datetime(["2025-12-12 09:30:00", "2025-06-01", None]).tz_localize("UTC"),
