@@ -44,7 +44,9 @@ type conformanceOutcome struct {
 // and 2.2.3 split files) and the pandas-legacy files. DataFrames and Series
 // with an expectation must equal it; 2.2.3 objects are held to the 1.5.3
 // expectation of the same generator object (the generator's data is the
-// same); non-DataFrame objects must be refused with a bad-file error. The
+// same: pandas.testing.assert_frame_equal agrees on every frame and series
+// readable in both, dtype units aside) and compared with the 1.5.3 table;
+// non-DataFrame objects must be refused with a bad-file error. The
 // summary "N/M load exactly" and every other outcome with its reason are
 // logged.
 func TestConformance(t *testing.T) {
