@@ -7,11 +7,8 @@ import (
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/embedstream/embedstream/internal/table"
-	"github.com/embedstream/embedstream/internal/wire"
-	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
 )
 
 // chunkOverhead and columnOverhead bound the encoded bytes of a chunk that
@@ -119,8 +116,7 @@ func (k *chunker) next(lo int, seq uint64) (*encodedChunk, int, error) {
 		hi++
 	}
 	for {
-		req := &pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: wire.ChunkToProto(k.t, lo, hi, seq)}}
-		size := proto.Size(req)
+		size := chunkSize(k.t, lo, hi, seq)
 		if size > k.maxBytes {
 			if hi-lo == 1 {
 				return nil, 0, fmt.Errorf("%w: record %d encodes to %d bytes (limit %d)", ErrRecordTooLarge, lo, size, k.maxBytes)
@@ -129,13 +125,17 @@ func (k *chunker) next(lo int, seq uint64) (*encodedChunk, int, error) {
 			continue
 		}
 		buf := k.pool.Get(size)
-		out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], req)
+		out, err := appendChunk((*buf)[:0], k.t, lo, hi, seq)
 		if err != nil {
 			k.pool.Put(buf)
-			return nil, 0, fmt.Errorf("%w: encode chunk %d: %w", ErrRejected, seq, err)
+			return nil, 0, fmt.Errorf("encode chunk %d: %w", seq, err)
+		}
+		if len(out) != size {
+			k.pool.Put(buf)
+			return nil, 0, fmt.Errorf("%w: chunk %d encoded to %d bytes, computed %d", ErrRejected, seq, len(out), size)
 		}
 		*buf = out
-		return &encodedChunk{data: mem.BufferSlice{mem.NewBuffer(buf, k.pool)}, size: len(out), records: hi - lo}, hi, nil
+		return &encodedChunk{data: mem.BufferSlice{mem.NewBuffer(buf, k.pool)}, size: size, records: hi - lo}, hi, nil
 	}
 }
 
