@@ -28,8 +28,8 @@ def bars(r):
         out.append(("wire ceiling: %s" % w["name"], w["stats"]["mb_per_s"], WIRE, ""))
     e = r.get("e2e")
     if e:
-        out.append(("end to end, 1 worker (%d rows)" % e["rows"], e["job"]["mb_per_s"], E2E,
-                    "%.0f rows/s" % e["job"]["rows_per_s"]))
+        out.append(("end to end, 1 worker (%d rows)" % e["rows"], e["warm"]["mb_per_s"], E2E,
+                    "%.0f rows/s" % e["warm"]["rows_per_s"]))
     for s in r.get("scaling", []):
         out.append(("scaling: %d worker%s, %d files" % (s["workers"], "s" if s["workers"] > 1 else "", s["files"]),
                     s["span"]["mb_per_s"], E2E, "%.0f rows/s" % s["span"]["rows_per_s"]))

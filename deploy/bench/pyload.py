@@ -4,7 +4,8 @@
     /usr/bin/python3 deploy/bench/pyload.py FILE
 
 prints one JSON object: bytes, rows, seconds (open + pickle.load, with numpy
-and pandas imported beforehand so the import is not timed), peak_rss_bytes
+and pandas imported beforehand so the import is not timed), cpu_seconds
+(user + system CPU time of the same), peak_rss_bytes
 (VmHWM of this process: includes the interpreter and the pandas import,
 reported separately as base_rss_bytes).
 """
@@ -29,14 +30,17 @@ def status_bytes(field):
 
 def main(path):
     base = status_bytes("VmRSS")
+    c0 = time.process_time()
     t0 = time.perf_counter()
     with open(path, "rb") as f:
         obj = pickle.load(f)
     secs = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     print(json.dumps({
         "bytes": os.path.getsize(path),
         "rows": len(obj),
         "seconds": secs,
+        "cpu_seconds": cpu,
         "peak_rss_bytes": status_bytes("VmHWM"),
         "base_rss_bytes": base,
     }))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/embedstream/embedstream/internal/pickleload"
@@ -16,7 +17,9 @@ import (
 type loadResult struct {
 	Bytes        int64   `json:"bytes"`
 	Rows         int     `json:"rows"`
-	Seconds      float64 `json:"seconds"` // read the file + decode it into a table
+	Seconds      float64 `json:"seconds"`                // read the file + decode it into a table
+	ReadSeconds  float64 `json:"read_seconds,omitempty"` // of which reading the file (Go only)
+	CPUSeconds   float64 `json:"cpu_seconds"`            // user + system CPU time of the load, all threads
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 	BaseRSSBytes int64   `json:"base_rss_bytes"` // RSS before the load
 }
@@ -49,16 +52,19 @@ func runLoad(args []string) error {
 			return fmt.Errorf("load: start CPU profile: %w", err)
 		}
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	data, err := pickleload.ReadFile(*file)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
+	read := time.Since(start).Seconds()
 	t, err := pickleload.Load(data, pickleload.Options{})
 	if err != nil {
 		return fmt.Errorf("load %s: %w", *file, err)
 	}
 	secs := time.Since(start).Seconds()
+	cpu := cpuTime() - cpu0
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -67,7 +73,7 @@ func runLoad(args []string) error {
 			return err
 		}
 	}
-	res := loadResult{Bytes: int64(len(data)), Rows: t.Rows, Seconds: secs,
+	res := loadResult{Bytes: int64(len(data)), Rows: t.Rows, Seconds: secs, ReadSeconds: read, CPUSeconds: cpu,
 		PeakRSSBytes: procStatus(os.Getpid(), "VmHWM"), BaseRSSBytes: base}
 	runtime.KeepAlive(t)
 	return json.NewEncoder(os.Stdout).Encode(res)
@@ -87,4 +93,13 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("heap profile: %w", err)
 	}
 	return f.Close()
+}
+
+// cpuTime returns the user + system CPU seconds of this process so far.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -42,6 +42,27 @@ func procStatus(pid int, field string) int64 {
 	return 0
 }
 
+// procCPU returns the user + system CPU seconds a process has used, from
+// /proc/<pid>/stat (clock ticks of 1/100 s), or 0 when it cannot be read.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from after ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(ut+st) / 100
+}
+
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr() (string, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
