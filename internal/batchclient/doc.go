@@ -6,9 +6,11 @@
 // [Client.Stream] opens one client stream per ingest attempt: the metadata
 // message first, then the table's rows as DataChunks bounded both by a record
 // count and by their encoded size, then a half-close and the server's single
-// response. Chunks are built and encoded on a separate goroutine while the
-// previous chunk is on the wire (a pipeline one chunk deep), straight from
-// the table's memory: vectors are copied once, into the encoded message.
+// response. Chunks are encoded on a separate goroutine while the previous
+// chunk is on the wire (a pipeline one chunk deep), straight from the
+// table's columns into pooled buffers, with no intermediate message tree:
+// vectors are copied once, as blocks, into the encoded message, which gRPC
+// then sends as it is. The bytes are exactly what proto.Marshal would write.
 //
 // Every stream has its own deadline derived from the data size, and its
 // context is cancelled on every return path, so a broken stream never leaks.
