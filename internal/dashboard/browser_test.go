@@ -189,9 +189,10 @@ func TestBrowserEndToEnd(t *testing.T) {
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	releaseFirst := func() { releaseOnce.Do(func() { close(release) }) }
-	t.Cleanup(releaseFirst)
 	s := startStack(t, stackOpts{worker: true, chunkRecords: 5, chunkDelay: 30 * time.Millisecond,
 		hooks: batchserver.Hooks{ChunkReceived: func(string, uint64) { <-release }}})
+	t.Cleanup(releaseFirst) // after the stack's, so it runs before the stack stops
+
 	s.copyFixture(t, "recruit.pkl")
 	b := newBrowser(t)
 	shots := artifactDir(t)
@@ -331,7 +332,7 @@ func TestBrowserLogin(t *testing.T) {
 	b.do("log in",
 		chromedp.SendKeys(chromedp.CSS("#l-token"), token),
 		chromedp.Click(chromedp.CSS("form.stack button[type=submit]")),
-		chromedp.WaitVisible(chromedp.CSS("h1")),
+		chromedp.WaitVisible(chromedp.CSS("form.filters #f-domain")), // on the dead letters page, not the login page
 	)
 	b.poll("the dead letters page", `location.pathname === '/ui/dlq' && document.querySelector('h1').textContent === 'Dead letters'`)
 	cookies := run(b, "document.cookie", chromedp.Evaluate[string](`document.cookie`))

@@ -25,6 +25,7 @@ const (
 // jobRow is one job as the pages show it.
 type jobRow struct {
 	ID       string
+	ShortID  string // for tables; the full id is in the link's title
 	Domain   string
 	FileName string
 	Source   string
@@ -48,7 +49,7 @@ type jobRow struct {
 func (d *Dashboard) row(st queue.Status) jobRow {
 	now := d.now()
 	r := jobRow{
-		ID: st.JobID, Domain: st.Domain, FileName: st.FileName, Source: st.Source, State: st.State,
+		ID: st.JobID, ShortID: shortID(st.JobID), Domain: st.Domain, FileName: st.FileName, Source: st.Source, State: st.State,
 		Attempts: st.Attempts, Sent: st.RecordsSent, Total: st.RecordsTotal,
 		Enqueued: st.EnqueuedAt, Updated: st.UpdatedAt, Worker: st.Worker, Error: st.Error,
 	}

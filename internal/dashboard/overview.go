@@ -203,7 +203,7 @@ func (d *Dashboard) throughput(statuses []queue.Status, now time.Time) throughpu
 		Window:    shortDuration(time.Duration(winMinutes) * time.Minute),
 	}
 	peak := slices.Max(buckets)
-	c := chart{Width: chartWidth, Height: chartHeight, Max: strconv.FormatFloat(math.Round(peak), 'f', 0, 64)}
+	c := chart{Width: chartWidth, Height: chartHeight, Max: groupDigits(uint64(math.Round(peak)))}
 	w := chartWidth / n
 	start := now.Add(-time.Duration(n) * time.Minute)
 	for i, v := range buckets {
@@ -217,7 +217,7 @@ func (d *Dashboard) throughput(statuses []queue.Status, now time.Time) throughpu
 		minute := start.Add(time.Duration(i) * time.Minute)
 		c.Bars = append(c.Bars, bar{
 			X: i*w + chartGap/2, Y: chartHeight - h, W: w - chartGap, H: h,
-			Label: fmt.Sprintf("%s–%s UTC: %.0f records", minute.UTC().Format("15:04"), minute.Add(time.Minute).UTC().Format("15:04"), v),
+			Label: fmt.Sprintf("%s–%s UTC: %s records", minute.UTC().Format("15:04"), minute.Add(time.Minute).UTC().Format("15:04"), groupDigits(uint64(math.Round(v)))),
 		})
 	}
 	c.From, c.To = start.UTC().Format("15:04"), now.UTC().Format("15:04")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -14,7 +15,31 @@ import (
 var pageNames = []string{"overview", "jobs", "job", "dlq", "enqueue", "login", "confirm", "error"}
 
 var funcs = template.FuncMap{
-	"join": strings.Join,
+	"join":  strings.Join,
+	"num":   groupDigits,
+	"short": shortID,
+}
+
+// groupDigits renders n with thousands separators: 42259 -> "42,259".
+func groupDigits(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// shortID abbreviates a long job id for tables, keeping both ends (the
+// generated ids share their leading timestamp digits): "01a214…f9f8e".
+func shortID(id string) string {
+	if len(id) <= 16 {
+		return id
+	}
+	return id[:6] + "…" + id[len(id)-6:]
 }
 
 // parsePages parses every page with the layout.
