@@ -33,11 +33,10 @@
 // Column names are Python's str() of the key or label: "0" for the int 0,
 // "('a', 'b')" for a tuple. Duplicate names are refused (ErrUnsupported).
 //
-// DataFrame dtypes: int8..int64 and uint8..uint64 are INT64; a uint64 value
+// DataFrame dtypes: int8..int64 and uint8..uint64 are INT64 (a uint64 value
 // above the int64 range is an ErrUnsupported error naming the column and
-// row (no silent precision loss); float16/32/64 are
-// DOUBLE (NaN and ±Inf are null; float32 values convert exactly); bool is
-// BOOL; datetime64[ns] naive or tz-aware is TIMESTAMP (tz-aware values are
+// row: no silent precision loss); float16/32/64 are DOUBLE (NaN and ±Inf
+// are null; float32 values convert exactly); bool is BOOL; datetime64[ns] naive or tz-aware is TIMESTAMP (tz-aware values are
 // stored in UTC already); category is decoded to its values and typed like
 // an object column; the nullable Int64/Float64/boolean/string extension
 // arrays keep their type with pd.NA as null; object columns are inferred
@@ -70,12 +69,12 @@
 // naming the column and the first bad row; so is a Python int outside the
 // int64 range in a column without floats, or one too large for a float64
 // beside floats. In JSON, ints beyond int64 are written exactly up to
-// CPython's 4300-digit limit. Float32 vector elements keep
-// their exact bits; other numbers are converted to float32.
+// CPython's 4300-digit limit. Float32 vector elements keep their exact
+// bits; other numbers are converted to float32.
 //
-// Value rules: a naive datetime is taken as UTC; an aware one (datetime.timezone,
-// pytz, zoneinfo, dateutil tzutc/tzoffset) is converted to UTC; a date is
-// midnight UTC. decimal.Decimal is converted to the nearest float64 (DOUBLE;
+// Value rules: a naive datetime is taken as UTC; an aware one
+// (datetime.timezone, pytz, zoneinfo, dateutil tzutc/tzoffset) is converted
+// to UTC; a date is midnight UTC. decimal.Decimal is converted to the nearest float64 (DOUBLE;
 // NaN and ±Infinity are null). set and frozenset become lists in pickle
 // order. In JSON text: dicts are objects (keys as str()), lists, tuples and
 // arrays are arrays, bytes are base64 strings, datetimes are RFC 3339 UTC
@@ -89,9 +88,12 @@
 //   - a global outside the allowlist: the numpy, pandas, builtins, datetime,
 //     decimal, collections, copyreg, _codecs, pytz, zoneinfo and dateutil
 //     names the loader implements, plus pandas classes (whose "call" only
-//     records arguments). Names from dangerous modules (os, posix,
-//     subprocess, sys, builtins.eval/getattr/__import__, ...) are refused
-//     wherever they appear (ErrRefused, naming the global);
+//     records arguments). Any other name of those modules (builtins.eval,
+//     builtins.__import__, numpy functions, ...) and every name of a
+//     dangerous module (os, posix, subprocess, sys, shutil, socket,
+//     importlib, pickle, ctypes, ...) is refused wherever it appears
+//     (ErrRefused, naming the global). A name from any other module (a
+//     user's class) may appear, as a data holder only (next point);
 //   - a call (REDUCE, INST/OBJ with arguments) of anything but an
 //     allowlisted callable: an unknown class (a dataclass, a pydantic
 //     model) may only be built with __new__ and given state, never called
