@@ -9,6 +9,9 @@ import (
 	"math/big"
 	"strings"
 	"time"
+	// zoneinfo and pytz zones resolve even where the host has no tz
+	// database (distroless and scratch worker images).
+	_ "time/tzdata"
 
 	"github.com/nlpodyssey/gopickle/types"
 )
