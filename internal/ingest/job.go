@@ -127,7 +127,7 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 // Loaded implements [Observer].
 func (j *jobRun) Loaded(records int, fileBytes int64) {
 	j.total.Store(int64(records))
-	j.log.Debug().Int("records", records).Int64("file_bytes", fileBytes).Msg("file loaded and validated")
+	j.log.Debug().Int("records", records).Int64("file_bytes", fileBytes).Msg("file loaded")
 }
 
 // Sent implements [Observer].

@@ -63,7 +63,8 @@ func NewProcessor(cfg ProcessorConfig, domains Domains, objects Objects, streame
 // Observer is told how a job attempt progresses. Its methods are called on
 // the goroutine running the job and must not block for long.
 type Observer interface {
-	// Loaded is called once the file is loaded and validated.
+	// Loaded is called once the file is loaded (validation runs while
+	// it streams).
 	Loaded(records int, fileBytes int64)
 	// Sent is called after each chunk with running totals.
 	Sent(records, chunks, bytes uint64)
