@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -74,6 +75,13 @@ type Config struct {
 	// rendered by another replica or before a restart are then refused
 	// once and rendered anew).
 	CSRFKey []byte
+}
+
+// ConfigFrom maps the publisher's settings onto the dashboard's: API_TOKEN,
+// DATA_DIR and ALLOWED_EXTENSIONS, as the API reads them; the rest take
+// their defaults.
+func ConfigFrom(p config.Publisher) Config {
+	return Config{Token: p.APIToken, DataDir: p.DataDir, AllowedExt: p.AllowedExtensions}
 }
 
 func (c *Config) setDefaults() {
@@ -149,7 +157,7 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) (*Dashboard, 
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.renderError(w, r, http.StatusForbidden, "Cross-origin request refused", "This form was submitted from another site.")
 	}))
-	d.handler = secureHeaders(cop.Handler(d.authenticate(d.mux)))
+	d.handler = d.observe(secureHeaders(cop.Handler(d.authenticate(d.mux))))
 	return d, nil
 }
 
@@ -220,6 +228,53 @@ func secureHeaders(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// observe logs each request when it is done: page views and the live
+// refreshes at debug level, form posts and failures above it.
+func (d *Dashboard) observe(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		ev := d.log.Debug()
+		switch {
+		case sw.status >= 500:
+			ev = d.log.Error()
+		case sw.status >= 400:
+			ev = d.log.Warn()
+		case r.Method == http.MethodPost:
+			ev = d.log.Info()
+		}
+		ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.status).
+			Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("dashboard request")
+	})
+}
+
+// statusWriter records the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // staticHandler lets browsers cache the embedded assets briefly; they
 // change only with the binary.

@@ -49,6 +49,12 @@ func TestPagesHeadersAndRoutes(t *testing.T) {
 	if p := c.get("/ui/nope"); p.status != http.StatusNotFound || !strings.Contains(p.body, "Not found") {
 		t.Errorf("GET /ui/nope: %d", p.status)
 	}
+	if p := c.get("/ui/jobs/" + queue.NewJobID()); p.status != http.StatusNotFound || !strings.Contains(p.body, "Not found") {
+		t.Errorf("GET an unknown job: %d", p.status)
+	}
+	if p := c.get("/ui/"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+		t.Errorf("GET /ui/: %d %q", p.status, p.header.Get("Location"))
+	}
 	if p := c.get("/ui/jobs?state=bogus"); p.status != http.StatusBadRequest {
 		t.Errorf("bad state filter: %d", p.status)
 	}
