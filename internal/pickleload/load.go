@@ -164,20 +164,37 @@ func ReadFile(path string) ([]byte, error) {
 // knows the input offset it has reached (for error positions).
 type spliceReader struct {
 	data  []byte
-	edits []edit
+	edits chunked[edit]
+	extra []edit // a second sorted edit list, merged by offset
 	drops []int  // memo writes to skip
-	next  int    // next edit
+	ei    int    // next edit
+	xi    int    // next extra edit
 	nd    int    // next drop
 	pos   int    // offset in data
 	repl  []byte // rest of the replacement being served
 }
 
+// pending returns the next edit by offset, or nil.
+func (r *spliceReader) pending() *edit {
+	var e *edit
+	if r.ei < r.edits.len() {
+		e = r.edits.at(r.ei)
+	}
+	if r.xi < len(r.extra) && (e == nil || r.extra[r.xi].at < e.at) {
+		return &r.extra[r.xi]
+	}
+	return e
+}
+
 func (r *spliceReader) advance() bool {
 	for len(r.repl) == 0 {
-		if r.next < len(r.edits) && r.pos == r.edits[r.next].at {
-			r.repl = r.edits[r.next].repl
-			r.pos = r.edits[r.next].end
-			r.next++
+		if e := r.pending(); e != nil && r.pos == e.at {
+			r.repl, r.pos = e.repl, e.end
+			if r.xi < len(r.extra) && e == &r.extra[r.xi] {
+				r.xi++
+			} else {
+				r.ei++
+			}
 			continue
 		}
 		if r.nd < len(r.drops) && r.pos == r.drops[r.nd] {
@@ -206,8 +223,8 @@ func memoOpLen(data []byte, at int) int {
 // limit is where the current run of unedited input ends.
 func (r *spliceReader) limit() int {
 	l := len(r.data)
-	if r.next < len(r.edits) {
-		l = r.edits[r.next].at
+	if e := r.pending(); e != nil {
+		l = e.at
 	}
 	if r.nd < len(r.drops) && r.drops[r.nd] < l {
 		l = r.drops[r.nd]
@@ -254,16 +271,16 @@ func aliasString(b []byte) string {
 
 // unpickle runs gopickle over the pre-checked stream with the loader's hooks.
 func unpickle(sr scanResult) (any, error) {
-	r := &spliceReader{data: sr.data, edits: sr.edits, drops: sr.drops}
+	r := &spliceReader{data: sr.data, edits: sr.edits, extra: sr.extra, drops: sr.drops}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {
 		i, ok := id.(int)
-		if !ok || i < 0 || i >= len(sr.bufs) {
+		if !ok || i < 0 || i >= sr.bufs.len() {
 			return nil, newErr(ErrMalformed, -1, "BINPERSID", "bad buffer reference")
 		}
-		b := sr.bufs[i]
-		switch sr.bufKind[i] {
+		b := *sr.bufs.at(i)
+		switch *sr.bufKind.at(i) {
 		case opByteArray8:
 			return types.NewByteArrayFromSlice(b), nil
 		case opBinUnicode:

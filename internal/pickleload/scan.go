@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -41,6 +42,34 @@ type sym struct {
 	off  int64
 	n    int32
 	kind symKind
+}
+
+// chunked is an append-only list in fixed-size chunks: growing it never
+// copies, so the pre-pass's bookkeeping leaves no garbage behind.
+type chunked[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+const chunkLen = 1 << 12
+
+func (c *chunked[T]) len() int { return c.n }
+
+func (c *chunked[T]) append(v T) {
+	if c.n%chunkLen == 0 {
+		size := chunkLen
+		if c.n == 0 {
+			size = 64 // small pickles stay small
+		}
+		c.chunks = append(c.chunks, make([]T, 0, size))
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, v) // the first chunk may grow from 64 to chunkLen
+	c.n++
+}
+
+func (c *chunked[T]) at(i int) *T {
+	return &c.chunks[i/chunkLen][i%chunkLen]
 }
 
 // memoEntry is what the pre-pass knows of a memo key: the value and the
@@ -88,15 +117,15 @@ type scanner struct {
 
 	stack   []sym
 	marks   []int
-	memo    []memoEntry
+	memo    chunked[memoEntry] // by key, for keys below 1<<31 that are dense
 	memoMap map[uint64]memoEntry
 	nmemo   int
 
 	// memo writes, for dropping the ones never read (gopickle keeps every
 	// memo entry in a Go map, a fifth of its time on large pickles)
-	puts    []int    // offset of every memo write
-	putKeys []uint32 // its key
-	putRead []uint64 // bitset: the write is read by a GET
+	puts    chunked[int]    // offset of every memo write
+	putKeys chunked[uint32] // its key
+	putRead []uint64        // bitset: the write is read by a GET
 
 	globals []globalRef
 	gindex  map[string]int
@@ -106,12 +135,13 @@ type scanner struct {
 	decodedBytes int64
 
 	// edits to the stream gopickle reads, in offset order
-	edits   []edit
-	bufs    [][]byte
-	bufKind []byte // opcode bufs[i] came from: BYTEARRAY8 -> bytearray, BINUNICODE -> str, else bytes
-	inFrame int    // end offset of the current frame, or 0
-	objects bool   // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
-	bigAt   int    // offset of the first byte payload >= alignThreshold, or -1
+	edits   chunked[edit]
+	bufs    chunked[[]byte]
+	bufKind chunked[byte] // opcode bufs[i] came from: BYTEARRAY8 -> bytearray, BINUNICODE -> str, else bytes
+	arena   []byte        // backing for the persistent-id replacements
+	inFrame int           // end offset of the current frame, or 0
+	objects bool          // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
+	bigAt   int           // offset of the first byte payload >= alignThreshold, or -1
 }
 
 // edit replaces data[at:end] with repl in the stream gopickle reads.
@@ -122,9 +152,10 @@ type edit struct {
 
 type scanResult struct {
 	data    []byte
-	edits   []edit
-	bufs    [][]byte
-	bufKind []byte
+	edits   chunked[edit]
+	extra   []edit // MEMOIZE rewrites (memoDrops), merged with edits by offset
+	bufs    chunked[[]byte]
+	bufKind chunked[byte]
 	proto   int
 	objects bool  // the pickle builds objects: gopickle, not the fast path
 	drops   []int // offsets of memo writes gopickle may skip (never read)
@@ -142,7 +173,7 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	res.bufs = s.bufs
 	res.bufKind = s.bufKind
 	res.data = data[:s.pos]
-	res.drops = s.memoDrops()
+	res.drops, res.extra = s.memoDrops()
 	res.edits = s.edits
 	res.objects = s.objects
 	return res, nil
@@ -214,11 +245,11 @@ func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
 		return s.fail(ErrLimit, at, op, "memo key %d beyond the memo limit of %d", key, s.opts.MaxMemo)
 	}
 	put := int32(-2) // not tracked: kept
-	if len(s.puts) < math.MaxInt32 {
-		put = int32(len(s.puts))
-		s.puts = append(s.puts, at)
-		s.putKeys = append(s.putKeys, uint32(key))
-		if len(s.puts) > 64*len(s.putRead) {
+	if s.puts.len() < math.MaxInt32 {
+		put = int32(s.puts.len())
+		s.puts.append(at)
+		s.putKeys.append(uint32(key))
+		if s.puts.len() > 64*len(s.putRead) {
 			s.putRead = append(s.putRead, 0)
 		}
 		if op == opPut {
@@ -226,14 +257,15 @@ func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
 		}
 	}
 	e := memoEntry{v: v, put: put}
-	if key < uint64(len(s.memo))+1<<16 && key < 1<<31 {
-		for uint64(len(s.memo)) <= key {
-			s.memo = append(s.memo, memoEntry{put: -1})
+	if key < uint64(s.memo.len())+1<<16 && key < 1<<31 {
+		for uint64(s.memo.len()) <= key {
+			s.memo.append(memoEntry{put: -1})
 		}
-		if s.memo[key].put == -1 {
+		m := s.memo.at(int(key))
+		if m.put == -1 {
 			s.nmemo++
 		}
-		s.memo[key] = e
+		*m = e
 	} else {
 		if s.memoMap == nil {
 			s.memoMap = map[uint64]memoEntry{}
@@ -256,9 +288,11 @@ func (s *scanner) markRead(put int32) {
 }
 
 func (s *scanner) memoGet(at int, op byte, key uint64) (sym, error) {
-	if key < uint64(len(s.memo)) && s.memo[key].put != -1 {
-		s.markRead(s.memo[key].put)
-		return s.memo[key].v, nil
+	if key < uint64(s.memo.len()) {
+		if m := s.memo.at(int(key)); m.put != -1 {
+			s.markRead(m.put)
+			return m.v, nil
+		}
 	}
 	if e, ok := s.memoMap[key]; ok {
 		s.markRead(e.put)
@@ -270,10 +304,15 @@ func (s *scanner) memoGet(at int, op byte, key uint64) (sym, error) {
 // memoDrops lists the memo writes no GET reads, for the reader to skip, and
 // rewrites every kept MEMOIZE after the first skipped write as an explicit
 // LONG_BINPUT (MEMOIZE's key is the memo's size, which skipping changes).
-func (s *scanner) memoDrops() []int {
-	var drops []int
+func (s *scanner) memoDrops() ([]int, []edit) {
+	unread := s.puts.len()
+	for _, w := range s.putRead {
+		unread -= bits.OnesCount64(w)
+	}
+	drops := make([]int, 0, unread)
 	var rewrites []edit
-	for i, at := range s.puts {
+	for i := range s.puts.len() {
+		at := *s.puts.at(i)
 		if s.putRead[i/64]&(1<<(i%64)) == 0 {
 			drops = append(drops, at)
 			continue
@@ -281,25 +320,11 @@ func (s *scanner) memoDrops() []int {
 		if len(drops) > 0 && s.data[at] == opMemoize {
 			r := make([]byte, 5)
 			r[0] = opLongBinPut
-			binary.LittleEndian.PutUint32(r[1:], s.putKeys[i])
+			binary.LittleEndian.PutUint32(r[1:], *s.putKeys.at(i))
 			rewrites = append(rewrites, edit{at, at + 1, r})
 		}
 	}
-	if len(rewrites) > 0 {
-		merged := make([]edit, 0, len(s.edits)+len(rewrites))
-		i, j := 0, 0
-		for i < len(s.edits) || j < len(rewrites) {
-			if j == len(rewrites) || (i < len(s.edits) && s.edits[i].at < rewrites[j].at) {
-				merged = append(merged, s.edits[i])
-				i++
-			} else {
-				merged = append(merged, rewrites[j])
-				j++
-			}
-		}
-		s.edits = merged
-	}
-	return drops
+	return drops, rewrites
 }
 
 // line reads a protocol-0 argument up to '\n' and returns it without it.
@@ -353,20 +378,25 @@ func (s *scanner) payload(at int, op byte, lenSize int) (int, int, error) {
 
 // replace rewrites the opcode at [at, s.pos) as repl.
 func (s *scanner) replace(at int, repl ...byte) {
-	s.edits = append(s.edits, edit{at, s.pos, repl})
+	s.edits.append(edit{at, s.pos, repl})
 }
 
 // persist replaces the payload opcode at [at, s.pos) with a persistent id
 // resolving to b.
 func (s *scanner) persist(at int, b []byte, kind byte) {
-	idx := len(s.bufs)
-	s.bufs = append(s.bufs, b)
-	var r [6]byte
+	idx := s.bufs.len()
+	s.bufs.append(b)
+	s.bufKind.append(kind)
+	if cap(s.arena)-len(s.arena) < 6 {
+		s.arena = make([]byte, 0, 6<<10)
+	}
+	n := len(s.arena)
+	s.arena = s.arena[:n+6]
+	r := s.arena[n : n+6 : n+6]
 	r[0] = opBinInt
 	binary.LittleEndian.PutUint32(r[1:], uint32(idx))
 	r[5] = opBinPersID
-	s.replace(at, r[:]...)
-	s.bufKind = append(s.bufKind, kind)
+	s.replace(at, r...)
 }
 
 func (s *scanner) str(v sym) (string, bool) {
