@@ -259,6 +259,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	row := `tr[data-dlq="` + missing + `"]`
 	b.do("dead letters", chromedp.Navigate(base+"/ui/dlq"), chromedp.WaitVisible(chromedp.CSS(row)))
+	b.screenshot(shots, "dead-letters.png")
 	s.copyFixture(t, "later.pkl")
 	b.do("replay", chromedp.Click(chromedp.CSS(row+" button.primary")), chromedp.WaitVisible(chromedp.CSS(".jobhead")))
 	if loc := b.location(); !strings.Contains(loc, "/ui/jobs/"+missing) {

@@ -167,6 +167,16 @@ func TestCSRF(t *testing.T) {
 	if p := c.post("/ui/enqueue", form); p.status != http.StatusForbidden {
 		t.Errorf("no csrf: %d", p.status)
 	}
+	page := s.client(t).get("/ui/enqueue") // a fresh browser gets the cookie
+	var csrfCookie *http.Cookie
+	for _, ck := range (&http.Response{Header: page.header}).Cookies() {
+		if ck.Name == dashboard.CSRFCookie {
+			csrfCookie = ck
+		}
+	}
+	if csrfCookie == nil || !csrfCookie.Secure || !csrfCookie.HttpOnly || csrfCookie.SameSite != http.SameSiteStrictMode {
+		t.Errorf("CSRF cookie %+v, want Secure, HttpOnly, SameSite=Strict", csrfCookie)
+	}
 	form.Set("csrf", c.csrf("/ui/enqueue"))
 	other := s.client(t) // another browser: its own cookie, so the token does not fit
 	other.csrf("/ui/enqueue")
