@@ -40,9 +40,10 @@
 // stored in UTC already); category is decoded to its values and typed like
 // an object column; the nullable Int64/Float64/boolean/string extension
 // arrays keep their type with pd.NA as null; object columns are inferred
-// value by value (below). Arrow-backed dtypes (string[pyarrow],
-// ArrowDtype), SparseArray, Period and Interval columns are refused with
-// ErrUnsupported naming the column.
+// value by value (below); a SparseArray is densified (its fill value where
+// nothing is stored) and typed like an object column. Arrow-backed dtypes
+// (string[pyarrow], ArrowDtype), Period and Interval columns are refused
+// with ErrUnsupported naming the column.
 //
 // # Type inference
 //

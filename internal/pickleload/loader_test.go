@@ -278,3 +278,25 @@ func TestReadFileAlignsTheMatrixSoLoadUsesItInPlace(t *testing.T) {
 		t.Errorf("the vectors were copied; want them in place in the file's bytes")
 	}
 }
+
+func TestLoadSparseSeriesIsDensified(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"1.5.3", "2.2.3"} {
+		path := filepath.Join("..", "..", "..", "shared", "pickle-corpus", "pandas-generated", v, "split", "sp_series__float.pkl")
+		if _, err := os.Stat(path); err != nil {
+			t.Skip("shared pickle corpus not present")
+		}
+		tb, err := LoadFile(path, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		c := tb.Column("bseries")
+		if tb.Rows != 15 || c == nil || c.Type != table.TypeDouble {
+			t.Fatalf("%s: got %s rows=%d", v, schema(tb), tb.Rows)
+		}
+		// pandas: {0: 0.0, ..., 6: 6.0, 7-11: nan, 12: 12.0, 13: 13.0, 14: nan}
+		if c.Doubles[6] != 6 || c.Doubles[12] != 12 || !c.IsNull(7) || !c.IsNull(14) || c.IsNull(13) {
+			t.Errorf("%s: values %v nulls %v", v, c.Doubles, c.Nulls)
+		}
+	}
+}

@@ -233,8 +233,10 @@ func (c *conv) series(s *pyObject) (*table.Table, error) {
 		return nil, err
 	}
 	name := "value"
-	if n, ok := dictGet(st, "name"); ok && n != nil {
-		name = keyName(n)
+	for _, k := range []string{"name", "_name"} { // pandas 2.x keeps it as _name
+		if n, ok := dictGet(st, k); ok && n != nil {
+			name = keyName(n)
+		}
 	}
 	col, err := c.valuesColumn(name, blocks[0].values, 0, false, rows)
 	if err != nil {
@@ -322,7 +324,9 @@ func (c *conv) valuesColumn(name string, v any, k int, twoD bool, rows int) (*ta
 			return nil, colErr(ErrMalformed, name, -1, "StringArray holding non-str values")
 		}
 		return col, nil
-	case "SparseArray", "PeriodArray", "IntervalArray":
+	case "SparseArray":
+		return c.sparse(name, o, rows)
+	case "PeriodArray", "IntervalArray":
 		return nil, colErr(ErrUnsupported, name, -1, "unsupported dtype: %s", o.name)
 	}
 	if _, arr, ok := ndbState(o); ok {
@@ -426,6 +430,84 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 	}
 	col.Nullable = len(col.Nulls) > 0
 	return col, nil
+}
+
+// sparse densifies a SparseArray: the fill value everywhere but at the
+// positions its BlockIndex or IntIndex lists, which take its values.
+func (c *conv) sparse(name string, o *pyObject, rows int) (*table.Column, error) {
+	st, ok := stateDict(o)
+	if !ok {
+		return nil, colErr(ErrUnsupported, name, -1, "SparseArray without a state dict")
+	}
+	idxv, _ := dictGet(st, "_sparse_index")
+	valsv, _ := dictGet(st, "_sparse_values")
+	vals, ok, err := asArray(valsv)
+	if err != nil || !ok {
+		return nil, colErr(ErrMalformed, name, -1, "SparseArray without values")
+	}
+	var fill any = math.NaN()
+	if dt, ok := dictGet(st, "_dtype"); ok {
+		if dto, ok := dt.(*pyObject); ok {
+			if d, ok := stateDict(dto); ok {
+				if f, ok := dictGet(d, "_fill_value"); ok {
+					fill = f
+				}
+			}
+		}
+	}
+	idx, ok := idxv.(*pyObject)
+	if !ok || len(idx.args) < 2 {
+		return nil, colErr(ErrUnsupported, name, -1, "SparseArray index of type %s", typeName(idxv))
+	}
+	length, _ := idx.args[0].(int)
+	if length != rows || length < 0 {
+		return nil, colErr(ErrMalformed, name, -1, "SparseArray of length %d, the index %d", length, rows)
+	}
+	if err := c.spend(int64(length) * valueCost); err != nil {
+		return nil, withColumn(err, name, -1)
+	}
+	var pos []int
+	switch idx.name {
+	case "IntIndex":
+		p, err := placement(idx.args[1])
+		if err != nil {
+			return nil, withColumn(err, name, -1)
+		}
+		pos = p
+	case "BlockIndex":
+		if len(idx.args) < 3 {
+			return nil, colErr(ErrMalformed, name, -1, "SparseArray BlockIndex without lengths")
+		}
+		starts, err1 := placement(idx.args[1])
+		lens, err2 := placement(idx.args[2])
+		if err1 != nil || err2 != nil || len(starts) != len(lens) {
+			return nil, colErr(ErrMalformed, name, -1, "SparseArray BlockIndex")
+		}
+		for b := range starts {
+			if lens[b] > length {
+				return nil, colErr(ErrMalformed, name, -1, "SparseArray block beyond its length")
+			}
+			for j := 0; j < lens[b]; j++ {
+				pos = append(pos, starts[b]+j)
+			}
+		}
+	default:
+		return nil, colErr(ErrUnsupported, name, -1, "SparseArray index %s", idx.name)
+	}
+	if len(pos) != vals.len() {
+		return nil, colErr(ErrMalformed, name, -1, "SparseArray has %d values for %d positions", vals.len(), len(pos))
+	}
+	out := make([]any, length)
+	for i := range out {
+		out[i] = fill
+	}
+	for k, p := range pos {
+		if p >= length {
+			return nil, colErr(ErrMalformed, name, -1, "SparseArray position %d beyond its length", p)
+		}
+		out[p] = vals.at(k)
+	}
+	return c.buildColumn(name, out)
 }
 
 // categorical decodes a Categorical to its values.
