@@ -38,7 +38,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 		return &usageError{msg: err.Error()}
 	}
 	log.Info().Str("version", buildinfo.String("publisher")).Msg("starting local stack")
-	st, err := localstack.Start(ctx, cfg, log, localstack.Options{Out: env.Stdout, Handler: devHandler})
+	st, err := localstack.Start(ctx, cfg, log, localstack.Options{Out: env.Stdout, Handler: devHandler(log)})
 	if err != nil {
 		return err
 	}

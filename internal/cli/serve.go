@@ -8,6 +8,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/buildinfo"
 	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/dashboard"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
@@ -55,6 +56,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	apiCfg := APIConfig(cfg)
 	apiCfg.Ready = q.Ready
 	srv := httpapi.New(apiCfg, q, domains, log)
+	dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("component", "dashboard").Logger())
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
 	lis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (HTTP_ADDR): %w", cfg.HTTPAddr, err)
@@ -63,7 +68,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if env.OnListen != nil {
 		env.OnListen(lis.Addr())
 	}
-	if err := srv.Serve(ctx, lis); err != nil {
+	if err := srv.ServeHandler(ctx, lis, dash.Wrap(srv)); err != nil {
 		return err
 	}
 	log.Info().Msg("stopped")

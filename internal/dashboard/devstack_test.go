@@ -35,8 +35,8 @@ func TestBrowserOnDevStack(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := testLogger(t)
 	dev, err := localstack.Start(ctx, cfg, log, localstack.Options{
-		Handler: func(api http.Handler, q *queue.Queue, domains *domain.Registry) (http.Handler, error) {
-			dash, err := dashboard.New(dashboard.ConfigFrom(cfg.Publisher), q, domains, log)
+		Handler: func(api http.Handler, q *queue.Queue, domains *domain.Registry, pub config.Publisher) (http.Handler, error) {
+			dash, err := dashboard.New(dashboard.ConfigFrom(pub), q, domains, log)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,6 @@
 // Package dashboard is the publisher's web dashboard: server-rendered HTML
 // (html/template) with one small plain-JavaScript file, all embedded with
-// go:embed, so it needs no build step, no CDN and no network beyond the
+// the go:embed directive, so it needs no build step, no CDN and no network beyond the
 // publisher itself.
 //
 // # Pages

@@ -146,8 +146,15 @@ const shutdownGrace = 15 * time.Second
 // gracefully: it stops accepting, lets in-flight requests finish (for up to
 // 15 s) and returns nil. Any other server failure is returned.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	return s.ServeHandler(ctx, lis, s)
+}
+
+// ServeHandler is [Server.Serve] for a handler that wraps the API (e.g. the
+// dashboard mounted beside it), with the same timeouts, logging and
+// graceful shutdown.
+func (s *Server) ServeHandler(ctx context.Context, lis net.Listener, h http.Handler) error {
 	srv := &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

@@ -39,8 +39,9 @@ type Options struct {
 	// command to try). Nil discards it.
 	Out io.Writer
 	// Handler, when set, wraps the API handler (e.g. to mount the
-	// dashboard beside it).
-	Handler func(api http.Handler, q *queue.Queue, domains *domain.Registry) (http.Handler, error)
+	// dashboard beside it). cfg is the publisher's configuration as the
+	// stack resolved it (DATA_DIR made absolute).
+	Handler func(api http.Handler, q *queue.Queue, domains *domain.Registry, cfg config.Publisher) (http.Handler, error)
 }
 
 // Stack is a running local stack. Create it with [Start]; stop it by
@@ -165,7 +166,7 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 	api := httpapi.New(apiCfg, s.q, domains, log.With().Str("component", "api").Logger())
 	var h http.Handler = api
 	if opts.Handler != nil {
-		if h, err = opts.Handler(api, s.q, domains); err != nil {
+		if h, err = opts.Handler(api, s.q, domains, pcfg); err != nil {
 			cancel()
 			return nil, err
 		}
