@@ -230,7 +230,7 @@ func stageWire(ctx context.Context, e *benchEnv) error {
 		if err := runJSON(ctx, &w, filepath.Join(e.bin, "embench"), "wire", "--file", e.file(f.file), "--reps", fmt.Sprint(e.runs)); err != nil {
 			return err
 		}
-		st := wireStage{Name: f.name, File: f.file, Bytes: w.Bytes, Messages: w.Messages, Stats: runStats{Seconds: w.Seconds}}
+		st := wireStage{Name: f.name, File: f.file, Bytes: w.Bytes, Messages: w.Messages, Stats: runStats{Seconds: w.Seconds, CPUSeconds: w.CPUSeconds}}
 		st.Stats.finish(w.Bytes, 0)
 		e.logf("  %s: %.0f MB/s", f.file, st.Stats.MBps)
 		e.rep.Wire = append(e.rep.Wire, st)

@@ -178,9 +178,9 @@ func writeMarkdown(w io.Writer, r *report) {
 	}
 	if len(r.Wire) > 0 {
 		p("## Wire ceiling (grpc-go client stream, loopback, 1 MiB messages, 16 MiB windows, 256 KiB buffers, server decodes and drops)\n\n")
-		p("| chunks from | bytes | messages | MB/s |\n|---|---:|---:|---:|\n")
+		p("| chunks from | bytes | messages | MB/s | CPU s per GB (client + server) |\n|---|---:|---:|---:|---:|\n")
 		for _, s := range r.Wire {
-			p("| %s | %s | %d | %.0f |\n", s.Name, mib(s.Bytes), s.Messages, s.Stats.MBps)
+			p("| %s | %s | %d | %.0f | %.2f |\n", s.Name, mib(s.Bytes), s.Messages, s.Stats.MBps, s.Stats.MedianCPUSeconds/(float64(s.Bytes)/1e9))
 		}
 		p("\n")
 	}

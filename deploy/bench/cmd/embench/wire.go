@@ -36,6 +36,9 @@ type wireResult struct {
 	Bytes    int64     `json:"bytes"`    // message bytes per rep (>= the pickle's size)
 	Messages int       `json:"messages"` // per rep
 	Seconds  []float64 `json:"seconds"`  // one per rep
+	// CPUSeconds is the process's CPU time per rep (client and server,
+	// all threads): the cost of the bytes, robust to competing load.
+	CPUSeconds []float64 `json:"cpu_seconds"`
 }
 
 // runWire streams as many bytes as the pickle file holds, as ~1 MiB
@@ -88,12 +91,13 @@ func runWire(ctx context.Context, args []string) error {
 	}
 	defer conn.Close()
 	for i := 0; i <= *reps; i++ {
-		start := time.Now()
+		cpu0, start := cpuTime(), time.Now()
 		if err := streamOnce(ctx, conn, msgs); err != nil {
 			return err
 		}
 		if i > 0 { // the first is a warm-up: connection, windows, buffers
 			res.Seconds = append(res.Seconds, time.Since(start).Seconds())
+			res.CPUSeconds = append(res.CPUSeconds, cpuTime()-cpu0)
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
