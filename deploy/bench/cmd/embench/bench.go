@@ -71,6 +71,7 @@ func runBench(ctx context.Context, args []string) error {
 		*p = abs
 	}
 	e.rep = &report{GeneratedAt: time.Now().UTC(), Command: *command, Machine: describeMachine(e.python), N: e.n, Runs: e.runs}
+	e.rep.Commit, e.rep.Dirty = gitState(ctx)
 	e.rep.Notes = append(e.rep.Notes,
 		"This machine is shared: other engineers' builds and tests may have competed for the 2 CPUs during the run (see the load averages); re-run on an idle machine for publishable figures.")
 	want := strings.Split(*stages, ",")
@@ -559,4 +560,15 @@ func procMeminfo(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// gitState returns the short commit of the work tree and whether Go code
+// outside deploy/bench has uncommitted changes (empty, false outside git).
+func gitState(ctx context.Context) (string, bool) {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "", false
+	}
+	st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--", "*.go", ":!deploy/bench").Output()
+	return strings.TrimSpace(string(out)), err == nil && len(bytes.TrimSpace(st)) > 0
 }

@@ -11,6 +11,10 @@ import (
 type report struct {
 	GeneratedAt time.Time      `json:"generated_at"`
 	Command     string         `json:"command"`
+	// Commit is the checked-out commit; Dirty says the binaries were built
+	// with uncommitted changes to Go code outside deploy/bench.
+	Commit string `json:"commit"`
+	Dirty  bool   `json:"dirty"`
 	Machine     machine        `json:"machine"`
 	N           int            `json:"n"`
 	Runs        int            `json:"runs"`
@@ -161,7 +165,12 @@ func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 func writeMarkdown(w io.Writer, r *report) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("# embedstream benchmark\n\n")
-	p("Run %s with `%s`: N = %d rows, each figure the median of %d runs.\n\n", r.GeneratedAt.UTC().Format(time.RFC3339), r.Command, r.N, r.Runs)
+	dirty := ""
+	if r.Dirty {
+		dirty = " plus uncommitted changes"
+	}
+	p("Run %s with `%s` at commit %s%s: N = %d rows, each figure the median of %d runs.\n\n",
+		r.GeneratedAt.UTC().Format(time.RFC3339), r.Command, r.Commit, dirty, r.N, r.Runs)
 	m := r.Machine
 	p("Machine: %s, %d CPUs, %s RAM, Linux %s, %s, %s. Load average before/after: %s / %s.\n\n",
 		m.CPU, m.NProc, mib(m.MemBytes), m.Kernel, m.GoVersion, m.Python, m.LoadBefore, m.LoadAfter)
