@@ -9,22 +9,22 @@ import (
 
 // report is deploy/bench/results/latest.json.
 type report struct {
-	GeneratedAt time.Time      `json:"generated_at"`
-	Command     string         `json:"command"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Command     string    `json:"command"`
 	// Commit is the checked-out commit; Dirty says the binaries were built
 	// with uncommitted changes to Go code outside deploy/bench.
-	Commit string `json:"commit"`
-	Dirty  bool   `json:"dirty"`
-	Machine     machine        `json:"machine"`
-	N           int            `json:"n"`
-	Runs        int            `json:"runs"`
-	Notes       []string       `json:"notes,omitempty"`
-	Load        []loadStage    `json:"load,omitempty"`
-	Wire        []wireStage    `json:"wire,omitempty"`
-	E2E         *e2eStage      `json:"e2e,omitempty"`
-	Queue       *queueStage    `json:"queue,omitempty"`
-	Scaling     []scalingStage `json:"scaling,omitempty"`
-	Targets     []target       `json:"targets,omitempty"`
+	Commit  string         `json:"commit"`
+	Dirty   bool           `json:"dirty"`
+	Machine machine        `json:"machine"`
+	N       int            `json:"n"`
+	Runs    int            `json:"runs"`
+	Notes   []string       `json:"notes,omitempty"`
+	Load    []loadStage    `json:"load,omitempty"`
+	Wire    []wireStage    `json:"wire,omitempty"`
+	E2E     *e2eStage      `json:"e2e,omitempty"`
+	Queue   *queueStage    `json:"queue,omitempty"`
+	Scaling []scalingStage `json:"scaling,omitempty"`
+	Targets []target       `json:"targets,omitempty"`
 }
 
 // machine describes where the run happened.
