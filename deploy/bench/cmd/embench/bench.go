@@ -201,7 +201,8 @@ func topProfiles(ctx context.Context, e *benchEnv, name, cpu, mem string) error 
 		title, file string
 		args        []string
 	}{
-		{"CPU", cpu, nil},
+		{"CPU, by own time", cpu, nil},
+		{"CPU, cumulative", cpu, []string{"-cum"}},
 		{"allocated bytes (alloc_space)", mem, []string{"-sample_index=alloc_space"}},
 		{"live bytes at the end (inuse_space)", mem, []string{"-sample_index=inuse_space"}},
 	} {
