@@ -30,11 +30,11 @@
 //     duplicate=true and applies nothing, without reading the rest of the
 //     stream (the client sees io.EOF from Send and takes the answer from
 //     CloseAndRecv). This holds across restarts: the ledger is replayed on
-//     start. If the committed entry has another domain, or another
-//     source_sha256, the stream is refused with FAILED_PRECONDITION instead:
-//     the same idempotency key with different data is a client bug (or a
-//     source file rewritten between deliveries), and answering "duplicate"
-//     would silently drop the new data.
+//     start. The contract makes ingest_id the idempotency key, so this holds
+//     even when the committed entry has another domain or source_sha256 (a
+//     client reusing an id, or a file rewritten between deliveries): nothing
+//     is applied, and the answer's message and a warning in the log say
+//     what differs, so the data can be re-ingested under a new id.
 //   - At most one stream per ingest_id is received at a time, so two can
 //     never both commit. If another stream with the same ingest_id is past
 //     its metadata right now: a stream with the same or an earlier attempt

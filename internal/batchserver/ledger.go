@@ -38,6 +38,10 @@ type ledger struct {
 	f       *os.File
 	size    int64 // bytes of complete lines: where the next append goes
 	entries map[string]Entry
+	// broken is set when a failed append could not be cut back: the file
+	// may end in a torn line, so every later append is refused (the
+	// server answers UNAVAILABLE) until a restart repairs it.
+	broken error
 }
 
 // openLedger opens or creates the ledger at path and replays it. A torn last
@@ -99,6 +103,9 @@ func (l *ledger) replay(path string) (good int64, torn int, err error) {
 // the write or sync fails, the ledger is cut back to its last complete line,
 // so a later append never follows a torn one.
 func (l *ledger) append(e Entry) error {
+	if l.broken != nil {
+		return fmt.Errorf("ledger unusable until restart: %w", l.broken)
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode ledger entry: %w", err)
@@ -108,8 +115,11 @@ func (l *ledger) append(e Entry) error {
 		err = l.f.Sync()
 	}
 	if err != nil {
-		_ = l.f.Truncate(l.size) // best effort; the append error is the one to report
-		_, _ = l.f.Seek(l.size, io.SeekStart)
+		if terr := l.f.Truncate(l.size); terr != nil {
+			l.broken = terr
+		} else if _, serr := l.f.Seek(l.size, io.SeekStart); serr != nil {
+			l.broken = serr
+		}
 		return fmt.Errorf("append to ledger: %w", err)
 	}
 	l.size += int64(len(b) + 1)

@@ -163,21 +163,31 @@ func TestDuplicateAlsoAfterRestart(t *testing.T) {
 	}
 }
 
-func TestCommittedIDWithOtherDataIsFailedPrecondition(t *testing.T) {
+// TestCommittedIDWithOtherDataIsDuplicate: the contract makes ingest_id the
+// idempotency key, so a repeat with other data is answered duplicate=true,
+// applies nothing, and says what differs.
+func TestCommittedIDWithOtherDataIsDuplicate(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	tb := testTable(3)
 	if _, err := send(context.Background(), b.client, messages("job-sha", tb, 5)); err != nil {
 		t.Fatal(err)
 	}
-	for _, mutate := range []func(*pb.IngestMetadata){
-		func(md *pb.IngestMetadata) { md.SourceSha256 = strings.Repeat("0f", 32) },
-		func(md *pb.IngestMetadata) { md.Domain = "other" },
+	for _, tc := range []struct {
+		mutate func(*pb.IngestMetadata)
+		want   string
+	}{
+		{func(md *pb.IngestMetadata) { md.SourceSha256 = strings.Repeat("0f", 32) }, "source_sha256"},
+		{func(md *pb.IngestMetadata) { md.Domain = "other" }, `domain "recruit", not "other"`},
 	} {
 		msgs := messages("job-sha", tb, 5)
-		mutate(msgs[0].GetMetadata())
-		if _, err := send(context.Background(), b.client, msgs); status.Code(err) != codes.FailedPrecondition {
-			t.Fatalf("err = %v, want FAILED_PRECONDITION", err)
+		tc.mutate(msgs[0].GetMetadata())
+		resp, err := send(context.Background(), b.client, msgs)
+		if err != nil {
+			t.Fatalf("err = %v, want a duplicate answer", err)
+		}
+		if !resp.GetDuplicate() || !strings.Contains(resp.GetMessage(), tc.want) || !strings.Contains(resp.GetMessage(), "not applied") {
+			t.Fatalf("response = %v, want duplicate=true with a message naming %q", resp, tc.want)
 		}
 	}
 	b.assertCommitted(t, "job-sha", tb)

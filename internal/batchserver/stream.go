@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -235,22 +236,28 @@ func (st *stream) acquire(ctx context.Context) (dup bool, out Outcome, err error
 }
 
 // duplicate answers a stream whose ingest_id is committed already (entry
-// e): duplicate=true if it carries the same data, FAILED_PRECONDITION if not.
+// e): duplicate=true, applying nothing, as the contract says. A repeat that
+// carries other data (another domain or source_sha256: the file was
+// rewritten between deliveries, or a client reused an id) is still a
+// duplicate, since the contract makes ingest_id the idempotency key; the
+// answer's message and a warning in the log say what differs, so the
+// operator can re-ingest under a new id.
 func (st *stream) duplicate(e Entry) (bool, Outcome, error) {
 	md := st.md
 	id := md.GetIngestId()
+	msg := fmt.Sprintf("already committed at %s (%d records); nothing applied", e.CommittedAt.Format(time.RFC3339), e.Records)
+	var differs []string
 	if e.Domain != md.GetDomain() {
-		return false, OutcomeRejected, status.Errorf(codes.FailedPrecondition,
-			"ingest_id %q was committed to domain %q, not %q", id, e.Domain, md.GetDomain())
+		differs = append(differs, fmt.Sprintf("domain %q, not %q", e.Domain, md.GetDomain()))
 	}
 	if e.SHA256 != "" && e.SHA256 != md.GetSourceSha256() {
-		return false, OutcomeRejected, status.Errorf(codes.FailedPrecondition,
-			"ingest_id %q was committed from source_sha256 %s, this stream carries %s", id, e.SHA256, md.GetSourceSha256())
+		differs = append(differs, fmt.Sprintf("source_sha256 %s, not %s", e.SHA256, md.GetSourceSha256()))
 	}
-	resp := &pb.IngestDataResponse{
-		IngestId: id, Duplicate: true,
-		Message: fmt.Sprintf("already committed at %s (%d records); nothing applied", e.CommittedAt.Format(time.RFC3339), e.Records),
+	if len(differs) > 0 {
+		msg += "; WARNING: the committed ingest had " + strings.Join(differs, " and ") + ": this stream's data was not applied (use a new ingest_id to ingest it)"
+		st.s.log.Warn().Str("ingest_id", id).Strs("differs", differs).Msg("duplicate ingest_id with other data: answered duplicate, nothing applied")
 	}
+	resp := &pb.IngestDataResponse{IngestId: id, Duplicate: true, Message: msg}
 	if err := st.rpc.SendAndClose(resp); err != nil {
 		return true, OutcomeAborted, err
 	}
