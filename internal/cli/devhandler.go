@@ -15,7 +15,7 @@ import (
 // with the dashboard beside it, as `serve` mounts them.
 func devHandler(log zerolog.Logger) func(http.Handler, *queue.Queue, *domain.Registry, config.Publisher) (http.Handler, error) {
 	return func(api http.Handler, q *queue.Queue, domains *domain.Registry, cfg config.Publisher) (http.Handler, error) {
-		dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("component", "dashboard").Logger())
+		dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("part", "dashboard").Logger())
 		if err != nil {
 			return nil, err
 		}

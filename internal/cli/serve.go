@@ -56,7 +56,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	apiCfg := APIConfig(cfg)
 	apiCfg.Ready = q.Ready
 	srv := httpapi.New(apiCfg, q, domains, log)
-	dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("component", "dashboard").Logger())
+	dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("part", "dashboard").Logger())
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

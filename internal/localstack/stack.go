@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,10 +62,6 @@ type Stack struct {
 	mu   sync.Mutex
 	errs []error
 	done chan struct{}
-
-	// afterWorkers run once every worker has stopped (the batch server
-	// must outlive them).
-	afterWorkers []func()
 }
 
 // Start starts, in order: the embedded NATS server, the queue topology, the
@@ -75,8 +71,14 @@ type Stack struct {
 // for that and returns what went wrong.
 func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options) (st *Stack, err error) {
 	s := &Stack{log: log, cfg: cfg, workers: cfg.Workers, done: make(chan struct{})}
+	// Until every part is built, nothing runs: on an error, teardown
+	// closes what was opened and no goroutine is left behind.
+	var clients []*batchclient.Client
 	defer func() {
 		if err != nil {
+			for _, bc := range clients {
+				bc.Close()
+			}
 			s.teardown()
 		}
 	}()
@@ -88,6 +90,13 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 	domains, err := domain.NewRegistry(cfg.Publisher.DomainsFile)
 	if err != nil {
 		return nil, fmt.Errorf("domains: %w", err)
+	}
+	// The HTTP port is the one most often taken: claim it first.
+	pcfg := cfg.Publisher
+	pcfg.DataDir = s.dataDir
+	s.httpLis, err = net.Listen("tcp", pcfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP API: listen on %s (HTTP_ADDR / --http-addr): %w", pcfg.HTTPAddr, err)
 	}
 
 	s.ns, err = StartNATS(NATSConfig{Port: cfg.NATSPort, StoreDir: cfg.NATSDir}, log)
@@ -107,7 +116,7 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 
 	batchAddr := cfg.BatchServer
 	if batchAddr == "" {
-		s.batch, err = batchserver.New(batchserver.Config{OutDir: cfg.BatchOutDir}, log.With().Str("component", "batchserver").Logger())
+		s.batch, err = batchserver.New(batchserver.Config{OutDir: cfg.BatchOutDir}, log.With().Str("part", "batchserver").Logger())
 		if err != nil {
 			return nil, fmt.Errorf("batch server: %w", err)
 		}
@@ -122,59 +131,49 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 	wcfg.NATS = natsCfg
 	wcfg.DataDir = s.dataDir
 	wcfg.BatchServerAddr = batchAddr
-
-	// Everything below runs on runCtx; workers get their own detached
-	// context so that they can drain after the API stopped.
-	runCtx, cancel := context.WithCancel(ctx)
-	if s.batch != nil {
-		batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
-		s.goRun("batch server", func() error { return s.batch.Serve(batchCtx, s.batchLis) })
-		defer func() {
-			if err != nil {
-				stopBatch()
-			}
-		}()
-		s.afterWorkers = append(s.afterWorkers, stopBatch)
-	}
-
-	var workerWG sync.WaitGroup
-	for i := 1; i <= cfg.Workers; i++ {
+	workers := make([]*ingest.Worker, cfg.Workers)
+	for i := range workers {
 		wc := wcfg
-		wc.WorkerName = fmt.Sprintf("dev-worker-%d", i)
+		wc.WorkerName = fmt.Sprintf("dev-worker-%d", i+1)
 		w, bc, werr := newWorker(ctx, wc, domains, s.nc, s.q, log)
 		if werr != nil {
-			cancel()
 			return nil, werr
 		}
-		workerWG.Add(1)
-		s.goRun(wc.WorkerName, func() error {
-			defer workerWG.Done()
-			defer bc.Close()
-			return w.Run(runCtx)
-		})
+		workers[i] = w
+		clients = append(clients, bc)
 	}
 
-	pcfg := cfg.Publisher
-	pcfg.DataDir = s.dataDir
-	apiCfg := httpapi.Config{
+	api := httpapi.New(httpapi.Config{
 		Token:          pcfg.APIToken,
 		DataDir:        pcfg.DataDir,
 		AllowedExt:     pcfg.AllowedExtensions,
 		MaxUploadBytes: pcfg.MaxUploadBytes,
 		Ready:          s.q.Ready,
-	}
-	api := httpapi.New(apiCfg, s.q, domains, log.With().Str("component", "api").Logger())
+	}, s.q, domains, log.With().Str("part", "api").Logger())
 	var h http.Handler = api
 	if opts.Handler != nil {
 		if h, err = opts.Handler(api, s.q, domains, pcfg); err != nil {
-			cancel()
 			return nil, err
 		}
 	}
-	s.httpLis, err = net.Listen("tcp", pcfg.HTTPAddr)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("HTTP API: listen on %s (HTTP_ADDR / --http-addr): %w", pcfg.HTTPAddr, err)
+
+	// Everything is built: run it. Workers run on runCtx, the batch
+	// server on a context of its own that ends only after the workers
+	// stopped (they may still be streaming).
+	runCtx, cancel := context.WithCancel(ctx)
+	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
+	if s.batch != nil {
+		s.goRun("batch server", func() error { return s.batch.Serve(batchCtx, s.batchLis) })
+	}
+	var workerWG sync.WaitGroup
+	for i, w := range workers {
+		bc := clients[i]
+		workerWG.Add(1)
+		s.goRun(fmt.Sprintf("dev-worker-%d", i+1), func() error {
+			defer workerWG.Done()
+			defer bc.Close()
+			return w.Run(runCtx)
+		})
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.goRun("http api", func() error {
@@ -195,9 +194,7 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 		scancel()
 		cancel()
 		workerWG.Wait()
-		for _, f := range s.afterWorkers {
-			f()
-		}
+		stopBatch()
 		s.wg.Wait()
 		s.teardown()
 		close(s.done)
@@ -211,7 +208,7 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 
 func newWorker(ctx context.Context, wc config.Worker, domains *domain.Registry, nc *nats.Conn, q *queue.Queue, log zerolog.Logger) (*ingest.Worker, *batchclient.Client, error) {
 	wcfg, pcfg, bcfg := ingest.Configs(wc)
-	wlog := log.With().Str("component", "worker").Str("worker", wcfg.Name).Logger()
+	wlog := log.With().Str("part", "worker").Logger() // ingest.Worker adds its name
 	bc, err := batchclient.New(ctx, bcfg, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", wcfg.Name, err)
@@ -239,6 +236,12 @@ func (s *Stack) addErr(err error) {
 
 // teardown closes what Start opened; safe on a partly started stack.
 func (s *Stack) teardown() {
+	if s.httpLis != nil {
+		s.httpLis.Close() // already closed by a served http.Server: harmless
+	}
+	if s.batchLis != nil {
+		s.batchLis.Close() // likewise, once the batch server served it
+	}
 	if s.nc != nil {
 		if err := s.nc.Drain(); err != nil {
 			s.nc.Close()
@@ -317,9 +320,9 @@ func (s *Stack) printBanner(w io.Writer, batchAddr string) {
 			}
 		}
 	}
-	sort.Strings(files)
+	slices.Sort(files)
 	example := "processed_recruitment_data.pkl"
-	if len(files) > 0 && !contains(files, example) {
+	if len(files) > 0 && !slices.Contains(files, example) {
 		example = files[0]
 	}
 	fmt.Fprintf(w, `
@@ -348,13 +351,4 @@ func hostPort(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
