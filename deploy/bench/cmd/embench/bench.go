@@ -125,10 +125,10 @@ func writeReport(e *benchEnv) error {
 // stageLoad: the project's loader and CPython on the three files, each run
 // a process of its own, alternating so both see the same machine.
 func stageLoad(ctx context.Context, e *benchEnv) error {
-	files := []struct{ name, file string }{
-		{"DataFrame d384 (protocol 5)", e.dfFile()},
-		{"list of dicts d384 (protocol 4)", e.recordsFile()},
-		{"ndarray d768 (protocol 5)", e.ndarrayFile()},
+	files := []struct{ key, name, file string }{
+		{"dataframe_d384", "DataFrame d384 (protocol 5)", e.dfFile()},
+		{"records_d384", "list of dicts d384 (protocol 4)", e.recordsFile()},
+		{"ndarray_d768", "ndarray d768 (protocol 5)", e.ndarrayFile()},
 	}
 	self := filepath.Join(e.bin, "embench")
 	for _, f := range files {
@@ -169,7 +169,7 @@ func stageLoad(ctx context.Context, e *benchEnv) error {
 		e.logf("  %s: Go %.0f MB/s, CPython %.0f MB/s (%.2fx)", f.file, st.Go.MBps, st.Python.MBps, st.Ratio)
 		e.rep.Load = append(e.rep.Load, st)
 		if e.profile {
-			if err := profileLoad(ctx, e, f.file); err != nil {
+			if err := profileLoad(ctx, e, f.key, f.file); err != nil {
 				return err
 			}
 		}
@@ -178,9 +178,9 @@ func stageLoad(ctx context.Context, e *benchEnv) error {
 }
 
 // profileLoad takes CPU and allocation profiles of one load and writes the
-// top of each as text under results/profiles.
-func profileLoad(ctx context.Context, e *benchEnv, file string) error {
-	stem := strings.TrimSuffix(file, ".pkl")
+// top of each as text under results/profiles, named after key.
+func profileLoad(ctx context.Context, e *benchEnv, key, file string) error {
+	stem := key
 	cpu := filepath.Join(e.scratch, "profiles", "load_"+stem+".cpu.prof")
 	mem := filepath.Join(e.scratch, "profiles", "load_"+stem+".allocs.prof")
 	if err := os.MkdirAll(filepath.Dir(cpu), 0o755); err != nil {
