@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestMedianAndPercentile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		xs       []float64
+		med, p99 float64
+		p50      float64 // nearest rank
+	}{
+		{nil, 0, 0, 0},
+		{[]float64{3}, 3, 3, 3},
+		{[]float64{5, 1, 3}, 3, 5, 3},
+		{[]float64{4, 1, 3, 2}, 2.5, 4, 2},
+	} {
+		if got := median(tc.xs); got != tc.med {
+			t.Errorf("median(%v) = %v, want %v", tc.xs, got, tc.med)
+		}
+		if got := percentile(tc.xs, 99); got != tc.p99 {
+			t.Errorf("percentile(%v, 99) = %v, want %v", tc.xs, got, tc.p99)
+		}
+		if got := percentile(tc.xs, 50); got != tc.p50 {
+			t.Errorf("percentile(%v, 50) = %v, want %v", tc.xs, got, tc.p50)
+		}
+	}
+	xs := make([]float64, 100)
+	for i := range xs {
+		xs[i] = float64(100 - i) // 100 .. 1
+	}
+	if got := percentile(xs, 99); got != 99 {
+		t.Errorf("p99 of 1..100 = %v, want 99", got)
+	}
+}
+
+func TestProcReadsThisProcess(t *testing.T) {
+	t.Parallel()
+	pid := os.Getpid()
+	rss := procStatus(pid, "VmRSS")
+	if hwm := procStatus(pid, "VmHWM"); hwm <= 0 || rss <= 0 || hwm < rss {
+		t.Errorf("VmHWM %d, VmRSS %d: want both positive and VmHWM >= VmRSS", hwm, rss)
+	}
+	if got := procStatus(pid, "NoSuchField"); got != 0 {
+		t.Errorf("unknown field = %d, want 0", got)
+	}
+	if got := procCPU(pid); got < 0 {
+		t.Errorf("procCPU = %v, want >= 0", got)
+	}
+	if got := procCPU(-1); got != 0 {
+		t.Errorf("procCPU(-1) = %v, want 0", got)
+	}
+}
+
+func TestTargetsAndMarkdown(t *testing.T) {
+	t.Parallel()
+	r := &report{N: 100, Runs: 3, Command: "deploy/bench/run"}
+	for i, ratio := range []float64{1.2, 0.6, 0.9} {
+		l := loadStage{Name: []string{"df", "records", "ndarray"}[i], Bytes: 100, Rows: 100, Ratio: ratio}
+		l.Go.PeakRSS = []int64{150, 250, 500}
+		l.Go.Seconds = []float64{1, 2, 3}
+		l.Go.finish(l.Bytes, l.Rows)
+		r.Load = append(r.Load, l)
+	}
+	r.E2E = &e2eStage{File: "f.pkl", Bytes: 100, Rows: 100, RSSVsPickle: 3, ColdRSSVsPickle: 1.5}
+	r.E2E.Warm.Seconds = []float64{0.0005}
+	r.E2E.Warm.finish(100, 100)
+	r.Queue = &queueStage{Jobs: 10}
+	r.Queue.Median.IdleP99ms = 25
+	r.Targets = targets(r)
+
+	met := map[string]bool{}
+	for _, tg := range r.Targets {
+		met[tg.Name] = tg.Met
+	}
+	for name, want := range map[string]bool{
+		"load df: Go / CPython throughput":                             true,  // 1.2 >= 1.0
+		"load records: Go / CPython throughput":                        false, // 0.6 < 0.7
+		"load ndarray: Go / CPython throughput":                        false, // 0.9 < 1.0
+		"load df: loader peak RSS / pickle size":                       false, // median 250 / 100 = 2.5x > 2x
+		"load records: loader peak RSS / pickle size":                  true,  // 2.5 <= 4
+		"load ndarray: loader peak RSS / pickle size":                  false, // 2.5 > 2
+		"enqueue-to-start p99, idle queue":                             false, // 25 > 20
+		"end to end, DataFrame d384, 1 worker, warm (rows / job time)": true,
+	} {
+		got, ok := met[name]
+		if !ok || got != want {
+			t.Errorf("target %q: met = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+
+	var b bytes.Buffer
+	writeMarkdown(&b, r)
+	for _, want := range []string{"## Pickle load", "## End to end", "## Queue overhead", "## Targets (issue 7)", "| df |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, b.String())
+		}
+	}
+}
