@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
 // advisoryRetryDelay is how long a MAX_DELIVERIES advisory whose handler
@@ -32,24 +34,38 @@ type maxDeliveriesAdvisory struct {
 //
 // fn gets the job's stream sequence; it is typically a call of
 // [Queue.DeadLetterBySeq]. A nil return acknowledges the advisory; an error
-// has it redelivered after a few seconds, so fn must be idempotent.
+// has it redelivered after a few seconds, so fn must be idempotent. fn's
+// errors and failed acks are logged on the logger ctx carries
+// ([telemetry.WithLogger]).
 // Errors: [ErrUnavailable] when the consumer cannot be reached.
 func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Context, streamSeq uint64) error) error {
 	cons, err := q.js.Consumer(ctx, q.cfg.AdvisoryStream(), AdvisoryConsumerName)
 	if err != nil {
 		return classify("queue: advisory consumer", err)
 	}
+	log := telemetry.Logger(ctx)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		var adv maxDeliveriesAdvisory
 		if err := json.Unmarshal(m.Data(), &adv); err != nil || adv.StreamSeq == 0 {
-			_ = m.Term() // not an advisory we can act on; nothing else to do with it
+			// Not an advisory we can act on; nothing else to do with it.
+			log.Warn().Err(err).Bytes("advisory", m.Data()).Msg("dropping an unreadable MAX_DELIVERIES advisory")
+			if err := m.Term(); err != nil {
+				log.Warn().Err(err).Msg("term unreadable MAX_DELIVERIES advisory (it comes back after its AckWait)")
+			}
 			return
 		}
+		l := log.With().Uint64("stream_seq", adv.StreamSeq).Logger()
 		if err := fn(ctx, adv.StreamSeq); err != nil {
-			_ = m.NakWithDelay(advisoryRetryDelay) // AckWait redelivers it if the nak is lost
+			l.Error().Err(err).Dur("retry_in", advisoryRetryDelay).Msg("handling MAX_DELIVERIES advisory failed")
+			if err := m.NakWithDelay(advisoryRetryDelay); err != nil {
+				l.Warn().Err(err).Msg("nak MAX_DELIVERIES advisory (it comes back after its AckWait)")
+			}
 			return
 		}
-		_ = m.Ack() // AckWait redelivers it if the ack is lost; fn is idempotent
+		if err := m.Ack(); err != nil {
+			// Redelivered after its AckWait; fn is idempotent.
+			l.Warn().Err(err).Msg("ack MAX_DELIVERIES advisory (it comes back after its AckWait)")
+		}
 	}, jetstream.PullMaxMessages(4))
 	if err != nil {
 		return classify("queue: consume advisories", err)
@@ -65,9 +81,11 @@ func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Cont
 // left to report it: it publishes a [DeadLetter] (reason max_deliveries,
 // error jobErr, attempts = the consumer's MaxDeliver, worker = the caller),
 // marks the status failed, and deletes the message from the job stream, in
-// that order. It is idempotent and safe when several workers race: a
-// message already gone is not an error, and the dead letter's Nats-Msg-Id
-// dedupes a second publish.
+// that order. A job whose status record says it succeeded (its last
+// delivery succeeded but the ack was lost) is not dead-lettered: its
+// message is only deleted. It is idempotent and safe when several workers
+// race: a message already gone is not an error, and the dead letter's
+// Nats-Msg-Id dedupes a second publish.
 // Errors: [ErrUnavailable], or JetStream API errors.
 func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, jobErr JobError, worker string) error {
 	raw, err := q.jobs.GetMsg(ctx, seq)
@@ -81,6 +99,12 @@ func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, jobErr JobError
 	domain := ""
 	if job, err := ParseJob(raw.Subject, raw.Header, raw.Data, seq, raw.Time); err == nil {
 		id, domain = job.ID, job.Domain
+	}
+	switch st, err := q.GetStatus(ctx, id); {
+	case err == nil && st.State == StateSucceeded:
+		return q.deleteJobMsg(ctx, seq)
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return err
 	}
 	dl := DeadLetter{
 		JobID:     id,
@@ -113,6 +137,10 @@ func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, jobErr JobError
 	if err != nil {
 		return err
 	}
+	return q.deleteJobMsg(ctx, seq)
+}
+
+func (q *Queue) deleteJobMsg(ctx context.Context, seq uint64) error {
 	if err := q.jobs.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return classify(fmt.Sprintf("queue: delete job at sequence %d", seq), err)
 	}

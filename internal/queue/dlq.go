@@ -65,7 +65,8 @@ func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
 
 // ListDeadLetters returns the dead letters of domain (all domains when
 // empty), newest first, at most limit (all when limit <= 0), with DLQSeq
-// filled. Errors: [ErrUnavailable].
+// filled. It holds at most twice limit dead letters while it reads.
+// Errors: [ErrUnavailable].
 func (q *Queue) ListDeadLetters(ctx context.Context, domain string, limit int) ([]DeadLetter, error) {
 	filter := DLQSubjectPrefix + ">"
 	if domain != "" {
@@ -78,6 +79,9 @@ func (q *Queue) ListDeadLetters(ctx context.Context, domain string, limit int) (
 			return // not ours: skip a foreign message on the DLQ subjects
 		}
 		out = append(out, dl)
+		if limit > 0 && len(out) >= 2*limit {
+			out = slices.Delete(out, 0, len(out)-limit) // keep the newest
+		}
 	})
 	if err != nil {
 		return nil, err

@@ -245,3 +245,31 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
 }
+
+// TestDeadLetterBySeqSkipsSucceeded: a job whose last delivery succeeded but
+// whose ack was lost is removed from the work queue, never dead-lettered.
+func TestDeadLetterBySeqSkipsSucceeded(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	res, err := q.Enqueue(ctx, queue.Job{ID: "done-1", Domain: "recruit", FileName: "a.pkl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.UpdateStatus(ctx, "done-1", func(s *queue.Status) error { s.State = queue.StateSucceeded; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.DeadLetterBySeq(ctx, res.Seq, queue.JobError{Class: "max_deliveries"}, "sweeper"); err != nil {
+		t.Fatal(err)
+	}
+	if dls, err := q.ListDeadLetters(ctx, "", 0); err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters = %+v, %v; want none", dls, err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 0 {
+		t.Fatalf("work queue still holds %d messages", n)
+	}
+	if st, err := q.GetStatus(ctx, "done-1"); err != nil || st.State != queue.StateSucceeded {
+		t.Fatalf("status = %+v, %v; want succeeded", st, err)
+	}
+}

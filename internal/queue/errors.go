@@ -29,6 +29,11 @@ var (
 	// result when the job was enqueued but its "queued" status record could
 	// not be written; the worker creates the record when it sees the job.
 	ErrStatusWrite = errors.New("job enqueued but its status record was not written")
+	// ErrIdempotencyConflict is returned by [Queue.Enqueue] when the job id
+	// (an idempotency key) is already taken by a job with another domain,
+	// file_name or source: nothing was enqueued, and the result carries the
+	// stored job's status.
+	ErrIdempotencyConflict = errors.New("job id already used by a different job")
 	// ErrSkipUpdate may be returned by the function given to
 	// [Queue.UpdateStatus] to leave the record unchanged.
 	ErrSkipUpdate = errors.New("skip status update")

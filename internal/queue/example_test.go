@@ -40,7 +40,7 @@ func Example() {
 	defer cancel()
 
 	// Publisher side.
-	pub, err := queue.Open(ctx, nc, queue.Config{Stream: queue.DefaultStream, KeepConsumer: true})
+	pub, err := queue.Open(ctx, nc, queue.Config{Stream: queue.DefaultStream, KeepTopology: true})
 	if err != nil {
 		panic(err)
 	}

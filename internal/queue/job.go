@@ -266,6 +266,12 @@ type EnqueueResult struct {
 	// status record for the id already existed (nothing was published).
 	Duplicate bool
 	Seq       uint64 // stream sequence of the job (0 when nothing was published)
+	// Status is the job's status record: for a duplicate, the STORED one
+	// (the first request's domain, file_name and source, and its progress);
+	// otherwise the "queued" record written for it. Its Domain, FileName
+	// and Source are always set; the rest may be zero when no record could
+	// be read.
+	Status Status
 }
 
 // Enqueue publishes job on ingest.jobs.<domain> and waits for JetStream's
@@ -275,12 +281,16 @@ type EnqueueResult struct {
 //
 // The job id is the Nats-Msg-Id, so JetStream drops a repeat within its
 // duplicate window; beyond it, a job id that already has a status record is
-// reported as a duplicate without publishing. The "queued" status record is
+// reported as a duplicate without publishing. A duplicate's result carries
+// the stored status; if that names another domain, file_name or source,
+// the id is taken by a different job and Enqueue returns
+// [ErrIdempotencyConflict] with that result. The "queued" status record is
 // written after the publish succeeded (so it never claims a job that is not
 // in the stream) with a KV create, so it never overwrites the record of a
 // job that a worker already started.
 //
-// Errors: [ErrBadJob] (invalid job), [ErrQueueFull] (stream at its limits,
+// Errors: [ErrBadJob] (invalid job), [ErrIdempotencyConflict] (id taken by
+// a different job, nothing enqueued), [ErrQueueFull] (stream at its limits,
 // nothing enqueued), [ErrUnavailable] (NATS unreachable; nothing enqueued
 // unless a retry with the same id finds it so), [ErrStatusWrite] (returned
 // with a valid result: the job is enqueued).
@@ -296,8 +306,8 @@ func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
 	}
 	if job.ID == "" {
 		job.ID = NewJobID()
-	} else if _, err := q.GetStatus(ctx, job.ID); err == nil {
-		return EnqueueResult{JobID: job.ID, Duplicate: true}, nil
+	} else if st, err := q.GetStatus(ctx, job.ID); err == nil {
+		return duplicateOf(job, st)
 	} else if !errors.Is(err, ErrNotFound) {
 		return EnqueueResult{}, err
 	}
@@ -310,7 +320,6 @@ func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
 	if err != nil {
 		return EnqueueResult{}, classify("queue: enqueue job "+job.ID, err)
 	}
-	res := EnqueueResult{JobID: job.ID, Duplicate: ack.Duplicate, Seq: ack.Sequence}
 	st := Status{
 		JobID:      job.ID,
 		Domain:     job.Domain,
@@ -320,8 +329,50 @@ func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
 		EnqueuedAt: job.EnqueuedAt,
 		UpdatedAt:  time.Now().UTC(),
 	}
-	if err := q.createStatus(ctx, st); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if ack.Duplicate {
+		// The first publish's status record, if written by now, says
+		// what the id stands for; without one, the dropped message is
+		// all we know of, and its record is left to its publisher or the
+		// worker.
+		stored, err := q.GetStatus(ctx, job.ID)
+		if err != nil {
+			stored = Status{JobID: job.ID, Domain: job.Domain, FileName: job.FileName, Source: job.Source}
+		}
+		res, err := duplicateOf(job, stored)
+		res.Seq = ack.Sequence
+		return res, err
+	}
+	res := EnqueueResult{JobID: job.ID, Seq: ack.Sequence, Status: st}
+	switch err := q.createStatus(ctx, st); {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		// A worker took the job first and wrote its own record.
+		if cur, err := q.GetStatus(ctx, job.ID); err == nil {
+			res.Status = cur
+		}
+	case err != nil:
 		return res, fmt.Errorf("queue: job %s: %w: %w", job.ID, ErrStatusWrite, err)
+	}
+	return res, nil
+}
+
+// duplicateOf is the result of enqueueing job whose id is already taken by
+// the job of status record stored: a duplicate if the two agree on domain,
+// file_name and source, else [ErrIdempotencyConflict]. A field the record
+// leaves empty agrees with anything.
+func duplicateOf(job Job, stored Status) (EnqueueResult, error) {
+	res := EnqueueResult{JobID: job.ID, Duplicate: true, Status: stored}
+	if res.Status.Domain == "" {
+		res.Status.Domain = job.Domain
+	}
+	if res.Status.FileName == "" {
+		res.Status.FileName = job.FileName
+	}
+	if res.Status.Source == "" {
+		res.Status.Source = job.Source
+	}
+	if st := res.Status; st.Domain != job.Domain || st.FileName != job.FileName || st.Source != job.Source {
+		return res, fmt.Errorf("queue: job %s: %w: it is a %s job for %q (source %s)",
+			job.ID, ErrIdempotencyConflict, st.Domain, st.FileName, st.Source)
 	}
 	return res, nil
 }

@@ -18,6 +18,15 @@ import (
 // not give one: the most jobs in flight across all workers together.
 const DefaultMaxAckPending = 1000
 
+// Bounds of the dead-letter stream INGEST_DLQ (DiscardNew, no age limit):
+// dead letters are small (the job message plus its error), so these hold
+// far more than an operator will triage, and a full stream refuses new dead
+// letters loudly instead of dropping old ones silently.
+const (
+	DLQMaxBytes int64 = 1 << 30
+	DLQMaxMsgs  int64 = 1_000_000
+)
+
 // AdvisoryConsumerName is the durable consumer on the advisory stream (see
 // [Config.AdvisoryStream]) that workers share to handle MAX_DELIVERIES
 // advisories.
@@ -34,11 +43,13 @@ type Config struct {
 	MaxDeliver    int           // consumer MaxDeliver
 	MaxAckPending int           // consumer MaxAckPending (all workers' slots together)
 	StatusTTL     time.Duration // lifetime of a status record after its last write
-	// KeepConsumer leaves an existing ingest-workers consumer as it is
-	// (creating it only when missing). Publishers set it: AckWait,
-	// MaxDeliver and MaxAckPending belong to the workers, and a publisher
-	// with other settings must not flip them back at every start.
-	KeepConsumer bool
+	// KeepTopology binds every existing stream, bucket, object store and
+	// consumer as it is, creating only what is missing. Publishers (API and
+	// CLI) set it: the topology's replicas, limits, TTL and consumer
+	// settings belong to the operators and the workers, and a publisher
+	// started with other settings (a laptop with the default environment
+	// against an R3 cluster) must not rewrite them.
+	KeepTopology bool
 }
 
 // ConfigFromNATS returns the queue configuration for the shared NATS
@@ -56,11 +67,11 @@ func ConfigFromNATS(c config.NATS) Config {
 	}
 }
 
-// PublisherConfig is [ConfigFromNATS] with KeepConsumer set: what the
+// PublisherConfig is [ConfigFromNATS] with KeepTopology set: what the
 // publisher (API and CLI) opens the queue with.
 func PublisherConfig(c config.NATS) Config {
 	cfg := ConfigFromNATS(c)
-	cfg.KeepConsumer = true
+	cfg.KeepTopology = true
 	return cfg
 }
 
@@ -186,17 +197,22 @@ type Queue struct {
 //   - stream cfg.Stream: subjects ingest.jobs.>, work-queue retention, file
 //     storage, cfg.Replicas, 10-minute duplicate window, cfg.MaxBytes and
 //     cfg.MaxMsgs with DiscardNew;
-//   - stream INGEST_DLQ: subjects ingest.dlq.>, limits retention;
+//   - stream INGEST_DLQ: subjects ingest.dlq.>, limits retention, at most
+//     [DLQMaxBytes] and [DLQMaxMsgs] with DiscardNew and no age limit: a
+//     dead letter is never dropped; when the stream is full, dead-lettering
+//     fails (wrapping [ErrQueueFull]) and the job stays in the job stream
+//     until an operator makes room;
 //   - stream cfg.AdvisoryStream(): captures the consumer's MAX_DELIVERIES
 //     advisories, with its durable consumer [AdvisoryConsumerName];
 //   - KV bucket ingest_jobs with TTL cfg.StatusTTL;
 //   - object store ingest_files;
 //   - durable pull consumer ingest-workers (explicit ack, cfg.AckWait,
-//     cfg.MaxDeliver, cfg.MaxAckPending): an existing one is updated to
-//     these values, unless cfg.KeepConsumer is set.
+//     cfg.MaxDeliver, cfg.MaxAckPending).
 //
-// The streams' settings (limits, replicas) are applied by every Open, so
-// all processes should share them.
+// Without cfg.KeepTopology, every Open applies these settings to existing
+// resources too (workers do, so they all share one topology); with it, an
+// existing resource is bound as it is and only a missing one is created
+// with them.
 //
 // Errors reaching JetStream wrap [ErrUnavailable].
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
@@ -207,73 +223,86 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	}
 	q := &Queue{nc: nc, js: js, cfg: cfg}
 
-	q.jobs, err = upsert(ctx, func() (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        cfg.Stream,
-			Description: "embedstream ingest jobs",
-			Subjects:    []string{SubjectWildcard},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			Duplicates:  DuplicateWindow,
-			MaxBytes:    cfg.MaxBytes,
-			MaxMsgs:     cfg.MaxMsgs,
-			Discard:     jetstream.DiscardNew,
-			AllowDirect: true,
-		})
+	q.jobs, err = q.stream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "embedstream ingest jobs",
+		Subjects:    []string{SubjectWildcard},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  DuplicateWindow,
+		MaxBytes:    cfg.MaxBytes,
+		MaxMsgs:     cfg.MaxMsgs,
+		Discard:     jetstream.DiscardNew,
+		AllowDirect: true,
 	})
 	if err != nil {
 		return nil, classify("queue: create stream "+cfg.Stream, err)
 	}
-	q.dlq, err = upsert(ctx, func() (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        DLQStream,
-			Description: "embedstream dead-lettered jobs",
-			Subjects:    []string{DLQSubjectPrefix + ">"},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			Duplicates:  DuplicateWindow,
-			AllowDirect: true,
-		})
+	q.dlq, err = q.stream(ctx, jetstream.StreamConfig{
+		Name:        DLQStream,
+		Description: "embedstream dead-lettered jobs",
+		Subjects:    []string{DLQSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  DuplicateWindow,
+		MaxBytes:    DLQMaxBytes,
+		MaxMsgs:     DLQMaxMsgs,
+		Discard:     jetstream.DiscardNew,
+		AllowDirect: true,
 	})
 	if err != nil {
 		return nil, classify("queue: create stream "+DLQStream, err)
 	}
-	q.adv, err = upsert(ctx, func() (jetstream.Stream, error) {
-		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        cfg.AdvisoryStream(),
-			Description: "MAX_DELIVERIES advisories of " + cfg.Stream + "/" + ConsumerName,
-			Subjects:    []string{cfg.AdvisorySubject()},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			MaxAge:      7 * 24 * time.Hour,
-		})
+	q.adv, err = q.stream(ctx, jetstream.StreamConfig{
+		Name:        cfg.AdvisoryStream(),
+		Description: "MAX_DELIVERIES advisories of " + cfg.Stream + "/" + ConsumerName,
+		Subjects:    []string{cfg.AdvisorySubject()},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      7 * 24 * time.Hour,
 	})
 	if err != nil {
 		return nil, classify("queue: create stream "+cfg.AdvisoryStream(), err)
 	}
+	kvCfg := jetstream.KeyValueConfig{
+		Bucket:      StatusBucket,
+		Description: "embedstream job status, key = job id",
+		History:     1,
+		TTL:         cfg.StatusTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	}
 	q.kv, err = upsert(ctx, func() (jetstream.KeyValue, error) {
-		return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      StatusBucket,
-			Description: "embedstream job status, key = job id",
-			History:     1,
-			TTL:         cfg.StatusTTL,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
+		if !cfg.KeepTopology {
+			return js.CreateOrUpdateKeyValue(ctx, kvCfg)
+		}
+		kv, err := js.KeyValue(ctx, StatusBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return js.CreateKeyValue(ctx, kvCfg)
+		}
+		return kv, err
 	})
 	if err != nil {
 		return nil, classify("queue: create bucket "+StatusBucket, err)
 	}
+	objCfg := jetstream.ObjectStoreConfig{
+		Bucket:      FilesBucket,
+		Description: "embedstream uploaded job files",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	}
 	q.files, err = upsert(ctx, func() (jetstream.ObjectStore, error) {
-		return js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket:      FilesBucket,
-			Description: "embedstream uploaded job files",
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
+		if !cfg.KeepTopology {
+			return js.CreateOrUpdateObjectStore(ctx, objCfg)
+		}
+		obs, err := js.ObjectStore(ctx, FilesBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return js.CreateObjectStore(ctx, objCfg)
+		}
+		return obs, err
 	})
 	if err != nil {
 		return nil, classify("queue: create object store "+FilesBucket, err)
@@ -288,32 +317,51 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		FilterSubject: SubjectWildcard,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
-	_, err = upsert(ctx, func() (jetstream.Consumer, error) {
-		if !cfg.KeepConsumer {
-			return js.CreateOrUpdateConsumer(ctx, cfg.Stream, workers)
-		}
-		c, err := js.Consumer(ctx, cfg.Stream, ConsumerName)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return js.CreateConsumer(ctx, cfg.Stream, workers)
-		}
-		return c, err
-	})
-	if err != nil {
+	if err := q.consumer(ctx, cfg.Stream, workers); err != nil {
 		return nil, classify("queue: create consumer "+ConsumerName, err)
 	}
-	_, err = upsert(ctx, func() (jetstream.Consumer, error) {
-		return js.CreateOrUpdateConsumer(ctx, cfg.AdvisoryStream(), jetstream.ConsumerConfig{
-			Durable:       AdvisoryConsumerName,
-			Description:   "embedstream workers handling MAX_DELIVERIES advisories",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       time.Minute,
-			MaxAckPending: 100,
-		})
+	err = q.consumer(ctx, cfg.AdvisoryStream(), jetstream.ConsumerConfig{
+		Durable:       AdvisoryConsumerName,
+		Description:   "embedstream workers handling MAX_DELIVERIES advisories",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 100,
 	})
 	if err != nil {
 		return nil, classify("queue: create consumer "+AdvisoryConsumerName, err)
 	}
 	return q, nil
+}
+
+// stream creates or updates the stream sc describes or, with KeepTopology,
+// binds it as it is and creates it only when missing.
+func (q *Queue) stream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	return upsert(ctx, func() (jetstream.Stream, error) {
+		if !q.cfg.KeepTopology {
+			return q.js.CreateOrUpdateStream(ctx, sc)
+		}
+		s, err := q.js.Stream(ctx, sc.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return q.js.CreateStream(ctx, sc)
+		}
+		return s, err
+	})
+}
+
+// consumer creates or updates the durable consumer cc describes on stream
+// or, with KeepTopology, leaves an existing one as it is.
+func (q *Queue) consumer(ctx context.Context, stream string, cc jetstream.ConsumerConfig) error {
+	_, err := upsert(ctx, func() (jetstream.Consumer, error) {
+		if !q.cfg.KeepTopology {
+			return q.js.CreateOrUpdateConsumer(ctx, stream, cc)
+		}
+		c, err := q.js.Consumer(ctx, stream, cc.Durable)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return q.js.CreateConsumer(ctx, stream, cc)
+		}
+		return c, err
+	})
+	return err
 }
 
 // upsert runs a create-or-update call again when it lost a creation race

@@ -114,24 +114,83 @@ func TestOpenUpdatesConsumer(t *testing.T) {
 	}
 }
 
-func TestOpenKeepConsumer(t *testing.T) {
+func TestOpenKeepTopology(t *testing.T) {
 	t.Parallel()
 	s := queuetest.StartServer(t)
-	cfg := queuetest.Config()
-	cfg.KeepConsumer = true
-	cfg.AckWait = 11 * time.Second
-	queuetest.OpenQueue(t, s, cfg) // creates the missing consumer
+	ctx := testCtx(t)
+
+	// A publisher alone creates what is missing, with its settings.
+	pub := queuetest.Config()
+	pub.KeepTopology = true
+	pub.AckWait = 11 * time.Second
+	queuetest.OpenQueue(t, s, pub)
+
+	// The workers' Open updates everything to theirs.
 	worker := queuetest.Config()
-	worker.AckWait = 42 * time.Second
-	queuetest.OpenQueue(t, s, worker) // the worker updates it
-	cfg.AckWait = 13 * time.Second
-	q := queuetest.OpenQueue(t, s, cfg) // a publisher leaves it alone
-	c, err := q.Consumer(testCtx(t))
+	worker.AckWait, worker.MaxDeliver, worker.MaxAckPending = 42*time.Second, 4, 32
+	worker.MaxBytes, worker.MaxMsgs, worker.StatusTTL = 1<<20, 100, time.Hour
+	queuetest.OpenQueue(t, s, worker)
+
+	// A publisher with other settings everywhere (R3 would even fail on
+	// this single server) binds the topology and changes nothing.
+	pub.Replicas = 3
+	pub.AckWait, pub.MaxDeliver, pub.MaxAckPending = 13*time.Second, 9, 7
+	pub.MaxBytes, pub.MaxMsgs, pub.StatusTTL = 2<<20, 200, 2*time.Hour
+	q := queuetest.OpenQueue(t, s, pub)
+
+	js := q.JetStream()
+	for _, name := range []string{worker.Stream, queue.DLQStream, worker.AdvisoryStream(), "KV_" + queue.StatusBucket, "OBJ_" + queue.FilesBucket} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.CachedInfo().Config.Replicas; r != 1 {
+			t.Errorf("stream %s: replicas = %d, want 1", name, r)
+		}
+	}
+	jobs, err := js.Stream(ctx, worker.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.CachedInfo().Config.AckWait; got != 42*time.Second {
-		t.Fatalf("AckWait = %s, want the worker's 42s", got)
+	if sc := jobs.CachedInfo().Config; sc.MaxBytes != 1<<20 || sc.MaxMsgs != 100 {
+		t.Errorf("job stream limits = %d bytes, %d msgs; want the workers' %d, 100", sc.MaxBytes, sc.MaxMsgs, 1<<20)
+	}
+	kv, err := js.KeyValue(ctx, queue.StatusBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kst, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kst.TTL() != time.Hour {
+		t.Errorf("status bucket TTL = %s, want the workers' 1h", kst.TTL())
+	}
+	c, err := q.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := c.CachedInfo().Config; cc.AckWait != 42*time.Second || cc.MaxDeliver != 4 || cc.MaxAckPending != 32 {
+		t.Fatalf("consumer AckWait %s, MaxDeliver %d, MaxAckPending %d; want the workers' 42s, 4, 32", cc.AckWait, cc.MaxDeliver, cc.MaxAckPending)
+	}
+	// The publisher's queue still works.
+	if _, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDLQStreamBounded(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	st, err := q.JetStream().Stream(testCtx(t), queue.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := st.CachedInfo().Config
+	if sc.MaxBytes != queue.DLQMaxBytes || sc.MaxMsgs != queue.DLQMaxMsgs || sc.Discard != jetstream.DiscardNew || sc.MaxAge != 0 {
+		t.Fatalf("DLQ limits: %d bytes, %d msgs, discard %v, max age %s; want bounded, DiscardNew, no age limit",
+			sc.MaxBytes, sc.MaxMsgs, sc.Discard, sc.MaxAge)
 	}
 }
 
@@ -242,6 +301,40 @@ func TestEnqueueDedupe(t *testing.T) {
 	st, err := q.GetStatus(ctx, "idem-1")
 	if err != nil || st.State != queue.StateRunning {
 		t.Fatalf("status after the duplicate: %+v, %v", st, err)
+	}
+	if n := streamMsgs(t, q, queue.DefaultStream); n != 1 {
+		t.Fatalf("stream holds %d jobs, want 1", n)
+	}
+}
+
+// TestEnqueueDuplicateAnswersStoredJob checks that a repeated id answers
+// with the stored job, and that one naming another job is a conflict.
+func TestEnqueueDuplicateAnswersStoredJob(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	job := queue.Job{ID: "idem-3", Domain: "candidate", FileName: "c.pkl"}
+	first, err := q.Enqueue(ctx, job)
+	if err != nil || first.Status.State != queue.StateQueued || first.Status.FileName != "c.pkl" || first.Status.Source != queue.SourceFile {
+		t.Fatalf("first: %+v, %v", first, err)
+	}
+	again, err := q.Enqueue(ctx, job)
+	if err != nil || !again.Duplicate || again.Status.Domain != "candidate" || again.Status.FileName != "c.pkl" || again.Status.State != queue.StateQueued {
+		t.Fatalf("repeat: %+v, %v", again, err)
+	}
+	for _, other := range []queue.Job{
+		{ID: "idem-3", Domain: "recruit", FileName: "c.pkl"},
+		{ID: "idem-3", Domain: "candidate", FileName: "d.pkl"},
+		{ID: "idem-3", Domain: "candidate", FileName: "c.pkl", Source: queue.SourceObject},
+	} {
+		res, err := q.Enqueue(ctx, other)
+		if !errors.Is(err, queue.ErrIdempotencyConflict) {
+			t.Fatalf("%+v: err = %v, want ErrIdempotencyConflict", other, err)
+		}
+		if !res.Duplicate || res.Status.Domain != "candidate" || res.Status.FileName != "c.pkl" || res.Status.Source != queue.SourceFile {
+			t.Fatalf("%+v: result %+v, want the stored job", other, res.Status)
+		}
 	}
 	if n := streamMsgs(t, q, queue.DefaultStream); n != 1 {
 		t.Fatalf("stream holds %d jobs, want 1", n)

@@ -114,7 +114,8 @@ type Filter struct {
 
 // ListStatus returns the status records matching f, newest first (by
 // EnqueuedAt, else UpdatedAt). It reads the latest value of every key in
-// the bucket. Errors: [ErrUnavailable].
+// the bucket, but holds at most twice f.Limit records while it does.
+// Errors: [ErrUnavailable].
 func (q *Queue) ListStatus(ctx context.Context, f Filter) ([]Status, error) {
 	w, err := q.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -143,6 +144,10 @@ func (q *Queue) ListStatus(ctx context.Context, f Filter) ([]Status, error) {
 			}
 			if (f.State == "" || s.State == f.State) && (f.Domain == "" || s.Domain == f.Domain) {
 				out = append(out, s)
+				if f.Limit > 0 && len(out) >= 2*f.Limit {
+					sortNewestFirst(out)
+					out = slices.Delete(out, f.Limit, len(out))
+				}
 			}
 		}
 	}

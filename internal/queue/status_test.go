@@ -105,6 +105,8 @@ func TestListStatus(t *testing.T) {
 		{queue.Filter{}, "[j4 j3 j2 j1 j0]"},
 		{queue.Filter{State: queue.StateFailed, Domain: "recruit"}, "[j4 j2]"},
 		{queue.Filter{State: queue.StateFailed, Limit: 2}, "[j4 j2]"},
+		{queue.Filter{Limit: 1}, "[j4]"},
+		{queue.Filter{Limit: 2}, "[j4 j3]"},
 		{queue.Filter{Domain: "candidate"}, "[j1]"},
 		{queue.Filter{Domain: "other"}, "[]"},
 	} {
