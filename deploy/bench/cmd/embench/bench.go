@@ -396,7 +396,42 @@ func stageQueue(ctx context.Context, e *benchEnv) error {
 	q.Median.BurstP50ms, q.Median.BurstP99ms = median(q.BurstP50ms), median(q.BurstP99ms)
 	q.Median.IdleP50ms, q.Median.IdleP99ms = median(q.IdleP50ms), median(q.IdleP99ms)
 	e.rep.Queue = q
-	return s.stopWorkers()
+	if err := s.stopWorkers(); err != nil {
+		return err
+	}
+	if e.profile {
+		return profileQueue(ctx, e, s, q)
+	}
+	return nil
+}
+
+// profileQueue runs one more burst on two `embench worker`s and writes the
+// top of the first one's profiles: where a tiny job's time goes.
+func profileQueue(ctx context.Context, e *benchEnv, s *stack, q *queueStage) error {
+	dir := filepath.Join(e.scratch, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cpu, mem := filepath.Join(dir, "worker_queue.cpu.prof"), filepath.Join(dir, "worker_queue.allocs.prof")
+	args := [][]string{{"worker", "--cpuprofile", cpu, "--memprofile", mem}, {"worker"}}
+	for _, a := range args[:q.Workers] {
+		if _, err := s.startWorker(ctx, filepath.Join(e.bin, "embench"), a, q.Concurrency); err != nil {
+			return err
+		}
+	}
+	ids, err := enqueueBurst(ctx, s, q.Jobs, tinyFile)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.wait(ctx, id, 20*time.Millisecond, 5*time.Minute); err != nil {
+			return err
+		}
+	}
+	if err := s.stopWorkers(); err != nil {
+		return err
+	}
+	return topProfiles(ctx, e, "worker_queue", cpu, mem)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
