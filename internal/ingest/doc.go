@@ -32,7 +32,15 @@
 //   - shutdown: jobs still running after SHUTDOWN_TIMEOUT are cancelled and
 //     Nak'd without delay, so another worker takes them at once. This is not
 //     a failure: nothing is dead-lettered and the status says retrying with
-//     class shutdown.
+//     class shutdown. On the last allowed delivery a Nak would exhaust the
+//     deliveries (and the MAX_DELIVERIES advisory would dead-letter the
+//     job), so the job is handed off instead: its body is republished on
+//     its subject with its id (header Embedstream-Job-Id), Nats-Msg-Id
+//     "<id>:handoff:<stream seq>:<attempt>" and [HeaderAttemptsBefore] (so
+//     attempt numbers keep increasing), and the delivery is terminated
+//     ("shutdown handoff") once JetStream has stored the copy; if that
+//     publish fails, it is Nak'd. A job fetched while stopping is handed
+//     back the same way.
 //   - lease lost: a job whose lease extensions cannot be confirmed is
 //     cancelled and neither acked nor Nak'd; JetStream redelivers it.
 //   - superseded: an attempt that fails after a later delivery of the same
@@ -47,12 +55,19 @@
 //
 // # Leases
 //
-// While a job runs, the worker extends its AckWait every AckWait/3 with a
-// confirmed in-progress ack: "+WPI" sent as a request on the message's reply
-// subject, whose answer proves the server took it (msg.InProgress is fire
-// and forget). Two failed confirmations in a row, or AckWait without one,
-// cancel the job: it may already be running elsewhere, and a zombie that
-// finished it anyway would only waste work (the batch server deduplicates).
+// While a job runs, the worker extends its AckWait every AckWait/3 with an
+// in-progress ack, "+WPI", sent as a request on the message's reply subject
+// (msg.InProgress is fire and forget). The server's reply proves only that
+// it received the ack while the message was pending, not that this
+// delivery still holds it: a process paused for longer than AckWait would
+// get a reply on its next tick although the job was redelivered meanwhile.
+// So the worker checks the time since the last confirmed extension before
+// every extension and once more just before the stream commits: AckWait or
+// more, or two failed extensions in a row, and the job is cancelled (and
+// not committed): it may already be running elsewhere. A zombie that
+// slipped through anyway would only waste work: the batch server
+// deduplicates. Extensions are counted in
+// embedstream_worker_lease_extensions_total{result}.
 //
 // # Shutdown
 //
@@ -64,6 +79,11 @@
 // # Observability
 //
 // Every log line on a job's path carries job_id, domain and attempt (the
-// job's child logger travels in its context). [Worker.Handler] serves
-// /healthz, /readyz and /metrics (see [Metrics]).
+// job's child logger travels in its context). [NewHandler] (or
+// [Worker.Handler]) serves /healthz, /readyz and /metrics (see [Metrics]);
+// /readyz is 503 until the worker is bound to its job consumer, again when
+// that consumer is gone or NATS disconnected, and while the MAX_DELIVERIES
+// watcher waits to restart after a failure (it is restarted with backoff
+// until the worker stops). A consumer MaxDeliver of -1 is unlimited: no
+// delivery is the last.
 package ingest

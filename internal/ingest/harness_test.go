@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ type env struct {
 	batchAddr string
 	dataDir   string
 	chunks    chan string // ingest id of every chunk the batch server receives
+	beforeRun func()      // if set, startWorker calls it after opening the worker's queue
 	log       zerolog.Logger
 }
 
@@ -148,6 +151,9 @@ func (e *env) startWorker(name string, mod func(*ingest.WorkerConfig, *ingest.Pr
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if e.beforeRun != nil {
+		e.beforeRun()
+	}
 	bc, err := batchclient.New(ctx, batchclient.Config{Addr: e.batchAddr}, e.log)
 	if err != nil {
 		e.t.Fatal(err)
@@ -169,7 +175,7 @@ func (e *env) startWorker(name string, mod func(*ingest.WorkerConfig, *ingest.Pr
 	if mod != nil {
 		mod(&wcfg, &pcfg)
 	}
-	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), nil, e.log.With().Str("component", "worker").Logger())
+	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), nil, e.log.With().Str("worker", name).Logger())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	var once sync.Once
@@ -346,6 +352,40 @@ func (w *testWriter) close() {
 }
 
 var _ io.Writer = (*testWriter)(nil)
+
+// waitReady polls h's /readyz until its status code is code and its body
+// contains want, failing the test at the deadline.
+func waitReady(t *testing.T, h http.Handler, code int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		got, body := get(t, h, "/readyz")
+		if got == code && strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz: %d %s; want %d with %q", got, body, code, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition
+	}
+}
+
+// metricValue returns the value of the sample line that starts with name
+// (with its labels) in h's /metrics, or -1 if there is none.
+func metricValue(t *testing.T, h http.Handler, name string) float64 {
+	t.Helper()
+	_, body := get(t, h, "/metrics")
+	for line := range strings.Lines(body) {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return v
+		}
+	}
+	return -1
+}
 
 // get serves GET path on h and returns the status code and body.
 func get(t *testing.T, h http.Handler, path string) (int, string) {

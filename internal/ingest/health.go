@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,31 +12,34 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Handler serves the worker's /healthz (the process is alive), /readyz
-// (connected to NATS and bound to the consumer: 200, else 503) and /metrics.
-func (w *Worker) Handler() http.Handler {
+// Handler serves the worker's /healthz, /readyz and /metrics: see
+// [NewHandler].
+func (w *Worker) Handler() http.Handler { return NewHandler(w.Readiness, w.metrics) }
+
+// NewHandler serves /healthz (the process is alive: always 200), /readyz
+// (200 when ready returns nil, else 503 with its error as the reason) and
+// m's /metrics. The worker's main serves it before it connects to NATS,
+// with a ready that fails until the [Worker] exists.
+func NewHandler(ready func() error, m *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		writeJSON(rw, http.StatusOK, `{"status":"ok"}`)
+		writeJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
-		switch {
-		case !w.conn.IsConnected():
-			writeJSON(rw, http.StatusServiceUnavailable, `{"status":"not ready","reason":"nats disconnected"}`)
-		case !w.bound.Load():
-			writeJSON(rw, http.StatusServiceUnavailable, `{"status":"not ready","reason":"consumer not bound"}`)
-		default:
-			writeJSON(rw, http.StatusOK, `{"status":"ready"}`)
+		if err := ready(); err != nil {
+			writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
 		}
+		writeJSON(rw, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", w.metrics.Handler())
+	mux.Handle("GET /metrics", m.Handler())
 	return mux
 }
 
-func writeJSON(rw http.ResponseWriter, code int, body string) {
+func writeJSON(rw http.ResponseWriter, code int, body map[string]string) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(code)
-	_, _ = rw.Write([]byte(body + "\n")) // the client went away: nothing to do
+	_ = json.NewEncoder(rw).Encode(body) // the client went away: nothing to do
 }
 
 // ServeHTTP serves h on addr until ctx ends, then shuts the server down

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -20,15 +22,27 @@ import (
 // sent as a request, the server's reply confirms it landed.
 var ackProgress = []byte("+WPI")
 
+// HeaderAttemptsBefore is set on a job handed off at shutdown (see
+// [Worker.Run]) to the attempts the job had made before: the new message's
+// deliveries count from there, so attempt numbers in status, logs and the
+// batch server's metadata keep increasing across the handoff.
+const HeaderAttemptsBefore = "Embedstream-Attempts-Before"
+
 // jobRun is one delivery of one job inside a worker.
 type jobRun struct {
-	w       *Worker
-	msg     jetstream.Msg
-	job     queue.Job
-	seq     uint64 // stream sequence
-	attempt int    // delivery count, 1 first
-	started time.Time
-	log     zerolog.Logger
+	w        *Worker
+	msg      jetstream.Msg
+	job      queue.Job
+	seq      uint64 // stream sequence
+	delivery int    // this message's delivery count, 1 first
+	attempt  int    // the job's attempt: delivery plus attempts before a handoff
+	started  time.Time
+	log      zerolog.Logger
+
+	// leaseAt is when the lease was last confirmed (first: when the job
+	// was received); read by the lease keeper and BeforeCommit.
+	leaseMu sync.Mutex
+	leaseAt time.Time
 
 	total                  atomic.Int64
 	records, chunks, bytes atomic.Uint64
@@ -38,6 +52,7 @@ type jobRun struct {
 // settles the message (ack, nak or term), except when the lease was lost.
 func (w *Worker) handle(workCtx context.Context, msg jetstream.Msg) {
 	j := &jobRun{w: w, msg: msg, started: time.Now(), log: w.log}
+	j.leaseAt = j.started
 	defer func() {
 		// Last resort: a bug while settling must not take the worker and
 		// its other jobs down. The message, unsettled, returns after AckWait.
@@ -53,7 +68,8 @@ func (w *Worker) handle(workCtx context.Context, msg jetstream.Msg) {
 		}
 		return
 	}
-	j.seq, j.attempt = md.Sequence.Stream, int(md.NumDelivered)
+	j.seq, j.delivery = md.Sequence.Stream, int(md.NumDelivered)
+	j.attempt = attemptsBefore(msg.Headers()) + j.delivery
 	job, parseErr := queue.ParseJob(msg.Subject(), msg.Headers(), msg.Data(), j.seq, md.Timestamp)
 	if parseErr != nil {
 		// Still name the job, to dead-letter and report it.
@@ -68,7 +84,7 @@ func (w *Worker) handle(workCtx context.Context, msg jetstream.Msg) {
 		Uint64("stream_seq", j.seq).Logger()
 	ctx := telemetry.WithLogger(workCtx, j.log)
 
-	w.metrics.delivered(j.attempt)
+	w.metrics.delivered(j.delivery)
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
 
@@ -137,22 +153,31 @@ func (j *jobRun) Sent(records, chunks, bytes uint64) {
 	j.bytes.Store(bytes)
 }
 
-// keepLease extends the job's AckWait every AckWait/3 with a confirmed
-// in-progress ack. When it can no longer confirm the lease (two failures in
-// a row, or AckWait since the last confirmation), the job may already be
-// redelivered elsewhere: it cancels the job with errLeaseLost.
+// keepLease extends the job's AckWait every AckWait/3 with an in-progress
+// ack sent as a request. The server's reply proves only that it received
+// the ack while the message was pending, not that this delivery still
+// holds it: a process paused for longer than AckWait gets a reply on its
+// next tick although the job was meanwhile redelivered. So before every
+// extension it checks how long ago the lease was last confirmed: AckWait or
+// more, or two failed extensions in a row, and the job may be running
+// elsewhere; it cancels the job with errLeaseLost.
 func (j *jobRun) keepLease(ctx context.Context, cancel context.CancelCauseFunc) {
-	ackWait := j.w.cfg.AckWait
-	interval := ackWait / 3
+	interval := j.w.cfg.AckWait / 3
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	last, failures := time.Now(), 0
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		if err := j.leaseHeld(); err != nil {
+			j.log.Warn().Err(err).Msg("lease expired before it could be extended")
+			cancel(err)
+			return
+		}
+		sent := time.Now()
 		rctx, rcancel := context.WithTimeout(ctx, interval)
 		_, err := j.w.conn.RequestWithContext(rctx, j.msg.Reply(), ackProgress)
 		rcancel()
@@ -160,18 +185,46 @@ func (j *jobRun) keepLease(ctx context.Context, cancel context.CancelCauseFunc) 
 			return
 		}
 		if err == nil {
-			last, failures = time.Now(), 0
+			// The server extended the lease from when it got the ack, no
+			// earlier than sent.
+			j.leaseMu.Lock()
+			j.leaseAt = sent
+			j.leaseMu.Unlock()
+			failures = 0
+			j.w.metrics.leaseExtensions.WithLabelValues(leaseConfirmed).Inc()
 			continue
 		}
 		failures++
-		since := time.Since(last)
-		j.log.Warn().Err(err).Int("failures", failures).Dur("since_confirmed", since).Msg("lease extension not confirmed")
-		if failures >= 2 || since >= ackWait {
-			cancel(fmt.Errorf("%w: not confirmed for %s (%d attempts): %w", errLeaseLost, since.Round(time.Millisecond), failures, err))
+		j.w.metrics.leaseExtensions.WithLabelValues(leaseFailed).Inc()
+		j.log.Warn().Err(err).Int("failures", failures).Dur("since_confirmed", j.leaseSince()).Msg("lease extension not confirmed")
+		if failures >= 2 {
+			cancel(fmt.Errorf("%w: %d extensions in a row not confirmed: %w", errLeaseLost, failures, err))
 			return
 		}
 	}
 }
+
+// leaseSince returns how long ago the lease was last confirmed (or the
+// message delivered).
+func (j *jobRun) leaseSince() time.Duration {
+	j.leaseMu.Lock()
+	defer j.leaseMu.Unlock()
+	return time.Since(j.leaseAt)
+}
+
+// leaseHeld returns an error wrapping errLeaseLost once AckWait or more
+// has passed since the lease was last confirmed: the server may have
+// redelivered the job, whatever it answers to the next extension.
+func (j *jobRun) leaseHeld() error {
+	if since := j.leaseSince(); since >= j.w.cfg.AckWait {
+		return fmt.Errorf("%w: last confirmed %s ago, AckWait is %s", errLeaseLost, since.Round(time.Millisecond), j.w.cfg.AckWait)
+	}
+	return nil
+}
+
+// BeforeCommit implements [Observer]: the stream commits only while the
+// lease is still held.
+func (j *jobRun) BeforeCommit() error { return j.leaseHeld() }
 
 // writeProgress writes the progress counters to the status record at most
 // every StatusInterval while they change.
@@ -224,23 +277,21 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 	case e.Class == ClassLeaseLost:
 		// Another worker may own the job now: leave message and status alone.
 		j.log.Warn().Err(err).Msg("job lease lost: abandoned without ack")
-		j.w.metrics.finished(j.job.Domain, OutcomeLeaseLost, time.Since(j.started), j.records.Load(), j.bytes.Load())
+		j.w.metrics.finished(j.metricDomain(), OutcomeLeaseLost, time.Since(j.started), j.records.Load(), j.bytes.Load())
 
 	case j.superseded(fctx):
 		// A later delivery runs the job (this one's lease ran out unnoticed,
 		// e.g. a starved process): a Nak or Term from here would act on that
 		// delivery's message. Leave it alone, as for a lost lease.
 		j.log.Warn().Err(err).Msg("job failed after a later delivery started: leaving it to that delivery")
-		j.w.metrics.finished(j.job.Domain, OutcomeSuperseded, time.Since(j.started), j.records.Load(), j.bytes.Load())
+		j.w.metrics.finished(j.metricDomain(), OutcomeSuperseded, time.Since(j.started), j.records.Load(), j.bytes.Load())
 
 	case e.Class == ClassShutdown:
 		j.log.Warn().Err(err).Msg("job cut off by shutdown: handing it back for redelivery")
 		j.record(fctx, OutcomeShutdown, queue.StateRetrying, &e)
-		if nerr := j.msg.Nak(); nerr != nil {
-			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
-		}
+		j.w.handBack(fctx, j.msg, j.job.ID, j.seq, j.delivery, j.attempt, j.log)
 
-	case e.Permanent || j.attempt >= j.w.cfg.MaxDeliver:
+	case e.Permanent || j.w.lastDelivery(j.delivery):
 		reason := queue.ReasonPermanent
 		if !e.Permanent {
 			reason = queue.ReasonRetries
@@ -284,11 +335,7 @@ func (j *jobRun) superseded(ctx context.Context) bool {
 // if a later delivery started meanwhile); other outcomes never overwrite a
 // success or the record of a later delivery.
 func (j *jobRun) record(ctx context.Context, outcome, state string, jerr *queue.JobError) {
-	domainLabel := j.job.Domain
-	if jerr != nil && (jerr.Class == ClassBadJob || jerr.Class == ClassUnknownDomain) {
-		domainLabel = "invalid" // never validated: not a label value
-	}
-	j.w.metrics.finished(domainLabel, outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
+	j.w.metrics.finished(j.metricDomain(), outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
 
 	finished := time.Now()
 	j.writeStatus(ctx, func(s *queue.Status) error {
@@ -309,6 +356,16 @@ func (j *jobRun) record(ctx context.Context, outcome, state string, jerr *queue.
 		})
 		return nil
 	})
+}
+
+// metricDomain is the job's domain as a metric label: a name the worker
+// does not know (or a job that could not be parsed) is "invalid", so that
+// arbitrary subjects cannot create label values.
+func (j *jobRun) metricDomain() string {
+	if _, err := j.w.proc.domains.Lookup(j.job.Domain); err != nil {
+		return "invalid"
+	}
+	return j.job.Domain
 }
 
 // deadLetter builds the job's dead-letter record.
@@ -354,4 +411,59 @@ func (j *jobRun) writeStatus(ctx context.Context, fn func(*queue.Status) error) 
 	if _, err := j.w.q.UpdateStatus(ctx, j.job.ID, fn); err != nil && !errors.Is(err, queue.ErrSkipUpdate) && ctx.Err() == nil {
 		j.log.Warn().Err(err).Msg("status update failed")
 	}
+}
+
+// handBack returns a delivery cut off by shutdown to the queue so that
+// another worker takes it at once. Before the last allowed delivery it is
+// Nak'd. On the last one a Nak would exhaust the deliveries (the
+// MAX_DELIVERIES advisory would dead-letter a job that never failed), so
+// the job is handed off instead: its body is republished on its subject
+// with its id (header queue.HeaderJobID), a Nats-Msg-Id of its own
+// "<id>:handoff:<stream seq>:<attempt>" (a retried publish is deduplicated)
+// and [HeaderAttemptsBefore]; only once JetStream has stored the copy is
+// this message terminated. If the publish fails, the message is Nak'd.
+func (w *Worker) handBack(ctx context.Context, msg jetstream.Msg, id string, seq uint64, delivery, attempt int, log zerolog.Logger) {
+	if !w.lastDelivery(delivery) {
+		if err := msg.Nak(); err != nil {
+			log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
+		}
+		return
+	}
+	copyMsg := nats.NewMsg(msg.Subject())
+	copyMsg.Data = msg.Data()
+	copyMsg.Header.Set(queue.HeaderJobID, id)
+	copyMsg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:handoff:%d:%d", id, seq, attempt))
+	copyMsg.Header.Set(HeaderAttemptsBefore, strconv.Itoa(attempt))
+	ack, err := w.q.JetStream().PublishMsg(ctx, copyMsg)
+	if err != nil {
+		log.Error().Err(err).Msg("handoff publish failed on the last delivery; nak (the deliveries run out)")
+		if nerr := msg.Nak(); nerr != nil {
+			log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
+		}
+		return
+	}
+	log.Info().Uint64("handoff_seq", ack.Sequence).Bool("duplicate", ack.Duplicate).
+		Msg("last delivery cut off by shutdown: job republished for another worker")
+	if err := msg.TermWithReason("shutdown handoff"); err != nil {
+		// The copy is queued; this message returns after AckWait with no
+		// delivery left and its MAX_DELIVERIES advisory may dead-letter
+		// the job while the copy runs. Rare (NATS lost between the publish
+		// and the term); said loudly.
+		log.Error().Err(err).Msg("term after handoff failed")
+	}
+}
+
+// lastDelivery reports whether delivery is the consumer's last allowed
+// one; MaxDeliver -1 (unlimited) has none.
+func (w *Worker) lastDelivery(delivery int) bool {
+	return w.cfg.MaxDeliver > 0 && delivery >= w.cfg.MaxDeliver
+}
+
+// attemptsBefore reads [HeaderAttemptsBefore]; absent or invalid is 0.
+func attemptsBefore(h nats.Header) int {
+	n, err := strconv.Atoi(h.Get(HeaderAttemptsBefore))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }

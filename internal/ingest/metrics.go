@@ -35,7 +35,17 @@ type Metrics struct {
 	inFlight     prometheus.Gauge
 	deliveries   *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
+	// leaseExtensions counts in-progress acks by result: confirmed (the
+	// server replied) or failed.
+	leaseExtensions *prometheus.CounterVec
 }
+
+// Results of lease extensions, as the "result" label of
+// embedstream_worker_lease_extensions_total.
+const (
+	leaseConfirmed = "confirmed"
+	leaseFailed    = "failed"
+)
 
 // NewMetrics returns the worker's metrics, registered with a new registry
 // that also carries the Go runtime and process collectors.
@@ -71,8 +81,12 @@ func NewMetrics() *Metrics {
 			Namespace: "embedstream", Subsystem: "worker", Name: "dead_letters_total",
 			Help: "Jobs moved to the dead-letter stream, by reason (permanent_error, retries_exhausted, max_deliveries).",
 		}, []string{"reason"}),
+		leaseExtensions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "lease_extensions_total",
+			Help: "In-progress acks sent to extend running jobs' AckWait, by result (confirmed: the server replied; failed).",
+		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.inFlight, m.deliveries, m.deadLettered,
+	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.inFlight, m.deliveries, m.deadLettered, m.leaseExtensions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -68,6 +68,10 @@ type Observer interface {
 	Loaded(records int, fileBytes int64)
 	// Sent is called after each chunk with running totals.
 	Sent(records, chunks, bytes uint64)
+	// BeforeCommit is called once every chunk is sent and the table has
+	// passed validation, just before the stream commits; an error cancels
+	// the stream (nothing is applied) and is returned by [Processor.Run].
+	BeforeCommit() error
 }
 
 // Report describes a finished attempt.
@@ -127,7 +131,16 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		return nil
 	}
 
-	opts := batchclient.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes, BeforeCommit: validate}
+	beforeCommit := validate
+	if obs != nil {
+		beforeCommit = func() error {
+			if err := validate(); err != nil {
+				return err
+			}
+			return obs.BeforeCommit()
+		}
+	}
+	opts := batchclient.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes, BeforeCommit: beforeCommit}
 	if job.Options.ChunkRecords > 0 {
 		opts.ChunkRecords = job.Options.ChunkRecords
 	}

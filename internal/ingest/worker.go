@@ -38,6 +38,9 @@ type Queue interface {
 	// DeadLetterBySeq moves the job at streamSeq to the dead letters and
 	// removes it from the work queue.
 	DeadLetterBySeq(ctx context.Context, streamSeq uint64, jerr queue.JobError, worker string) error
+	// JetStream returns the JetStream context, to republish a job handed
+	// off at shutdown.
+	JetStream() jetstream.JetStream
 }
 
 // Conn is the NATS connection, for confirmed lease extensions and
@@ -53,7 +56,7 @@ type WorkerConfig struct {
 	Name            string        // recorded in status and dead letters
 	Concurrency     int           // jobs at once (default 2)
 	AckWait         time.Duration // the consumer's AckWait, if its info is unavailable (default 30s)
-	MaxDeliver      int           // the consumer's MaxDeliver, if its info is unavailable (default 5)
+	MaxDeliver      int           // the consumer's MaxDeliver, if its info is unavailable (default 5; -1: unlimited)
 	BackoffMin      time.Duration // first retry delay (default 2s)
 	BackoffMax      time.Duration // largest retry delay (default 2m)
 	ShutdownTimeout time.Duration // how long running jobs may finish after stop (0: cancel at once)
@@ -69,8 +72,11 @@ func (c *WorkerConfig) setDefaults() {
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
 	}
-	if c.MaxDeliver <= 0 {
+	if c.MaxDeliver == 0 {
 		c.MaxDeliver = 5
+	}
+	if c.MaxDeliver < 0 {
+		c.MaxDeliver = -1 // unlimited, as JetStream has it
 	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = 2 * time.Second
@@ -101,21 +107,49 @@ type Worker struct {
 	proc    *Processor
 	metrics *Metrics
 	log     zerolog.Logger
-	bound   atomic.Bool
+	bound   atomic.Bool // bound to the job consumer, and it exists
+	// advisoryDown is set while the MAX_DELIVERIES watcher waits to be
+	// restarted after a failure.
+	advisoryDown atomic.Bool
 }
 
-// NewWorker returns a Worker. metrics may be nil.
+// NewWorker returns a Worker. metrics may be nil. log should already carry
+// the worker's name (field "worker"); the Worker does not add it.
 func NewWorker(cfg WorkerConfig, q Queue, conn Conn, proc *Processor, metrics *Metrics, log zerolog.Logger) *Worker {
 	cfg.setDefaults()
 	if metrics == nil {
 		metrics = NewMetrics()
 	}
-	return &Worker{cfg: cfg, q: q, conn: conn, proc: proc, metrics: metrics, log: log.With().Str("worker", cfg.Name).Logger()}
+	return &Worker{cfg: cfg, q: q, conn: conn, proc: proc, metrics: metrics, log: log}
 }
 
-// Ready reports whether the worker is connected to NATS and bound to its
-// consumer.
-func (w *Worker) Ready() bool { return w.bound.Load() && w.conn.IsConnected() }
+// Errors of [Worker.Readiness].
+var (
+	ErrNotConnected  = errors.New("nats disconnected")
+	ErrNotBound      = errors.New("job consumer not bound")
+	ErrAdvisoryWatch = errors.New("MAX_DELIVERIES advisory watcher down")
+)
+
+// Readiness returns nil when the worker is connected to NATS, bound to a
+// job consumer that exists and watching MAX_DELIVERIES advisories; else
+// an error saying which is not the case.
+func (w *Worker) Readiness() error {
+	switch {
+	case !w.conn.IsConnected():
+		return ErrNotConnected
+	case !w.bound.Load():
+		return ErrNotBound
+	case w.advisoryDown.Load():
+		return ErrAdvisoryWatch
+	}
+	return nil
+}
+
+// Ready reports whether [Worker.Readiness] is nil.
+func (w *Worker) Ready() bool { return w.Readiness() == nil }
+
+// Metrics returns the worker's metrics.
+func (w *Worker) Metrics() *Metrics { return w.metrics }
 
 // Run consumes jobs until ctx ends, then stops fetching, lets running jobs
 // finish for up to ShutdownTimeout, cancels the rest (they are Nak'd for
@@ -130,8 +164,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		if info.Config.AckWait > 0 {
 			w.cfg.AckWait = info.Config.AckWait
 		}
-		if info.Config.MaxDeliver > 0 {
-			w.cfg.MaxDeliver = info.Config.MaxDeliver
+		if info.Config.MaxDeliver != 0 {
+			w.cfg.MaxDeliver = info.Config.MaxDeliver // -1: unlimited
 		}
 	}
 	w.bound.Store(true)
@@ -146,11 +180,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	gate := &fetchGate{zero: make(chan struct{})}
-	wg.Go(func() {
-		if err := w.q.WatchMaxDeliveries(ctx, w.onMaxDeliveries); err != nil && ctx.Err() == nil {
-			w.log.Error().Err(err).Msg("watching MAX_DELIVERIES advisories failed")
-		}
-	})
+	wg.Go(func() { w.watchAdvisories(ctx) })
 	for range w.cfg.Concurrency {
 		wg.Go(func() { w.slot(ctx, workCtx, cons, gate) })
 	}
@@ -188,9 +218,18 @@ func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer, gat
 		gate.leave()
 		if err != nil {
 			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+				w.bound.Store(true) // the consumer answered
 				continue
 			}
-			w.log.Warn().Err(err).Msg("fetching a job failed")
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				// Not ready until the consumer is back (pulls by name
+				// find it again once it is recreated).
+				if w.bound.Swap(false) {
+					w.log.Error().Err(err).Msg("the job consumer is gone: not ready until it is back")
+				}
+			} else {
+				w.log.Warn().Err(err).Msg("fetching a job failed")
+			}
 			pause := time.NewTimer(time.Second)
 			select {
 			case <-ctx.Done():
@@ -199,14 +238,73 @@ func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer, gat
 			pause.Stop()
 			continue
 		}
+		w.bound.Store(true)
 		if ctx.Err() != nil {
 			// Arrived while stopping: hand it back at once.
-			if err := msg.Nak(); err != nil {
-				w.log.Warn().Err(err).Msg("nak of a job fetched during shutdown failed; it returns after AckWait")
-			}
+			w.handBackUnstarted(msg)
 			return
 		}
 		w.handle(workCtx, msg)
+	}
+}
+
+// handBackUnstarted hands back a job fetched while the worker stops,
+// before it ran: see [Worker.handBack].
+func (w *Worker) handBackUnstarted(msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FinishTimeout)
+	defer cancel()
+	md, err := msg.Metadata()
+	if err != nil {
+		if err := msg.Nak(); err != nil {
+			w.log.Warn().Err(err).Msg("nak of a job fetched during shutdown failed; it returns after AckWait")
+		}
+		return
+	}
+	id := queue.JobIDFromMsg(msg.Headers(), msg.Data(), md.Sequence.Stream, md.Timestamp)
+	delivery := int(md.NumDelivered)
+	attempt := attemptsBefore(msg.Headers()) + delivery
+	log := w.log.With().Str("job_id", id).Int("attempt", attempt).Uint64("stream_seq", md.Sequence.Stream).Logger()
+	w.handBack(ctx, msg, id, md.Sequence.Stream, delivery, attempt, log)
+}
+
+// Advisory watcher restart delays: the first, doubling up to the last.
+const (
+	advisoryRetryMin = time.Second
+	advisoryRetryMax = 30 * time.Second
+)
+
+// watchAdvisories runs the MAX_DELIVERIES watcher until ctx ends,
+// restarting it with backoff whenever it fails (NATS unreachable at start,
+// its consumer missing): a worker that stopped watching would never
+// dead-letter abandoned jobs. While it waits to restart, the worker is not
+// ready.
+func (w *Worker) watchAdvisories(ctx context.Context) {
+	delay := advisoryRetryMin
+	for {
+		started := time.Now()
+		err := w.q.WatchMaxDeliveries(ctx, w.onMaxDeliveries)
+		if ctx.Err() != nil {
+			w.advisoryDown.Store(false)
+			return
+		}
+		if err == nil {
+			err = errors.New("watcher returned early")
+		}
+		if time.Since(started) > advisoryRetryMax {
+			delay = advisoryRetryMin // it had been running: a new failure
+		}
+		w.advisoryDown.Store(true)
+		w.log.Error().Err(err).Dur("retry_in", delay).Msg("watching MAX_DELIVERIES advisories failed; not ready until it is back")
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			w.advisoryDown.Store(false)
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, advisoryRetryMax)
+		w.advisoryDown.Store(false)
 	}
 }
 

@@ -145,15 +145,25 @@ func TestLongJobIsNotRedeliveredWhileItsWorkerLives(t *testing.T) {
 	// than 3 x AckWait.
 	e := newEnv(t, envOpts{AckWait: 2 * time.Second, ChunkDelay: 140 * time.Millisecond})
 	e.addFixture("recruit_small_df.pkl")
-	e.startWorker("w1", nil)
-	e.startWorker("w2", nil) // would take a redelivery
+	workers := map[string]*worker{
+		"w1": e.startWorker("w1", nil),
+		"w2": e.startWorker("w2", nil), // would take a redelivery
+	}
 	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
 	s := e.waitFinished(id)
 	if s.State != queue.StateSucceeded || s.Attempts != 1 || len(s.History) != 1 {
 		t.Fatalf("status %+v, want succeeded on the only attempt", s)
 	}
+	// The batch server sleeps 140ms after each of the 50 chunks: the job
+	// cannot take less than 7s, more than 3 x AckWait.
 	if d := s.FinishedAt.Sub(s.StartedAt); d < 3*2*time.Second {
-		t.Logf("the job took %s, not more than 3 x AckWait: the test proves less than it should", d)
+		t.Errorf("the job took %s, not more than 3 x AckWait", d)
+	}
+	// Its lease was extended, with confirmation, every AckWait/3 (667ms)
+	// for 7s or more.
+	confirmed := metricValue(t, workers[s.Worker].w.Handler(), `embedstream_worker_lease_extensions_total{result="confirmed"}`)
+	if confirmed < 7 {
+		t.Errorf("%v confirmed lease extensions, want at least 7", confirmed)
 	}
 	if st := e.batch.Stats(); st.Streams != 1 || st.Commits != 1 {
 		t.Errorf("batch server stats %+v, want exactly one stream", st)
@@ -217,6 +227,83 @@ func TestShutdownHandsRunningJobBack(t *testing.T) {
 		t.Fatalf("status %+v, want succeeded by w2 on attempt 2", s)
 	}
 	e.checkCommitted("recruit", id, "recruit_small_df.jsonl")
+}
+
+// TestShutdownOnLastDeliveryHandsJobOff: a job cut off by shutdown on its
+// last allowed delivery is republished for another worker, not Nak'd into
+// MAX_DELIVERIES and a dead letter.
+func TestShutdownOnLastDeliveryHandsJobOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{MaxDeliver: 1, ChunkDelay: 50 * time.Millisecond})
+	e.addFixture("recruit_small_df.pkl")
+	w1 := e.startWorker("w1", func(c *ingest.WorkerConfig, _ *ingest.ProcessorConfig) { c.ShutdownTimeout = 0 })
+	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl", Options: queue.JobOptions{ChunkRecords: 1}})
+	e.waitChunk(id)
+	w1.stop()
+	s := e.waitStatus(id, func(s queue.Status) bool { return s.State == queue.StateRetrying })
+	if s.Error == nil || s.Error.Class != ingest.ClassShutdown {
+		t.Fatalf("status after shutdown %+v", s)
+	}
+	e.startWorker("w2", nil)
+	s = e.waitFinished(id)
+	if s.State != queue.StateSucceeded || s.Attempts != 2 || s.Worker != "w2" {
+		t.Fatalf("status %+v, want succeeded by w2 on attempt 2", s)
+	}
+	if len(s.History) != 2 || s.History[0].Outcome != ingest.OutcomeShutdown || s.History[0].Attempt != 1 ||
+		s.History[1].Outcome != ingest.OutcomeSucceeded || s.History[1].Attempt != 2 {
+		t.Errorf("history %+v, want shutdown on attempt 1 then success on attempt 2", s.History)
+	}
+	if dls := e.deadLetters(); len(dls) != 0 {
+		t.Fatalf("dead letters %+v, want none", dls)
+	}
+	if st := e.batch.Stats(); st.Commits != 1 {
+		t.Errorf("batch server stats %+v, want one commit", st)
+	}
+	e.checkCommitted("recruit", id, "recruit_small_df.jsonl")
+	// The cut-off delivery was terminated and the copy acked: nothing left.
+	stream, err := e.q.JetStream().Stream(context.Background(), e.qcfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := stream.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("%d messages left in the job stream", n)
+	}
+}
+
+// TestReadinessFollowsConsumers: the worker is not ready while its job
+// consumer is gone or its MAX_DELIVERIES watcher cannot start, and ready
+// again once they are back.
+func TestReadinessFollowsConsumers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	js := e.q.JetStream()
+	e.beforeRun = func() {
+		if err := js.DeleteConsumer(ctx, e.qcfg.AdvisoryStream(), queue.AdvisoryConsumerName); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := e.startWorker("w1", nil)
+	h := w.w.Handler()
+	waitReady(t, h, 503, "advisory watcher down")
+	if _, err := queue.Open(ctx, e.nc, e.qcfg); err != nil { // recreates the consumers
+		t.Fatal(err)
+	}
+	waitReady(t, h, 200, `"ready"`)
+
+	if err := js.DeleteConsumer(ctx, e.qcfg.Stream, queue.ConsumerName); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h, 503, "job consumer not bound")
+	if _, err := queue.Open(ctx, e.nc, e.qcfg); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, h, 200, `"ready"`)
+	e.addFixture("recruit_small_df.pkl")
+	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_df.pkl"})
+	if s := e.waitFinished(id); s.State != queue.StateSucceeded {
+		t.Fatalf("job after the consumer came back: %+v", s)
+	}
 }
 
 func TestWorkerPullsOnlyWhatItCanRun(t *testing.T) {
