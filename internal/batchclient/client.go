@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -87,11 +88,13 @@ type Client struct {
 	log  zerolog.Logger
 }
 
-// New returns a Client for cfg.Addr. The connection is made lazily, on the
-// first stream, and re-made after failures; New fails only on a bad
-// configuration (unreadable TLS files, empty address).
+// New returns a Client for cfg.Addr. It starts connecting at once, in the
+// background, so that the first stream does not pay for the handshake, and
+// until ctx ends (or the Client is closed) logs when the server is first
+// reached or found unreachable; the connection is re-made after failures.
+// New does not wait for it: it fails only on a bad configuration
+// (unreadable TLS files, empty address).
 func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Client, error) {
-	_ = ctx // the connection is lazy; ctx is kept for symmetry with other constructors
 	cfg.setDefaults()
 	if cfg.Addr == "" {
 		return nil, errors.New("batchclient: empty server address")
@@ -115,7 +118,34 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("batchclient: client for %s: %w", cfg.Addr, err)
 	}
-	return &Client{cfg: cfg, conn: conn, log: log.With().Str("batch_server", cfg.Addr).Logger()}, nil
+	c := &Client{cfg: cfg, conn: conn, log: log.With().Str("batch_server", cfg.Addr).Logger()}
+	conn.Connect()
+	go c.watchFirstConnect(ctx)
+	return c, nil
+}
+
+// watchFirstConnect logs the first time the connection is ready, and the
+// first failure before that, until ctx ends or the connection is closed.
+func (c *Client) watchFirstConnect(ctx context.Context) {
+	warned := false
+	for {
+		state := c.conn.GetState()
+		switch state {
+		case connectivity.Ready:
+			c.log.Info().Msg("batch server connected")
+			return
+		case connectivity.TransientFailure:
+			if !warned {
+				c.log.Warn().Msg("batch server not reachable yet; streams will retry")
+				warned = true
+			}
+		case connectivity.Shutdown:
+			return
+		}
+		if !c.conn.WaitForStateChange(ctx, state) {
+			return
+		}
+	}
 }
 
 // Close closes the connection; streams still running fail.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,5 +367,44 @@ func TestStreamBeforeCommitErrorCommitsNothing(t *testing.T) {
 		batchclient.Options{BeforeCommit: func() error { return nil }}, nil)
 	if err != nil || res.RecordsReceived != 500 {
 		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestNewConnectsAtOnce: New dials the server before any stream, with its
+// context, and says so once connected.
+func TestNewConnectsAtOnce(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, batchserver.Config{OutDir: t.TempDir()})
+	var logs syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := batchclient.New(ctx, batchclient.Config{Addr: s.addr}, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for !strings.Contains(logs.String(), "batch server connected") {
+		if ctx.Err() != nil {
+			t.Fatalf("no connection before any stream; logs: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition
 	}
 }
