@@ -212,7 +212,8 @@ func (q *Queue) deleteDLQSeqs(ctx context.Context, id string, seqs []uint64) err
 // the [HeaderJobID] header set to id, which [ParseJob] prefers. After the
 // publish succeeded, a "failed" status goes back to "queued" (attempt
 // history kept; a status a worker already moved on is left alone) and the
-// job's dead letters are removed.
+// job's dead letters are removed. The result carries the job's status
+// record as it stands after the replay.
 //
 // Errors: [ErrNotFound] (no dead letter), [ErrQueueFull], [ErrUnavailable].
 func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult, error) {
@@ -236,7 +237,7 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 		return EnqueueResult{}, classify("queue: replay job "+id, err)
 	}
 	res := EnqueueResult{JobID: id, Duplicate: ack.Duplicate, Seq: ack.Sequence}
-	_, err = q.UpdateStatus(ctx, id, func(s *Status) error {
+	res.Status, err = q.UpdateStatus(ctx, id, func(s *Status) error {
 		if s.State != StateFailed && s.State != "" {
 			return ErrSkipUpdate
 		}

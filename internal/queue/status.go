@@ -208,3 +208,43 @@ func (q *Queue) WatchStatus(ctx context.Context) (<-chan Status, error) {
 	}()
 	return out, nil
 }
+
+// WatchJob streams job id's status record: its current value first (when
+// it has one), then every write, until ctx is done or the watch breaks;
+// the channel is then closed, so a caller that must not miss the end
+// should also read [Queue.GetStatus] now and then. Errors:
+// [ErrUnavailable].
+func (q *Queue) WatchJob(ctx context.Context, id string) (<-chan Status, error) {
+	w, err := q.kv.Watch(ctx, statusKey(id), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, classify("queue: watch status of job "+id, err)
+	}
+	out := make(chan Status, 8)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }() // nothing to clean up on a stop error
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // the current value, if any, was delivered
+				}
+				s, err := decodeStatus(e)
+				if err != nil {
+					continue
+				}
+				select {
+				case out <- s:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -151,3 +151,47 @@ func TestWatchStatus(t *testing.T) {
 		t.Fatal("no status update seen")
 	}
 }
+
+func TestWatchJob(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	if _, err := q.Enqueue(ctx, queue.Job{ID: "watch.me:1", Domain: "recruit", FileName: "a.pkl"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(ctx, queue.Job{ID: "other", Domain: "recruit", FileName: "a.pkl"}); err != nil {
+		t.Fatal(err)
+	}
+	updates, err := q.WatchJob(ctx, "watch.me:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() queue.Status {
+		t.Helper()
+		select {
+		case st, ok := <-updates:
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			return st
+		case <-ctx.Done():
+			t.Fatal("no status update")
+		}
+		return queue.Status{}
+	}
+	if st := next(); st.JobID != "watch.me:1" || st.State != queue.StateQueued {
+		t.Fatalf("first update = %+v, want the current queued record", st)
+	}
+	for _, state := range []string{queue.StateRunning, queue.StateSucceeded} {
+		if _, err := q.UpdateStatus(ctx, "other", func(s *queue.Status) error { s.State = state; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.UpdateStatus(ctx, "watch.me:1", func(s *queue.Status) error { s.State = state; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if st := next(); st.JobID != "watch.me:1" || st.State != state {
+			t.Fatalf("update = %+v, want %s of watch.me:1", st, state)
+		}
+	}
+}
