@@ -1,16 +1,3 @@
-// Package source resolves job file names to files under the data
-// directory, refusing every name that could reach outside it.
-//
-// # Rules
-//
-// A job's file_name is relative to DATA_DIR. It is refused with
-// [ErrUnsafePath] when it is empty, absolute (or has a volume name), holds a
-// ".." component, or resolves, symlinks included, to a place outside
-// DATA_DIR. A name that is safe but does not exist is [ErrNotFound], which
-// wraps [fs.ErrNotExist]. Both are permanent failures for a job.
-//
-// [OpenFile] opens through an [os.Root], so even a symlink swapped in after
-// the check cannot lead the open outside DATA_DIR.
 package source
 
 import (
@@ -104,7 +91,8 @@ func ResolveFile(dataDir, name string) (string, error) {
 
 // OpenFile opens name under dataDir for reading through an [os.Root], so
 // no symlink or ".." can lead outside dataDir, whatever the file system
-// does between checks. The file must be a regular file.
+// does between checks. The file must be a regular file: anything else (a
+// FIFO, a device) is refused without blocking.
 // Errors: [ErrUnsafePath], [ErrNotFound] (wraps [fs.ErrNotExist]), or the
 // file system's error.
 func OpenFile(dataDir, name string) (*os.File, error) {
@@ -116,7 +104,15 @@ func OpenFile(dataDir, name string) (*os.File, error) {
 		return nil, fmt.Errorf("source: data directory %q: %w", dataDir, err)
 	}
 	defer root.Close()
-	f, err := root.Open(filepath.FromSlash(name))
+	rel := filepath.FromSlash(name)
+	// Refuse a FIFO, device or socket before opening it: opening a FIFO
+	// for reading blocks until a writer appears. The open itself is
+	// non-blocking where the platform has it, for a file swapped in
+	// between the two.
+	if st, err := root.Stat(rel); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %q is not a regular file (%s)", ErrUnsafePath, name, st.Mode().Type())
+	}
+	f, err := root.OpenFile(rel, openFlags, 0)
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
