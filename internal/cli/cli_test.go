@@ -169,10 +169,16 @@ func TestEnqueueStatusJobs(t *testing.T) {
 			t.Errorf("enqueue %d with a key answered %+v", i, enq)
 		}
 	}
+	// The same key for another job: refused, naming the stored one.
+	r = run(t, env, "enqueue", "--idempotency-key", "cli-key-1", "recruit", "sample.pkl")
+	r.wantCode(t, cli.ExitFailure)
+	if !strings.Contains(r.stderr, `already the id of a candidate job for "sample.pkl"`) {
+		t.Errorf("a reused key for another job: stderr %q", r.stderr)
+	}
 
 	r = run(t, env, "jobs", "--json")
 	r.wantCode(t, cli.ExitOK)
-	var list struct{ Jobs []queue.Status }
+	var list httpapi.JobList // GET /jobs's shape
 	r.json(t, &list)
 	if len(list.Jobs) != 2 || list.Jobs[0].JobID != "cli-key-1" {
 		t.Errorf("jobs: %+v, want 2, newest (cli-key-1) first", list.Jobs)

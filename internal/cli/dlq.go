@@ -59,7 +59,10 @@ func runDLQ(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("replay %s: %w", rest[0], err)
 		}
 		if *jsonOut {
-			return writeJSON(env.Stdout, httpapi.EnqueueResponse{JobID: res.JobID, StatusURL: "/jobs/" + res.JobID, Duplicate: res.Duplicate})
+			return writeJSON(env.Stdout, httpapi.EnqueueResponse{
+				JobID: res.JobID, Domain: res.Status.Domain, FileName: res.Status.FileName, Source: res.Status.Source,
+				StatusURL: "/jobs/" + res.JobID, Duplicate: res.Duplicate,
+			})
 		}
 		fmt.Fprintf(env.Stdout, "replayed dead letter %s: job %s is queued again\n", rest[0], res.JobID)
 		return nil

@@ -17,8 +17,9 @@ import (
 	"github.com/embedstream/embedstream/internal/wire"
 )
 
-// pollInterval is how often --wait reads the job's status record.
-const pollInterval = 500 * time.Millisecond
+// pollInterval is how often --wait reads the job's status record besides
+// watching it: a fallback for a watch that broke.
+const pollInterval = 5 * time.Second
 
 func runEnqueue(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "enqueue")
@@ -62,29 +63,28 @@ func runEnqueue(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	res, err := s.q.Enqueue(ctx, job)
+	resp, err := httpapi.EnqueueOutcome(res, err, &s.log)
 	switch {
-	case errors.Is(err, queue.ErrStatusWrite) && res.JobID != "":
-		s.log.Warn().Err(err).Str("job_id", res.JobID).Msg("job enqueued without its queued status record")
+	case errors.Is(err, queue.ErrIdempotencyConflict):
+		return fmt.Errorf("idempotency key %q is already the id of a %s job for %q (source %s); nothing was enqueued: %w",
+			res.JobID, resp.Domain, resp.FileName, resp.Source, err)
 	case err != nil:
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	if !*wait {
 		if *jsonOut {
-			return writeJSON(env.Stdout, httpapi.EnqueueResponse{
-				JobID: res.JobID, Domain: job.Domain, FileName: job.FileName, Source: job.Source,
-				StatusURL: "/jobs/" + res.JobID, Duplicate: res.Duplicate,
-			})
+			return writeJSON(env.Stdout, resp)
 		}
 		dup := ""
-		if res.Duplicate {
+		if resp.Duplicate {
 			dup = " (already enqueued before: same idempotency key)"
 		}
 		fmt.Fprintf(env.Stdout, "enqueued job %s%s\n  domain %s, file %s (%s)\n  follow it with: publisher status %s\n",
-			res.JobID, dup, job.Domain, job.FileName, job.Source, res.JobID)
+			resp.JobID, dup, resp.Domain, resp.FileName, resp.Source, resp.JobID)
 		return nil
 	}
 	if !*jsonOut {
-		fmt.Fprintf(env.Stdout, "enqueued job %s (domain %s, file %s)\n", res.JobID, job.Domain, job.FileName)
+		fmt.Fprintf(env.Stdout, "enqueued job %s (domain %s, file %s)\n", resp.JobID, resp.Domain, resp.FileName)
 	}
 	wctx := ctx
 	if *timeout > 0 {
@@ -143,51 +143,80 @@ func (s *session) checkDataFile(name string) error {
 	return nil
 }
 
-// statusGetter reads a job's status record; *queue.Queue implements it.
-type statusGetter interface {
+// jobWatcher follows a job's status record; *queue.Queue implements it.
+type jobWatcher interface {
 	GetStatus(ctx context.Context, id string) (queue.Status, error)
+	WatchJob(ctx context.Context, id string) (<-chan queue.Status, error)
 }
 
 // waitJob follows a job's status record until it succeeds (nil) or fails
-// (an error carrying the job's error), drawing progress on env.Stdout.
-func waitJob(ctx context.Context, env *Env, q statusGetter, id string, jsonOut bool) error {
+// (an error carrying the job's error), drawing progress on env.Stdout. It
+// watches the record's KV key, and also reads it every [pollInterval] in
+// case the watch breaks (NATS reconnect) or could not start.
+func waitJob(ctx context.Context, env *Env, q jobWatcher, id string, jsonOut bool) error {
 	bar := &progressBar{w: env.Stdout, terminal: env.Terminal, quiet: jsonOut}
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		st, err := q.GetStatus(ctx, id)
-		switch {
-		case errors.Is(err, queue.ErrNotFound):
-			// Not written yet (the worker writes it for a job whose
-			// queued record was lost): keep waiting.
-		case err != nil && ctx.Err() == nil:
-			return fmt.Errorf("read status of job %s: %w", id, err)
-		case err == nil:
-			bar.update(st)
-			switch st.State {
-			case queue.StateSucceeded:
-				bar.done()
-				if jsonOut {
-					return writeJSON(env.Stdout, st)
-				}
-				fmt.Fprintf(env.Stdout, "job %s succeeded: %d of %d records sent in %d chunks, %d attempt(s)%s\n",
-					id, st.RecordsSent, st.RecordsTotal, st.ChunksSent, st.Attempts, dupNote(st))
-				return nil
-			case queue.StateFailed:
-				bar.done()
-				if jsonOut {
-					if err := writeJSON(env.Stdout, st); err != nil {
-						return err
-					}
-				}
-				return fmt.Errorf("job %s failed after %d attempt(s): %s", id, st.Attempts, jobErrorText(st.Error))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, err := q.WatchJob(wctx, id)
+	if err != nil {
+		updates = nil // the polls below carry on alone
+	}
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	// done reports whether st is final, with waitJob's result.
+	done := func(st queue.Status) (bool, error) {
+		bar.update(st)
+		switch st.State {
+		case queue.StateSucceeded:
+			bar.done()
+			if jsonOut {
+				return true, writeJSON(env.Stdout, st)
 			}
+			fmt.Fprintf(env.Stdout, "job %s succeeded: %d of %d records sent in %d chunks, %d attempt(s)%s\n",
+				id, st.RecordsSent, st.RecordsTotal, st.ChunksSent, st.Attempts, dupNote(st))
+			return true, nil
+		case queue.StateFailed:
+			bar.done()
+			if jsonOut {
+				if err := writeJSON(env.Stdout, st); err != nil {
+					return true, err
+				}
+			}
+			return true, fmt.Errorf("job %s failed after %d attempt(s): %s", id, st.Attempts, jobErrorText(st.Error))
+		}
+		return false, nil
+	}
+	read := updates == nil // without a watch, read at once
+	for {
+		if read {
+			st, err := q.GetStatus(ctx, id)
+			switch {
+			case errors.Is(err, queue.ErrNotFound):
+				// Not written yet (the worker writes it for a job whose
+				// queued record was lost): keep waiting.
+			case err != nil && ctx.Err() == nil:
+				return fmt.Errorf("read status of job %s: %w", id, err)
+			case err == nil:
+				if final, err := done(st); final {
+					return err
+				}
+			}
+			read = false
 		}
 		select {
 		case <-ctx.Done():
 			bar.done()
 			return fmt.Errorf("stopped waiting for job %s (it goes on; 'publisher status %s' shows it): %w", id, id, context.Cause(ctx))
-		case <-tick.C:
+		case st, ok := <-updates:
+			if !ok {
+				updates = nil // broken watch: the polls carry on
+				continue
+			}
+			if final, err := done(st); final {
+				return err
+			}
+		case <-poll.C:
+			read = true
 		}
 	}
 }

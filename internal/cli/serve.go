@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/embedstream/embedstream/internal/buildinfo"
-	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/dashboard"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
@@ -53,7 +52,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	apiCfg := APIConfig(cfg)
+	apiCfg := httpapi.ConfigFrom(cfg)
 	apiCfg.Ready = q.Ready
 	srv := httpapi.New(apiCfg, q, domains, log)
 	dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("part", "dashboard").Logger())
@@ -73,16 +72,4 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	log.Info().Msg("stopped")
 	return nil
-}
-
-// APIConfig maps the publisher's settings onto the HTTP API's
-// configuration (all but Ready, which the caller sets from its queue);
-// `publisher dev` uses it too.
-func APIConfig(cfg config.Publisher) httpapi.Config {
-	return httpapi.Config{
-		Token:          cfg.APIToken,
-		DataDir:        cfg.DataDir,
-		AllowedExt:     cfg.AllowedExtensions,
-		MaxUploadBytes: cfg.MaxUploadBytes,
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -97,7 +98,7 @@ func runJobs(ctx context.Context, env *Env, args []string) error {
 		if jobs == nil {
 			jobs = []queue.Status{}
 		}
-		return writeJSON(env.Stdout, map[string][]queue.Status{"jobs": jobs})
+		return writeJSON(env.Stdout, httpapi.JobList{Jobs: jobs}) // GET /jobs's shape
 	}
 	if len(jobs) == 0 {
 		fmt.Fprintln(env.Stdout, "no jobs")

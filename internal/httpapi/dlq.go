@@ -57,11 +57,9 @@ func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return deadLetterErr("replay", id, err)
 	}
-	resp := EnqueueResponse{JobID: res.JobID, StatusURL: statusURL(res.JobID), Duplicate: res.Duplicate}
-	// The status record names the job's domain and file; a failure to read
-	// it does not undo the replay, so the answer goes out without them.
-	if st, err := s.q.GetStatus(ctx, res.JobID); err == nil {
-		resp.Domain, resp.FileName, resp.Source = st.Domain, st.FileName, st.Source
+	resp := EnqueueResponse{
+		JobID: res.JobID, Domain: res.Status.Domain, FileName: res.Status.FileName, Source: res.Status.Source,
+		StatusURL: statusURL(res.JobID), Duplicate: res.Duplicate,
 	}
 	if !res.Duplicate && resp.Domain != "" {
 		s.metrics.enqueued.WithLabelValues(resp.Domain).Inc()

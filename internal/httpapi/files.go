@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // FileResponse is the body of a 201 from PUT /files/{name}.
@@ -22,6 +24,11 @@ func (s *Server) handlePutFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	if r.ContentLength > s.cfg.MaxUploadBytes {
 		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "file is %d bytes, larger than the limit of %d bytes (MAX_UPLOAD_BYTES)", r.ContentLength, s.cfg.MaxUploadBytes)
+	}
+	// An upload takes as long as its body needs: lift the read deadline
+	// every API route starts with.
+	if err := http.NewResponseController(w).SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("upload %q: lift the read deadline: %w", name, err)
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
 	// The body takes as long as the client needs to send it; the queue

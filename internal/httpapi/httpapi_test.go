@@ -1,12 +1,15 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,6 +178,75 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if n := b.streamMsgs(t); n != 1 {
 		t.Errorf("job stream holds %d messages, want 1", n)
+	}
+}
+
+// A key already naming another job (domain, file_name or source) is a 409
+// naming the stored job; nothing is enqueued.
+func TestIdempotencyConflict(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	writeFile(t, filepath.Join(b.dataDir, "other.pkl"), "pickle bytes")
+	const key = "client-key-9"
+	r := b.do(t, http.MethodPost, seedPath, nil, header{"Idempotency-Key": key})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("first POST: %d %s", r.status, r.body)
+	}
+	for _, path := range []string{
+		"/data/ingest/candidate?file_name=processed_recruitment_data.pkl",
+		"/data/ingest/recruit?file_name=other.pkl",
+		"/data/ingest/recruit?file_name=processed_recruitment_data.pkl&source=object",
+	} {
+		r := b.do(t, http.MethodPost, path, nil, header{"Idempotency-Key": key})
+		if r.status != http.StatusConflict {
+			t.Fatalf("POST %s: status %d: %s", path, r.status, r.body)
+		}
+		code, msg := r.apiErr(t)
+		if code != httpapi.CodeIdempotencyConflict || !strings.Contains(msg, `recruit job for "processed_recruitment_data.pkl" (source file)`) {
+			t.Errorf("POST %s: %s: %s", path, code, msg)
+		}
+	}
+	// The same job again is still a plain duplicate, answered with the
+	// stored job.
+	r = b.do(t, http.MethodPost, "/data/ingest/recruit", strings.NewReader(`{"file_name": "processed_recruitment_data.pkl"}`), header{"Idempotency-Key": key})
+	var got httpapi.EnqueueResponse
+	r.json(t, &got)
+	if r.status != http.StatusAccepted || !got.Duplicate || got.Domain != "recruit" || got.FileName != "processed_recruitment_data.pkl" || got.Source != queue.SourceFile {
+		t.Errorf("repeat: %d %+v", r.status, got)
+	}
+	if n := b.streamMsgs(t); n != 1 {
+		t.Errorf("job stream holds %d messages, want 1", n)
+	}
+}
+
+// A JSON body that stops arriving is answered 408 once ReadTimeout passed,
+// instead of holding the connection.
+func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	api := httpapi.New(httpapi.Config{ReadTimeout: 100 * time.Millisecond}, b.q, domainNames{"recruit"}, testLogger(t))
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Promise 100 bytes, send a few, then stall.
+	if _, err := io.WriteString(conn, "POST /data/ingest/recruit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"file_name\""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), httpapi.CodeTimeout) {
+		t.Fatalf("stalled body: %d %s, want 408 %s", resp.StatusCode, body, httpapi.CodeTimeout)
 	}
 }
 

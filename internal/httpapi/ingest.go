@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/source"
 	"github.com/embedstream/embedstream/internal/telemetry"
@@ -38,7 +40,8 @@ type EnqueueResponse struct {
 	Source    string `json:"source"`
 	StatusURL string `json:"status_url"`
 	// Duplicate is true when the job id was enqueued before (a repeated
-	// Idempotency-Key): nothing new was enqueued.
+	// Idempotency-Key): nothing new was enqueued, and Domain, FileName and
+	// Source are the stored job's.
 	Duplicate bool `json:"duplicate,omitempty"`
 }
 
@@ -67,24 +70,49 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	res, err := s.q.Enqueue(ctx, job)
-	switch {
-	case errors.Is(err, queue.ErrStatusWrite) && res.JobID != "":
-		// Enqueued and durable; the worker writes the status record when
-		// it takes the job, so this is still a success.
-		telemetry.Logger(r.Context()).Warn().Err(err).Str("job_id", res.JobID).Msg("job enqueued without its queued status record")
-	case err != nil:
+	resp, err := EnqueueOutcome(res, err, telemetry.Logger(r.Context()))
+	if errors.Is(err, queue.ErrIdempotencyConflict) {
+		setJobID(r, res.JobID)
+		return &apiError{status: http.StatusConflict, code: CodeIdempotencyConflict, message: fmt.Sprintf(
+			"Idempotency-Key %q is already the id of a %s job for %q (source %s); nothing was enqueued: use another key for another job",
+			res.JobID, resp.Domain, resp.FileName, resp.Source), err: err}
+	}
+	if err != nil {
 		return fmt.Errorf("enqueue %s job for %q: %w", domain, job.FileName, err)
 	}
 	setJobID(r, res.JobID)
 	if !res.Duplicate {
 		s.metrics.enqueued.WithLabelValues(domain).Inc()
 	}
-	w.Header().Set("Location", statusURL(res.JobID))
-	writeJSON(w, http.StatusAccepted, EnqueueResponse{
-		JobID: res.JobID, Domain: domain, FileName: job.FileName, Source: job.Source,
-		StatusURL: statusURL(res.JobID), Duplicate: res.Duplicate,
-	})
+	w.Header().Set("Location", resp.StatusURL)
+	writeJSON(w, http.StatusAccepted, resp)
 	return nil
+}
+
+// EnqueueOutcome interprets what [queue.Queue.Enqueue] returned, for every
+// front end that enqueues (API, CLI): the answer to give, from the job's
+// status record in res (for a duplicate, the STORED job's domain, file_name
+// and source, not the repeated request's), and a nil error when the job is
+// enqueued. [queue.ErrStatusWrite] counts as enqueued (the job is durable;
+// the worker writes the record when it takes the job) and is logged on log
+// as a warning. An [queue.ErrIdempotencyConflict] is returned with the
+// answer filled from the stored job, for the caller to name it.
+func EnqueueOutcome(res queue.EnqueueResult, err error, log *zerolog.Logger) (EnqueueResponse, error) {
+	resp := EnqueueResponse{
+		JobID: res.JobID, Domain: res.Status.Domain, FileName: res.Status.FileName, Source: res.Status.Source,
+		StatusURL: statusURL(res.JobID), Duplicate: res.Duplicate,
+	}
+	switch {
+	case err == nil:
+		return resp, nil
+	case errors.Is(err, queue.ErrStatusWrite) && res.JobID != "":
+		log.Warn().Err(err).Str("job_id", res.JobID).Msg("job enqueued without its queued status record")
+		return resp, nil
+	case errors.Is(err, queue.ErrIdempotencyConflict):
+		return resp, err
+	default:
+		return EnqueueResponse{}, err
+	}
 }
 
 func (s *Server) checkDomain(domain string) error {
@@ -150,6 +178,10 @@ func (s *Server) decodeBody(r *http.Request, v any) error {
 		return nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &apiError{status: http.StatusRequestTimeout, code: CodeTimeout,
+			message: fmt.Sprintf("the request body did not arrive within %s", s.cfg.ReadTimeout), err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("read request body: %w", err)
 	}

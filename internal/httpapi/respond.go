@@ -7,26 +7,30 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
 // Error codes of the JSON error body {"error": {"code", "message"}}.
 const (
-	CodeBadRequest      = "bad_request"           // malformed query or body
-	CodeInvalidID       = "invalid_id"            // Idempotency-Key or job id breaks the ingest_id rule
-	CodeMissingFileName = "missing_file_name"     // file_name absent or empty
-	CodeUnsafePath      = "unsafe_path"           // absolute, "..", or outside the data directory
-	CodeExtension       = "extension_not_allowed" // extension not in ALLOWED_EXTENSIONS
-	CodeFileNotFound    = "file_not_found"        // DATA_DIR visible and the file is not there
-	CodeUnknownDomain   = "unknown_domain"        // no such domain
-	CodeNotFound        = "not_found"             // unknown job, dead letter or route
-	CodeMethod          = "method_not_allowed"    // route exists, method does not
-	CodeUnauthorized    = "unauthorized"          // API_TOKEN set and the bearer token is wrong or absent
-	CodeTooLarge        = "too_large"             // body over its size limit
-	CodeQueueFull       = "queue_full"            // the job stream is at its limit
-	CodeUnavailable     = "unavailable"           // NATS unreachable or not ready
-	CodeInternal        = "internal"              // anything else
+	CodeBadRequest          = "bad_request"           // malformed query or body
+	CodeInvalidID           = "invalid_id"            // Idempotency-Key or job id breaks the ingest_id rule
+	CodeMissingFileName     = "missing_file_name"     // file_name absent or empty
+	CodeUnsafePath          = "unsafe_path"           // absolute, "..", or outside the data directory
+	CodeExtension           = "extension_not_allowed" // extension not in ALLOWED_EXTENSIONS
+	CodeFileNotFound        = "file_not_found"        // DATA_DIR visible and the file is not there
+	CodeUnknownDomain       = "unknown_domain"        // no such domain
+	CodeNotFound            = "not_found"             // unknown job, dead letter or route
+	CodeMethod              = "method_not_allowed"    // route exists, method does not
+	CodeUnauthorized        = "unauthorized"          // API_TOKEN set and the bearer token is wrong or absent
+	CodeTooLarge            = "too_large"             // body over its size limit
+	CodeQueueFull           = "queue_full"            // the job stream is at its limit
+	CodeIdempotencyConflict = "idempotency_conflict"  // Idempotency-Key already names a different job
+	CodeTimeout             = "request_timeout"       // the request body did not arrive in time
+	CodeUnavailable         = "unavailable"           // NATS unreachable or not ready
+	CodeInternal            = "internal"              // anything else
 )
 
 // apiError is an error with the status and code it answers with.
@@ -114,6 +118,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // is classified, logged with the request and answered as JSON.
 func (s *Server) api(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Bound how long the body may take to arrive (an upload lifts
+		// this); a writer that cannot (a test recorder) does without.
+		if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			telemetry.Logger(r.Context()).Debug().Err(err).Msg("set read deadline")
+		}
 		err := h(w, r)
 		if err == nil {
 			return

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -54,9 +55,26 @@ type Config struct {
 	// RequestTimeout bounds each call into the queue (default 10s); an
 	// upload gets this long plus the time its body takes to arrive.
 	RequestTimeout time.Duration
+	// ReadTimeout bounds how long a request's body may take to arrive
+	// (default 30s), so a client trickling a small JSON body cannot hold
+	// a connection; a PUT /files upload is exempt and takes as long as
+	// its body needs. A body late past it is answered 408.
+	ReadTimeout time.Duration
 	// Ready reports readiness for /readyz: nil when NATS is connected and
 	// the job stream exists. A nil Ready always reports ready.
 	Ready func(ctx context.Context) error
+}
+
+// ConfigFrom maps the publisher's settings onto the API's configuration:
+// all but Ready, which the caller sets from its queue (e.g. q.Ready).
+// `publisher serve`, `publisher dev` and the local stack all use it.
+func ConfigFrom(p config.Publisher) Config {
+	return Config{
+		Token:          p.APIToken,
+		DataDir:        p.DataDir,
+		AllowedExt:     p.AllowedExtensions,
+		MaxUploadBytes: p.MaxUploadBytes,
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -71,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
 	}
 }
 
