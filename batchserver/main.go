@@ -19,13 +19,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/buildinfo"
 	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/healthprobe"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
@@ -84,54 +84,32 @@ func run(ctx context.Context, cfg config.BatchServer, log zerolog.Logger) error 
 
 // healthcheck probes a running server's gRPC health service; for a
 // distroless image's compose healthcheck. It reads BATCH_LISTEN_ADDR for the
-// default address (an unspecified host becomes 127.0.0.1) and, when
-// BATCH_TLS_CERT is set, dials TLS without verifying the server (a local
-// liveness probe), presenting BATCH_TLS_CERT/BATCH_TLS_KEY as its client
-// certificate when BATCH_TLS_CLIENT_CA requires one.
+// default address and, when BATCH_TLS_CERT is set, dials TLS without
+// verifying the server (a local liveness probe), presenting
+// BATCH_TLS_CERT/BATCH_TLS_KEY as its client certificate when
+// BATCH_TLS_CLIENT_CA requires one.
 func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("batchserver healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", probeAddr(getenv("BATCH_LISTEN_ADDR")), "gRPC address of the batch server")
-	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
 	var tc *tls.Config
 	if cert := getenv("BATCH_TLS_CERT"); cert != "" {
-		tc = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} // a liveness probe of the local server
+		var clientCert, clientKey string
 		if getenv("BATCH_TLS_CLIENT_CA") != "" {
-			kp, err := tls.LoadX509KeyPair(cert, getenv("BATCH_TLS_KEY"))
-			if err != nil {
-				fmt.Fprintln(stderr, "batchserver healthcheck:", err)
-				return 1
-			}
-			tc.Certificates = []tls.Certificate{kp}
+			clientCert, clientKey = cert, getenv("BATCH_TLS_KEY")
+		}
+		var err error
+		if tc, err = healthprobe.LocalTLS(clientCert, clientKey); err != nil {
+			fmt.Fprintln(stderr, "batchserver healthcheck:", err)
+			return 1
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	if err := batchserver.HealthCheck(ctx, *addr, tc); err != nil {
-		fmt.Fprintln(stderr, "batchserver healthcheck:", err)
-		return 1
-	}
-	return 0
+	return healthprobe.Run("batchserver healthcheck", args, probeAddr(getenv("BATCH_LISTEN_ADDR")), healthprobe.GRPC(tc), stderr)
 }
 
-// probeAddr turns a listen address into one to dial: an empty or
-// unspecified host becomes 127.0.0.1.
+// probeAddr is the address the healthcheck dials by default for the listen
+// address listen (see [healthprobe.LocalAddr]).
 func probeAddr(listen string) string {
-	if listen == "" {
-		return "127.0.0.1:50051"
-	}
-	host, port, err := net.SplitHostPort(listen)
+	addr, err := healthprobe.LocalAddr(listen, "127.0.0.1:50051")
 	if err != nil {
-		return listen
+		return listen // reported by healthprobe.Run
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
+	return addr
 }

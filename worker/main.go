@@ -8,17 +8,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -27,6 +26,7 @@ import (
 	"github.com/embedstream/embedstream/internal/buildinfo"
 	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/healthprobe"
 	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
@@ -67,7 +67,9 @@ func main() {
 	}
 }
 
-// run wires the worker's parts and runs it until ctx ends.
+// run wires the worker's parts and runs it until ctx ends. Health and
+// metrics are served first, before NATS is reached: /healthz answers while
+// the worker connects, and /readyz says not ready until it is bound.
 func run(ctx context.Context, cfg config.Worker, log zerolog.Logger) error {
 	wcfg, pcfg, bcfg := ingest.Configs(cfg)
 	log = log.With().Str("worker", wcfg.Name).Logger()
@@ -77,8 +79,42 @@ func run(ctx context.Context, cfg config.Worker, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("load domains: %w", err)
 	}
+	metrics := ingest.NewMetrics()
+	var worker atomic.Pointer[ingest.Worker]
+	ready := func() error {
+		if w := worker.Load(); w != nil {
+			return w.Readiness()
+		}
+		return errors.New("starting: not connected to NATS yet")
+	}
+
+	// Health and metrics outlive the signal until the worker has stopped; a
+	// server that cannot listen stops the worker.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() {
+		err := ingest.ServeHTTP(httpCtx, cfg.MetricsAddr, ingest.NewHandler(ready, metrics), log, nil)
+		if err != nil {
+			cancelRun()
+		}
+		served <- err
+	}()
+	werr := work(runCtx, cfg, wcfg, pcfg, bcfg, domains, metrics, &worker, log)
+	stopHTTP()
+	return errors.Join(werr, <-served)
+}
+
+// work connects to NATS and the batch server, publishes the worker in
+// worker for readiness, and runs it until ctx ends.
+func work(ctx context.Context, cfg config.Worker, wcfg ingest.WorkerConfig, pcfg ingest.ProcessorConfig, bcfg batchclient.Config,
+	domains *domain.Registry, metrics *ingest.Metrics, worker *atomic.Pointer[ingest.Worker], log zerolog.Logger) error {
 	nc, err := queue.Connect(ctx, cfg.NATS, "worker "+wcfg.Name, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while still connecting: nothing to hand back
+		}
 		return err
 	}
 	closed := make(chan struct{})
@@ -101,57 +137,13 @@ func run(ctx context.Context, cfg config.Worker, log zerolog.Logger) error {
 	}
 	defer bc.Close()
 
-	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), ingest.NewMetrics(), log)
-
-	// Health and metrics outlive the signal until the worker has stopped; a
-	// server that cannot listen stops the worker.
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-	served := make(chan error, 1)
-	go func() {
-		err := ingest.ServeHTTP(httpCtx, cfg.MetricsAddr, w.Handler(), log, nil)
-		if err != nil {
-			cancelRun()
-		}
-		served <- err
-	}()
-	werr := w.Run(runCtx)
-	stopHTTP()
-	return errors.Join(werr, <-served)
+	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), metrics, log)
+	worker.Store(w)
+	return w.Run(ctx)
 }
 
 // healthcheck probes a worker's /healthz: for distroless images, whose
 // compose healthcheck cannot run curl.
 func healthcheck(args []string, getenv func(string) string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("worker healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	def := getenv("METRICS_ADDR")
-	if def == "" {
-		def = ":9090"
-	}
-	addr := fs.String("addr", def, "the worker's metrics address (env METRICS_ADDR)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	host, port, err := net.SplitHostPort(*addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "healthcheck:", err)
-		return 2
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		fmt.Fprintln(stderr, "healthcheck:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(stderr, "healthcheck:", resp.Status)
-		return 1
-	}
-	return 0
+	return healthprobe.Run("worker healthcheck", args, cmp.Or(getenv("METRICS_ADDR"), ":9090"), healthprobe.HTTP("/healthz"), stderr)
 }
