@@ -39,7 +39,8 @@ func DLQSubject(domain string) string {
 // job. The Nats-Msg-Id is "<job id>-dlq-<stream seq>", so two workers
 // dead-lettering the same delivery store it once. A zero FailedAt is set to
 // now; a Job that is not valid JSON is stored in JobRaw instead.
-// Errors: [ErrUnavailable], or the JetStream API error.
+// Errors: [ErrQueueFull] (INGEST_DLQ is at its limits: see [Open]),
+// [ErrUnavailable], or the JetStream API error.
 func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
 	if dl.JobID == "" {
 		return errors.New("queue: dead letter without a job id")
@@ -58,7 +59,11 @@ func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
 	msg.Header.Set(HeaderJobID, dl.JobID)
 	msgID := dl.JobID + deadLetterMsgIDInfix + strconv.FormatUint(dl.StreamSeq, 10)
 	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(DLQStream)); err != nil {
-		return classify("queue: dead-letter job "+dl.JobID, err)
+		err = classify("queue: dead-letter job "+dl.JobID, err)
+		if errors.Is(err, ErrQueueFull) {
+			return fmt.Errorf("%w (the dead-letter stream %s is full: replay or purge dead letters to make room)", err, DLQStream)
+		}
+		return err
 	}
 	return nil
 }
@@ -73,7 +78,7 @@ func (q *Queue) ListDeadLetters(ctx context.Context, domain string, limit int) (
 		filter = DLQSubject(domain)
 	}
 	var out []DeadLetter
-	err := q.scanDLQ(ctx, filter, false, func(m jetstream.Msg, seq uint64) {
+	err := q.scanDLQ(ctx, []string{filter}, false, func(m jetstream.Msg, seq uint64) {
 		dl, err := decodeDeadLetter(m.Data(), seq)
 		if err != nil {
 			return // not ours: skip a foreign message on the DLQ subjects
@@ -106,10 +111,16 @@ func decodeDeadLetter(data []byte, seq uint64) (DeadLetter, error) {
 }
 
 // deadLetterSeqs returns the INGEST_DLQ sequences of job id's dead letters,
-// oldest first, reading headers only.
+// oldest first, reading headers only. When the job's status record names
+// its domain, only that domain's subject and ingest.dlq.unknown (a job
+// whose message could not be parsed) are read, not the whole stream.
 func (q *Queue) deadLetterSeqs(ctx context.Context, id string) ([]uint64, error) {
+	filters := []string{DLQSubjectPrefix + ">"}
+	if st, err := q.GetStatus(ctx, id); err == nil && ValidateDomain(st.Domain) == nil && st.Domain != dlqUnknownDomain {
+		filters = []string{DLQSubject(st.Domain), DLQSubject(dlqUnknownDomain)}
+	}
 	var seqs []uint64
-	err := q.scanDLQ(ctx, DLQSubjectPrefix+">", true, func(m jetstream.Msg, seq uint64) {
+	err := q.scanDLQ(ctx, filters, true, func(m jetstream.Msg, seq uint64) {
 		if m.Headers().Get(HeaderJobID) == id {
 			seqs = append(seqs, seq)
 		}
@@ -117,11 +128,11 @@ func (q *Queue) deadLetterSeqs(ctx context.Context, id string) ([]uint64, error)
 	return seqs, err
 }
 
-// scanDLQ calls fn for every message on filter in INGEST_DLQ, oldest
+// scanDLQ calls fn for every message on filters in INGEST_DLQ, oldest
 // first, through an ordered consumer.
-func (q *Queue) scanDLQ(ctx context.Context, filter string, headersOnly bool, fn func(jetstream.Msg, uint64)) error {
+func (q *Queue) scanDLQ(ctx context.Context, filters []string, headersOnly bool, fn func(jetstream.Msg, uint64)) error {
 	cons, err := q.js.OrderedConsumer(ctx, DLQStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
+		FilterSubjects: filters,
 		HeadersOnly:    headersOnly,
 	})
 	if err != nil {

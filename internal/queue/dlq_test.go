@@ -273,3 +273,35 @@ func TestDeadLetterBySeqSkipsSucceeded(t *testing.T) {
 		t.Fatalf("status = %+v, %v; want succeeded", st, err)
 	}
 }
+
+// Looking a dead letter up by job id reads only the job's domain and
+// ingest.dlq.unknown when its status names the domain; both are found.
+func TestGetDeadLetterByDomain(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	ctx := testCtx(t)
+	for i, dl := range []queue.DeadLetter{
+		{JobID: "j-known", Domain: "recruit", Reason: queue.ReasonPermanent, StreamSeq: 1},
+		{JobID: "j-other", Domain: "candidate", Reason: queue.ReasonPermanent, StreamSeq: 2},
+		{JobID: "j-unparsed", Reason: queue.ReasonPermanent, StreamSeq: 3}, // on ingest.dlq.unknown
+	} {
+		if _, err := q.UpdateStatus(ctx, dl.JobID, func(s *queue.Status) error { s.Domain, s.State = "recruit", queue.StateFailed; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.PublishDeadLetter(ctx, dl); err != nil {
+			t.Fatalf("dead letter %d: %v", i, err)
+		}
+	}
+	for _, id := range []string{"j-known", "j-unparsed"} {
+		if dl, err := q.GetDeadLetter(ctx, id); err != nil || dl.JobID != id {
+			t.Fatalf("GetDeadLetter(%s) = %+v, %v", id, dl, err)
+		}
+	}
+	if err := q.DeleteDeadLetter(ctx, "j-unparsed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.GetDeadLetter(ctx, "j-unparsed"); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("after delete: %v, want ErrNotFound", err)
+	}
+}
