@@ -182,6 +182,18 @@ func TestOpenKeepTopology(t *testing.T) {
 func TestDLQStreamBounded(t *testing.T) {
 	t.Parallel()
 	s := queuetest.StartServer(t)
+	// An INGEST_DLQ as earlier versions made it (unbounded, DiscardOld)
+	// is updated in place.
+	js, err := jetstream.New(queuetest.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(testCtx(t), jetstream.StreamConfig{
+		Name: queue.DLQStream, Subjects: []string{queue.DLQSubjectPrefix + ">"}, Storage: jetstream.FileStorage,
+		Duplicates: queue.DuplicateWindow, AllowDirect: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	q := queuetest.OpenQueue(t, s, queuetest.Config())
 	st, err := q.JetStream().Stream(testCtx(t), queue.DLQStream)
 	if err != nil {
