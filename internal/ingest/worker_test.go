@@ -79,7 +79,7 @@ func TestPermanentErrorsAreDeadLettered(t *testing.T) {
 	e.addFixture("recruit_small_df.pkl")
 	e.addFixture("candidate_small_df.pkl")
 	e.addFile("garbage.pkl", []byte("this is not a pickle"))
-	e.startWorker("w1", nil)
+	w1 := e.startWorker("w1", nil)
 
 	type want struct{ id, class string }
 	var wants []want
@@ -117,6 +117,11 @@ func TestPermanentErrorsAreDeadLettered(t *testing.T) {
 	}
 	if len(dls) != len(wants) {
 		t.Errorf("%d dead letters, want %d", len(dls), len(wants))
+	}
+	// A domain the worker does not know is no metric label value.
+	_, metrics := get(t, w1.w.Handler(), "/metrics")
+	if strings.Contains(metrics, `domain="nosuch"`) || !strings.Contains(metrics, `domain="invalid",outcome="failed"`) {
+		t.Errorf("metrics label unknown domains other than \"invalid\":\n%s", metrics)
 	}
 	e.checkCommitted("recruit", good, "recruit_small_df.jsonl")
 }
