@@ -19,11 +19,12 @@ import (
 )
 
 // ackProgress is the JetStream ack body that resets a message's AckWait;
-// sent as a request, the server's reply confirms it landed.
+// sent as a request, the server's reply confirms it received it while the
+// message was pending (not that this delivery still holds it).
 var ackProgress = []byte("+WPI")
 
-// HeaderAttemptsBefore is set on a job handed off at shutdown (see
-// [Worker.Run]) to the attempts the job had made before: the new message's
+// HeaderAttemptsBefore is set on a job handed off at shutdown (see the
+// package documentation, "Outcomes") to the attempts the job had made before: the new message's
 // deliveries count from there, so attempt numbers in status, logs and the
 // batch server's metadata keep increasing across the handoff.
 const HeaderAttemptsBefore = "Embedstream-Attempts-Before"
