@@ -28,6 +28,13 @@
 //
 // When [Config.Token] is set every route except /healthz and /readyz needs
 // "Authorization: Bearer <token>", compared in constant time. Request bodies
-// are bounded: JSON bodies by [Config.MaxBodyBytes], uploads by
-// [Config.MaxUploadBytes].
+// are bounded: JSON bodies by [Config.MaxBodyBytes] in size and
+// [Config.ReadTimeout] in time, uploads by [Config.MaxUploadBytes].
+//
+// # Sharing with other front ends
+//
+// [ConfigFrom] builds the configuration from the publisher's settings, and
+// [EnqueueOutcome] interprets queue.Queue.Enqueue's result (a duplicate
+// answers with the stored job; a status-write failure is still a success),
+// so the CLI and the local stack answer exactly as the API does.
 package httpapi

@@ -5,16 +5,20 @@
 // # Topology
 //
 // [Open] creates or updates, idempotently, everything below (names in
-// types.go):
+// types.go). Workers apply their settings to what exists; publishers open
+// with [Config.KeepTopology] ([PublisherConfig]), which binds what exists
+// as it is and only creates what is missing:
 //
 //   - the job stream (INGEST by default): subjects ingest.jobs.>, work-queue
 //     retention, a 10-minute duplicate window on Nats-Msg-Id, size limits
 //     with DiscardNew so a full queue refuses new jobs ([ErrQueueFull])
 //     instead of dropping accepted ones;
 //   - the durable pull consumer ingest-workers: explicit ack, AckWait,
-//     MaxDeliver, MaxAckPending from [Config]; a later Open with other
-//     values updates it;
-//   - INGEST_DLQ: dead letters on ingest.dlq.<domain> ([DeadLetter]);
+//     MaxDeliver, MaxAckPending from [Config]; a later worker Open with
+//     other values updates it;
+//   - INGEST_DLQ: dead letters on ingest.dlq.<domain> ([DeadLetter]),
+//     bounded ([DLQMaxBytes], [DLQMaxMsgs]) with DiscardNew and no age
+//     limit, so no dead letter is ever dropped;
 //   - <stream>_ADVISORIES: the consumer's MAX_DELIVERIES advisories,
 //     captured so that [Queue.WatchMaxDeliveries] sees each one even if no
 //     worker was listening when it fired;
@@ -38,7 +42,8 @@
 // Workers change records only through [Queue.UpdateStatus], a
 // compare-and-set loop on the KV revision that creates a missing record (a
 // job published straight to NATS). [Queue.ListStatus] lists them newest
-// first; [Queue.WatchStatus] streams changes.
+// first; [Queue.WatchStatus] streams changes, [Queue.WatchJob] those of
+// one job.
 //
 // # Dead letters
 //
@@ -46,7 +51,8 @@
 // the message only after it returned nil; the dead letter's Nats-Msg-Id
 // "<job id>-dlq-<stream seq>" makes racing publishers store it once. A job
 // whose deliveries ran out while no worker could report it is found through
-// [Queue.WatchMaxDeliveries] and moved by [Queue.DeadLetterBySeq].
+// [Queue.WatchMaxDeliveries] and moved by [Queue.DeadLetterBySeq] (unless
+// its status says it succeeded: then only its message is removed).
 // [Queue.ReplayDeadLetter] re-publishes the original job under the same job
 // id (header [HeaderJobID], Nats-Msg-Id "<job id>:replay:<dlq seq>") and
 // removes the dead letter; [Queue.DeleteDeadLetter] drops it.
