@@ -250,6 +250,32 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	}
 }
 
+// An upload is exempt from ReadTimeout: even with a deadline that has
+// passed before the handler runs, a 1 MiB body streams in.
+func TestUploadIgnoresReadTimeout(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	api := httpapi.New(httpapi.Config{ReadTimeout: time.Nanosecond}, b.q, domainNames{"recruit"}, testLogger(t))
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	body := bytes.Repeat([]byte("x"), 1<<20)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/files/big.pkl", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, got)
+	}
+}
+
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	const token = "s3cret-token"
