@@ -11,22 +11,21 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
-// stack is the local pipeline the end-to-end stages run on: JetStream
-// embedded in this process, and the batch server (--discard), the
-// publisher's HTTP API and the workers as separate processes.
+// stack is the local pipeline the end-to-end stages run on, each part a
+// process of its own: the batch server (--discard), `publisher dev
+// --workers 0` (embedded JetStream and the HTTP API) and the workers.
 type stack struct {
 	dir     string // logs and state of this stack
 	bin     string // directory of the built binaries
 	dataDir string
 
-	ns        *server.Server
+	natsURL   string
 	batch     *proc
 	batchAddr string
 	pub       *proc
@@ -36,7 +35,7 @@ type stack struct {
 	nworkers  int
 }
 
-// startStack starts NATS, the batch server and the publisher under dir.
+// startStack starts the batch server and `publisher dev` under dir.
 func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err error) {
 	s = &stack{dir: dir, bin: bin, dataDir: dataDir, http: &http.Client{Timeout: 10 * time.Second}}
 	defer func() {
@@ -50,16 +49,6 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	s.ns, err = server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: filepath.Join(dir, "nats"), NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
-	if err != nil {
-		return nil, fmt.Errorf("stack: nats: %w", err)
-	}
-	go s.ns.Start()
-	if !s.ns.ReadyForConnections(15 * time.Second) {
-		return nil, errors.New("stack: nats not ready within 15s")
-	}
-
 	if s.batchAddr, err = freeAddr(); err != nil {
 		return nil, err
 	}
@@ -77,10 +66,17 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 	if err != nil {
 		return nil, err
 	}
+	natsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, natsPort, _ := strings.Cut(natsAddr, ":")
+	s.natsURL = "nats://" + natsAddr
 	s.api = "http://" + httpAddr
-	s.pub, err = startProc("publisher", filepath.Join(bin, "publisher"), []string{"serve"},
-		[]string{"LOG_LEVEL=warn", "NATS_URL=" + s.ns.ClientURL(), "HTTP_ADDR=" + httpAddr, "DATA_DIR=" + dataDir},
-		filepath.Join(dir, "publisher.log"))
+	s.pub, err = startProc("publisher dev", filepath.Join(bin, "publisher"), []string{"dev",
+		"--workers", "0", "--batch-server", s.batchAddr, "--nats-port", natsPort, "--nats-dir", filepath.Join(dir, "nats"),
+		"--http-addr", httpAddr, "--data-dir", dataDir, "--log-level", "warn", "--log-format", "json"},
+		nil, filepath.Join(dir, "publisher.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +96,7 @@ func (s *stack) startWorker(ctx context.Context, bin string, args []string, conc
 		return nil, err
 	}
 	p, err := startProc(name, bin, args, []string{
-		"LOG_LEVEL=warn", "NATS_URL=" + s.ns.ClientURL(), "BATCH_SERVER_ADDR=" + s.batchAddr,
+		"LOG_LEVEL=warn", "NATS_URL=" + s.natsURL, "BATCH_SERVER_ADDR=" + s.batchAddr,
 		"DATA_DIR=" + s.dataDir, "METRICS_ADDR=" + metrics, "WORKER_NAME=" + name,
 		"WORKER_CONCURRENCY=" + strconv.Itoa(concurrency),
 	}, filepath.Join(s.dir, name+".log"))
@@ -131,10 +127,6 @@ func (s *stack) close() {
 		if p != nil {
 			_ = p.stop()
 		}
-	}
-	if s.ns != nil {
-		s.ns.Shutdown()
-		s.ns.WaitForShutdown()
 	}
 }
 
