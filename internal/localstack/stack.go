@@ -208,7 +208,7 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 
 func newWorker(ctx context.Context, wc config.Worker, domains *domain.Registry, nc *nats.Conn, q *queue.Queue, log zerolog.Logger) (*ingest.Worker, *batchclient.Client, error) {
 	wcfg, pcfg, bcfg := ingest.Configs(wc)
-	wlog := log.With().Str("part", "worker").Logger() // ingest.Worker adds its name
+	wlog := log.With().Str("part", "worker").Str("worker", wcfg.Name).Logger()
 	bc, err := batchclient.New(ctx, bcfg, wlog)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", wcfg.Name, err)
