@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/source"
 )
@@ -45,10 +46,8 @@ func (d *Dashboard) handleEnqueue(w http.ResponseWriter, r *http.Request) error 
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)
 	defer cancel()
 	res, err := d.q.Enqueue(ctx, job)
+	out, err := httpapi.EnqueueOutcome(res, err, &d.log)
 	switch {
-	case errors.Is(err, queue.ErrStatusWrite) && res.JobID != "":
-		// Enqueued and durable; the worker writes the record when it starts.
-		d.log.Warn().Err(err).Str("job_id", res.JobID).Msg("job enqueued without its queued status record")
 	case errors.Is(err, queue.ErrQueueFull):
 		form.Error = "the job queue is full; retry later"
 		d.render(w, r, http.StatusServiceUnavailable, "enqueue", form)
@@ -61,13 +60,13 @@ func (d *Dashboard) handleEnqueue(w http.ResponseWriter, r *http.Request) error 
 	case err != nil:
 		return fmt.Errorf("enqueue %s job for %q: %w", job.Domain, job.FileName, err)
 	}
-	d.log.Info().Str("job_id", res.JobID).Str("domain", job.Domain).Str("file_name", job.FileName).
-		Bool("duplicate", res.Duplicate).Msg("job enqueued from the dashboard")
+	d.log.Info().Str("job_id", out.JobID).Str("domain", out.Domain).Str("file_name", out.FileName).
+		Bool("duplicate", out.Duplicate).Msg("job enqueued from the dashboard")
 	notice := "enqueued"
-	if res.Duplicate {
+	if out.Duplicate {
 		notice = "duplicate"
 	}
-	http.Redirect(w, r, jobPath(res.JobID)+"?notice="+notice, http.StatusSeeOther)
+	http.Redirect(w, r, jobPath(out.JobID)+"?notice="+notice, http.StatusSeeOther)
 	return nil
 }
 

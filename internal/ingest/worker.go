@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
 // Queue is what the worker needs of the job queue; implemented by
@@ -282,7 +283,7 @@ func (w *Worker) watchAdvisories(ctx context.Context) {
 	delay := advisoryRetryMin
 	for {
 		started := time.Now()
-		err := w.q.WatchMaxDeliveries(ctx, w.onMaxDeliveries)
+		err := w.q.WatchMaxDeliveries(telemetry.WithLogger(ctx, w.log), w.onMaxDeliveries)
 		if ctx.Err() != nil {
 			w.advisoryDown.Store(false)
 			return

@@ -143,13 +143,9 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 		clients = append(clients, bc)
 	}
 
-	api := httpapi.New(httpapi.Config{
-		Token:          pcfg.APIToken,
-		DataDir:        pcfg.DataDir,
-		AllowedExt:     pcfg.AllowedExtensions,
-		MaxUploadBytes: pcfg.MaxUploadBytes,
-		Ready:          s.q.Ready,
-	}, s.q, domains, log.With().Str("part", "api").Logger())
+	apiCfg := httpapi.ConfigFrom(pcfg)
+	apiCfg.Ready = s.q.Ready
+	api := httpapi.New(apiCfg, s.q, domains, log.With().Str("part", "api").Logger())
 	var h http.Handler = api
 	if opts.Handler != nil {
 		if h, err = opts.Handler(api, s.q, domains, pcfg); err != nil {
