@@ -101,9 +101,9 @@ type e2eStage struct {
 	Bytes       int64    `json:"bytes"`
 	Rows        int      `json:"rows"`
 	Cold        runStats `json:"cold"`          // first job of a fresh worker: started_at..finished_at of its status record
-	Warm        runStats `json:"warm"`          // second job of the same worker; peak RSS of the worker after both
+	Warm        runStats `json:"warm"`          // last job of the same worker (e2eJobs); peak RSS of the worker after all
 	Wall        runStats `json:"wall"`          // warm job: POST to succeeded seen by polling
-	RSSVsPickle float64  `json:"rss_vs_pickle"` // peak over both jobs / pickle size
+	RSSVsPickle float64  `json:"rss_vs_pickle"` // peak over all jobs / pickle size
 	// ColdRSSVsPickle is the peak after the first job / pickle size.
 	ColdRSSVsPickle float64 `json:"cold_rss_vs_pickle"`
 	// BatchServerCPU is the batch server's CPU seconds during each warm
@@ -195,13 +195,13 @@ func writeMarkdown(w io.Writer, r *report) {
 	}
 	if e := r.E2E; e != nil {
 		p("## End to end (POST /data/ingest/recruit → succeeded; 1 worker process; batch server --discard)\n\n")
-		p("| file | size | rows | rows/s | MB/s | job time (started_at → finished_at) | wall (POST → seen succeeded) | first job of a fresh worker | worker peak RSS: first job / both jobs | RSS / pickle: first job / both |\n")
+		p("| file | size | rows | rows/s | MB/s | job time (started_at → finished_at) | wall (POST → seen succeeded) | first job of a fresh worker | worker peak RSS: first job / all jobs | RSS / pickle: first job / all |\n")
 		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		p("| %s | %s | %d | %.0f | %.0f | %.2f s | %.2f s | %.2f s (%.0f rows/s) | %s / %s | %.2fx / %.2fx |\n\n", e.File, mib(e.Bytes), e.Rows, e.Warm.RowsPerSec, e.Warm.MBps,
 			e.Warm.MedianSeconds, e.Wall.MedianSeconds, e.Cold.MedianSeconds, e.Cold.RowsPerSec,
 			mib(e.Cold.MedianPeakRSS), mib(e.Warm.MedianPeakRSS), e.ColdRSSVsPickle, e.RSSVsPickle)
-		p("Each run starts a fresh worker and gives it the job twice; the figures are the second (warm) job, as on a long-running worker. Peak RSS is VmHWM after both jobs. CPU time of the warm job: worker %.2f s, batch server %.2f s (first job: worker %.2f s).\n\n",
-			e.Warm.MedianCPUSeconds, e.MedianBatchServerCPU, e.Cold.MedianCPUSeconds)
+		p("Each run starts a fresh worker and gives it the job %d times; the figures are the last (warm) job, as on a long-running worker. Peak RSS is VmHWM after the first job and after all. CPU time of the warm job: worker %.2f s, batch server %.2f s (first job: worker %.2f s).\n\n",
+			e2eJobs, e.Warm.MedianCPUSeconds, e.MedianBatchServerCPU, e.Cold.MedianCPUSeconds)
 	}
 	if q := r.Queue; q != nil {
 		p("## Queue overhead (%d jobs of 10 rows, %d workers × concurrency %d)\n\n", q.Jobs, q.Workers, q.Concurrency)
