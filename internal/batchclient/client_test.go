@@ -20,6 +20,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/canonical"
 	"github.com/embedstream/embedstream/internal/table"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
@@ -43,27 +44,8 @@ func startServer(t *testing.T, cfg batchserver.Config) *server {
 	s := &server{chunks: make(chan uint64, 4096), done: make(chan batchserver.Result, 64)}
 	cfg.Hooks.ChunkReceived = func(_ string, seq uint64) { s.chunks <- seq }
 	cfg.Hooks.StreamDone = func(r batchserver.Result) { s.done <- r }
-	srv, err := batchserver.New(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		if err := srv.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	s.srv, s.addr = srv, lis.Addr().String()
+	bs := batchservertest.Start(t, cfg, zerolog.Nop())
+	s.srv, s.addr = bs.Server, bs.Addr
 	return s
 }
 
