@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,9 +21,11 @@ import (
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/canonical"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/ingesttest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
@@ -83,8 +84,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.q = queuetest.OpenQueue(t, e.nats, e.qcfg)
 	e.nc = queuetest.Connect(t, e.nats)
 
-	bs, err := batchserver.New(batchserver.Config{
-		OutDir:     t.TempDir(),
+	bs := batchservertest.Start(t, batchserver.Config{
 		FailFirst:  o.FailFirst,
 		ChunkDelay: o.ChunkDelay,
 		Hooks: batchserver.Hooks{ChunkReceived: func(id string, _ uint64) {
@@ -94,26 +94,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 			}
 		}},
 	}, e.log.With().Str("component", "batchserver").Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- bs.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("batch server: %v", err)
-		}
-		if err := bs.Close(); err != nil {
-			t.Errorf("batch server close: %v", err)
-		}
-	})
-	e.batch, e.batchAddr = bs, lis.Addr().String()
+	e.batch, e.batchAddr = bs.Server, bs.Addr
 	return e
 }
 
@@ -145,56 +126,23 @@ type worker struct {
 // It is stopped when the test ends.
 func (e *env) startWorker(name string, mod func(*ingest.WorkerConfig, *ingest.ProcessorConfig)) *worker {
 	e.t.Helper()
-	nc := queuetest.Connect(e.t, e.nats)
-	ctx, cancel := context.WithCancel(context.Background())
-	q, err := queue.Open(ctx, nc, e.qcfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if e.beforeRun != nil {
-		e.beforeRun()
-	}
-	bc, err := batchclient.New(ctx, batchclient.Config{Addr: e.batchAddr}, e.log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	domains, err := domain.NewRegistry("")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	wcfg := ingest.WorkerConfig{
-		Name:            name,
-		Concurrency:     2,
-		BackoffMin:      20 * time.Millisecond,
-		BackoffMax:      100 * time.Millisecond,
-		ShutdownTimeout: 10 * time.Second,
-		FetchWait:       500 * time.Millisecond,
-		StatusInterval:  50 * time.Millisecond,
-	}
-	pcfg := ingest.ProcessorConfig{DataDir: e.dataDir, MaxFileBytes: 64 << 20}
+	wcfg := ingesttest.WorkerConfig(name)
+	wcfg.ShutdownTimeout = 10 * time.Second
+	wcfg.FetchWait = 500 * time.Millisecond
+	wcfg.StatusInterval = 50 * time.Millisecond
+	pcfg := ingesttest.ProcessorConfig(e.dataDir)
 	if mod != nil {
 		mod(&wcfg, &pcfg)
 	}
-	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), nil, e.log.With().Str("worker", name).Logger())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					e.t.Errorf("worker %s: %v", name, err)
-				}
-			case <-time.After(waitTimeout):
-				e.t.Errorf("worker %s did not stop", name)
-			}
-			_ = bc.Close()
-		})
-	}
-	e.t.Cleanup(stop)
-	return &worker{w: w, stop: stop}
+	w := ingesttest.StartWorker(e.t, e.nats, ingesttest.Config{
+		Queue:     e.qcfg,
+		BatchAddr: e.batchAddr,
+		Worker:    wcfg,
+		Processor: pcfg,
+		Log:       e.log.With().Str("worker", name).Logger(),
+		BeforeRun: e.beforeRun,
+	})
+	return &worker{w: w.Worker, stop: w.Stop}
 }
 
 // enqueue enqueues a job through the queue package (as the publisher does)
