@@ -1,9 +1,6 @@
 package cli_test
 
 import (
-	"context"
-	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,11 +10,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/cli"
-	"github.com/embedstream/embedstream/internal/domain"
-	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/ingesttest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
@@ -32,50 +28,11 @@ func startWorker(t *testing.T, ns *queuetest.Server, dataDir string, chunkDelay 
 	if testing.Verbose() {
 		log = zerolog.New(zerolog.NewTestWriter(t))
 	}
-	bs, err := batchserver.New(batchserver.Config{OutDir: t.TempDir(), ChunkDelay: chunkDelay}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- bs.Serve(ctx, lis) }()
-	nc := queuetest.Connect(t, ns)
-	q, err := queue.Open(ctx, nc, queuetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc, err := batchclient.New(ctx, batchclient.Config{Addr: lis.Addr().String()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	domains, err := domain.NewRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := ingest.NewWorker(ingest.WorkerConfig{
-		Name: "cli-test-worker", Concurrency: 2, FetchWait: 200 * time.Millisecond, StatusInterval: 20 * time.Millisecond,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-	}, q, nc, ingest.NewProcessor(ingest.ProcessorConfig{DataDir: dataDir, MaxFileBytes: 64 << 20, ChunkRecords: 10}, domains, q, bc), nil, log)
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for _, c := range []chan error{ran, served} {
-			select {
-			case err := <-c:
-				if err != nil && !errors.Is(err, context.Canceled) { // cancelled before it bound: the test failed already
-					t.Error(err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Error("worker or batch server did not stop")
-			}
-		}
-		_ = bc.Close()
-		_ = bs.Close()
+	bs := batchservertest.Start(t, batchserver.Config{ChunkDelay: chunkDelay}, log)
+	pcfg := ingesttest.ProcessorConfig(dataDir)
+	pcfg.ChunkRecords = 10
+	ingesttest.StartWorker(t, ns, ingesttest.Config{
+		BatchAddr: bs.Addr, Worker: ingesttest.WorkerConfig("cli-test-worker"), Processor: pcfg, Log: log,
 	})
 }
 
