@@ -2,9 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
-	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/ingesttest"
 	"github.com/embedstream/embedstream/internal/queue"
-	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
 // The real implementations satisfy the interfaces the API consumes.
@@ -43,59 +39,14 @@ const fixture = "../pickleload/testdata/fixtures/recruit_small_df"
 func startWorker(t *testing.T, b *bundle, dataDir string, chunkDelay time.Duration) *batchserver.Server {
 	t.Helper()
 	log := testLogger(t)
-	bs, err := batchserver.New(batchserver.Config{OutDir: t.TempDir(), ChunkDelay: chunkDelay}, log.With().Str("component", "batchserver").Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- bs.Serve(ctx, lis) }()
-
-	nc := queuetest.Connect(t, b.nats)
-	q, err := queue.Open(ctx, nc, queuetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc, err := batchclient.New(ctx, batchclient.Config{Addr: lis.Addr().String()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	domains, err := domain.NewRegistry("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := ingest.NewWorker(ingest.WorkerConfig{
-		Name: "worker-" + t.Name(), Concurrency: 2,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-		FetchWait: 200 * time.Millisecond, StatusInterval: 20 * time.Millisecond,
-	}, q, nc, ingest.NewProcessor(ingest.ProcessorConfig{DataDir: dataDir, MaxFileBytes: 64 << 20}, domains, q, bc),
-		nil, log.With().Str("component", "worker").Logger())
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for name, c := range map[string]chan error{"worker": ran, "batch server": served} {
-			select {
-			case err := <-c:
-				if err != nil && !errors.Is(err, context.Canceled) { // cancelled before it bound: the test failed already
-					t.Errorf("%s: %v", name, err)
-				}
-			case <-time.After(e2eTimeout):
-				t.Errorf("%s did not stop", name)
-			}
-		}
-		if err := bc.Close(); err != nil {
-			t.Errorf("batch client close: %v", err)
-		}
-		if err := bs.Close(); err != nil {
-			t.Errorf("batch server close: %v", err)
-		}
+	bs := batchservertest.Start(t, batchserver.Config{ChunkDelay: chunkDelay}, log.With().Str("component", "batchserver").Logger())
+	ingesttest.StartWorker(t, b.nats, ingesttest.Config{
+		BatchAddr: bs.Addr,
+		Worker:    ingesttest.WorkerConfig("worker-" + t.Name()),
+		Processor: ingesttest.ProcessorConfig(dataDir),
+		Log:       log.With().Str("component", "worker").Logger(),
 	})
-	return bs
+	return bs.Server
 }
 
 // getStatus reads GET /jobs/{id}.
