@@ -1,9 +1,7 @@
 package dashboard_test
 
 import (
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,12 +14,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/dashboard"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
-	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/ingesttest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
@@ -81,65 +79,23 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	s.http = httptest.NewServer(dash.Wrap(api))
 	t.Cleanup(s.http.Close)
 	if o.worker {
-		s.batch = startWorker(t, s, domains, o)
+		s.batch = startWorker(t, s, o)
 	}
 	return s
 }
 
 // startWorker runs the reference batch server and one in-process worker on
 // s's NATS, resolving files in s.dataDir.
-func startWorker(t *testing.T, s *stack, domains *domain.Registry, o stackOpts) *batchserver.Server {
+func startWorker(t *testing.T, s *stack, o stackOpts) *batchserver.Server {
 	t.Helper()
 	log := testLogger(t)
-	bs, err := batchserver.New(batchserver.Config{OutDir: t.TempDir(), ChunkDelay: o.chunkDelay, Hooks: o.hooks}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- bs.Serve(ctx, lis) }()
-
-	nc := queuetest.Connect(t, s.nats)
-	q, err := queue.Open(ctx, nc, queuetest.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc, err := batchclient.New(ctx, batchclient.Config{Addr: lis.Addr().String()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := ingest.NewWorker(ingest.WorkerConfig{
-		Name: "worker-1", Concurrency: 2,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-		FetchWait: 200 * time.Millisecond, StatusInterval: 20 * time.Millisecond,
-	}, q, nc, ingest.NewProcessor(ingest.ProcessorConfig{DataDir: s.dataDir, MaxFileBytes: 64 << 20, ChunkRecords: o.chunkRecords}, domains, q, bc),
-		nil, log)
-	ran := make(chan error, 1)
-	go func() { ran <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for name, c := range map[string]chan error{"worker": ran, "batch server": served} {
-			select {
-			case err := <-c:
-				if err != nil {
-					t.Errorf("%s: %v", name, err)
-				}
-			case <-time.After(waitTimeout):
-				t.Errorf("%s did not stop", name)
-			}
-		}
-		if err := bc.Close(); err != nil {
-			t.Errorf("batch client close: %v", err)
-		}
-		if err := bs.Close(); err != nil {
-			t.Errorf("batch server close: %v", err)
-		}
+	bs := batchservertest.Start(t, batchserver.Config{ChunkDelay: o.chunkDelay, Hooks: o.hooks}, log)
+	pcfg := ingesttest.ProcessorConfig(s.dataDir)
+	pcfg.ChunkRecords = o.chunkRecords
+	ingesttest.StartWorker(t, s.nats, ingesttest.Config{
+		BatchAddr: bs.Addr, Worker: ingesttest.WorkerConfig("worker-1"), Processor: pcfg, Log: log,
 	})
-	return bs
+	return bs.Server
 }
 
 func testLogger(t *testing.T) zerolog.Logger {
