@@ -67,9 +67,7 @@ func deadLetter(t *testing.T, q *queue.Queue, msg jetstream.Msg) queue.Job {
 
 func TestDeadLetterListReplayDelete(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 
 	if _, err := q.Enqueue(ctx, queue.Job{ID: "r:1", Domain: "recruit", FileName: "missing.pkl"}); err != nil {
 		t.Fatal(err)
@@ -148,9 +146,7 @@ func TestDeadLetterListReplayDelete(t *testing.T) {
 
 func TestDeadLetterOfUnparsableJob(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	msg := &nats.Msg{Subject: "ingest.jobs.recruit", Data: []byte("not json"), Header: nats.Header{}}
 	msg.Header.Set(queue.HeaderMsgID, "bad-1")
 	if _, err := q.JetStream().PublishMsg(ctx, msg); err != nil {
@@ -250,9 +246,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 // whose ack was lost is removed from the work queue, never dead-lettered.
 func TestDeadLetterBySeqSkipsSucceeded(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	res, err := q.Enqueue(ctx, queue.Job{ID: "done-1", Domain: "recruit", FileName: "a.pkl"})
 	if err != nil {
 		t.Fatal(err)
@@ -278,9 +272,7 @@ func TestDeadLetterBySeqSkipsSucceeded(t *testing.T) {
 // ingest.dlq.unknown when its status names the domain; both are found.
 func TestGetDeadLetterByDomain(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	for i, dl := range []queue.DeadLetter{
 		{JobID: "j-known", Domain: "recruit", Reason: queue.ReasonPermanent, StreamSeq: 1},
 		{JobID: "j-other", Domain: "candidate", Reason: queue.ReasonPermanent, StreamSeq: 2},

@@ -10,14 +10,11 @@ import (
 	"testing/iotest"
 
 	"github.com/embedstream/embedstream/internal/queue"
-	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
 func TestFiles(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	data := bytes.Repeat([]byte("embedstream\x00\x01"), 200_000) // several object store chunks
 	sum := sha256.Sum256(data)
 	info, err := q.PutFile(ctx, "dir/f.pkl", bytes.NewReader(data))

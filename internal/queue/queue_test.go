@@ -24,6 +24,14 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// setup starts a NATS server and opens the queue on it with
+// [queuetest.Config]; ctx is a [testCtx].
+func setup(t *testing.T) (*queuetest.Server, *queue.Queue, context.Context) {
+	t.Helper()
+	s := queuetest.StartServer(t)
+	return s, queuetest.OpenQueue(t, s, queuetest.Config()), testCtx(t)
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -228,9 +236,7 @@ func TestConnect(t *testing.T) {
 
 func TestEnqueueWorkQueueRetention(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	res, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"})
 	if err != nil {
 		t.Fatal(err)
@@ -294,9 +300,7 @@ func TestEnqueueQueueFull(t *testing.T) {
 
 func TestEnqueueDedupe(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	job := queue.Job{ID: "idem-1", Domain: "candidate", FileName: "c.pkl"}
 	first, err := q.Enqueue(ctx, job)
 	if err != nil || first.Duplicate {
@@ -323,9 +327,7 @@ func TestEnqueueDedupe(t *testing.T) {
 // with the stored job, and that one naming another job is a conflict.
 func TestEnqueueDuplicateAnswersStoredJob(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	job := queue.Job{ID: "idem-3", Domain: "candidate", FileName: "c.pkl"}
 	first, err := q.Enqueue(ctx, job)
 	if err != nil || first.Status.State != queue.StateQueued || first.Status.FileName != "c.pkl" || first.Status.Source != queue.SourceFile {
@@ -358,9 +360,7 @@ func TestEnqueueDuplicateAnswersStoredJob(t *testing.T) {
 // still remembered.
 func TestEnqueueDedupeInWindow(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	job := queue.Job{ID: "idem-2", Domain: "candidate", FileName: "c.pkl"}
 	if _, err := q.Enqueue(ctx, job); err != nil {
 		t.Fatal(err)
@@ -383,8 +383,7 @@ func TestEnqueueDedupeInWindow(t *testing.T) {
 
 func TestEnqueueRejectsBadJobs(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	_, q, _ := setup(t)
 	for _, job := range []queue.Job{
 		{Domain: "recruit"},
 		{Domain: "", FileName: "a.pkl"},
@@ -404,8 +403,7 @@ func TestEnqueueRejectsBadJobs(t *testing.T) {
 
 func TestEnqueueUnavailable(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	s, q, _ := setup(t)
 	s.Shutdown()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
@@ -451,9 +449,7 @@ func TestEnqueueWhileDownNotSentLater(t *testing.T) {
 
 func TestEnqueueSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	s, q, ctx := setup(t)
 	res, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,7 @@ import (
 
 func TestUpdateStatusConcurrentCAS(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	s, q, _ := setup(t)
 	const writers, each = 8, 15
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
@@ -53,9 +52,7 @@ func TestUpdateStatusConcurrentCAS(t *testing.T) {
 
 func TestUpdateStatusSkipAndError(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	if _, err := q.GetStatus(ctx, "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("GetStatus of a missing job: %v, want ErrNotFound", err)
 	}
@@ -75,9 +72,7 @@ func TestUpdateStatusSkipAndError(t *testing.T) {
 
 func TestListStatus(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i, c := range []struct{ domain, state string }{
 		{"recruit", queue.StateSucceeded}, {"candidate", queue.StateFailed}, {"recruit", queue.StateFailed},
@@ -122,8 +117,7 @@ func TestListStatus(t *testing.T) {
 
 func TestListStatusEmpty(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
+	_, q, _ := setup(t)
 	got, err := q.ListStatus(testCtx(t), queue.Filter{})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("ListStatus on an empty bucket: %v, %v", got, err)
@@ -132,9 +126,7 @@ func TestListStatusEmpty(t *testing.T) {
 
 func TestWatchStatus(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	ch, err := q.WatchStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -154,9 +146,7 @@ func TestWatchStatus(t *testing.T) {
 
 func TestWatchJob(t *testing.T) {
 	t.Parallel()
-	s := queuetest.StartServer(t)
-	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	ctx := testCtx(t)
+	_, q, ctx := setup(t)
 	if _, err := q.Enqueue(ctx, queue.Job{ID: "watch.me:1", Domain: "recruit", FileName: "a.pkl"}); err != nil {
 		t.Fatal(err)
 	}
