@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/config"
-
+	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
@@ -35,16 +35,7 @@ func setup(t *testing.T) (*queuetest.Server, *queue.Queue, context.Context) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(20 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	polltest.Until(t, 20*time.Second, what, cond)
 }
 
 func streamMsgs(t *testing.T, q *queue.Queue, name string) uint64 {
