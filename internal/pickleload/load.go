@@ -153,7 +153,7 @@ func ReadFile(path string) ([]byte, error) {
 	if off := firstBigPayload(head[:n]); off >= 0 {
 		pad = (8 - off%8) % 8
 	}
-	buf := make([]byte, pad+int(size))
+	buf := allocFileBuffer(pad + int(size))
 	if _, err := f.ReadAt(buf[pad:], 0); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("pickleload: read %s: %w", path, err)
 	}
