@@ -156,9 +156,24 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	}
 }
 
-var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
-
-// oneLine folds a message onto a single line.
+// oneLine folds a message onto a single line: the lines of a joined error
+// (several domain problems) are separated by "; ", a line ending in ':'
+// continues with a space.
 func oneLine(s string) string {
-	return lineBreaks.Replace(s)
+	var b strings.Builder
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteByte(' ')
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
