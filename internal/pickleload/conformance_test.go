@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,12 @@ const corpusDir = "../../../shared/pickle-corpus"
 // <stem>.error.txt (must be refused: not a DataFrame/Series, or not a valid
 // table) or <stem>.note.txt (no defined expectation; the outcome is logged).
 const conformanceDir = "testdata/conformance"
+
+// mustExpect lists corpus objects whose expectation must exist: with none,
+// a load is only logged, so a lost expectation would pass silently. The
+// SparseArray-backed ones are held to pandas' densified values
+// (.sparse.to_dense()) in both the 1.5.3 and the 2.2.3 split files.
+var mustExpect = []string{"sp_frame__float", "sp_series__float", "sp_series__ts"}
 
 // conformanceCase is one corpus object and what is expected of it.
 type conformanceCase struct {
@@ -69,6 +76,16 @@ func TestConformance(t *testing.T) {
 	}
 	if len(cases) == 0 {
 		t.Fatalf("no pickles under %s", corpusDir)
+	}
+	for _, stem := range mustExpect {
+		if _, err := os.Stat(filepath.Join(conformanceDir, "1.5.3", stem+".jsonl")); err != nil {
+			t.Errorf("%s has no expectation: %v", stem, err)
+		}
+		for _, set := range []string{"1.5.3", "2.2.3"} {
+			if !slices.ContainsFunc(cases, func(c conformanceCase) bool { return c.set == set && c.stem == stem }) {
+				t.Errorf("%s/split/%s.pkl is not in the corpus", set, stem)
+			}
+		}
 	}
 
 	var (

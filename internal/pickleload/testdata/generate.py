@@ -1366,13 +1366,26 @@ def gen_conformance(corpus, outbase):
     gen_conformance_dir(os.path.join(corpus, "pandas-legacy"), os.path.join(outbase, "legacy"))
 
 
+def densify(obj):
+    """A SparseArray-backed Series, or a DataFrame of only sparse columns, as
+    pandas densifies it (.sparse.to_dense(): unstored positions hold the fill
+    value, the dtype becomes the sparse subtype), so its expectation is that
+    of the dense object; anything else is returned unchanged (a frame mixing
+    sparse and dense columns keeps its note)."""
+    if isinstance(obj, pd.Series) and isinstance(obj.dtype, pd.SparseDtype):
+        return obj.sparse.to_dense()
+    if isinstance(obj, pd.DataFrame) and len(obj.columns) and all(isinstance(t, pd.SparseDtype) for t in obj.dtypes):
+        return obj.sparse.to_dense()
+    return obj
+
+
 def gen_conformance_dir(split, outdir):
     os.makedirs(outdir, exist_ok=True)
     for f in os.listdir(outdir):
         os.remove(os.path.join(outdir, f))
     for name in sorted(os.listdir(split)):
         stem = name[:-4]
-        obj = pd.read_pickle(os.path.join(split, name), compression=None)
+        obj = densify(pd.read_pickle(os.path.join(split, name), compression=None))
         note = None
         try:
             if isinstance(obj, pd.DataFrame):
