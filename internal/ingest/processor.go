@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"runtime"
+	"sync/atomic"
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/domain"
@@ -52,6 +54,28 @@ type Processor struct {
 	domains  Domains
 	objects  Objects
 	streamer Streamer
+
+	// leftover counts the file bytes of jobs finished since the last
+	// collect: a measure of the garbage (decoded tables) they left.
+	leftover atomic.Int64
+}
+
+// collectAfter is the leftover above which a job collects garbage before
+// it reads its file; see [Processor.collect].
+const collectAfter = 64 << 20
+
+// collect runs a garbage collection when the jobs finished since the last
+// one left enough garbage. A large job ends with its decoded table (several
+// times the file) live at the last GC, so the GC's next goal (twice the
+// live heap) lets the next job allocate all of its own before the previous
+// one's is freed: without this, a worker's peak RSS over three jobs of a
+// 190 MiB DataFrame was 4.0x the file against 2.9x for one. A collection
+// when the previous table is garbage costs a few milliseconds (what is
+// live then is mostly pointer-free buffers).
+func (p *Processor) collect() {
+	if n := p.leftover.Load(); n >= collectAfter && p.leftover.CompareAndSwap(n, 0) {
+		runtime.GC()
+	}
 }
 
 // NewProcessor returns a Processor. objects may be nil if no job uses
@@ -91,11 +115,13 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	if err != nil {
 		return rep, fmt.Errorf("look up domain: %w", err)
 	}
+	p.collect()
 	data, err := p.read(ctx, job)
 	if err != nil {
 		return rep, err
 	}
 	rep.FileBytes = int64(len(data))
+	defer p.leftover.Add(rep.FileBytes)
 
 	// Hash while the pickle loads: both only read data.
 	sum := make(chan [sha256.Size]byte, 1)
@@ -208,7 +234,9 @@ func (p *Processor) read(ctx context.Context, job queue.Job) ([]byte, error) {
 
 // readBounded reads r to its end. size is the expected length (-1:
 // unknown), used to allocate once; more than limit bytes fail with
-// errFileTooLarge.
+// errFileTooLarge. The bytes are placed as pickleload.ReadFile places them:
+// the first large array payload 8-byte aligned, so that the loader can use
+// a float32 matrix in place, in a buffer from pickleload.NewFileBuffer.
 func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = 1<<63 - 1
@@ -216,25 +244,37 @@ func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
 	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
 	}
-	capacity := int64(64 << 10)
-	if size >= 0 {
-		capacity = size + 1 // +1 to see EOF without growing
+	var head [pickleload.HeadSize]byte
+	n, err := io.ReadFull(r, head[:])
+	eof := err == io.EOF || err == io.ErrUnexpectedEOF
+	if err != nil && !eof {
+		return nil, err
 	}
-	buf := make([]byte, 0, capacity)
-	for {
+	if int64(n) > limit {
+		return nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
+	}
+	pad := pickleload.AlignPad(head[:n])
+	capacity := int64(n) + 64<<10
+	if size >= 0 {
+		capacity = max(size, int64(n)) + 1 // +1 to see EOF without growing
+	}
+	buf := pickleload.NewFileBuffer(pad + int(capacity))[:pad]
+	buf = append(buf, head[:n]...)
+	for !eof {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
+		if int64(len(buf)-pad) > limit {
 			return nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
 		}
 		if err == io.EOF {
-			return buf, nil
+			break
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
+	return buf[pad:], nil
 }

@@ -144,21 +144,43 @@ func ReadFile(path string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	var head [4096]byte
+	var head [HeadSize]byte
 	n, err := f.ReadAt(head[:], 0)
 	if err != nil && err != io.EOF {
 		return nil, fmt.Errorf("pickleload: read %s: %w", path, err)
 	}
-	pad := 0
-	if off := firstBigPayload(head[:n]); off >= 0 {
-		pad = (8 - off%8) % 8
-	}
-	buf := allocFileBuffer(pad + int(size))
+	pad := AlignPad(head[:n])
+	buf := NewFileBuffer(pad + int(size))
 	if _, err := f.ReadAt(buf[pad:], 0); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("pickleload: read %s: %w", path, err)
 	}
 	return buf[pad:], nil
 }
+
+// HeadSize is how many leading bytes of a pickle [AlignPad] looks at.
+const HeadSize = 4096
+
+// AlignPad returns how many bytes to leave in front of a pickle in its
+// buffer so that the first large array payload that head (the file's first
+// bytes, up to [HeadSize]) shows is 8-byte aligned when the buffer is: the
+// placement [ReadFile] uses, for callers that read the file themselves
+// (from a stream, or into a reused buffer). It returns 0 when head shows
+// no such payload.
+func AlignPad(head []byte) int {
+	if len(head) > HeadSize {
+		head = head[:HeadSize]
+	}
+	if off := firstBigPayload(head); off >= 0 {
+		return (8 - off%8) % 8
+	}
+	return 0
+}
+
+// NewFileBuffer returns a zeroed buffer of n bytes to read a whole file
+// into, as [ReadFile] does: on Linux its interior is advised to use
+// transparent huge pages, which halves the cost of faulting in fresh
+// memory for a large file. It is ordinary Go memory.
+func NewFileBuffer(n int) []byte { return allocFileBuffer(n) }
 
 // spliceReader serves the input with the pre-pass's edits applied, and
 // knows the input offset it has reached (for error positions).
