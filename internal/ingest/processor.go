@@ -19,7 +19,9 @@ import (
 
 // Streamer sends one table to the batch server as one ingest stream;
 // implemented by *batchclient.Client. Errors wrap batchclient.ErrRejected or
-// batchclient.ErrUnavailable, or the cause of ctx when it ended.
+// batchclient.ErrUnavailable, or the cause of ctx when it ended. Stream
+// must not use t after it returns: the [Processor] reuses the memory the
+// table aliases for later jobs.
 type Streamer interface {
 	Stream(ctx context.Context, meta batchclient.Meta, t *table.Table, opts batchclient.Options, progress batchclient.ProgressFunc) (batchclient.Result, error)
 }
@@ -54,6 +56,7 @@ type Processor struct {
 	domains  Domains
 	objects  Objects
 	streamer Streamer
+	bufs     bufferPool // file buffers, reused across jobs
 
 	// leftover counts the file bytes of jobs finished since the last
 	// collect: a measure of the garbage (decoded tables) they left.
@@ -116,7 +119,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		return rep, fmt.Errorf("look up domain: %w", err)
 	}
 	p.collect()
-	data, err := p.read(ctx, job)
+	data, backing, err := p.read(ctx, job)
 	if err != nil {
 		return rep, err
 	}
@@ -192,11 +195,19 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		}
 		return rep, fmt.Errorf("stream to batch server: %w", err)
 	}
+	// Nothing refers to the table any more once validation is done (the
+	// streamer does not keep it): its buffer can take the next file. After
+	// a failure the error may still alias the data, so it is left to the GC.
+	if !validated {
+		<-verdict
+	}
+	p.bufs.put(backing)
 	return rep, nil
 }
 
-// read returns the job's file, whole, refusing files above MaxFileBytes.
-func (p *Processor) read(ctx context.Context, job queue.Job) ([]byte, error) {
+// read returns the job's file, whole, refusing files above MaxFileBytes,
+// and the buffer holding it.
+func (p *Processor) read(ctx context.Context, job queue.Job) (data, backing []byte, err error) {
 	var (
 		r    io.ReadCloser
 		size int64 = -1
@@ -205,7 +216,7 @@ func (p *Processor) read(ctx context.Context, job queue.Job) ([]byte, error) {
 	case "", queue.SourceFile:
 		f, err := source.OpenFile(p.cfg.DataDir, job.FileName)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", job.FileName, err)
+			return nil, nil, fmt.Errorf("open %s: %w", job.FileName, err)
 		}
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			size = st.Size()
@@ -213,52 +224,60 @@ func (p *Processor) read(ctx context.Context, job queue.Job) ([]byte, error) {
 		r = f
 	case queue.SourceObject:
 		if p.objects == nil {
-			return nil, Permanent(fmt.Errorf("open object %s: this worker has no object store", job.FileName))
+			return nil, nil, Permanent(fmt.Errorf("open object %s: this worker has no object store", job.FileName))
 		}
 		obj, info, err := p.objects.OpenFile(ctx, job.FileName)
 		if err != nil {
-			return nil, fmt.Errorf("open object %s: %w", job.FileName, err)
+			return nil, nil, fmt.Errorf("open object %s: %w", job.FileName, err)
 		}
 		size = info.Size
 		r = obj
 	default:
-		return nil, fmt.Errorf("%w: unknown source %q", queue.ErrBadJob, job.Source)
+		return nil, nil, fmt.Errorf("%w: unknown source %q", queue.ErrBadJob, job.Source)
 	}
 	defer r.Close()
-	data, err := readBounded(r, size, p.cfg.MaxFileBytes)
+	data, backing, err = readPlaced(r, size, p.cfg.MaxFileBytes, &p.bufs)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", job.FileName, err)
+		return nil, nil, fmt.Errorf("read %s: %w", job.FileName, err)
 	}
-	return data, nil
+	return data, backing, nil
 }
 
-// readBounded reads r to its end. size is the expected length (-1:
-// unknown), used to allocate once; more than limit bytes fail with
-// errFileTooLarge. The bytes are placed as pickleload.ReadFile places them:
-// the first large array payload 8-byte aligned, so that the loader can use
-// a float32 matrix in place, in a buffer from pickleload.NewFileBuffer.
+// readBounded reads r to its end into a new buffer; see [readPlaced].
 func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
+	data, _, err := readPlaced(r, size, limit, nil)
+	return data, err
+}
+
+// readPlaced reads r to its end. size is the expected length (-1:
+// unknown), used to allocate once; more than limit bytes fail with
+// errFileTooLarge. The bytes are placed as pickleload.ReadFile places them
+// (the first large array payload 8-byte aligned, so that the loader can use
+// a float32 matrix in place), in a buffer taken from bufs when one there is
+// large enough (nil bufs: always a new one). It returns the file and the
+// buffer holding it, for bufs.put once nothing uses the file any more.
+func readPlaced(r io.Reader, size, limit int64, bufs *bufferPool) (data, backing []byte, err error) {
 	if limit <= 0 {
 		limit = 1<<63 - 1
 	}
 	if size > limit {
-		return nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
+		return nil, nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
 	}
 	var head [pickleload.HeadSize]byte
 	n, err := io.ReadFull(r, head[:])
 	eof := err == io.EOF || err == io.ErrUnexpectedEOF
 	if err != nil && !eof {
-		return nil, err
+		return nil, nil, err
 	}
 	if int64(n) > limit {
-		return nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
+		return nil, nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
 	}
 	pad := pickleload.AlignPad(head[:n])
 	capacity := int64(n) + 64<<10
 	if size >= 0 {
 		capacity = max(size, int64(n)) + 1 // +1 to see EOF without growing
 	}
-	buf := pickleload.NewFileBuffer(pad + int(capacity))[:pad]
+	buf := bufs.get(pad + int(capacity))[:pad]
 	buf = append(buf, head[:n]...)
 	for !eof {
 		if len(buf) == cap(buf) {
@@ -267,14 +286,14 @@ func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)-pad) > limit {
-			return nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
+			return nil, nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return buf[pad:], nil
+	return buf[pad:], buf, nil
 }
