@@ -106,6 +106,12 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 	if err := t.Validate(); err != nil {
 		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
+	// Every string came from text the pre-pass checked to be UTF-8, from
+	// decoded escapes (runes), or from the canonical JSON writer (which
+	// writes invalid bytes as U+FFFD): the encoder need not check again.
+	for _, col := range t.Columns {
+		col.ValidUTF8 = true
+	}
 	return t, nil
 }
 

@@ -79,6 +79,13 @@ type Column struct {
 	// Nulls lists the null rows, strictly ascending. Their value slots hold
 	// zero values. Nullable must be true when Nulls is not empty.
 	Nulls []int
+
+	// ValidUTF8 records that whoever built the column has checked every
+	// string in Strings and StringLists to be valid UTF-8 (pickleload
+	// does), so that consumers which require it, such as the wire encoder,
+	// need not check again. False means unknown, not invalid. Code that
+	// changes the strings of a column must clear it unless it checks them.
+	ValidUTF8 bool
 }
 
 // Table is a dataset: columns in schema order, each of Rows values.
