@@ -127,6 +127,7 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	bg.Go(func() { j.writeProgress(jctx) })
 
 	rep, err := j.w.proc.Run(jctx, j.job, j.attempt, j)
+	j.w.metrics.observePhases(j.metricDomain(), rep.Phases)
 	if err != nil && jctx.Err() != nil {
 		// Cut off by shutdown or a lost lease: say so, whatever failed.
 		err = fmt.Errorf("%w (%w)", context.Cause(jctx), err)

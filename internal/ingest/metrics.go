@@ -32,6 +32,7 @@ type Metrics struct {
 	records      *prometheus.CounterVec
 	bytes        *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
+	phases       *prometheus.HistogramVec
 	inFlight     prometheus.Gauge
 	deliveries   *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
@@ -69,6 +70,11 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of job attempts, from delivery to ack, by domain and outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12), // 10ms .. ~10min
 		}, []string{"domain", "outcome"}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "phase_duration_seconds",
+			Help:    "Duration of the phases of job attempts (read, load, validate, stream), by domain and phase; validate overlaps stream.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14), // 1ms .. ~2.5min
+		}, []string{"domain", "phase"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "embedstream", Subsystem: "worker", Name: "jobs_in_flight",
 			Help: "Jobs running in this worker now.",
@@ -86,7 +92,7 @@ func NewMetrics() *Metrics {
 			Help: "In-progress acks sent to extend running jobs' AckWait, by result (confirmed: the server replied; failed).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.inFlight, m.deliveries, m.deadLettered, m.leaseExtensions,
+	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.phases, m.inFlight, m.deliveries, m.deadLettered, m.leaseExtensions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -115,5 +121,26 @@ func (m *Metrics) finished(domain, outcome string, d time.Duration, records, byt
 	}
 	if bytes > 0 {
 		m.bytes.WithLabelValues(domain).Add(float64(bytes))
+	}
+}
+
+// Phases of a job attempt, as the "phase" label of
+// embedstream_worker_phase_duration_seconds.
+const (
+	phaseRead     = "read"
+	phaseLoad     = "load"
+	phaseValidate = "validate"
+	phaseStream   = "stream"
+)
+
+// observePhases records the phases of an attempt that ran.
+func (m *Metrics) observePhases(domain string, ph Phases) {
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{phaseRead, ph.Read}, {phaseLoad, ph.Load}, {phaseValidate, ph.Validate}, {phaseStream, ph.Stream}} {
+		if p.d > 0 {
+			m.phases.WithLabelValues(domain, p.name).Observe(p.d.Seconds())
+		}
 	}
 }

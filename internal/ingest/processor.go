@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/domain"
@@ -107,6 +108,16 @@ type Report struct {
 	FileBytes int64  // size of the pickle file
 	SHA256    string // hex sha256 of the file
 	Result    batchclient.Result
+	Phases    Phases // how long each phase that ran took
+}
+
+// Phases are the durations of an attempt's phases; zero for a phase that
+// did not run (or did not finish, for Validate).
+type Phases struct {
+	Read     time.Duration // resolve, open and read the file
+	Load     time.Duration // decode the pickle (and hash it, alongside)
+	Validate time.Duration // check the table against its domain (overlaps Stream)
+	Stream   time.Duration // send every chunk and commit
 }
 
 // Run runs one attempt of job; attempt is the delivery count (1 first). The
@@ -119,7 +130,9 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		return rep, fmt.Errorf("look up domain: %w", err)
 	}
 	p.collect()
+	start := time.Now()
 	data, backing, err := p.read(ctx, job)
+	rep.Phases.Read = time.Since(start)
 	if err != nil {
 		return rep, err
 	}
@@ -129,8 +142,10 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	// Hash while the pickle loads: both only read data.
 	sum := make(chan [sha256.Size]byte, 1)
 	go func() { sum <- sha256.Sum256(data) }()
+	start = time.Now()
 	t, err := pickleload.Load(data, pickleload.Options{})
 	digest := <-sum
+	rep.Phases.Load = time.Since(start)
 	rep.SHA256 = hex.EncodeToString(digest[:])
 	if err != nil {
 		return rep, fmt.Errorf("load %s: %w", job.FileName, err)
@@ -146,13 +161,22 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	// Validate while the table streams: the stream is committed only once
 	// the verdict is in (BeforeCommit), and cancelled, applying nothing, if
 	// the table is invalid. Validation (read-only) overlaps the wire.
-	verdict := make(chan error, 1)
-	go func() { verdict <- dom.Validate(t) }()
+	type outcome struct {
+		err  error
+		took time.Duration
+	}
+	verdict := make(chan outcome, 1)
+	go func() {
+		start := time.Now()
+		err := dom.Validate(t)
+		verdict <- outcome{err, time.Since(start)}
+	}()
 	var validateErr error
 	validated := false
 	validate := func() error {
 		if !validated {
-			validateErr, validated = <-verdict, true
+			v := <-verdict
+			validateErr, validated, rep.Phases.Validate = v.err, true, v.took
 		}
 		if validateErr != nil {
 			return fmt.Errorf("validate %s: %w", job.FileName, validateErr)
@@ -188,7 +212,9 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	if obs != nil {
 		progress = obs.Sent
 	}
+	start = time.Now()
 	rep.Result, err = p.streamer.Stream(ctx, meta, t, opts, progress)
+	rep.Phases.Stream = time.Since(start)
 	if err != nil {
 		if verr := validate(); verr != nil {
 			return rep, verr // permanent: it wins over whatever cut the stream
@@ -198,9 +224,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	// Nothing refers to the table any more once validation is done (the
 	// streamer does not keep it): its buffer can take the next file. After
 	// a failure the error may still alias the data, so it is left to the GC.
-	if !validated {
-		<-verdict
-	}
+	_ = validate() // wait for it: nothing may use the table after this
 	p.bufs.put(backing)
 	return rep, nil
 }
