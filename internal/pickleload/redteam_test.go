@@ -1,6 +1,7 @@
 package pickleload_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -304,6 +305,24 @@ func nestedTuple1(d int) pv {
 	}
 }
 
+func distinctKV(n int) []pv {
+	kv := make([]pv, 0, 2*n)
+	for i := 0; i < n; i++ {
+		kv = append(kv, pStr("k"+strconv.Itoa(i)), pInt(int64(i)))
+	}
+	return kv
+}
+
+// memoFlood writes the top of the stack to n distinct memo keys.
+func memoFlood(n int) []pv {
+	out := make([]pv, n)
+	for i := range out {
+		k := uint32(i)
+		out[i] = op('r', byte(k), byte(k>>8), byte(k>>16), byte(k>>24))
+	}
+	return out
+}
+
 // ---- the harness ----
 
 type redteamCase struct {
@@ -506,6 +525,17 @@ func redteamCases() []redteamCase {
 		{name: "key_tuple_deep_nesting", known: "a dict key nested 100000 TUPLE1 deep (no MARK, so MaxDepth never applies): keyName builds the name by quadratic string concatenation, unbounded recursion (hang; deeper: fatal stack overflow): column.go keyName/checkKey", data: pickle(pList(pDict(nestedTuple1(100000), pInt(1))))},
 		{name: "value_tuple_deep_nesting", want: pickleload.ErrLimit, data: pickle(pList(pDict(pStr("a"), nestedTuple1(100000))))},
 		{name: "value_tuple_shared_doubling", want: pickleload.ErrLimit, data: pickle(pList(pDict(pStr("a"), doublingTuple(40))))},
+		// (4) linear-looking streams that could go super-linear
+		{name: "appends_chain_on_shared_list", ok: true, data: pickle(seq(op(']'), pPut(4), op('0'), seq(repeat(100000, seq(pGet(4), op('('), pInt(1), op('e', '0')))...), pList(pDict(pStr("a"), pGet(4)))))},
+		{name: "setitems_chain_on_shared_dict", ok: true, data: pickle(seq(op('}'), pPut(4), op('0'), seq(repeat(50000, seq(pGet(4), op('('), pStr("k"), pInt(1), op('u', '0')))...), pList(pGet(4))))},
+		{name: "distinct_keys_one_dict", ok: true, data: pickle(pList(pDict(distinctKV(50000)...)))},
+		{name: "memo_flood_distinct_keys", ok: true, data: pickle(seq(pNone, seq(memoFlood(500000)...), op('0'), pList()))},
+		{name: "dup_flood", want: pickleload.ErrUnsupported, known: "2.5M one-byte DUP opcodes allocate 609 MiB (MaxDecodedBytes here 84 MB): each push is charged objCost 32 but costs a 16 B sym plus a 32 B fast-path slot, both in doubling slices: scan.go push/objCost, fast.go slot stack", data: pickle(seq(pNone, op([]byte(strings.Repeat("2", 2_500_000))...)))},
+		{name: "mark_pop_mark_flood", ok: true, data: pickle(seq(op([]byte(strings.Repeat("(1", 1<<20))...), pList()))},
+		{name: "inst_user_class_no_args", ok: true, data: pickle(pList(pBuild(op([]byte("(ievil\nPayload\n")...), pDict(pStr("x"), pInt(1)))))},
+		{name: "newobj_pandas_class_top_level", want: pickleload.ErrUnsupported, data: pickle(seq(pGlobal("pandas.core.frame", "DataFrame"), pTuple(pInt(1)), op(0x81)))},
+		{name: "frame_inside_frame", want: pickleload.ErrMalformed, data: []byte{0x80, 4, 0x95, 20, 0, 0, 0, 0, 0, 0, 0, 0x95, 1, 0, 0, 0, 0, 0, 0, 0, 'N', '.'}},
+		{name: "long4_in_record", want: pickleload.ErrUnsupported, data: pickle(pList(pDict(pStr("n"), op(0x8b, 0, 0, 1, 0), op(bytes.Repeat([]byte{0x11}, 1<<16)...))))},
 		// SparseArray: BlockIndex blocks may overlap, so k blocks of the full
 		// length expand to k x length positions before any count check
 		{name: "sparse_blockindex_overlap", known: "SparseArray BlockIndex with 64 blocks each of the full length expands to 64 x length positions before the count check (3.3 GiB from 1.5 KB): pandas.go sparse() BlockIndex loop", data: pickle(series(sparse(1<<20, pReduce(pGlobal("pandas._libs.sparse", "BlockIndex"), pInt(1<<20), intList(64, 0), intList(64, 1<<20)), zeroWidth(1)), pySlice(0, 1, 1), rangeIndex(0, 1<<20, 1)))},
