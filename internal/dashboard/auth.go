@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,56 +10,21 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // Cookie names. Both cookies are Secure, HttpOnly and SameSite=Strict.
 const (
-	// SessionCookie holds a login: "<expiry unix seconds>.<HMAC-SHA256 of
-	// the expiry keyed with API_TOKEN>", so it proves knowledge of the token
-	// without holding it, and every session ends when the token changes.
+	// SessionCookie holds a login: "<random session id>.<expiry unix
+	// seconds>.<HMAC-SHA256 of both keyed with API_TOKEN>", so it proves
+	// knowledge of the token without holding it, every session ends when
+	// the token changes, and logout revokes the id in [SessionBucket].
 	SessionCookie = "embedstream_session"
 	// CSRFCookie holds a random value the forms' csrf field is bound to.
 	CSRFCookie = "embedstream_csrf"
 	// csrfField is the hidden form field holding the anti-CSRF token.
 	csrfField = "csrf"
 )
-
-// sessionValue returns a session cookie value that expires at exp.
-func (d *Dashboard) sessionValue(exp time.Time) string {
-	ts := strconv.FormatInt(exp.Unix(), 10)
-	return ts + "." + base64.RawURLEncoding.EncodeToString(d.sessionMAC(ts))
-}
-
-func (d *Dashboard) sessionMAC(ts string) []byte {
-	m := hmac.New(sha256.New, []byte(d.cfg.Token))
-	m.Write([]byte("embedstream dashboard session\x00" + ts))
-	return m.Sum(nil)
-}
-
-// validSession reports whether r carries an unexpired session cookie
-// signed with the current token.
-func (d *Dashboard) validSession(r *http.Request) bool {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil {
-		return false
-	}
-	ts, sig, ok := strings.Cut(c.Value, ".")
-	if !ok {
-		return false
-	}
-	exp, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || d.now().Unix() >= exp {
-		return false
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal(got, d.sessionMAC(ts)) // constant time
-}
 
 // tokenMatches compares a typed token with API_TOKEN in constant time,
 // whatever the lengths (digests are compared, not the strings).
@@ -76,8 +42,19 @@ func (d *Dashboard) authenticate(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == pathLogin || strings.HasPrefix(r.URL.Path, pathStatic) || d.validSession(r) {
+		if r.URL.Path == pathLogin || strings.HasPrefix(r.URL.Path, pathStatic) {
 			h.ServeHTTP(w, r)
+			return
+		}
+		ok, err := d.checkSession(r)
+		if err != nil {
+			d.log.Error().Err(err).Str("path", r.URL.Path).Msg("dashboard: checking a session failed")
+			d.renderError(w, r, http.StatusServiceUnavailable, "Session check unavailable",
+				"Your session could not be checked because the job queue (NATS) is unavailable; retry later.")
+			return
+		}
+		if ok {
+			h.ServeHTTP(w, withAuthenticated(r))
 			return
 		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -149,7 +126,7 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	exp := d.now().Add(d.cfg.SessionTTL)
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: d.sessionValue(exp), Path: "/",
+		Name: SessionCookie, Value: d.newSessionValue(exp), Path: "/",
 		Expires: exp, MaxAge: int(d.cfg.SessionTTL.Seconds()),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
@@ -157,11 +134,22 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleLogout revokes the session, so its cookie is refused from then on
+// by every replica (a captured copy too), and clears the cookie.
 func (d *Dashboard) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
+	if s, ok := d.parseSession(r); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)
+		defer cancel()
+		if err := d.sessions.revoke(ctx, s); err != nil {
+			return &errPage{status: http.StatusServiceUnavailable, title: "Logout incomplete",
+				detail: "This browser is logged out and this server refuses the session, but the logout could not be recorded " +
+					"for the other publisher replicas (the job queue is unavailable). Log in and out again once it is back.", err: err}
+		}
+	}
 	http.Redirect(w, r, pathLogin, http.StatusSeeOther)
 	return nil
 }

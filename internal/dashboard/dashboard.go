@@ -36,6 +36,10 @@ type Queue interface {
 	// info gives the queue depth, the jobs in flight and the waiting pull
 	// requests.
 	Consumer(ctx context.Context) (jetstream.Consumer, error)
+	// JetStream and Config give the dashboard its own bucket
+	// ([SessionBucket]) beside the queue's, with the queue's replicas.
+	JetStream() jetstream.JetStream
+	Config() queue.Config
 }
 
 // Domains lists the domains jobs may name; *domain.Registry implements it.
@@ -125,14 +129,15 @@ var staticFS embed.FS
 // and everything under "/ui/". Mount it next to the API with
 // [Dashboard.Wrap].
 type Dashboard struct {
-	cfg     Config
-	q       Queue
-	domains Domains
-	log     zerolog.Logger
-	pages   map[string]*template.Template
-	mux     *http.ServeMux
-	handler http.Handler
-	now     func() time.Time
+	cfg      Config
+	q        Queue
+	domains  Domains
+	log      zerolog.Logger
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+	handler  http.Handler
+	now      func() time.Time
+	sessions *sessionStore
 }
 
 // New builds the dashboard over q and domains. It does no I/O; it fails
@@ -152,6 +157,7 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) (*Dashboard, 
 		mux:     http.NewServeMux(),
 		now:     time.Now,
 	}
+	d.sessions = &sessionStore{js: q.JetStream(), ttl: cfg.SessionTTL, replicas: q.Config().Replicas, now: d.now}
 	d.routes()
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

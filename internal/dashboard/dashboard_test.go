@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/embedstream/embedstream/internal/dashboard"
+	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -139,13 +142,76 @@ func TestLogin(t *testing.T) {
 	if p.header.Get("Location") != "/" {
 		t.Errorf("next=//evil.example: Location %q", p.header.Get("Location"))
 	}
-	// Logout ends the session.
+	// Logout ends the session: not only in this browser's jar, but for a
+	// captured copy of the cookie replayed later, on this replica and on
+	// another one sharing the NATS account.
+	var captured *http.Cookie
+	for _, ck := range (&http.Response{Header: p.header}).Cookies() {
+		if ck.Name == dashboard.SessionCookie {
+			captured = ck
+		}
+	}
+	replica := startReplica(t, s, token)
+	for _, base := range []string{s.http.URL, replica.URL} {
+		if st := getWithCookie(t, base+"/ui/jobs", captured); st != http.StatusOK {
+			t.Fatalf("GET %s/ui/jobs with the session before logout: %d", base, st)
+		}
+	}
 	if p := c.post("/ui/logout", url.Values{"csrf": {c.csrf("/")}}); p.status != http.StatusSeeOther {
 		t.Fatalf("logout: %d", p.status)
 	}
 	if p := c.get("/"); p.status != http.StatusSeeOther {
 		t.Errorf("GET / after logout: %d", p.status)
 	}
+	for _, base := range []string{s.http.URL, replica.URL} {
+		if st := getWithCookie(t, base+"/ui/jobs", captured); st != http.StatusSeeOther {
+			t.Errorf("GET %s/ui/jobs replaying the session cookie after logout: %d, want 303 to the login", base, st)
+		}
+	}
+	// A new login is a new session, unaffected by the old one's revocation.
+	p = c.post("/ui/login", url.Values{"csrf": {c.csrf("/ui/login")}, "token": {token}, "next": {"/"}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("login again: %d", p.status)
+	}
+	if p := c.get("/ui/jobs"); p.status != http.StatusOK {
+		t.Errorf("GET /ui/jobs after logging in again: %d", p.status)
+	}
+}
+
+// startReplica serves a second publisher (API and dashboard) on s's NATS,
+// as another replica behind a load balancer would.
+func startReplica(t *testing.T, s *stack, token string) *httptest.Server {
+	t.Helper()
+	domains, err := domain.NewRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := testLogger(t)
+	dash, err := dashboard.New(dashboard.Config{Token: token}, s.q, domains, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(dash.Wrap(httpapi.New(httpapi.Config{Token: token}, s.q, domains, log)))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// getWithCookie GETs rawURL carrying only cookie, without following a
+// redirect, and returns the status.
+func getWithCookie(t *testing.T, rawURL string, cookie *http.Cookie) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func mustURL(t *testing.T, s string) *url.URL {

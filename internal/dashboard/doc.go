@@ -32,9 +32,14 @@
 //
 //   - With [Config.Token] (API_TOKEN) set, every page needs a session: the
 //     login form compares the typed token with API_TOKEN in constant time
-//     and sets [SessionCookie], an expiry signed with HMAC-SHA256 keyed by
-//     the token, Secure, HttpOnly and SameSite=Strict. The JSON API keeps its
-//     bearer tokens; the health endpoints need neither.
+//     and sets [SessionCookie]: a random session id and an expiry, signed
+//     with HMAC-SHA256 keyed by the token, Secure, HttpOnly and
+//     SameSite=Strict. Logout revokes the id in the JetStream key-value
+//     bucket [SessionBucket] (TTL [Config.SessionTTL]), which every page
+//     request checks, so a captured cookie is refused after logout by every
+//     publisher replica; if NATS cannot be read the page answers 503 rather
+//     than trust the session. The JSON API keeps its bearer tokens; the
+//     health endpoints need neither.
 //   - Every POST form carries an anti-CSRF token, the HMAC of a random
 //     [CSRFCookie] value under a server key, and cross-origin POSTs are
 //     refused besides (net/http.CrossOriginProtection).

@@ -144,19 +144,24 @@ func TestSessionExpires(t *testing.T) {
 	t.Parallel()
 	now := t0
 	d := &Dashboard{cfg: Config{Token: "tok"}, now: func() time.Time { return now }}
-	v := d.sessionValue(t0.Add(time.Hour))
+	v := d.newSessionValue(t0.Add(time.Hour))
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", SessionCookie+"="+v)
-	if !d.validSession(r) {
+	if _, ok := d.parseSession(r); !ok {
 		t.Fatal("fresh session refused")
 	}
 	now = t0.Add(time.Hour)
-	if d.validSession(r) {
+	if _, ok := d.parseSession(r); ok {
 		t.Error("expired session accepted")
 	}
 	now = t0
 	d.cfg.Token = "other"
-	if d.validSession(r) {
+	if _, ok := d.parseSession(r); ok {
 		t.Error("session of an old token accepted")
+	}
+	// Two logins at the same instant are two sessions: logout revokes one.
+	d.cfg.Token = "tok"
+	if a, b := d.newSessionValue(t0.Add(time.Hour)), d.newSessionValue(t0.Add(time.Hour)); a == b {
+		t.Errorf("two sessions share the value %q", a)
 	}
 }

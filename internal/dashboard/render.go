@@ -82,7 +82,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 	v := view{
 		Page:     name,
 		CSRF:     d.csrfToken(w, r),
-		Auth:     d.cfg.Token != "" && d.validSession(r),
+		Auth:     d.cfg.Token != "" && authenticated(r),
 		Refresh:  int(d.cfg.RefreshInterval.Milliseconds()),
 		Notice:   notices[r.URL.Query().Get("notice")],
 		Data:     data,
