@@ -13,7 +13,8 @@ import (
 	"strings"
 )
 
-// Cookie names. Both cookies are Secure, HttpOnly and SameSite=Strict.
+// Cookie names. Both cookies are HttpOnly and SameSite=Strict; the session
+// cookie is always Secure, the CSRF cookie only on a secure request.
 const (
 	// SessionCookie holds a login: "<random session id>.<expiry unix
 	// seconds>.<HMAC-SHA256 of both keyed with API_TOKEN>", so it proves
@@ -74,9 +75,11 @@ func (d *Dashboard) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	v := base64.RawURLEncoding.EncodeToString(b[:])
+	// The value is a nonce, not a credential: Secure only where the browser
+	// would keep a Secure cookie, or every form fails over plain HTTP.
 	http.SetCookie(w, &http.Cookie{
 		Name: CSRFCookie, Value: v, Path: "/",
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: secureRequest(r), HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	return d.csrfMAC(v)
 }
@@ -103,14 +106,13 @@ func (d *Dashboard) handleLoginForm(w http.ResponseWriter, r *http.Request) erro
 		http.Redirect(w, r, pathOverview, http.StatusSeeOther)
 		return nil
 	}
-	d.render(w, r, http.StatusOK, "login", loginData{Next: safeNext(r.URL.Query().Get("next")), Insecure: !secureRequest(r)})
+	d.render(w, r, http.StatusOK, "login", loginData{Next: safeNext(r.URL.Query().Get("next"))})
 	return nil
 }
 
 type loginData struct {
-	Next     string
-	Error    string
-	Insecure bool // served over plain HTTP to a non-loopback host: the Secure cookie will be dropped
+	Next  string
+	Error string
 }
 
 func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
@@ -121,7 +123,7 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !d.tokenMatches(r.PostFormValue("token")) {
 		d.log.Warn().Str("remote", r.RemoteAddr).Msg("dashboard login with a wrong token")
-		d.render(w, r, http.StatusUnauthorized, "login", loginData{Next: next, Error: "Wrong token.", Insecure: !secureRequest(r)})
+		d.render(w, r, http.StatusUnauthorized, "login", loginData{Next: next, Error: "Wrong token."})
 		return nil
 	}
 	exp := d.now().Add(d.cfg.SessionTTL)

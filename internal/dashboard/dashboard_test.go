@@ -223,6 +223,54 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
+// Over plain HTTP to a non-loopback host (no API_TOKEN), the forms still
+// work: the CSRF cookie is not Secure there, so the browser keeps it. Every
+// page says the dashboard is open; over HTTPS none does.
+func TestPlainHTTPForms(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	h := s.http.Config.Handler
+	serve := func(req *http.Request) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	page := serve(httptest.NewRequest(http.MethodGet, "http://dashboard.example/ui/enqueue", nil))
+	var csrfCookie *http.Cookie
+	for _, ck := range page.Result().Cookies() {
+		if ck.Name == dashboard.CSRFCookie {
+			csrfCookie = ck
+		}
+	}
+	if csrfCookie == nil || csrfCookie.Secure {
+		t.Fatalf("CSRF cookie over plain HTTP %+v, want one that is not Secure", csrfCookie)
+	}
+	if !strings.Contains(page.Body.String(), `data-banner="insecure"`) {
+		t.Error("no insecure banner over plain HTTP without a token")
+	}
+	body := page.Body.String()
+	const marker = `name="csrf" value="`
+	i := strings.Index(body, marker)
+	if i < 0 {
+		t.Fatal("no csrf field")
+	}
+	token := body[i+len(marker):]
+	token = token[:strings.IndexByte(token, '"')]
+	form := url.Values{"csrf": {token}, "domain": {"recruit"}, "file_name": {"plain.pkl"}}
+	req := httptest.NewRequest(http.MethodPost, "http://dashboard.example/ui/enqueue", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: csrfCookie.Name, Value: csrfCookie.Value})
+	if rec := serve(req); rec.Code != http.StatusSeeOther {
+		t.Fatalf("enqueue over plain HTTP: %d, want 303 to the job\n%s", rec.Code, rec.Body)
+	}
+	for _, target := range []string{"https://dashboard.example/", "http://127.0.0.1/ui/jobs", "http://localhost/ui/dlq"} {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		if rec := serve(req); strings.Contains(rec.Body.String(), `data-banner="insecure"`) {
+			t.Errorf("GET %s: insecure banner on a secure request", target)
+		}
+	}
+}
+
 // POST forms need the anti-CSRF token bound to the browser's cookie, and
 // cross-origin POSTs are refused.
 func TestCSRF(t *testing.T) {

@@ -57,9 +57,13 @@ func parsePages() (map[string]*template.Template, error) {
 
 // view is what layout.html renders: the page's own data in Data.
 type view struct {
-	Page     string // template name, also the active navigation entry
-	CSRF     string // anti-CSRF token for the page's forms
-	Auth     bool   // a token is configured: show the logout button
+	Page string // template name, also the active navigation entry
+	CSRF string // anti-CSRF token for the page's forms
+	Auth bool   // a token is configured: show the logout button
+	// Insecure names the banner of a request over plain HTTP to a
+	// non-loopback host: "login" (a token is set, and the Secure session
+	// cookie will be dropped), "open" (no token: anyone may act), or "".
+	Insecure string
 	Refresh  int    // live-region refresh interval, in milliseconds
 	Notice   string // a one-line confirmation of the last action
 	Data     any
@@ -83,6 +87,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		Page:     name,
 		CSRF:     d.csrfToken(w, r),
 		Auth:     d.cfg.Token != "" && authenticated(r),
+		Insecure: insecureBanner(d.cfg.Token != "", r),
 		Refresh:  int(d.cfg.RefreshInterval.Milliseconds()),
 		Notice:   notices[r.URL.Query().Get("notice")],
 		Data:     data,
@@ -100,6 +105,18 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes()) // a failed write means the client left
+}
+
+// insecureBanner returns view.Insecure for r.
+func insecureBanner(token bool, r *http.Request) string {
+	switch {
+	case secureRequest(r):
+		return ""
+	case token:
+		return "login"
+	default:
+		return "open"
+	}
 }
 
 type errorData struct {
