@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/types"
 
@@ -24,10 +25,12 @@ func newConv(opts Options) *conv {
 }
 
 // valueCost is the work charged per value walked; entryCost per dict entry
-// listed (about what listing it allocates).
+// listed (about what listing it allocates); columnCost per DataFrame
+// column (a *table.Column, before any of its values).
 const (
-	valueCost = 16
-	entryCost = 64
+	valueCost  = 16
+	entryCost  = 64
+	columnCost = int64(unsafe.Sizeof(table.Column{})) + 8
 )
 
 // maxJSONIntBits: about 4300 decimal digits, CPython's int-to-str limit.

@@ -23,7 +23,8 @@
 //     column per DataFrame column, in order. A RangeIndex is dropped; any
 //     other index becomes a leading column named after it ("index" if
 //     unnamed); a MultiIndex gives one leading column per level ("level_i"
-//     if unnamed).
+//     if unnamed). A DataFrame with no columns (not even index columns)
+//     is an empty table, whatever rows its index claims.
 //   - a pandas Series: the index rule above, then one column named after
 //     the Series ("value" if unnamed).
 //   - a 2-D numpy array: one FLOAT_VECTOR column named "embedding"; a 1-D
@@ -114,7 +115,9 @@
 // The conversion to a table then refuses self-referencing values, values
 // nested deeper than MaxDepth and conversion work (values visited plus JSON
 // bytes written, which bounds shared-reference blow-ups) above
-// MaxDecodedBytes. A recover() turns any remaining panic into ErrMalformed;
+// MaxDecodedBytes. Sizes that pandas metadata claims (a RangeIndex's rows,
+// column labels, block placements, sparse blocks) are charged to that work
+// and checked against each other before anything is allocated for them. A recover() turns any remaining panic into ErrMalformed;
 // it is the last line, not the defence.
 //
 // # Limits

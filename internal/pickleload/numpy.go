@@ -279,6 +279,92 @@ var hostLittleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
+// bits returns the raw bits of element i (row-major) of a 1-, 2-, 4- or
+// 8-byte dtype, zero-extended, in host order; 0 for other sizes.
+func (a *ndarray) bits(i int) uint64 {
+	size := a.dtype.size
+	off := a.index(i) * size
+	b := a.raw[off : off+size : off+size]
+	if a.dtype.big {
+		switch size {
+		case 1:
+			return uint64(b[0])
+		case 2:
+			return uint64(binary.BigEndian.Uint16(b))
+		case 4:
+			return uint64(binary.BigEndian.Uint32(b))
+		case 8:
+			return binary.BigEndian.Uint64(b)
+		}
+		return 0
+	}
+	switch size {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(b))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(b))
+	case 8:
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+// plainSize reports whether the dtype's size is one bits reads.
+func (a *ndarray) plainSize() bool {
+	switch a.dtype.size {
+	case 1, 2, 4, 8:
+		return true
+	}
+	return false
+}
+
+// int64At returns element i of an integer or bool array without boxing;
+// false for a uint64 above the int64 range or another dtype.
+func (a *ndarray) int64At(i int) (int64, bool) {
+	if !a.plainSize() {
+		return 0, false
+	}
+	switch a.dtype.kind {
+	case 'i':
+		shift := 64 - 8*a.dtype.size
+		return int64(a.bits(i)<<shift) >> shift, true
+	case 'u':
+		u := a.bits(i)
+		return int64(u), u <= math.MaxInt64
+	case 'b':
+		return int64(btoi(a.bits(i) != 0)), true
+	}
+	return 0, false
+}
+
+// floatAt returns element i of a numeric or bool array as a float64
+// without boxing (float32 and float16 convert exactly); false for another
+// dtype.
+func (a *ndarray) floatAt(i int) (float64, bool) {
+	if !a.plainSize() {
+		return 0, false
+	}
+	switch a.dtype.kind {
+	case 'f':
+		switch a.dtype.size {
+		case 2:
+			return float64(halfToFloat(uint16(a.bits(i)))), true
+		case 4:
+			return float64(math.Float32frombits(uint32(a.bits(i)))), true
+		case 8:
+			return math.Float64frombits(a.bits(i)), true
+		}
+	case 'u':
+		return float64(a.bits(i)), true
+	case 'i', 'b':
+		n, _ := a.int64At(i)
+		return float64(n), true
+	}
+	return 0, false
+}
+
 // at returns element i (row-major) as a Go value: int64 (signed and
 // unsigned up to int64 max), uint64 above it, float64, float32 (kept as
 // float32), bool, complex as a [2]float64, timeValue/durationValue for

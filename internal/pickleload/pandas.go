@@ -2,6 +2,7 @@ package pickleload
 
 import (
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -88,7 +89,9 @@ func manager(v any) (axes []any, blocks []*pdBlock, err error) {
 	return nil, nil, newErr(ErrUnsupported, -1, "", "pandas block manager in a layout this loader does not read")
 }
 
-func placement(v any) ([]int, error) {
+// placement returns a block's column positions (or a SparseArray's
+// positions), refusing more than limit of them before allocating any.
+func placement(v any, limit int) ([]int, error) {
 	switch x := v.(type) {
 	case *pySlice:
 		start, _ := x.start.(int)
@@ -97,10 +100,17 @@ func placement(v any) ([]int, error) {
 		if s, ok := x.step.(int); ok && s != 0 {
 			step = s
 		}
-		if !ok || step <= 0 || stop < start || stop-start > math.MaxInt32 {
+		if !ok || step <= 0 || start < 0 || stop < start {
 			return nil, newErr(ErrMalformed, -1, "", "bad block placement")
 		}
-		var out []int
+		n, err := rangeLen(start, stop, step)
+		if err != nil {
+			return nil, err
+		}
+		if n > limit {
+			return nil, newErr(ErrMalformed, -1, "", "block placement of %d positions where at most %d remain", n, limit)
+		}
+		out := make([]int, 0, n)
 		for i := start; i < stop; i += step {
 			out = append(out, i)
 		}
@@ -110,9 +120,15 @@ func placement(v any) ([]int, error) {
 		if err != nil || !ok {
 			return nil, newErr(ErrMalformed, -1, "", "bad block placement of type %s", typeName(v))
 		}
+		if a.len() > limit {
+			return nil, newErr(ErrMalformed, -1, "", "block placement of %d positions where at most %d remain", a.len(), limit)
+		}
+		if a.dtype.kind != 'i' && a.dtype.kind != 'u' {
+			return nil, newErr(ErrMalformed, -1, "", "block placement of dtype %s", a.dtype.str)
+		}
 		out := make([]int, a.len())
 		for i := range out {
-			n, ok := toInt64(intOf(a.at(i)))
+			n, ok := a.int64At(i)
 			if !ok || n < 0 || n > math.MaxInt32 {
 				return nil, newErr(ErrMalformed, -1, "", "bad block placement")
 			}
@@ -121,10 +137,13 @@ func placement(v any) ([]int, error) {
 		return out, nil
 	case *types.List, *types.Tuple:
 		its, _ := items(x)
+		if len(its) > limit {
+			return nil, newErr(ErrMalformed, -1, "", "block placement of %d positions where at most %d remain", len(its), limit)
+		}
 		out := make([]int, len(its))
 		for i, it := range its {
 			n, ok := it.(int)
-			if !ok || n < 0 {
+			if !ok || n < 0 || n > math.MaxInt32 {
 				return nil, newErr(ErrMalformed, -1, "", "bad block placement")
 			}
 			out[i] = n
@@ -132,13 +151,6 @@ func placement(v any) ([]int, error) {
 		return out, nil
 	}
 	return nil, newErr(ErrMalformed, -1, "", "bad block placement of type %s", typeName(v))
-}
-
-func intOf(v any) any {
-	if n, ok := v.(int64); ok {
-		return int(n)
-	}
-	return v
 }
 
 // dataFrame converts a pandas DataFrame.
@@ -158,7 +170,7 @@ func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
 	if len(axes) != 2 {
 		return nil, newErr(ErrUnsupported, -1, "", "DataFrame with %d axes", len(axes))
 	}
-	labels, err := c.indexLabels(axes[0])
+	labels, err := c.columnLabels(axes[0])
 	if err != nil {
 		return nil, err
 	}
@@ -166,17 +178,27 @@ func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	cols := make([]*table.Column, len(labels))
+	// Every column costs a *table.Column whatever its rows: charge them
+	// before allocating, so a huge label count from a few bytes is a limit.
+	if err := c.spend(int64(labels.n) * columnCost); err != nil {
+		return nil, err
+	}
+	cols := make([]*table.Column, labels.n)
+	placed := 0
 	for _, b := range blocks {
-		pos, err := placement(b.placement)
+		pos, err := placement(b.placement, labels.n-placed)
 		if err != nil {
 			return nil, err
 		}
+		placed += len(pos)
 		for k, p := range pos {
 			if p >= len(cols) {
 				return nil, newErr(ErrMalformed, -1, "", "block placement %d beyond %d columns", p, len(cols))
 			}
-			name := keyName(labels[p])
+			name := labels.name(p)
+			if cols[p] != nil {
+				return nil, colErr(ErrMalformed, name, -1, "two blocks hold this column")
+			}
 			col, err := c.valuesColumn(name, b.values, k, len(pos) > 1 || is2D(b.values), rows)
 			if err != nil {
 				return nil, err
@@ -192,11 +214,44 @@ func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
 	t.Columns = append(t.Columns, idxCols...)
 	for i, col := range cols {
 		if col == nil {
-			return nil, colErr(ErrMalformed, keyName(labels[i]), -1, "no block holds this column")
+			return nil, colErr(ErrMalformed, labels.name(i), -1, "no block holds this column")
 		}
 		t.Columns = append(t.Columns, col)
 	}
+	if len(t.Columns) == 0 {
+		t.Rows = 0 // no columns: nothing to stream, whatever the index says
+	}
 	return t, nil
+}
+
+// colLabels are a DataFrame's column labels. A RangeIndex stays a range
+// (names are made one at a time, nothing per label is held); any other
+// index holds its values.
+type colLabels struct {
+	n           int
+	start, step int
+	vals        []any // nil for a range
+}
+
+func (l colLabels) name(i int) string {
+	if l.vals == nil {
+		return strconv.Itoa(l.start + i*l.step)
+	}
+	return keyName(l.vals[i])
+}
+
+// columnLabels returns the column labels of a DataFrame.
+func (c *conv) columnLabels(v any) (colLabels, error) {
+	o, d, err := indexState(v)
+	if err != nil {
+		return colLabels{}, err
+	}
+	if start, stop, step, ok := isRange(o, d); ok {
+		n, err := rangeLen(start, stop, step)
+		return colLabels{n: n, start: start, step: step}, err
+	}
+	vals, err := c.indexLabels(v)
+	return colLabels{n: len(vals), vals: vals}, err
 }
 
 func is2D(v any) bool {
@@ -466,10 +521,11 @@ func (c *conv) sparse(name string, o *pyObject, rows int) (*table.Column, error)
 	if err := c.spend(int64(length) * valueCost); err != nil {
 		return nil, withColumn(err, name, -1)
 	}
+	nvals := vals.len()
 	var pos []int
 	switch idx.name {
 	case "IntIndex":
-		p, err := placement(idx.args[1])
+		p, err := placement(idx.args[1], nvals)
 		if err != nil {
 			return nil, withColumn(err, name, -1)
 		}
@@ -478,8 +534,8 @@ func (c *conv) sparse(name string, o *pyObject, rows int) (*table.Column, error)
 		if len(idx.args) < 3 {
 			return nil, colErr(ErrMalformed, name, -1, "SparseArray BlockIndex without lengths")
 		}
-		starts, err1 := placement(idx.args[1])
-		lens, err2 := placement(idx.args[2])
+		starts, err1 := placement(idx.args[1], length)
+		lens, err2 := placement(idx.args[2], length)
 		if err1 != nil || err2 != nil || len(starts) != len(lens) {
 			return nil, colErr(ErrMalformed, name, -1, "SparseArray BlockIndex")
 		}
@@ -494,8 +550,8 @@ func (c *conv) sparse(name string, o *pyObject, rows int) (*table.Column, error)
 	default:
 		return nil, colErr(ErrUnsupported, name, -1, "SparseArray index %s", idx.name)
 	}
-	if len(pos) != vals.len() {
-		return nil, colErr(ErrMalformed, name, -1, "SparseArray has %d values for %d positions", vals.len(), len(pos))
+	if len(pos) != nvals {
+		return nil, colErr(ErrMalformed, name, -1, "SparseArray has %d values for %d positions", nvals, len(pos))
 	}
 	out := make([]any, length)
 	for i := range out {
@@ -583,26 +639,42 @@ func isRange(o *pyObject, d *types.Dict) (start, stop, step int, ok bool) {
 	return start, stop, step, true
 }
 
-func rangeLen(start, stop, step int) int {
-	if step > 0 && stop > start {
-		return (stop - start + step - 1) / step
+// rangeLen is len(range(start, stop, step)) (step != 0), computed without
+// overflow; more than math.MaxInt32 items is an ErrLimit error.
+func rangeLen(start, stop, step int) (int, error) {
+	var d, s uint64
+	switch {
+	case step > 0 && stop > start:
+		d, s = uint64(stop)-uint64(start), uint64(step)
+	case step < 0 && stop < start:
+		d, s = uint64(start)-uint64(stop), -uint64(step)
+	default:
+		return 0, nil
 	}
-	if step < 0 && stop < start {
-		return (start - stop - step - 1) / -step
+	n := d / s
+	if d%s != 0 {
+		n++
 	}
-	return 0
+	if n > math.MaxInt32 {
+		return 0, newErr(ErrLimit, -1, "", "range of %d items", n)
+	}
+	return int(n), nil
 }
 
-// indexLen returns the length of an index.
+// indexLen returns the length of an index, charged to the conversion work
+// (a row index costs nothing in the file but every row costs downstream).
 func (c *conv) indexLen(v any) (int, error) {
 	o, d, err := indexState(v)
 	if err != nil {
 		return 0, err
 	}
 	if start, stop, step, ok := isRange(o, d); ok {
-		n := rangeLen(start, stop, step)
-		if n > math.MaxInt32 {
-			return 0, newErr(ErrLimit, -1, "", "RangeIndex of %d rows", n)
+		n, err := rangeLen(start, stop, step)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.spend(int64(n)); err != nil {
+			return 0, err
 		}
 		return n, nil
 	}
@@ -615,6 +687,9 @@ func (c *conv) indexLen(v any) (int, error) {
 		a, ok, err := asArray(cs[0])
 		if err != nil || !ok {
 			return 0, newErr(ErrMalformed, -1, "", "MultiIndex codes")
+		}
+		if err := c.spend(int64(a.len())); err != nil {
+			return 0, err
 		}
 		return a.len(), nil
 	}
@@ -629,8 +704,11 @@ func (c *conv) indexLabels(v any) ([]any, error) {
 		return nil, err
 	}
 	if start, stop, step, ok := isRange(o, d); ok {
-		n := rangeLen(start, stop, step)
-		if err := c.spend(int64(n)); err != nil {
+		n, err := rangeLen(start, stop, step)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.spend(int64(n) * (16 + valueCost)); err != nil {
 			return nil, err
 		}
 		out := make([]any, n)

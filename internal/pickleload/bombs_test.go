@@ -1,0 +1,107 @@
+package pickleload_test
+
+import (
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/embedstream/embedstream/internal/pickleload"
+)
+
+// bombAlloc bounds what one memory-bomb Load may allocate: far below what
+// each of them made the loader allocate before it was fixed (GiBs).
+const bombAlloc = 64 << 20
+
+// Review 2 reproducers, byte for byte (CPython pickle.dumps of stand-in
+// pandas classes, protocol 4; /tmp/rv_gen_bigindex.py).
+const (
+	// DataFrame with no blocks and columns RangeIndex(0, 60_000_000):
+	// built 60M boxed labels (1.45 GB RSS) before failing.
+	rvBigColsHex = "80049520010000000000008c1170616e6461732e636f72652e6672616d65948c09446174614672616d659493942981947d94288c045f6d6772948c1e70616e6461732e636f72652e696e7465726e616c732e6d616e6167657273948c0c426c6f636b4d616e616765729493945d945d94288c1870616e6461732e636f72652e696e64657865732e62617365948c0a5f6e65775f496e6465789493948c1970616e6461732e636f72652e696e64657865732e72616e6765948c0a52616e6765496e6465789493947d94288c046e616d65944e8c057374617274944b008c0473746f70944a008793038c0473746570944b017586945294680d68107d942868124e68134b0068144b0168154b01758694529465869452948c045f747970948c09646174616672616d659475622e"
+	// DataFrame with no columns and rows RangeIndex(0, 2_000_000_000):
+	// loaded as a table of 2e9 rows.
+	rvBigRowsHex = "80049520010000000000008c1170616e6461732e636f72652e6672616d65948c09446174614672616d659493942981947d94288c045f6d6772948c1e70616e6461732e636f72652e696e7465726e616c732e6d616e6167657273948c0c426c6f636b4d616e616765729493945d945d94288c1870616e6461732e636f72652e696e64657865732e62617365948c0a5f6e65775f496e6465789493948c1970616e6461732e636f72652e696e64657865732e72616e6765948c0a52616e6765496e6465789493947d94288c046e616d65944e8c057374617274944b008c0473746f70944b008c0473746570944b017586945294680d68107d942868124e68134b0068144a0094357768154b01758694529465869452948c045f747970948c09646174616672616d659475622e"
+)
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestMemoryBombs: tiny pickles whose pandas metadata claims huge sizes
+// must fail (or load) within a small allocation budget, without building
+// anything per claimed item first.
+func TestMemoryBombs(t *testing.T) {
+	f64 := dtype("f8", -1)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want []error // accepted kinds
+	}{
+		{name: "columns_range_60M", data: mustHex(t, rvBigColsHex), want: []error{pickleload.ErrLimit}},
+		{name: "columns_range_2pow24_with_rows", data: pickle(dataFrame(nil, rangeIndex(0, 1<<24, 1), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrLimit}},
+		{name: "rows_range_2e9_no_columns", data: mustHex(t, rvBigRowsHex), want: []error{pickleload.ErrLimit}},
+		{name: "rows_range_overflow", data: pickle(dataFrame(nil, columnsIndex(), rangeIndex(-(1<<62), 1<<62, 1))), want: []error{pickleload.ErrLimit}},
+		{name: "placement_slice_2pow25", data: pickle(dataFrame([]pv{block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), pySlice(0, 1<<25, 1))}, columnsIndex("a"), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+		{name: "placement_slice_negative", data: pickle(dataFrame([]pv{block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), pySlice(-3, 1, 1))}, columnsIndex("a"), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+		{name: "placement_twice", data: pickle(dataFrame([]pv{
+			block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), pySlice(0, 1, 1)),
+			block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), pySlice(0, 1, 1)),
+		}, columnsIndex("a", "b"), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := loadBounded(tc.data, pickleload.Options{}, hostileTimeLimit)
+			switch {
+			case res.timedOut:
+				t.Fatalf("Load did not return within %v", hostileTimeLimit)
+			case res.panicked != nil:
+				t.Fatalf("Load panicked: %v\n%s", res.panicked, res.stack)
+			}
+			if res.allocated > bombAlloc {
+				t.Errorf("Load allocated %d MiB on a %d-byte input, limit %d MiB", res.allocated>>20, len(tc.data), bombAlloc>>20)
+			}
+			if res.err == nil {
+				t.Fatalf("Load succeeded (%d rows, %d columns), want an error", res.table.Rows, len(res.table.Columns))
+			}
+			ok := false
+			for _, k := range tc.want {
+				ok = ok || errors.Is(res.err, k)
+			}
+			if !ok || !errors.Is(res.err, pickleload.ErrInvalid) {
+				t.Errorf("error %q, want one of %v", res.err, tc.want)
+			}
+		})
+	}
+}
+
+// TestNoColumnsNoRows: a DataFrame without columns is an empty table even
+// when its RangeIndex claims rows (there is nothing to stream per row).
+func TestNoColumnsNoRows(t *testing.T) {
+	t.Parallel()
+	tb, err := pickleload.Load(pickle(dataFrame(nil, columnsIndex(), rangeIndex(0, 1000, 1))), pickleload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Rows != 0 || len(tb.Columns) != 0 {
+		t.Errorf("got %d rows, %d columns, want an empty table", tb.Rows, len(tb.Columns))
+	}
+}
+
+// TestRangeColumnLabels: RangeIndex column labels are named str(label)
+// without building the labels.
+func TestRangeColumnLabels(t *testing.T) {
+	t.Parallel()
+	data := pickle(dataFrame([]pv{block(ndarray(shape(2, 2), dtype("f8", -1), pBytes(int64s(0, 0, 0, 0))), pySlice(0, 2, 1))},
+		rangeIndex(5, 11, 3), rangeIndex(0, 2, 1)))
+	tb, err := pickleload.Load(data, pickleload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Columns) != 2 || tb.Columns[0].Name != "5" || tb.Columns[1].Name != "8" || tb.Rows != 2 {
+		t.Errorf("got %s", schemaString(tb))
+	}
+}
