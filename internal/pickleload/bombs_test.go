@@ -37,6 +37,7 @@ func mustHex(t *testing.T, s string) []byte {
 // anything per claimed item first.
 func TestMemoryBombs(t *testing.T) {
 	f64 := dtype("f8", -1)
+	one := frombuffer(pBytes(int64s(0)), f64, shape(1))
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -52,6 +53,22 @@ func TestMemoryBombs(t *testing.T) {
 			block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), pySlice(0, 1, 1)),
 			block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), pySlice(0, 1, 1)),
 		}, columnsIndex("a", "b"), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+		// 100 blocks, each the whole 2M length, over one value: 1.6 GB of
+		// positions before the count check.
+		{name: "sparse_blockindex_100_full_blocks", data: pickle(series(sparse(1<<21,
+			pReduce(pGlobal("pandas._libs.sparse", "BlockIndex"), pInt(1<<21), intList(100, 0), intList(100, 1<<21)), one),
+			pySlice(0, 1, 1), rangeIndex(0, 1<<21, 1))), want: []error{pickleload.ErrMalformed}},
+		{name: "sparse_blockindex_negative_start", data: pickle(series(sparse(2,
+			pReduce(pGlobal("pandas._libs.sparse", "BlockIndex"), pInt(2), pList(pInt(-1)), pList(pInt(1))), one),
+			pySlice(0, 1, 1), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+		{name: "sparse_blockindex_past_end", data: pickle(series(sparse(2,
+			pReduce(pGlobal("pandas._libs.sparse", "BlockIndex"), pInt(2), pList(pInt(2)), pList(pInt(1))), one),
+			pySlice(0, 1, 1), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+		{name: "sparse_intindex_negative", data: pickle(series(sparse(2,
+			pReduce(pGlobal("pandas._libs.sparse", "IntIndex"), pInt(2), pySlice(-1, 0, 1)), one),
+			pySlice(0, 1, 1), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
+		{name: "zero_width_series", data: pickle(series(zeroWidth(1<<24), pySlice(0, 1, 1), rangeIndex(0, 1<<24, 1))), want: []error{pickleload.ErrUnsupported}},
+		{name: "zero_width_placement", data: pickle(dataFrame([]pv{block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), zeroWidth(1<<26))}, columnsIndex("a"), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed, pickleload.ErrUnsupported}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := loadBounded(tc.data, pickleload.Options{}, hostileTimeLimit)

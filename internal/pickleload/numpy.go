@@ -150,6 +150,10 @@ func (a *ndarray) check() error {
 		}
 		n *= d
 	}
+	if a.dtype.size == 0 && n > 0 {
+		// "S0"/"U0": any shape from no bytes at all.
+		return newErr(ErrUnsupported, -1, "", "numpy array of the zero-size dtype %s", a.dtype.str)
+	}
 	if a.dtype.kind == 'O' {
 		if len(a.objs) != n {
 			return newErr(ErrMalformed, -1, "", "numpy object array holds %d items, shape says %d", len(a.objs), n)

@@ -539,10 +539,20 @@ func (c *conv) sparse(name string, o *pyObject, rows int) (*table.Column, error)
 		if err1 != nil || err2 != nil || len(starts) != len(lens) {
 			return nil, colErr(ErrMalformed, name, -1, "SparseArray BlockIndex")
 		}
+		// Blocks lie inside the array and hold nvals positions in all:
+		// checked block by block before any position is listed.
+		total := 0
 		for b := range starts {
-			if lens[b] > length {
+			if starts[b] > length-lens[b] {
 				return nil, colErr(ErrMalformed, name, -1, "SparseArray block beyond its length")
 			}
+			if lens[b] > nvals-total {
+				return nil, colErr(ErrMalformed, name, -1, "SparseArray blocks hold more positions than its %d values", nvals)
+			}
+			total += lens[b]
+		}
+		pos = make([]int, 0, total)
+		for b := range starts {
 			for j := 0; j < lens[b]; j++ {
 				pos = append(pos, starts[b]+j)
 			}
