@@ -328,22 +328,29 @@ func TestEnqueueValidationMatchesAPI(t *testing.T) {
 	c := s.client(t)
 	csrf := c.csrf("/ui/enqueue")
 	for _, tc := range []struct {
-		name, domain, file string
-		status             int
+		name, domain, file, source string
+		status                     int
 	}{
-		{"unknown domain", "nope", "present.pkl", http.StatusNotFound},
-		{"absolute path", "recruit", "/etc/passwd.pkl", http.StatusBadRequest},
-		{"dot dot", "recruit", "../x.pkl", http.StatusBadRequest},
-		{"extension", "recruit", "data.csv", http.StatusBadRequest},
-		{"missing file", "recruit", "absent.pkl", http.StatusUnprocessableEntity},
+		{"unknown domain", "nope", "present.pkl", "", http.StatusNotFound},
+		{"absolute path", "recruit", "/etc/passwd.pkl", "", http.StatusBadRequest},
+		{"dot dot", "recruit", "../x.pkl", "", http.StatusBadRequest},
+		{"extension", "recruit", "data.csv", "", http.StatusBadRequest},
+		{"missing file", "recruit", "absent.pkl", "", http.StatusUnprocessableEntity},
+		{"no file name", "recruit", "", "", http.StatusBadRequest},
+		{"bad source", "recruit", "present.pkl", "ftp", http.StatusBadRequest},
+		{"name too long", "recruit", strings.Repeat("a", 2000) + ".pkl", "object", http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := c.post("/ui/enqueue", url.Values{"csrf": {csrf}, "domain": {tc.domain}, "file_name": {tc.file}})
+			p := c.post("/ui/enqueue", url.Values{"csrf": {csrf}, "domain": {tc.domain}, "file_name": {tc.file}, "source": {tc.source}})
 			if p.status != tc.status {
 				t.Fatalf("form: %d, want %d", p.status, tc.status)
 			}
 			// The API's answer to the same input.
-			resp := c.do(http.MethodPost, "/data/ingest/"+url.PathEscape(tc.domain)+"?file_name="+url.QueryEscape(tc.file), nil, nil)
+			q := url.Values{"file_name": {tc.file}}
+			if tc.source != "" {
+				q.Set("source", tc.source)
+			}
+			resp := c.do(http.MethodPost, "/data/ingest/"+url.PathEscape(tc.domain)+"?"+q.Encode(), nil, nil)
 			var body struct{ Error struct{ Message string } }
 			if err := json.Unmarshal([]byte(resp.body), &body); err != nil || body.Error.Message == "" {
 				t.Fatalf("API answer %d %s", resp.status, resp.body)

@@ -50,7 +50,9 @@
 //
 // # Validation
 //
-// The enqueue form applies the API's checks with the API's status codes and
-// messages: unknown domain, missing or unsafe file name, extension, and a file
-// missing from a visible data directory.
+// The enqueue form applies the API's own checks (httpapi.CheckJob), with the
+// API's status codes and messages: unknown domain, bad source, missing or
+// unsafe file name, extension, and a file missing from a visible data
+// directory. A failure to read the data directory is logged, and the form
+// says only that.
 package dashboard

@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"slices"
-	"strings"
 
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
-	"github.com/embedstream/embedstream/internal/source"
 )
 
 type enqueueData struct {
@@ -37,10 +33,10 @@ func (d *Dashboard) handleEnqueue(w http.ResponseWriter, r *http.Request) error 
 	if form.Source == "" {
 		form.Source = queue.SourceFile
 	}
-	job, fe := d.checkJob(form.Domain, form.FileName, form.Source)
-	if fe != nil {
-		form.Error, form.Field = fe.message, fe.field
-		d.render(w, r, fe.status, "enqueue", form)
+	job, ce := d.checkJob(form.Domain, form.FileName, form.Source)
+	if ce != nil {
+		form.Error, form.Field = ce.Message, ce.Field
+		d.render(w, r, ce.Status, "enqueue", form)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)
@@ -70,59 +66,22 @@ func (d *Dashboard) handleEnqueue(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// formError is a refused enqueue form: the status and message the API
-// answers for the same input, and the field at fault.
-type formError struct {
-	status  int
-	field   string
-	message string
-}
-
-// checkJob validates an enqueue form by the API's rules, with its status
-// codes and messages (internal/httpapi: checkDomain, checkFileName,
-// parseIngest, checkDataFile): unknown domain 404; missing file name,
-// unsafe path, wrong extension or bad job 400; a file missing from a
-// visible DATA_DIR 422.
-func (d *Dashboard) checkJob(domain, fileName, src string) (queue.Job, *formError) {
-	if names := d.domains.Names(); !slices.Contains(names, domain) {
-		return queue.Job{}, &formError{http.StatusNotFound, "domain",
-			fmt.Sprintf("unknown domain %q (known domains: %s)", domain, strings.Join(names, ", "))}
+// checkJob validates an enqueue form with the API's own checks
+// (httpapi.CheckJob): the same status codes and messages, and the field at
+// fault. A failure to read the data directory is logged, not shown: its
+// text names server paths.
+func (d *Dashboard) checkJob(domain, fileName, src string) (queue.Job, *httpapi.JobCheckError) {
+	job, err := httpapi.CheckJob(queue.Job{Domain: domain, FileName: fileName, Source: src},
+		httpapi.JobRules{Domains: d.domains.Names(), AllowedExt: d.cfg.AllowedExt, DataDir: d.cfg.DataDir})
+	var ce *httpapi.JobCheckError
+	switch {
+	case err == nil:
+		return job, nil
+	case errors.As(err, &ce):
+		return queue.Job{}, ce
+	default:
+		d.log.Error().Err(err).Str("domain", domain).Str("file_name", fileName).Msg("dashboard: checking a job's file failed")
+		return queue.Job{}, &httpapi.JobCheckError{Status: http.StatusInternalServerError, Code: httpapi.CodeInternal, Field: "file_name",
+			Message: "the data directory could not be read to check this file; see the publisher's log", Err: err}
 	}
-	if src != queue.SourceFile && src != queue.SourceObject {
-		return queue.Job{}, &formError{http.StatusBadRequest, "source",
-			fmt.Sprintf("source is %q; want %q or %q", src, queue.SourceFile, queue.SourceObject)}
-	}
-	if fileName == "" {
-		return queue.Job{}, &formError{http.StatusBadRequest, "file_name", "file_name is missing or empty"}
-	}
-	if err := source.CheckName(fileName, d.cfg.AllowedExt); err != nil {
-		return queue.Job{}, &formError{http.StatusBadRequest, "file_name", err.Error()}
-	}
-	job := queue.Job{Domain: domain, FileName: fileName, Source: src}
-	if err := job.Validate(); err != nil {
-		return queue.Job{}, &formError{http.StatusBadRequest, "file_name", err.Error()}
-	}
-	if src == queue.SourceFile && d.dataDirVisible() {
-		_, err := source.ResolveFile(d.cfg.DataDir, fileName)
-		switch {
-		case err == nil:
-		case errors.Is(err, source.ErrUnsafePath):
-			return queue.Job{}, &formError{http.StatusBadRequest, "file_name", err.Error()}
-		case errors.Is(err, source.ErrNotFound):
-			return queue.Job{}, &formError{http.StatusUnprocessableEntity, "file_name",
-				fmt.Sprintf("file %q does not exist in the data directory", fileName)}
-		default:
-			return queue.Job{}, &formError{http.StatusInternalServerError, "file_name",
-				fmt.Sprintf("check %q in the data directory: %v", fileName, err)}
-		}
-	}
-	return job, nil
-}
-
-func (d *Dashboard) dataDirVisible() bool {
-	if d.cfg.DataDir == "" {
-		return false
-	}
-	fi, err := os.Stat(d.cfg.DataDir)
-	return err == nil && fi.IsDir()
 }

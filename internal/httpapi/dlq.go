@@ -25,7 +25,7 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	domain := q.Get("domain")
 	if domain != "" {
-		if err := s.checkDomain(domain); err != nil {
+		if err := checkDomain(domain, s.domains.Names()); err != nil {
 			return err
 		}
 	}

@@ -36,5 +36,9 @@
 // [ConfigFrom] builds the configuration from the publisher's settings, and
 // [EnqueueOutcome] interprets queue.Queue.Enqueue's result (a duplicate
 // answers with the stored job; a status-write failure is still a success),
-// so the CLI and the local stack answer exactly as the API does.
+// so the CLI and the local stack answer exactly as the API does. [CheckJob]
+// is the API's validation of a job to enqueue (domain, source, file name,
+// options, file present in a visible data directory), returning a
+// [*JobCheckError] with the API's status, code and message, so the
+// dashboard's enqueue form refuses the same jobs in the same words.
 package httpapi

@@ -19,7 +19,7 @@ type FileResponse struct {
 // off with 413 past MaxUploadBytes.
 func (s *Server) handlePutFile(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if err := s.checkFileName(name); err != nil {
+	if err := checkFileName(name, s.cfg.AllowedExt); err != nil {
 		return err
 	}
 	if r.ContentLength > s.cfg.MaxUploadBytes {

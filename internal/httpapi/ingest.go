@@ -9,13 +9,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/queue"
-	"github.com/embedstream/embedstream/internal/source"
 	"github.com/embedstream/embedstream/internal/telemetry"
 	"github.com/embedstream/embedstream/internal/wire"
 )
@@ -49,7 +46,7 @@ func statusURL(id string) string { return "/jobs/" + id }
 
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) error {
 	domain := r.PathValue("domain")
-	if err := s.checkDomain(domain); err != nil {
+	if err := checkDomain(domain, s.domains.Names()); err != nil {
 		return err
 	}
 	job, err := s.parseIngest(r, domain)
@@ -115,14 +112,6 @@ func EnqueueOutcome(res queue.EnqueueResult, err error, log *zerolog.Logger) (En
 	}
 }
 
-func (s *Server) checkDomain(domain string) error {
-	names := s.domains.Names()
-	if slices.Contains(names, domain) {
-		return nil
-	}
-	return errorf(http.StatusNotFound, CodeUnknownDomain, "unknown domain %q (known domains: %s)", domain, strings.Join(names, ", "))
-}
-
 // parseIngest builds the job from the query string and the optional JSON
 // body, validating everything that can be checked before enqueueing.
 func (s *Server) parseIngest(r *http.Request, domain string) (queue.Job, error) {
@@ -151,24 +140,12 @@ func (s *Server) parseIngest(r *http.Request, domain string) (queue.Job, error) 
 		}
 		job.ID = key
 	}
-	if job.Source == "" {
-		job.Source = queue.SourceFile
-	}
-	if job.Source != queue.SourceFile && job.Source != queue.SourceObject {
-		return queue.Job{}, errorf(http.StatusBadRequest, CodeBadRequest, "source is %q; want %q or %q", job.Source, queue.SourceFile, queue.SourceObject)
-	}
-	if err := s.checkFileName(job.FileName); err != nil {
-		return queue.Job{}, err
-	}
-	if err := job.Validate(); err != nil { // options and lengths, as the worker will check them
-		return queue.Job{}, err
-	}
-	if job.Source == queue.SourceFile {
-		if err := s.checkDataFile(job.FileName); err != nil {
-			return queue.Job{}, err
-		}
-	}
-	return job, nil
+	return CheckJob(job, s.jobRules())
+}
+
+// jobRules are the API's settings for [CheckJob].
+func (s *Server) jobRules() JobRules {
+	return JobRules{Domains: s.domains.Names(), AllowedExt: s.cfg.AllowedExt, DataDir: s.cfg.DataDir}
 }
 
 // decodeBody decodes a JSON object body into v. An empty body leaves v
@@ -197,50 +174,4 @@ func (s *Server) decodeBody(r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, CodeBadRequest, "request body has data after its JSON object")
 	}
 	return nil
-}
-
-// checkFileName refuses an empty, unsafe or wrongly suffixed file name.
-func (s *Server) checkFileName(name string) error {
-	if name == "" {
-		return errorf(http.StatusBadRequest, CodeMissingFileName, "file_name is missing or empty: pass ?file_name=<name> or a JSON body {\"file_name\": \"<name>\"}")
-	}
-	err := source.CheckName(name, s.cfg.AllowedExt)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, source.ErrUnsafePath):
-		return &apiError{status: http.StatusBadRequest, code: CodeUnsafePath, message: err.Error(), err: err}
-	case errors.Is(err, source.ErrBadExtension):
-		return &apiError{status: http.StatusBadRequest, code: CodeExtension, message: err.Error(), err: err}
-	default:
-		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest, message: err.Error(), err: err}
-	}
-}
-
-// checkDataFile resolves name in the data directory when the publisher can
-// see it: a name escaping it is a 400, a missing file a 422.
-func (s *Server) checkDataFile(name string) error {
-	if !s.dataDirVisible() {
-		return nil
-	}
-	_, err := source.ResolveFile(s.cfg.DataDir, name)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, source.ErrUnsafePath):
-		return &apiError{status: http.StatusBadRequest, code: CodeUnsafePath, message: err.Error(), err: err}
-	case errors.Is(err, source.ErrNotFound):
-		return &apiError{status: http.StatusUnprocessableEntity, code: CodeFileNotFound,
-			message: fmt.Sprintf("file %q does not exist in the data directory", name), err: err}
-	default:
-		return fmt.Errorf("check %q in the data directory: %w", name, err)
-	}
-}
-
-func (s *Server) dataDirVisible() bool {
-	if s.cfg.DataDir == "" {
-		return false
-	}
-	fi, err := os.Stat(s.cfg.DataDir)
-	return err == nil && fi.IsDir()
 }

@@ -58,10 +58,13 @@ func errorf(status int, code, format string, args ...any) *apiError {
 // client-facing message it answers with. It is the API's one error switch.
 func classify(err error) *apiError {
 	var ae *apiError
+	var ce *JobCheckError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &ce):
+		return &apiError{status: ce.Status, code: ce.Code, message: ce.Message, err: ce.Err}
 	case errors.As(err, &mbe):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge,
 			message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), err: err}
