@@ -197,3 +197,28 @@ func TestGeneratedBenchInputs(t *testing.T) {
 		t.Fatalf("float lists: %v %+v", err, fl)
 	}
 }
+
+// TestNumericDecodeAllocs: numeric columns, float64 matrices and float
+// lists are decoded straight into typed slices: the allocations of a load
+// do not grow with the number of values (boxing one value per element made
+// them about one per value).
+func TestNumericDecodeAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		values int
+	}{
+		{"dataframe", genDataFrame(20_000), 5 * 20_000},
+		{"matrix_f8", genMatrixF8(200, 100), 200 * 100},
+		{"float_lists", genFloatLists(20_000), 2 * 20_000},
+	} {
+		allocs := testing.AllocsPerRun(3, func() {
+			if _, err := Load(tc.data, Options{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > float64(tc.values)/20 {
+			t.Errorf("%s: %.0f allocations for %d values", tc.name, allocs, tc.values)
+		}
+	}
+}

@@ -412,11 +412,17 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 		dst := col.Vectors[i*dim : (i+1)*dim]
 		switch x := v.(type) {
 		case *ndarray:
-			if x.dtype.kind == 'f' && x.dtype.size == 4 {
+			switch {
+			case x.dtype.kind == 'f' && x.dtype.size == 4:
 				x.copyFloat32s(dst)
-			} else {
+			case x.dtype.kind == 'O':
 				for j := range dst {
 					dst[j] = float32(toFloat(numeric(x.at(j))))
+				}
+			default:
+				for j := range dst {
+					f, _ := x.floatAt(j)
+					dst[j] = float32(f)
 				}
 			}
 		case *types.List:

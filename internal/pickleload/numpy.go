@@ -315,6 +315,9 @@ func (a *ndarray) bits(i int) uint64 {
 	return 0
 }
 
+// contiguous reports whether element i (row-major) is stored at i.
+func (a *ndarray) contiguous() bool { return !a.fortran || len(a.shape) < 2 }
+
 // plainSize reports whether the dtype's size is one bits reads.
 func (a *ndarray) plainSize() bool {
 	switch a.dtype.size {

@@ -1,6 +1,7 @@
 package pickleload
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -422,12 +423,28 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 	if err := c.spend(int64(n)); err != nil {
 		return nil, err
 	}
-	switch a.dtype.kind {
+	kind := a.dtype.kind
+	if (kind == 'f' || kind == 'i' || kind == 'u') && (!a.plainSize() || kind == 'f' && a.dtype.size == 1) {
+		return nil, colErr(ErrUnsupported, name, -1, "numpy dtype %s", a.dtype.str)
+	}
+	switch kind {
 	case 'f':
 		col.Type = table.TypeDouble
 		col.Doubles = make([]float64, n)
-		for i := 0; i < n; i++ {
-			f := toFloat(a.at(start + i))
+		if a.dtype.size == 8 && !a.dtype.big && a.contiguous() {
+			raw := a.raw[8*start : 8*(start+n)]
+			for i := range col.Doubles {
+				f := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
+				if null(i) || math.IsNaN(f) || math.IsInf(f, 0) {
+					col.Nulls = append(col.Nulls, i)
+					continue
+				}
+				col.Doubles[i] = f
+			}
+			break
+		}
+		for i := range col.Doubles {
+			f, _ := a.floatAt(start + i)
 			if null(i) || math.IsNaN(f) || math.IsInf(f, 0) {
 				col.Nulls = append(col.Nulls, i)
 				continue
@@ -437,17 +454,16 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 	case 'i', 'u':
 		col.Type = table.TypeInt64
 		col.Int64s = make([]int64, n)
-		for i := 0; i < n; i++ {
+		for i := range col.Int64s {
 			if null(i) {
 				col.Nulls = append(col.Nulls, i)
 				continue
 			}
-			switch x := a.at(start + i).(type) {
-			case int64:
-				col.Int64s[i] = x
-			case uint64:
-				return nil, colErr(ErrUnsupported, name, i, "uint64 value %d is outside the int64 range", x)
+			v, ok := a.int64At(start + i)
+			if !ok {
+				return nil, colErr(ErrUnsupported, name, i, "uint64 value %d is outside the int64 range", a.bits(start+i))
 			}
+			col.Int64s[i] = v
 		}
 	case 'b':
 		col.Type = table.TypeBool
@@ -462,17 +478,17 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 	case 'M':
 		col.Type = table.TypeTimestamp
 		col.Int64s = make([]int64, n)
-		for i := 0; i < n; i++ {
-			v := a.at(start + i)
-			if err := checkCell(v); err != nil {
-				return nil, withColumn(err, name, i)
-			}
-			t, ok := v.(*timeValue)
-			if null(i) || !ok {
+		for i := range col.Int64s {
+			v := int64(a.bits(start + i))
+			if null(i) || v == math.MinInt64 { // NaT
 				col.Nulls = append(col.Nulls, i)
 				continue
 			}
-			col.Int64s[i] = t.us
+			us, ok := scaleToMicros(v, a.dtype.unit)
+			if !ok {
+				return nil, colErr(ErrUnsupported, name, i, "unsupported datetime unit %q", a.dtype.unit)
+			}
+			col.Int64s[i] = us
 		}
 	default:
 		vals := make([]any, n)

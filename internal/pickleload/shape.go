@@ -1,6 +1,9 @@
 package pickleload
 
 import (
+	"encoding/binary"
+	"math"
+
 	"github.com/nlpodyssey/gopickle/types"
 
 	"github.com/embedstream/embedstream/internal/table"
@@ -217,6 +220,9 @@ func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
 	case *types.Tuple:
 		return c.buildColumn(name, append([]any(nil), *x...))
 	case *vmList:
+		if !x.boxed && len(x.floats) > 0 {
+			return c.floatsColumn(name, x.floats)
+		}
 		return c.buildColumn(name, x.all())
 	case *pyObject:
 		if a, ok, err := asArray(x); err != nil {
@@ -237,6 +243,30 @@ func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
 		return c.arrayColumn(name, x)
 	}
 	return nil, colErr(ErrUnsupported, name, -1, "column of type %s", typeName(v))
+}
+
+// floatsColumn is a DOUBLE column of a list of Python floats (NaN and
+// ±Inf are null), decoded without boxing them; a list of NaNs only is an
+// all-null JSON column, as buildColumn types it.
+func (c *conv) floatsColumn(name string, fs []float64) (*table.Column, error) {
+	if err := c.spend(int64(len(fs))); err != nil {
+		return nil, withColumn(err, name, -1)
+	}
+	col := &table.Column{Field: table.Field{Name: name, Type: table.TypeDouble}, Doubles: make([]float64, len(fs))}
+	for i, f := range fs {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			col.Nulls = append(col.Nulls, i)
+			continue
+		}
+		col.Doubles[i] = f
+	}
+	if len(col.Nulls) == len(fs) {
+		// nothing to infer from: typed like any all-null column
+		l := vmList{floats: fs}
+		return c.buildColumn(name, l.all())
+	}
+	col.Nullable = len(col.Nulls) > 0
+	return col, nil
 }
 
 // arrayTable: a 2-D float array is one FLOAT_VECTOR column "embedding"; a
@@ -270,9 +300,22 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 		if a.dtype.kind == 'f' && a.dtype.size == 4 {
 			col.Vectors = a.float32s()
 		} else {
+			if !a.plainSize() || a.dtype.kind == 'f' && a.dtype.size == 1 {
+				return nil, colErr(ErrUnsupported, name, -1, "2-D array of dtype %s", a.dtype.str)
+			}
+			if err := c.spend(4 * int64(rows) * int64(dim)); err != nil {
+				return nil, withColumn(err, name, -1)
+			}
 			col.Vectors = make([]float32, rows*dim)
-			for i := range col.Vectors {
-				col.Vectors[i] = float32(toFloat(numeric(a.at(i))))
+			if a.dtype.kind == 'f' && a.dtype.size == 8 && !a.dtype.big && a.contiguous() {
+				for i := range col.Vectors {
+					col.Vectors[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(a.raw[8*i:])))
+				}
+			} else {
+				for i := range col.Vectors {
+					f, _ := a.floatAt(i)
+					col.Vectors[i] = float32(f)
+				}
 			}
 		}
 		if col.Vectors == nil {
