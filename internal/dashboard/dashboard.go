@@ -138,6 +138,7 @@ type Dashboard struct {
 	handler  http.Handler
 	now      func() time.Time
 	sessions *sessionStore
+	ov       overviewCache
 }
 
 // New builds the dashboard over q and domains. It does no I/O; it fails

@@ -432,6 +432,10 @@ func TestDeadLetterActionsNeedConfirmation(t *testing.T) {
 		}
 	}
 	c := s.client(t)
+	// The overview counts them from the dead-letter stream's info.
+	if p := c.get("/"); !strings.Contains(p.body, `data-stat="deadletters">2<`) {
+		t.Errorf("overview does not count 2 dead letters")
+	}
 	p := c.get("/ui/dlq")
 	for _, id := range ids {
 		if !strings.Contains(p.body, `data-dlq="`+id+`"`) {
@@ -459,5 +463,34 @@ func TestDeadLetterActionsNeedConfirmation(t *testing.T) {
 	}
 	if p := c.post("/ui/dlq/"+ids[1]+"/delete", url.Values{"csrf": {csrf}, "confirmed": {"yes"}}); p.status != http.StatusNotFound {
 		t.Errorf("deleting twice: %d", p.status)
+	}
+	waitFor(t, "the overview to count 0 dead letters", func() bool {
+		return strings.Contains(c.get("/").body, `data-stat="deadletters">0<`)
+	})
+}
+
+// A job's page refreshes while the job may still change and stops once it
+// is finished: the server renders the finished page without data-live.
+func TestFinishedJobPageIsFinal(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := s.q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "final.pkl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.client(t)
+	if p := c.get("/ui/jobs/" + res.JobID); !strings.Contains(p.body, `id="live-job" data-live`) {
+		t.Errorf("queued job's page is not live")
+	}
+	if _, err := s.q.UpdateStatus(ctx, res.JobID, func(st *queue.Status) error {
+		st.State, st.FinishedAt = queue.StateSucceeded, time.Now()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.get("/ui/jobs/" + res.JobID); !strings.Contains(p.body, `id="live-job"`) || strings.Contains(p.body, `id="live-job" data-live`) {
+		t.Errorf("finished job's page is still live")
 	}
 }

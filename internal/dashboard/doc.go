@@ -28,6 +28,12 @@
 // the first view and every update. Polling, not server-sent events, keeps
 // the server stateless and lets a graceful shutdown finish at once.
 //
+// Each refresh is bounded: the overview reads at most the newest 1,000
+// status records, takes the dead-letter count from INGEST_DLQ's stream info
+// (no scan) and the consumer's figures from one lookup, and is computed at
+// most once per half refresh interval for all open tabs; a finished job's
+// page is rendered without data-live and stops refreshing.
+//
 // # Security
 //
 //   - With [Config.Token] (API_TOKEN) set, every page needs a session: the

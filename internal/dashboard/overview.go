@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/embedstream/embedstream/internal/queue"
@@ -15,6 +16,11 @@ import (
 // recentJobs is how many jobs the overview lists.
 const recentJobs = 8
 
+// overviewJobs bounds the status records an overview reads: its counts,
+// throughput and busy workers cover at most the newest this many jobs,
+// which the page says when it is so.
+const overviewJobs = 1000
+
 type overviewData struct {
 	Consumer    *consumerStats // nil when the consumer's info is unavailable
 	ConsumerErr string
@@ -22,8 +28,10 @@ type overviewData struct {
 	States      []stateCount
 	Throughput  throughputStats
 	WorkersBusy []string // workers running a job now
-	DeadLetters string   // count, "500+" when there are more
+	DeadLetters string   // count of INGEST_DLQ's messages, "?" when unknown
 	Recent      []jobRow
+	Truncated   bool // the newest overviewJobs jobs were read, not all
+	Limit       int  // overviewJobs
 }
 
 // consumerStats is the ingest-workers consumer's state.
@@ -63,11 +71,48 @@ type bar struct {
 }
 
 func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)
-	defer cancel()
-	statuses, err := d.q.ListStatus(ctx, queue.Filter{})
+	data, err := d.overview(r.Context())
 	if err != nil {
-		return queueErr("Listing jobs", err)
+		return err
+	}
+	d.render(w, r, http.StatusOK, "overview", data)
+	return nil
+}
+
+// overviewCache shares one overview among all the tabs that refresh it, so
+// their cost does not grow with their number: it is recomputed at most
+// once per half refresh interval.
+type overviewCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	data overviewData
+}
+
+// overview returns the overview, from the cache when it is fresh. Callers
+// arriving while it is computed wait for that computation.
+func (d *Dashboard) overview(ctx context.Context) (overviewData, error) {
+	d.ov.mu.Lock()
+	defer d.ov.mu.Unlock()
+	if !d.ov.at.IsZero() && d.now().Sub(d.ov.at) < d.cfg.RefreshInterval/2 {
+		return d.ov.data, nil
+	}
+	data, err := d.loadOverview(ctx)
+	if err != nil {
+		return overviewData{}, err
+	}
+	d.ov.data, d.ov.at = data, d.now()
+	return data, nil
+}
+
+// loadOverview reads what the overview shows: the newest overviewJobs
+// status records (one bounded listing), the consumer's info (one JetStream
+// API call) and the dead-letter stream's info (one more).
+func (d *Dashboard) loadOverview(ctx context.Context) (overviewData, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.RequestTimeout)
+	defer cancel()
+	statuses, err := d.q.ListStatus(ctx, queue.Filter{Limit: overviewJobs})
+	if err != nil {
+		return overviewData{}, queueErr("Listing jobs", err)
 	}
 	now := d.now()
 	data := overviewData{
@@ -75,32 +120,40 @@ func (d *Dashboard) handleOverview(w http.ResponseWriter, r *http.Request) error
 		States:      countStates(statuses, now.Add(-d.cfg.Window)),
 		Throughput:  d.throughput(statuses, now),
 		WorkersBusy: busyWorkers(statuses),
+		Truncated:   len(statuses) >= overviewJobs,
+		Limit:       overviewJobs,
 	}
 	for _, st := range statuses[:min(recentJobs, len(statuses))] {
 		data.Recent = append(data.Recent, d.row(st))
 	}
+	// Consumer looks the consumer up, which returns its info: no second call.
 	if cons, err := d.q.Consumer(ctx); err != nil {
 		data.ConsumerErr = "consumer " + queue.ConsumerName + " unavailable"
 		d.log.Warn().Err(err).Msg("dashboard: reading the job consumer failed")
-	} else if info, err := cons.Info(ctx); err != nil {
-		data.ConsumerErr = "consumer " + queue.ConsumerName + " unavailable"
-		d.log.Warn().Err(err).Msg("dashboard: reading the job consumer's info failed")
 	} else {
+		info := cons.CachedInfo()
 		data.Consumer = &consumerStats{
 			Pending: info.NumPending, InFlight: info.NumAckPending,
 			Waiting: info.NumWaiting, Redelivered: info.NumRedelivered,
 		}
 	}
-	if dls, err := d.q.ListDeadLetters(ctx, "", maxDeadLetters+1); err != nil {
+	if n, err := d.deadLetterCount(ctx); err != nil {
 		data.DeadLetters = "?"
-		d.log.Warn().Err(err).Msg("dashboard: listing dead letters failed")
-	} else if len(dls) > maxDeadLetters {
-		data.DeadLetters = strconv.Itoa(maxDeadLetters) + "+"
+		d.log.Warn().Err(err).Msg("dashboard: reading the dead-letter stream failed")
 	} else {
-		data.DeadLetters = strconv.Itoa(len(dls))
+		data.DeadLetters = groupDigits(n)
 	}
-	d.render(w, r, http.StatusOK, "overview", data)
-	return nil
+	return data, nil
+}
+
+// deadLetterCount returns the number of messages in INGEST_DLQ from the
+// stream's info, without reading them.
+func (d *Dashboard) deadLetterCount(ctx context.Context) (uint64, error) {
+	s, err := d.q.JetStream().Stream(ctx, queue.DLQStream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", queue.DLQStream, err)
+	}
+	return s.CachedInfo().State.Msgs, nil
 }
 
 // countStates counts jobs per state: every unfinished job (queued, running,

@@ -18,8 +18,11 @@
     }
   });
 
-  var regions = document.querySelectorAll("[data-live][id]");
+  // A region the server renders without data-live is final (a finished
+  // job's page): once swapped in, it is not fetched again.
+  var regions = Array.prototype.slice.call(document.querySelectorAll("[data-live][id]"));
   if (regions.length === 0) return;
+  var timer = null;
   var interval = parseInt(document.body.dataset.refresh, 10) || 1000;
   var busy = false;
 
@@ -30,7 +33,7 @@
   }
 
   function refresh() {
-    if (busy || document.hidden) return;
+    if (busy || document.hidden || regions.length === 0) return;
     busy = true;
     fetch(window.location.href, { cache: "no-store", credentials: "same-origin" })
       .then(function (res) {
@@ -51,7 +54,10 @@
           el.replaceChildren.apply(el, Array.from(fresh.childNodes));
           var details = el.querySelectorAll("details");
           open.forEach(function (i) { if (details[i]) details[i].open = true; });
+          if (!fresh.hasAttribute("data-live")) el.removeAttribute("data-live");
         });
+        regions = regions.filter(function (el) { return el.hasAttribute("data-live"); });
+        if (regions.length === 0) window.clearInterval(timer);
         document.body.classList.remove("stale");
         document.dispatchEvent(new CustomEvent("dashboard:refreshed"));
       })
@@ -59,6 +65,6 @@
       .finally(function () { busy = false; });
   }
 
-  window.setInterval(refresh, interval);
+  timer = window.setInterval(refresh, interval);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
 })();
