@@ -142,17 +142,25 @@ func (c *conv) records(items []any) (*table.Table, error) {
 func (c *conv) dict(es []entry) (*table.Table, error) {
 	rows := -1
 	seqs := 0
-	for _, e := range es {
+	nonSeq := -1
+	// A Series value is converted once, while measuring it; its value
+	// column is then taken as is.
+	series := make([]*table.Column, len(es))
+	for i, e := range es {
 		if err := checkKey(e.key); err != nil {
 			return nil, err
 		}
-		n, ok, err := c.seqLen(e.value)
+		n, ok, col, err := c.seqLen(e.value)
 		if err != nil {
 			return nil, withColumn(err, keyName(e.key), -1)
 		}
 		if !ok {
+			if nonSeq < 0 {
+				nonSeq = i
+			}
 			continue
 		}
+		series[i] = col
 		seqs++
 		if rows < 0 {
 			rows = n
@@ -163,56 +171,62 @@ func (c *conv) dict(es []entry) (*table.Table, error) {
 	if seqs == 0 {
 		return c.records([]any{entriesDict(es)})
 	}
-	if seqs != len(es) {
-		for _, e := range es {
-			if _, ok, _ := c.seqLen(e.value); !ok {
-				return nil, colErr(ErrUnsupported, keyName(e.key), -1, "dict of columns with a non-sequence value of type %s", typeName(e.value))
-			}
-		}
+	if nonSeq >= 0 {
+		e := es[nonSeq]
+		return nil, colErr(ErrUnsupported, keyName(e.key), -1, "dict of columns with a non-sequence value of type %s", typeName(e.value))
 	}
 	t := &table.Table{Rows: rows}
-	for _, e := range es {
+	for i, e := range es {
 		name := keyName(e.key)
-		col, err := c.seqColumn(name, e.value, rows)
-		if err != nil {
-			return nil, err
+		col := series[i]
+		if col != nil {
+			col.Name = name
+		} else {
+			var err error
+			if col, err = c.seqColumn(name, e.value, rows); err != nil {
+				return nil, err
+			}
 		}
 		t.Columns = append(t.Columns, col)
 	}
 	return t, nil
 }
 
-func (c *conv) seqLen(v any) (int, bool, error) {
+// seqLen returns the length of a column value, and false when v is not a
+// sequence. A pandas Series is converted to find its length: its value
+// column is returned too.
+func (c *conv) seqLen(v any) (int, bool, *table.Column, error) {
 	switch x := v.(type) {
 	case *types.List:
-		return len(*x), true, nil
+		return len(*x), true, nil, nil
 	case *types.Tuple:
-		return len(*x), true, nil
+		return len(*x), true, nil, nil
 	case *vmList:
-		return x.len(), true, nil
+		return x.len(), true, nil, nil
 	case *ndarray:
 		if len(x.shape) == 0 {
-			return 0, false, nil
+			return 0, false, nil, nil
 		}
-		return x.shape[0], true, nil
+		return x.shape[0], true, nil, nil
 	case *pyObject:
 		a, ok, err := asArray(x)
 		if err != nil || !ok {
 			if x.name == "Series" && isPandas(x.module) {
 				t, err := c.series(x)
 				if err != nil {
-					return 0, false, err
+					return 0, false, nil, err
 				}
-				return t.Rows, true, nil
+				return t.Rows, true, t.Columns[len(t.Columns)-1], nil
 			}
-			return 0, false, err
+			return 0, false, nil, err
 		}
 		return c.seqLen(a)
 	}
-	return 0, false, nil
+	return 0, false, nil, nil
 }
 
-// seqColumn converts one column of a dict of columns.
+// seqColumn converts one column of a dict of columns (a Series is
+// converted by seqLen).
 func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
 	switch x := v.(type) {
 	case *types.List:
@@ -229,15 +243,6 @@ func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
 			return nil, withColumn(err, name, -1)
 		} else if ok {
 			return c.seqColumn(name, a, rows)
-		}
-		if x.name == "Series" && isPandas(x.module) {
-			t, err := c.series(x)
-			if err != nil {
-				return nil, err
-			}
-			col := t.Columns[len(t.Columns)-1]
-			col.Name = name
-			return col, nil
 		}
 	case *ndarray:
 		return c.arrayColumn(name, x)
