@@ -6,7 +6,8 @@
 // # Pages
 //
 //	GET  /                          overview: queue depth and in-flight jobs of ingest-workers,
-//	                                jobs per state, records/s, workers, dead letters, recent jobs
+//	                                jobs per state, records/s, busy workers and waiting pull
+//	                                requests (workers with a free slot), dead letters, recent jobs
 //	GET  /ui/jobs?state=&domain=    jobs, newest first, with live progress bars
 //	GET  /ui/jobs/{id}              a job's full status record and attempt history
 //	GET  /ui/dlq?domain=            dead letters with Replay and Delete

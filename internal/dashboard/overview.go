@@ -27,7 +27,7 @@ type overviewData struct {
 	Window      string // the recent window, e.g. "1h"
 	States      []stateCount
 	Throughput  throughputStats
-	WorkersBusy []string // workers running a job now
+	WorkersBusy []string // workers running a job now, from the status records; a worker with a free slot shows only as a waiting pull request (consumerStats.Waiting)
 	DeadLetters string   // count of INGEST_DLQ's messages, "?" when unknown
 	Recent      []jobRow
 	Truncated   bool // the newest overviewJobs jobs were read, not all
@@ -38,7 +38,7 @@ type overviewData struct {
 type consumerStats struct {
 	Pending     uint64 // jobs waiting in the queue
 	InFlight    int    // delivered, not yet acknowledged
-	Waiting     int    // pull requests waiting: idle worker slots
+	Waiting     int    // pull requests waiting for jobs: one per worker with a free slot
 	Redelivered int    // in flight and delivered more than once
 }
 
