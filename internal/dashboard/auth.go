@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -121,7 +123,16 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
+	ip := clientIP(r)
+	if wait := d.logins.wait(ip); wait > 0 {
+		d.log.Warn().Str("remote", r.RemoteAddr).Msg("dashboard login refused: too many failed attempts from this address")
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		d.render(w, r, http.StatusTooManyRequests, "login", loginData{Next: next,
+			Error: "Too many failed logins from your address; wait a few seconds and try again."})
+		return nil
+	}
 	if !d.tokenMatches(r.PostFormValue("token")) {
+		d.logins.fail(ip)
 		d.log.Warn().Str("remote", r.RemoteAddr).Msg("dashboard login with a wrong token")
 		d.render(w, r, http.StatusUnauthorized, "login", loginData{Next: next, Error: "Wrong token."})
 		return nil

@@ -139,6 +139,7 @@ type Dashboard struct {
 	now      func() time.Time
 	sessions *sessionStore
 	ov       overviewCache
+	logins   loginLimiter
 }
 
 // New builds the dashboard over q and domains. It does no I/O; it fails
@@ -158,6 +159,7 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) (*Dashboard, 
 		mux:     http.NewServeMux(),
 		now:     time.Now,
 	}
+	d.logins.now = d.now
 	d.sessions = &sessionStore{js: q.JetStream(), ttl: cfg.SessionTTL, replicas: q.Config().Replicas, now: d.now}
 	d.routes()
 	cop := http.NewCrossOriginProtection()

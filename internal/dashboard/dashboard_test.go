@@ -178,6 +178,58 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+// Failed logins are limited per client address: once its burst is spent,
+// an address gets 429 with Retry-After, even with the right token, while
+// other addresses may still log in.
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	const token = "s3cret-token"
+	s := startStack(t, stackOpts{token: token})
+	h := s.http.Config.Handler
+	page := httptest.NewRecorder()
+	h.ServeHTTP(page, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/ui/login", nil))
+	var csrfCookie *http.Cookie
+	for _, ck := range page.Result().Cookies() {
+		if ck.Name == dashboard.CSRFCookie {
+			csrfCookie = ck
+		}
+	}
+	body := page.Body.String()
+	const marker = `name="csrf" value="`
+	i := strings.Index(body, marker)
+	if csrfCookie == nil || i < 0 {
+		t.Fatal("no CSRF cookie or field on the login page")
+	}
+	csrf := body[i+len(marker):]
+	csrf = csrf[:strings.IndexByte(csrf, '"')]
+	login := func(remote, tok string) *httptest.ResponseRecorder {
+		form := url.Values{"csrf": {csrf}, "token": {tok}, "next": {"/"}}
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/ui/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: csrfCookie.Name, Value: csrfCookie.Value})
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	attacker := "192.0.2.7:40000"
+	var last *httptest.ResponseRecorder
+	for range 50 {
+		if last = login(attacker, "guess"); last.Code != http.StatusUnauthorized {
+			break
+		}
+	}
+	if last.Code != http.StatusTooManyRequests || last.Header().Get("Retry-After") == "" {
+		t.Fatalf("repeated wrong logins: %d Retry-After %q, want 429 with Retry-After", last.Code, last.Header().Get("Retry-After"))
+	}
+	if rec := login("192.0.2.7:40001", token); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("right token from the limited address: %d, want 429", rec.Code)
+	}
+	if rec := login("198.51.100.1:5000", token); rec.Code != http.StatusSeeOther {
+		t.Errorf("right token from another address: %d, want 303", rec.Code)
+	}
+}
+
 // startReplica serves a second publisher (API and dashboard) on s's NATS,
 // as another replica behind a load balancer would.
 func startReplica(t *testing.T, s *stack, token string) *httptest.Server {

@@ -47,6 +47,10 @@
 //     publisher replica; if NATS cannot be read the page answers 503 rather
 //     than trust the session. The JSON API keeps its bearer tokens; the
 //     health endpoints need neither.
+//   - Failed logins are limited per client IP (the TCP peer: forwarded
+//     headers are not trusted, so behind a proxy all clients share one
+//     budget): a burst of 10, then one every 6 s; past it the login answers
+//     429 with Retry-After before comparing the token.
 //   - Every POST form carries an anti-CSRF token, the HMAC of a random
 //     [CSRFCookie] value under a server key, and cross-origin POSTs are
 //     refused besides (net/http.CrossOriginProtection).
