@@ -323,6 +323,8 @@ func checkCell(v any) error {
 		}
 	case unsupportedUnit:
 		return newErr(ErrUnsupported, -1, "", "unsupported datetime unit %q", string(x))
+	case timeOverflow:
+		return newErr(ErrMalformed, -1, "", "datetime64/timedelta64 value out of range")
 	case badElem:
 		return newErr(ErrUnsupported, -1, "", "unsupported numpy element type")
 	}

@@ -426,9 +426,12 @@ func (a *ndarray) at(i int) any {
 		if v == math.MinInt64 {
 			return nil
 		}
-		us, ok := scaleToMicros(v, a.dtype.unit)
-		if !ok {
+		us, ok, overflow := scaleToMicros(v, a.dtype.unit)
+		switch {
+		case !ok:
 			return unsupportedUnit(a.dtype.unit)
+		case overflow:
+			return timeOverflow{}
 		}
 		if a.dtype.kind == 'M' {
 			return &timeValue{us: us}
@@ -467,26 +470,39 @@ type badElem struct{}
 
 type unsupportedUnit string
 
-func scaleToMicros(v int64, unit string) (int64, bool) {
+// timeOverflow marks a datetime64/timedelta64 value whose microseconds
+// fall outside the int64 range.
+type timeOverflow struct{}
+
+// scaleToMicros converts v in unit to microseconds (floor for finer
+// units). ok is false for an unknown unit; overflow reports a value whose
+// microseconds do not fit an int64.
+func scaleToMicros(v int64, unit string) (us int64, ok, overflow bool) {
+	var mul int64
 	switch unit {
 	case "ns":
-		return floorDiv(v, 1000), true
-	case "us":
-		return v, true
-	case "ms":
-		return v * 1e3, true
-	case "s":
-		return v * 1e6, true
-	case "m":
-		return v * 60e6, true
-	case "h":
-		return v * 3600e6, true
-	case "D":
-		return v * 86400e6, true
+		return floorDiv(v, 1000), true, false
 	case "ps":
-		return floorDiv(v, 1e6), true
+		return floorDiv(v, 1e6), true, false
+	case "us":
+		return v, true, false
+	case "ms":
+		mul = 1e3
+	case "s":
+		mul = 1e6
+	case "m":
+		mul = 60e6
+	case "h":
+		mul = 3600e6
+	case "D":
+		mul = 86400e6
+	default:
+		return 0, false, false
 	}
-	return 0, false
+	if v > math.MaxInt64/mul || v < math.MinInt64/mul {
+		return 0, true, true
+	}
+	return v * mul, true, false
 }
 
 func halfToFloat(h uint16) float32 {

@@ -484,9 +484,12 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 				col.Nulls = append(col.Nulls, i)
 				continue
 			}
-			us, ok := scaleToMicros(v, a.dtype.unit)
-			if !ok {
+			us, ok, overflow := scaleToMicros(v, a.dtype.unit)
+			switch {
+			case !ok:
 				return nil, colErr(ErrUnsupported, name, i, "unsupported datetime unit %q", a.dtype.unit)
+			case overflow:
+				return nil, colErr(ErrMalformed, name, i, "datetime64[%s] value %d is out of range", a.dtype.unit, v)
 			}
 			col.Int64s[i] = us
 		}

@@ -1,0 +1,48 @@
+package pickleload_test
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/embedstream/embedstream/internal/pickleload"
+)
+
+// dtypeM8 is numpy.dtype("M8[unit]") with its datetime metadata.
+func dtypeM8(unit string) pv {
+	return pBuild(pReduce(pGlobal("numpy", "dtype"), pStr("M8"), pFalse, pTrue),
+		pTuple(pInt(4), pStr("<"), pNone, pNone, pNone, pInt(-1), pInt(-1), pInt(0),
+			pTuple(pDict(), pTuple(pBytes([]byte(unit)), pInt(1), pInt(1), pInt(1)))))
+}
+
+// TestDatetimeUnitOverflow: a datetime64 value whose microseconds leave
+// the int64 range is an error, not a silently wrapped timestamp.
+func TestDatetimeUnitOverflow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		unit string
+		v    int64
+		us   int64 // want, when ok
+		ok   bool
+	}{
+		{unit: "D", v: 19_000, us: 19_000 * 86_400_000_000, ok: true},
+		{unit: "D", v: math.MaxInt64 / 86_400_000_000 * 2},
+		{unit: "s", v: math.MinInt64 / 2},
+		{unit: "ms", v: math.MaxInt64 / 10},
+	} {
+		data := pickle(series(frombuffer(pBytes(int64s(tc.v)), dtypeM8(tc.unit), shape(1)), pySlice(0, 1, 1), rangeIndex(0, 1, 1)))
+		tb, err := pickleload.Load(data, pickleload.Options{})
+		if !tc.ok {
+			if !errors.Is(err, pickleload.ErrMalformed) {
+				t.Errorf("%d %s: err = %v, want ErrMalformed", tc.v, tc.unit, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%d %s: %v", tc.v, tc.unit, err)
+		}
+		if got := tb.Columns[0].Int64s[0]; got != tc.us {
+			t.Errorf("%d %s: %d µs, want %d", tc.v, tc.unit, got, tc.us)
+		}
+	}
+}
