@@ -3,14 +3,29 @@ package pickleload
 import (
 	"encoding/binary"
 	"math"
+	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
 
 	"github.com/embedstream/embedstream/internal/table"
 )
 
-// toTable converts the unpickled top-level object to a table.
+// toTable converts the unpickled top-level object to a table. Column
+// names are copied out of the input (O(columns)): values may alias a
+// caller's reused buffer, names must not change under a running job.
 func (c *conv) toTable(v any) (*table.Table, error) {
+	t, err := c.convert(v)
+	if err != nil {
+		return nil, err
+	}
+	for _, col := range t.Columns {
+		col.Name = strings.Clone(col.Name)
+	}
+	return t, nil
+}
+
+// convert dispatches on the shape of the top-level object.
+func (c *conv) convert(v any) (*table.Table, error) {
 	switch x := v.(type) {
 	case *pyObject:
 		switch {

@@ -46,3 +46,20 @@ func TestDatetimeUnitOverflow(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnNamesOwnMemory: column names do not alias the input (a worker
+// reuses its file buffers), unlike string values, which may.
+func TestColumnNamesOwnMemory(t *testing.T) {
+	t.Parallel()
+	data := pickle(pList(pDict(pStr("name_in_input"), pStr("value"))))
+	tb, err := pickleload.Load(data, pickleload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] = 'Z'
+	}
+	if got := tb.Columns[0].Name; got != "name_in_input" {
+		t.Errorf("after overwriting the input the column name is %q", got)
+	}
+}
