@@ -222,9 +222,10 @@ func (d *Dashboard) Wrap(api http.Handler) http.Handler {
 }
 
 // csp is the Content-Security-Policy of every dashboard response: scripts,
-// styles and fetches from the dashboard's own origin only, nothing inline.
+// styles and fetches from the dashboard's own origin only, nothing inline,
+// and no <base> element to redirect relative URLs.
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 // secureHeaders sets the security headers every response carries.
 func secureHeaders(h http.Handler) http.Handler {

@@ -17,7 +17,7 @@ import (
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
-const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 // Every dashboard page answers HTML with the CSP and no inline script; the
 // API's routes stay JSON.
