@@ -15,8 +15,11 @@ import (
 	"strings"
 )
 
-// Cookie names. Both cookies are HttpOnly and SameSite=Strict; the session
-// cookie is always Secure, the CSRF cookie only on a secure request.
+// Cookie names. Both cookies are HttpOnly. The session cookie is Secure
+// and SameSite=Lax, so a link to a dashboard page from elsewhere (a chat,
+// an alert) opens it logged in; forms stay safe by their anti-CSRF token
+// and the cross-origin check. The CSRF cookie is SameSite=Strict, and
+// Secure only on a secure request.
 const (
 	// SessionCookie holds a login: "<random session id>.<expiry unix
 	// seconds>.<HMAC-SHA256 of both keyed with API_TOKEN>", so it proves
@@ -141,7 +144,7 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: d.newSessionValue(exp), Path: "/",
 		Expires: exp, MaxAge: int(d.cfg.SessionTTL.Seconds()),
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
@@ -152,7 +155,7 @@ func (d *Dashboard) handleLogin(w http.ResponseWriter, r *http.Request) error {
 func (d *Dashboard) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	if s, ok := d.parseSession(r); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)

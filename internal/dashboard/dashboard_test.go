@@ -110,7 +110,7 @@ func TestLogin(t *testing.T) {
 	if p := c.post("/ui/login", url.Values{"token": {token}}); p.status != http.StatusForbidden {
 		t.Errorf("login without csrf: %d", p.status)
 	}
-	// Right token: a Secure, HttpOnly, SameSite=Strict session cookie that
+	// Right token: a Secure, HttpOnly, SameSite=Lax session cookie that
 	// does not contain the token, and back to where we were going.
 	p = c.post("/ui/login", url.Values{"csrf": {csrf}, "token": {token}, "next": {"/ui/dlq"}})
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/dlq" {
@@ -125,7 +125,7 @@ func TestLogin(t *testing.T) {
 	if session == nil {
 		t.Fatal("no session cookie set")
 	}
-	if !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || strings.Contains(session.Value, token) {
+	if !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || strings.Contains(session.Value, token) {
 		t.Errorf("session cookie %+v", session)
 	}
 	if p := c.get("/ui/dlq"); p.status != http.StatusOK {

@@ -41,7 +41,8 @@
 //     login form compares the typed token with API_TOKEN in constant time
 //     and sets [SessionCookie]: a random session id and an expiry, signed
 //     with HMAC-SHA256 keyed by the token, Secure, HttpOnly and
-//     SameSite=Strict. Logout revokes the id in the JetStream key-value
+//     SameSite=Lax (links from elsewhere open logged in; POSTs are guarded
+//     by the anti-CSRF token). Logout revokes the id in the JetStream key-value
 //     bucket [SessionBucket] (TTL [Config.SessionTTL]), which every page
 //     request checks, so a captured cookie is refused after logout by every
 //     publisher replica; if NATS cannot be read the page answers 503 rather
