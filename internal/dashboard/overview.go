@@ -256,8 +256,15 @@ func (d *Dashboard) throughput(statuses []queue.Status, now time.Time) throughpu
 		Window:    shortDuration(time.Duration(winMinutes) * time.Minute),
 	}
 	peak := slices.Max(buckets)
-	c := chart{Width: chartWidth, Height: chartHeight, Max: groupDigits(uint64(math.Round(peak)))}
-	w := chartWidth / n
+	// Each bar gets chartWidth/n units, at least one: a long window widens
+	// the viewBox instead (the SVG scales to its box). The gap between bars
+	// goes when it would leave a bar less than its own width.
+	w := max(1, chartWidth/n)
+	gap := chartGap
+	if w < 2*chartGap {
+		gap = 0
+	}
+	c := chart{Width: max(chartWidth, n*w), Height: chartHeight, Max: groupDigits(uint64(math.Round(peak)))}
 	start := now.Add(-time.Duration(n) * time.Minute)
 	for i, v := range buckets {
 		h := 0
@@ -269,7 +276,7 @@ func (d *Dashboard) throughput(statuses []queue.Status, now time.Time) throughpu
 		}
 		minute := start.Add(time.Duration(i) * time.Minute)
 		c.Bars = append(c.Bars, bar{
-			X: i*w + chartGap/2, Y: chartHeight - h, W: w - chartGap, H: h,
+			X: i*w + gap/2, Y: chartHeight - h, W: w - gap, H: h,
 			Label: fmt.Sprintf("%s–%s UTC: %s records", minute.UTC().Format("15:04"), minute.Add(time.Minute).UTC().Format("15:04"), groupDigits(uint64(math.Round(v)))),
 		})
 	}

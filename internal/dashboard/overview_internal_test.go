@@ -165,3 +165,21 @@ func TestSessionExpires(t *testing.T) {
 		t.Errorf("two sessions share the value %q", a)
 	}
 }
+
+// Whatever the throughput window, the chart's bars have a positive width
+// and stay inside the viewBox.
+func TestChartGeometry(t *testing.T) {
+	t.Parallel()
+	for _, win := range []time.Duration{time.Minute, 5 * time.Minute, 75 * time.Minute, 151 * time.Minute, 10 * time.Hour} {
+		d := &Dashboard{cfg: Config{ThroughputWindow: win}}
+		c := d.throughput(nil, t0).Chart
+		if len(c.Bars) != 2*int(win.Minutes()) {
+			t.Errorf("window %v: %d bars", win, len(c.Bars))
+		}
+		for i, b := range c.Bars {
+			if b.W < 1 || b.X < 0 || b.X+b.W > c.Width {
+				t.Fatalf("window %v: bar %d at x=%d width %d in a chart %d wide", win, i, b.X, b.W, c.Width)
+			}
+		}
+	}
+}
