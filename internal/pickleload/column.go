@@ -670,15 +670,17 @@ type entry struct {
 	value any
 }
 
-// dictEntries lists a dict's entries; a key set twice (SETITEM twice) keeps
-// its first position and its last value, as in Python.
+// dictEntries lists a dict's entries; a key set twice (SETITEM twice, or
+// keys Python deems equal: 1, 1.0 and True) keeps its first position and
+// its last value, as in Python.
 func dictEntries(d *types.Dict) []entry {
 	out := make([]entry, 0, len(*d))
 	if len(*d) <= 32 {
 	next:
 		for _, e := range *d {
+			k := keyOf(e.Key)
 			for i := range out {
-				if sameKey(out[i].key, e.Key) {
+				if keyOf(out[i].key) == k {
 					out[i].value = e.Value
 					continue next
 				}
@@ -687,9 +689,9 @@ func dictEntries(d *types.Dict) []entry {
 		}
 		return out
 	}
-	seen := make(map[string]int, len(*d))
+	seen := make(map[pyKey]int, len(*d))
 	for _, e := range *d {
-		k := keyName(e.Key)
+		k := keyOf(e.Key)
 		if i, ok := seen[k]; ok {
 			out[i].value = e.Value
 			continue
@@ -700,12 +702,44 @@ func dictEntries(d *types.Dict) []entry {
 	return out
 }
 
-func sameKey(a, b any) bool {
-	if sa, ok := a.(string); ok {
-		sb, ok := b.(string)
-		return ok && sa == sb
+// pyKey identifies a dict key by Python equality, as far as the loader's
+// keys go: 1, 1.0 and True are one key; 1 and "1" are two. Tuples and
+// other keys are told apart by their str().
+type pyKey struct {
+	kind byte   // 'n' integral number, 'f' other float, 's' str, 'b' bytes, 'o' other
+	n    uint64 // the int64 of 'n', the float64 bits of 'f'
+	s    string
+}
+
+func keyOf(k any) pyKey {
+	switch x := k.(type) {
+	case string:
+		return pyKey{kind: 's', s: x}
+	case bool:
+		return pyKey{kind: 'n', n: uint64(btoi(x))}
+	case int:
+		return pyKey{kind: 'n', n: uint64(x)}
+	case int64:
+		return pyKey{kind: 'n', n: uint64(x)}
+	case float64:
+		return floatKey(x)
+	case float32:
+		return floatKey(float64(x))
+	case []byte:
+		return pyKey{kind: 'b', s: string(x)}
+	case *big.Int:
+		if x.IsInt64() {
+			return pyKey{kind: 'n', n: uint64(x.Int64())}
+		}
 	}
-	return keyName(a) == keyName(b)
+	return pyKey{kind: 'o', s: typeName(k) + ":" + keyName(k)}
+}
+
+func floatKey(f float64) pyKey {
+	if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+		return pyKey{kind: 'n', n: uint64(int64(f))}
+	}
+	return pyKey{kind: 'f', n: math.Float64bits(f)}
 }
 
 func orderedEntries(d *types.OrderedDict) []entry {

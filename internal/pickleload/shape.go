@@ -108,6 +108,7 @@ func (c *conv) sequence(items []any) (*table.Table, error) {
 func (c *conv) records(items []any) (*table.Table, error) {
 	index := map[string]int{}
 	var names []string
+	var keys []pyKey // the key of each column: two keys printing alike are refused
 	var cols [][]any
 	for r, it := range items {
 		if err := c.spend(1); err != nil {
@@ -130,12 +131,16 @@ func (c *conv) records(items []any) (*table.Table, error) {
 				return nil, withColumn(err, "", r)
 			}
 			name := keyName(e.key)
+			k := keyOf(e.key)
 			j, ok := index[name]
 			if !ok {
 				j = len(names)
 				index[name] = j
 				names = append(names, name)
+				keys = append(keys, k)
 				cols = append(cols, make([]any, len(items)))
+			} else if keys[j] != k {
+				return nil, colErr(ErrUnsupported, name, r, "duplicate column name: two different keys print as this name")
 			}
 			cols[j][r] = e.value
 		}

@@ -63,3 +63,36 @@ func TestColumnNamesOwnMemory(t *testing.T) {
 		t.Errorf("after overwriting the input the column name is %q", got)
 	}
 }
+
+// TestDictKeysByPythonEquality: keys Python deems equal (1, 1.0, True) are
+// one key (first position, last value); different keys that print alike
+// (1 and "1") are a duplicate column name, never silently merged.
+func TestDictKeysByPythonEquality(t *testing.T) {
+	t.Parallel()
+	tb, err := pickleload.Load(pickle(pList(pDict(pInt(1), pStr("a"), pStr("x"), pInt(0), pFloat(1), pStr("b"), pTrue, pStr("c")))), pickleload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Columns) != 2 || tb.Columns[0].Name != "1" || tb.Columns[0].Strings[0] != "c" {
+		t.Errorf("got %s", schemaString(tb))
+	}
+	for name, data := range map[string][]byte{
+		"one_record":   pickle(pList(pDict(pInt(1), pStr("a"), pStr("1"), pStr("b")))),
+		"two_records":  pickle(pList(pDict(pInt(1), pStr("a")), pDict(pStr("1"), pStr("b")))),
+		"dict_columns": pickle(pDict(pInt(1), pList(pStr("a")), pStr("1"), pList(pStr("b")))),
+		"many_keys":    pickle(pList(pDict(append(repeatKeys(40), pInt(1), pStr("a"), pStr("1"), pStr("b"))...))),
+	} {
+		if _, err := pickleload.Load(data, pickleload.Options{}); !errors.Is(err, pickleload.ErrUnsupported) {
+			t.Errorf("%s: err = %v, want ErrUnsupported (duplicate column name)", name, err)
+		}
+	}
+}
+
+// repeatKeys is n distinct str keys with int values, as pDict arguments.
+func repeatKeys(n int) []pv {
+	var kv []pv
+	for i := range n {
+		kv = append(kv, pStr("k"+strconvItoa(i)), pInt(int64(i)))
+	}
+	return kv
+}
