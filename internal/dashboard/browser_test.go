@@ -71,12 +71,24 @@ func newBrowser(t *testing.T) *browser {
 	opened := make(chan string, 16)
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			opened <- e.Message
+			select {
+			case opened <- e.Message:
+			case <-ctx.Done():
+			}
 		}
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The answering goroutine ends before the test does (it may report an
+	// error): this cleanup runs before the ones above, cancels ctx and
+	// waits for it.
+	answered := make(chan struct{})
+	t.Cleanup(func() {
+		cancelTimeout()
+		<-answered
+	})
 	go func() {
+		defer close(answered)
 		for {
 			select {
 			case <-ctx.Done():
