@@ -2,9 +2,12 @@ package pickleload
 
 import (
 	"encoding/base64"
+	"fmt"
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
+	"unicode"
 	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -797,25 +800,89 @@ func keyName(k any) string {
 	case []byte:
 		return string(x)
 	case *types.Tuple:
-		s := "("
+		var b strings.Builder
+		b.WriteByte('(')
 		for i, it := range *x {
 			if i > 0 {
-				s += ", "
+				b.WriteString(", ")
 			}
-			if str, ok := it.(string); ok {
-				s += "'" + str + "'"
-			} else {
-				s += keyName(it)
+			switch v := it.(type) {
+			case string:
+				appendPyRepr(&b, v, "")
+			case []byte:
+				appendPyRepr(&b, string(v), "b")
+			default:
+				b.WriteString(keyName(it))
 			}
 		}
 		if len(*x) == 1 {
-			s += ","
+			b.WriteByte(',')
 		}
-		return s + ")"
+		b.WriteByte(')')
+		return b.String()
 	case *timeValue:
 		return string(canonical.AppendTimestamp(nil, x.us))
 	}
 	return typeName(k)
+}
+
+// appendPyRepr writes Python's repr() of a str (prefix "") or of bytes
+// (prefix "b", s holding the bytes): single quotes unless s holds ' and no
+// ", backslash escapes for the quote, backslash, \t \n \r and characters
+// that are not printable.
+func appendPyRepr(b *strings.Builder, s, prefix string) {
+	quote := byte('\'')
+	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
+		quote = '"'
+	}
+	b.WriteString(prefix)
+	b.WriteByte(quote)
+	hex := func(format string, n int) {
+		fmt.Fprintf(b, format, n)
+	}
+	if prefix == "b" {
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == quote || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c == '\t':
+				b.WriteString(`\t`)
+			case c == '\n':
+				b.WriteString(`\n`)
+			case c == '\r':
+				b.WriteString(`\r`)
+			case c < 0x20 || c >= 0x7f:
+				hex(`\x%02x`, int(c))
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte(quote)
+		return
+	}
+	for _, r := range s {
+		switch {
+		case r == rune(quote) || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			hex(`\x%02x`, int(r))
+		case r < 0x10000:
+			hex(`\u%04x`, int(r))
+		default:
+			hex(`\U%08x`, int(r))
+		}
+	}
+	b.WriteByte(quote)
 }
 
 func pyFloatRepr(f float64) string {
