@@ -43,6 +43,18 @@ func TestPagesHeadersAndRoutes(t *testing.T) {
 			t.Errorf("GET %s: no app.js", path)
 		}
 	}
+	// The jobs list and the dead letters share one filter form, which
+	// keeps the current filter selected.
+	jobsPage := c.get("/ui/jobs?state=failed&domain=recruit").body
+	for _, want := range []string{`action="/ui/jobs"`, `<option value="failed" selected>`, `<option value="recruit" selected>`} {
+		if !strings.Contains(jobsPage, want) {
+			t.Errorf("jobs filter form lacks %s", want)
+		}
+	}
+	dlqPage := c.get("/ui/dlq?domain=recruit").body
+	if !strings.Contains(dlqPage, `action="/ui/dlq"`) || !strings.Contains(dlqPage, `<option value="recruit" selected>`) || strings.Contains(dlqPage, `id="f-state"`) {
+		t.Errorf("dead-letter filter form wrong")
+	}
 	for path, ct := range map[string]string{"/ui/static/app.js": "text/javascript", "/ui/static/app.css": "text/css", "/ui/static/favicon.svg": "image/svg+xml"} {
 		p := c.get(path)
 		if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Type"), ct) {
