@@ -189,8 +189,23 @@ type tzValue struct {
 	loc *time.Location
 }
 
-// decimalValue is a decimal.Decimal's text.
-type decimalValue struct{ text string }
+// decimalValue is a decimal.Decimal's text, parsed once on first use.
+type decimalValue struct {
+	text   string
+	f      float64
+	ok     bool // text parsed as a number (or a NaN)
+	parsed bool
+}
+
+// float returns the nearest float64 (NaN for the Decimal NaNs); false when
+// the text is not a number.
+func (d *decimalValue) float() (float64, bool) {
+	if !d.parsed {
+		d.f, d.ok = decimalFloat(d.text)
+		d.parsed = true
+	}
+	return d.f, d.ok
+}
 
 // timeOfDay is a datetime.time, kept as text "HH:MM:SS[.ffffff]".
 type timeOfDay struct{ text string }

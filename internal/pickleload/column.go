@@ -59,7 +59,7 @@ func isNull(v any) bool {
 	case pdNA:
 		return true
 	case *decimalValue:
-		f, ok := decimalFloat(x.text)
+		f, ok := x.float()
 		return !ok || math.IsNaN(f)
 	}
 	return false
@@ -357,7 +357,7 @@ func toFloat(v any) float64 {
 	case float32:
 		return float64(x)
 	case *decimalValue:
-		f, _ := decimalFloat(x.text)
+		f, _ := x.float()
 		return f
 	}
 	return math.NaN()
