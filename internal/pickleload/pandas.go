@@ -154,17 +154,24 @@ func placement(v any, limit int) ([]int, error) {
 	return nil, newErr(ErrMalformed, -1, "", "bad block placement of type %s", typeName(v))
 }
 
-// dataFrame converts a pandas DataFrame.
-func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
-	st, ok := stateDict(df)
+// frameManager returns the state dict of a DataFrame or Series and the
+// axes and blocks of its block manager (_mgr; _data before pandas 1.1).
+func frameManager(o *pyObject) (*types.Dict, []any, []*pdBlock, error) {
+	st, ok := stateDict(o)
 	if !ok {
-		return nil, newErr(ErrUnsupported, -1, "", "DataFrame without a state dict")
+		return nil, nil, nil, newErr(ErrUnsupported, -1, "", "%s without a state dict", o.name)
 	}
 	mv, ok := dictGet(st, "_mgr")
 	if !ok {
 		mv, _ = dictGet(st, "_data")
 	}
 	axes, blocks, err := manager(mv)
+	return st, axes, blocks, err
+}
+
+// dataFrame converts a pandas DataFrame.
+func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
+	_, axes, blocks, err := frameManager(df)
 	if err != nil {
 		return nil, err
 	}
@@ -269,15 +276,7 @@ func is2D(v any) bool {
 
 // series converts a pandas Series: index column(s) then the values.
 func (c *conv) series(s *pyObject) (*table.Table, error) {
-	st, ok := stateDict(s)
-	if !ok {
-		return nil, newErr(ErrUnsupported, -1, "", "Series without a state dict")
-	}
-	mv, ok := dictGet(st, "_mgr")
-	if !ok {
-		mv, _ = dictGet(st, "_data")
-	}
-	axes, blocks, err := manager(mv)
+	st, axes, blocks, err := frameManager(s)
 	if err != nil {
 		return nil, err
 	}
