@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/embedstream/embedstream/internal/canonical"
@@ -67,7 +68,12 @@ func Run(ctx context.Context, stdout, stderr io.Writer, args []string, opts Opti
 		return ExitUsage
 	}
 	if err := run(ctx, stdout, req, opts); err != nil {
-		fmt.Fprintf(stderr, "inspect: %s: %s\n", req.file, oneLine(err.Error()))
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == req.file {
+			msg = pe.Op + ": " + pe.Err.Error() // the path is already in front
+		}
+		fmt.Fprintf(stderr, "inspect: %s: %s\n", printable(req.file), printable(oneLine(msg)))
 		return ExitFailure
 	}
 	return ExitOK

@@ -239,7 +239,11 @@ func TestDomain(t *testing.T) {
 func TestFileErrors(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "missing.pkl")
-	wantOneLineError(t, run(t, inspect.Options{}, missing), inspect.ExitFailure, missing)
+	r0 := run(t, inspect.Options{}, missing)
+	wantOneLineError(t, r0, inspect.ExitFailure, missing)
+	if strings.Count(r0.stderr, missing) != 1 || !strings.Contains(r0.stderr, "no such file") {
+		t.Errorf("stderr %q: want the path once and the cause", r0.stderr)
+	}
 	dir := t.TempDir()
 	wantOneLineError(t, run(t, inspect.Options{}, dir), inspect.ExitFailure, dir)
 	refused := filepath.Join(hostile, "global_os_system.pkl")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/embedstream/embedstream/internal/canonical"
@@ -54,7 +55,7 @@ func WriteSchema(w io.Writer, t *table.Table) error {
 // abbreviated.
 func WritePreview(w io.Writer, file, domain string, t *table.Table, limit int) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "file:    %s\n", file)
+	fmt.Fprintf(bw, "file:    %s\n", printable(file))
 	fmt.Fprintf(bw, "rows:    %d\n", t.Rows)
 	fmt.Fprintf(bw, "columns: %d\n", len(t.Columns))
 	if domain != "" {
@@ -140,16 +141,12 @@ func previewValue(c *table.Column, r int) string {
 	return cut(string(b), maxValueRunes)
 }
 
-// cut shortens s to at most n runes, ending in "…" when it was longer, and
-// replaces line breaks and tabs so a value stays on its line.
+// cut shortens s to at most n runes, ending in "…" when it was longer. A
+// value stays on its line and cannot drive the terminal: line breaks and
+// tabs become spaces, other non-printable runes (ESC, zero-width and
+// bidi controls, ...) are shown as Go escapes (\x1b, \u200b).
 func cut(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case '\n', '\r', '\t':
-			return ' '
-		}
-		return r
-	}, s)
+	s = printable(s)
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -161,4 +158,32 @@ func cut(s string, n int) string {
 		k++
 	}
 	return s[:i] + "…"
+}
+
+// printable returns s safe to print on one terminal line: line breaks and
+// tabs become spaces, other non-printable runes Go escapes.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }

@@ -21,6 +21,9 @@ func TestCut(t *testing.T) {
 		{"한국어 텍스트입니다", 5, "한국어 …"},
 		{"a\nb\tc", 10, "a b c"},
 		{"😀😀😀", 2, "😀…"},
+		{"red\x1b[31mtext", 40, `red\x1b[31mtext`},
+		{"zero\u200bwidth\u202eltr\u00a0", 40, `zero\u200bwidth\u202eltr\u00a0`},
+		{"bell\a", 5, `bell…`},
 	} {
 		if got := cut(c.in, c.n); got != c.want {
 			t.Errorf("cut(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
@@ -112,5 +115,24 @@ func TestWriteSchema(t *testing.T) {
 `
 	if got := b.String(); got != want {
 		t.Errorf("schema:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestPreviewEscapesControlRunes(t *testing.T) {
+	t.Parallel()
+	tb := &table.Table{Rows: 1, Columns: []*table.Column{
+		{Field: table.Field{Name: "evil\x1b]0;title\x07", Type: table.TypeString}, Strings: []string{"v\x1b[2J"}},
+	}}
+	var out bytes.Buffer
+	if err := WritePreview(&out, "dir/\x1b[31mfile.pkl", "", tb, 5); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07") {
+		t.Errorf("preview carries raw control characters:\n%q", out.String())
+	}
+	for _, want := range []string{`evil\x1b]0;title\a`, `dir/\x1b[31mfile.pkl`, `v\u001b[2J`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("preview lacks %s:\n%s", want, out.String())
+		}
 	}
 }
