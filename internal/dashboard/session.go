@@ -22,7 +22,10 @@ import (
 // sessions: key = session id, value = the session's expiry (Unix seconds).
 // Its TTL is [Config.SessionTTL], so a revocation outlives the cookie it
 // revokes, and every publisher replica sharing the NATS account sees a
-// logout made on any of them.
+// logout made on any of them. The first replica to need it creates it;
+// the others bind it as it is, so replicas should share one SessionTTL (a
+// bucket TTL shorter than a replica's SessionTTL would let a revocation
+// expire before the cookie it revokes).
 const SessionBucket = "dashboard_sessions"
 
 // errSessionStore marks a failure to read or write [SessionBucket].
