@@ -89,10 +89,33 @@ func (c *NATS) validate() error {
 	return errors.Join(errs...)
 }
 
+// Pickle bounds what the pickle loader accepts (hostile-input limits).
+type Pickle struct {
+	DecodedFactor int // PICKLE_DECODED_FACTOR: decoded size limit = factor x file size + 64 MiB
+	MaxDepth      int // PICKLE_MAX_DEPTH: nesting limit
+}
+
+func (c *Pickle) bind(b *binder) {
+	b.Int(&c.DecodedFactor, "pickle-decoded-factor", "PICKLE_DECODED_FACTOR", 8, "refuse a pickle whose decoded size or conversion work exceeds this multiple of its file size (plus 64 MiB)")
+	b.Int(&c.MaxDepth, "pickle-max-depth", "PICKLE_MAX_DEPTH", 256, "refuse a pickle nested deeper than this")
+}
+
+func (c *Pickle) validate() error {
+	var errs []error
+	if c.DecodedFactor < 1 || c.DecodedFactor > 1000 {
+		errs = append(errs, fieldErr("pickle-decoded-factor", "PICKLE_DECODED_FACTOR", "must be 1 to 1000"))
+	}
+	if c.MaxDepth < 16 || c.MaxDepth > 100000 {
+		errs = append(errs, fieldErr("pickle-max-depth", "PICKLE_MAX_DEPTH", "must be 16 to 100000"))
+	}
+	return errors.Join(errs...)
+}
+
 // Worker is the worker binary's configuration.
 type Worker struct {
 	Log
 	NATS
+	Pickle
 	BatchServerAddr    string        // BATCH_SERVER_ADDR
 	BatchServerTLSCA   string        // BATCH_SERVER_TLS_CA
 	BatchServerTLSCert string        // BATCH_SERVER_TLS_CERT
@@ -134,6 +157,7 @@ func (c *Worker) bindProcessing(b *binder) {
 	b.Int(&c.ChunkRecords, "chunk-records", "CHUNK_RECORDS", 10000, "most records in one chunk")
 	b.Int64(&c.MaxFileBytes, "max-file-bytes", "MAX_FILE_BYTES", 4<<30, "largest pickle file a worker loads")
 	b.String(&c.WorkerName, "worker-name", "WORKER_NAME", "", "name recorded in job status (default: hostname-pid)")
+	c.Pickle.bind(b)
 }
 
 func (c *Worker) validate() error {
@@ -170,6 +194,7 @@ func (c *Worker) validateProcessing() error {
 	if c.MaxFileBytes < 1 {
 		errs = append(errs, fieldErr("max-file-bytes", "MAX_FILE_BYTES", "must be positive"))
 	}
+	errs = append(errs, c.Pickle.validate())
 	return errors.Join(errs...)
 }
 
@@ -259,6 +284,7 @@ func (c *Dev) bind(b *binder) {
 	b.Int64(&c.Worker.ChunkBytes, "chunk-bytes", "CHUNK_BYTES", 1<<20, "target encoded size of one chunk")
 	b.Int(&c.Worker.ChunkRecords, "chunk-records", "CHUNK_RECORDS", 10000, "most records in one chunk")
 	b.Int64(&c.Worker.MaxFileBytes, "max-file-bytes", "MAX_FILE_BYTES", 4<<30, "largest pickle file a worker loads")
+	c.Worker.Pickle.bind(b)
 	b.Int(&c.NATSPort, "nats-port", "DEV_NATS_PORT", 4222, "port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
 	b.String(&c.NATSDir, "nats-dir", "DEV_NATS_DIR", ".data/nats", "JetStream storage directory of the embedded NATS server")
 	b.String(&c.BatchOutDir, "batch-out", "DEV_BATCH_OUT_DIR", ".data/batch", "output directory of the in-process batch server")

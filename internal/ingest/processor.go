@@ -46,6 +46,23 @@ type ProcessorConfig struct {
 	MaxFileBytes int64  // MAX_FILE_BYTES: larger files fail permanently
 	ChunkRecords int    // CHUNK_RECORDS: default most records per chunk
 	ChunkBytes   int64  // CHUNK_BYTES: default target encoded bytes per chunk
+	// PickleDecodedFactor bounds a load's decoded size and conversion
+	// work to this multiple of the file size plus
+	// pickleload.DefaultDecodedSlack (PICKLE_DECODED_FACTOR; 0: the
+	// loader's default).
+	PickleDecodedFactor int
+	// PickleMaxDepth bounds nesting (PICKLE_MAX_DEPTH; 0: the loader's
+	// default).
+	PickleMaxDepth int
+}
+
+// pickleOptions returns the loader's limits for a file of size bytes.
+func (c ProcessorConfig) pickleOptions(size int) pickleload.Options {
+	o := pickleload.Options{MaxDepth: c.PickleMaxDepth}
+	if c.PickleDecodedFactor > 0 {
+		o.MaxDecodedBytes = int64(c.PickleDecodedFactor)*int64(size) + pickleload.DefaultDecodedSlack
+	}
+	return o
 }
 
 // Processor runs one attempt of one job: resolve and read the file, load
@@ -143,7 +160,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	sum := make(chan [sha256.Size]byte, 1)
 	go func() { sum <- sha256.Sum256(data) }()
 	start = time.Now()
-	t, err := pickleload.Load(data, pickleload.Options{})
+	t, err := pickleload.Load(data, p.cfg.pickleOptions(len(data)))
 	digest := <-sum
 	rep.Phases.Load = time.Since(start)
 	rep.SHA256 = hex.EncodeToString(digest[:])

@@ -33,6 +33,9 @@ func Configs(c config.Worker) (WorkerConfig, ProcessorConfig, batchclient.Config
 		MaxFileBytes: c.MaxFileBytes,
 		ChunkRecords: c.ChunkRecords,
 		ChunkBytes:   c.ChunkBytes,
+
+		PickleDecodedFactor: c.DecodedFactor,
+		PickleMaxDepth:      c.MaxDepth,
 	}
 	b := batchclient.Config{
 		Addr:    c.BatchServerAddr,
