@@ -77,6 +77,8 @@ func TestMemoryBombs(t *testing.T) {
 				t.Fatalf("Load did not return within %v", hostileTimeLimit)
 			case res.panicked != nil:
 				t.Fatalf("Load panicked: %v\n%s", res.panicked, res.stack)
+			case pickleload.IsRecoveredPanic(res.err):
+				t.Fatalf("Load panicked (caught by its last-line recover): %v", res.err)
 			}
 			if res.allocated > bombAlloc {
 				t.Errorf("Load allocated %d MiB on a %d-byte input, limit %d MiB", res.allocated>>20, len(tc.data), bombAlloc>>20)

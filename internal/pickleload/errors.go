@@ -40,6 +40,8 @@ type Error struct {
 	Row    int    // 0-based row, or -1
 	Msg    string // what is wrong
 	Err    error  // an underlying cause, or nil
+
+	recovered bool // made by Load's last-line recover(): a loader bug
 }
 
 // Error formats as "pickle: <kind>: <msg> (at byte N, opcode OP; column "c", row R): <cause>".
@@ -94,4 +96,17 @@ func newErr(kind error, off int64, op string, format string, args ...any) *Error
 
 func colErr(kind error, column string, row int, format string, args ...any) *Error {
 	return &Error{Kind: kind, Offset: -1, Column: column, Row: row, Msg: fmt.Sprintf(format, args...)}
+}
+
+// recoveredErr is the error Load returns for a panic its last-line
+// recover() caught: ErrMalformed for callers (the input is what made the
+// loader fail), marked so that tests can tell a loader bug from a refusal.
+func recoveredErr(r any) *Error {
+	return &Error{Kind: ErrMalformed, Offset: -1, Row: -1, Msg: fmt.Sprintf("internal failure on malformed input: %v", r), recovered: true}
+}
+
+// isRecovered reports whether err came from a panic caught by Load.
+func isRecovered(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.recovered
 }

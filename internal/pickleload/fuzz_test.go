@@ -28,6 +28,9 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tbl, err := pickleload.Load(data, opts)
 		if err != nil {
+			if pickleload.IsRecoveredPanic(err) {
+				t.Fatalf("Load panicked (caught by its last-line recover): %v", err)
+			}
 			if !errors.Is(err, pickleload.ErrInvalid) {
 				t.Fatalf("error %q is not ErrInvalid", err)
 			}

@@ -33,6 +33,8 @@ func TestHostile(t *testing.T) {
 				t.Fatalf("Load did not return within %v", hostileTimeLimit)
 			case res.panicked != nil:
 				t.Fatalf("Load panicked: %v\n%s", res.panicked, res.stack)
+			case pickleload.IsRecoveredPanic(res.err):
+				t.Fatalf("Load panicked (caught by its last-line recover): %v", res.err)
 			}
 			if res.allocated > hostileAllocLimit {
 				t.Errorf("Load allocated %d MiB on a %d-byte input, limit %d MiB",
@@ -66,6 +68,8 @@ func TestTruncatedEverywhere(t *testing.T) {
 					t.Fatalf("prefix %d/%d: Load did not return within %v", n, len(data), hostileTimeLimit)
 				case res.panicked != nil:
 					t.Fatalf("prefix %d/%d: Load panicked: %v\n%s", n, len(data), res.panicked, res.stack)
+				case pickleload.IsRecoveredPanic(res.err):
+					t.Fatalf("prefix %d/%d: Load panicked (caught by its last-line recover): %v", n, len(data), res.err)
 				case res.err == nil:
 					t.Fatalf("prefix %d/%d: Load succeeded (%s)", n, len(data), schemaString(res.table))
 				case !errors.Is(res.err, pickleload.ErrInvalid):

@@ -79,7 +79,7 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 	opts = opts.withDefaults(len(data))
 	defer func() {
 		if r := recover(); r != nil {
-			t, err = nil, &Error{Kind: ErrMalformed, Offset: -1, Row: -1, Msg: fmt.Sprintf("internal failure on malformed input: %v", r)}
+			t, err = nil, recoveredErr(r)
 		}
 	}()
 	sr, err := scan(data, opts)
