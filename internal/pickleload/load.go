@@ -130,7 +130,8 @@ func LoadFile(path string, opts Options) (*table.Table, error) {
 // bytes so that the pickle's first large array payload is 8-byte aligned:
 // [Load] can then use a float32 embedding matrix in place instead of
 // copying it (peak memory 1x instead of 2x the file for an ndarray file).
-// Errors are I/O errors, wrapped; none satisfies [ErrInvalid].
+// Errors are I/O errors, wrapped; none satisfies [ErrInvalid]. A file that
+// shrinks between its Stat and the read is io.ErrUnexpectedEOF (retryable).
 func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -157,8 +158,8 @@ func ReadFile(path string) ([]byte, error) {
 	}
 	pad := AlignPad(head[:n])
 	buf := NewFileBuffer(pad + int(size))
-	if _, err := f.ReadAt(buf[pad:], 0); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("pickleload: read %s: %w", path, err)
+	if err := readFull(f, buf[pad:], path); err != nil {
+		return nil, err
 	}
 	return buf[pad:], nil
 }
