@@ -11,9 +11,10 @@ import (
 )
 
 // FuzzLoad feeds arbitrary bytes to Load. Seeds: every fixture, hostile
-// and random-corpus file. Load must return (no panic, no hang, no runaway memory:
-// the fuzzer's own limits catch those) with either a bad-file error or a
-// table that passes Validate and writes as canonical JSONL.
+// and random-corpus file. Load must return (no panic, not even one its
+// last-line recover() catches; no hang, no runaway memory: the fuzzer's
+// own limits catch those) with either a bad-file error or a table that
+// passes Validate and writes as canonical JSONL.
 //
 //	go test ./internal/pickleload -run '^$' -fuzz FuzzLoad -fuzztime 30s
 func FuzzLoad(f *testing.F) {
