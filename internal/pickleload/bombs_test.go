@@ -8,9 +8,11 @@ import (
 	"github.com/embedstream/embedstream/internal/pickleload"
 )
 
-// bombAlloc bounds what one memory-bomb Load may allocate: far below what
-// each of them made the loader allocate before it was fixed (GiBs).
-const bombAlloc = 64 << 20
+// bombAlloc bounds what one memory-bomb Load may allocate: about the
+// default work budget (64 MiB + 8 x input), which a bomb may use up before
+// it is stopped, and far below what each of them made the loader allocate
+// before it was fixed (GiBs, or a hang).
+const bombAlloc = 128 << 20
 
 // Review 2 reproducers, byte for byte (CPython pickle.dumps of stand-in
 // pandas classes, protocol 4; /tmp/rv_gen_bigindex.py).
@@ -69,6 +71,13 @@ func TestMemoryBombs(t *testing.T) {
 			pySlice(0, 1, 1), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed}},
 		{name: "zero_width_series", data: pickle(series(zeroWidth(1<<24), pySlice(0, 1, 1), rangeIndex(0, 1<<24, 1))), want: []error{pickleload.ErrUnsupported}},
 		{name: "zero_width_placement", data: pickle(dataFrame([]pv{block(ndarray(shape(1, 2), f64, pBytes(int64s(0, 0))), zeroWidth(1<<26))}, columnsIndex("a"), rangeIndex(0, 2, 1))), want: []error{pickleload.ErrMalformed, pickleload.ErrUnsupported}},
+		// tuple keys from memo reads (2^40 leaves) or 100000 TUPLE1s deep
+		{name: "key_tuple_shared_doubling", data: pickle(pList(pDict(doublingTuple(40), pInt(1)))), want: []error{pickleload.ErrLimit}},
+		{name: "key_tuple_deep_nesting", data: pickle(pList(pDict(nestedTuple1(100000), pInt(1)))), want: []error{pickleload.ErrLimit}},
+		// N records with N distinct keys: N columns of N cells
+		{name: "records_distinct_keys", data: pickle(distinctKeyRecords(6000)), want: []error{pickleload.ErrLimit}},
+		// 6000 columns reading one memoized 6000-int list
+		{name: "dict_shared_int_column", data: pickle(sharedColumns(6000, 6000, pInt(123456))), want: []error{pickleload.ErrLimit}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := loadBounded(tc.data, pickleload.Options{}, hostileTimeLimit)
@@ -121,6 +130,19 @@ func TestRangeColumnLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(tb.Columns) != 2 || tb.Columns[0].Name != "5" || tb.Columns[1].Name != "8" || tb.Rows != 2 {
+		t.Errorf("got %s", schemaString(tb))
+	}
+}
+
+// TestBytesKeyName: a bytes key that is not UTF-8 names its column as
+// Python's str() does (b'\xff\xfe'), never with invalid UTF-8.
+func TestBytesKeyName(t *testing.T) {
+	t.Parallel()
+	tb, err := pickleload.Load(pickle(pList(pDict(pBytes([]byte{0xff, 0xfe}), pInt(1), pBytes([]byte("ok")), pInt(2)))), pickleload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Columns) != 2 || tb.Columns[0].Name != `b'\xff\xfe'` || tb.Columns[1].Name != "ok" {
 		t.Errorf("got %s", schemaString(tb))
 	}
 }

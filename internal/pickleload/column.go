@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -232,6 +233,13 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 	}
 	col.Type = typ
 	rows := len(vals)
+	if typ != table.TypeFloatVector {
+		// the column's cells (vectors are charged by vectorColumn): a
+		// memoized list read by many columns costs one cell per read
+		if err := c.spend(int64(rows) * 8); err != nil {
+			return nil, withColumn(err, name, -1)
+		}
+	}
 	switch typ {
 	case table.TypeBool:
 		col.Bools = make([]bool, rows)
@@ -798,8 +806,16 @@ func keyName(k any) string {
 	case float32:
 		return pyFloatRepr(float64(x))
 	case []byte:
-		return string(x)
+		if utf8.Valid(x) {
+			return string(x)
+		}
+		var b strings.Builder // not text: Python's str() of bytes, b'\xff'
+		appendPyRepr(&b, string(x), "b")
+		return b.String()
 	case *types.Tuple:
+		if keyTooBig(x) {
+			return "(...)" // refused by checkKey; never walked
+		}
 		var b strings.Builder
 		b.WriteByte('(')
 		for i, it := range *x {
@@ -947,14 +963,53 @@ func objectFields(o *pyObject) ([]entry, error) {
 	return out, nil
 }
 
-// checkKey refuses dict keys Python could not have hashed.
+// Tuple keys are bounded: nested at most maxKeyDepth deep, at most
+// maxKeyItems items in all (memo reads can describe 2^40 leaves in a few
+// hundred bytes; TUPLE1 nests without MARK, so MaxDepth does not apply).
+const (
+	maxKeyDepth = 32
+	maxKeyItems = 4096
+)
+
+// keyTooBig reports whether a tuple key exceeds the bounds, visiting at
+// most maxKeyItems items.
+func keyTooBig(k any) bool {
+	n := 0
+	var fits func(v any, depth int) bool
+	fits = func(v any, depth int) bool {
+		t, ok := v.(*types.Tuple)
+		if !ok {
+			return true
+		}
+		if depth >= maxKeyDepth {
+			return false
+		}
+		for _, it := range *t {
+			if n++; n > maxKeyItems || !fits(it, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return !fits(k, 0)
+}
+
+// checkKey refuses dict keys Python could not have hashed, and tuple keys
+// beyond the bounds above.
 func checkKey(k any) error {
+	if _, ok := k.(*types.Tuple); ok && keyTooBig(k) {
+		return newErr(ErrLimit, -1, "", "dict key: tuple nested deeper than %d or holding more than %d items", maxKeyDepth, maxKeyItems)
+	}
+	return checkKeyItems(k)
+}
+
+func checkKeyItems(k any) error {
 	switch x := k.(type) {
 	case *types.List, *vmList, *types.Dict, *types.OrderedDict, *types.ByteArray, *ndarray:
 		return newErr(ErrMalformed, -1, "", "unhashable dict key of type %s", typeName(k))
 	case *types.Tuple:
 		for _, it := range *x {
-			if err := checkKey(it); err != nil {
+			if err := checkKeyItems(it); err != nil {
 				return err
 			}
 		}

@@ -134,6 +134,10 @@ func (c *conv) records(items []any) (*table.Table, error) {
 			k := keyOf(e.key)
 			j, ok := index[name]
 			if !ok {
+				// a new column: one cell per record, charged up front
+				if err := c.spend(int64(len(items)) * valueCost); err != nil {
+					return nil, withColumn(err, name, r)
+				}
 				j = len(names)
 				index[name] = j
 				names = append(names, name)
