@@ -201,13 +201,14 @@ type pyObject struct {
 	args         []any
 	state        any
 	hasState     bool
-	inert        bool   // a pyarrow placeholder
-	dtype        *dtype // numpy.dtype objects: the parsed dtype, once BUILD has run
+	inert        bool     // a pyarrow placeholder
+	dtype        *dtype   // numpy.dtype objects: the parsed dtype, once BUILD has run
+	arr          *ndarray // numpy.ndarray objects: the decoded array, once BUILD has run
 }
 
 // PySetState implements types.PyStateSettable: BUILD stores the state.
 func (o *pyObject) PySetState(state any) error {
-	o.state, o.hasState, o.dtype = state, true, nil
+	o.state, o.hasState, o.dtype, o.arr = state, true, nil, nil
 	return nil
 }
 

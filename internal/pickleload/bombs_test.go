@@ -3,6 +3,7 @@ package pickleload_test
 import (
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/pickleload"
@@ -76,6 +77,9 @@ func TestMemoryBombs(t *testing.T) {
 		{name: "key_tuple_deep_nesting", data: pickle(pList(pDict(nestedTuple1(100000), pInt(1)))), want: []error{pickleload.ErrLimit}},
 		// N records with N distinct keys: N columns of N cells
 		{name: "records_distinct_keys", data: pickle(distinctKeyRecords(6000)), want: []error{pickleload.ErrLimit}},
+		// 3000 rows holding one memoized ndarray whose data is a str
+		// (decoded, and its data copied, once per row)
+		{name: "rows_share_str_backed_array", data: pickle(pDict(pStr("a"), sharedRows(3000, ndarray(shape(1<<16), dtype("f4", -1), pStr(strings.Repeat("\x00", 1<<18)))))), want: []error{pickleload.ErrLimit}},
 		// 6000 columns reading one memoized 6000-int list
 		{name: "dict_shared_int_column", data: pickle(sharedColumns(6000, 6000, pInt(123456))), want: []error{pickleload.ErrLimit}},
 	} {

@@ -179,6 +179,9 @@ func asArray(v any) (*ndarray, bool, error) {
 		if o.name != "ndarray" && o.name != "memmap" && o.name != "matrix" {
 			return nil, false, newErr(ErrUnsupported, -1, "", "numpy array subclass %s", o.name)
 		}
+		if o.arr != nil {
+			return o.arr, true, nil // decoded once: memo reads share it
+		}
 		t, ok := o.state.(*types.Tuple)
 		if !ok {
 			return nil, false, newErr(ErrMalformed, -1, "", "numpy array without state")
@@ -219,6 +222,7 @@ func asArray(v any) (*ndarray, bool, error) {
 		if err := a.check(); err != nil {
 			return nil, false, err
 		}
+		o.arr = a
 		return a, true, nil
 	}
 	return nil, false, nil
