@@ -32,7 +32,11 @@
 //   - an object of an unknown class with a __dict__ state: a single record.
 //
 // Column names are Python's str() of the key or label: "0" for the int 0,
-// "('a', 'b')" for a tuple. Duplicate names are refused (ErrUnsupported).
+// "('a', 'b')" for a tuple (items as Python's repr), "b'\xff'" for bytes
+// that are not UTF-8. Keys Python deems equal (1, 1.0, True) are one key;
+// duplicate names, including different keys that print alike (1 and "1"),
+// are refused (ErrUnsupported). A tuple key nested deeper than 32 or
+// holding more than 4096 items in all is an ErrLimit error.
 //
 // DataFrame dtypes: int8..int64 and uint8..uint64 are INT64 (a uint64 value
 // above the int64 range is an ErrUnsupported error naming the column and
