@@ -40,6 +40,15 @@ const (
 // maxJSONIntBits: about 4300 decimal digits, CPython's int-to-str limit.
 const maxJSONIntBits = 14000
 
+// spendOn is spend for a size the pickle claims (what, e.g. "a RangeIndex
+// of 2000000000 rows"): its error says what was too large.
+func (c *conv) spendOn(n int64, format string, args ...any) error {
+	if err := c.spend(n); err != nil {
+		return newErr(ErrLimit, -1, "", "%s exceeds the conversion limit (%d)", fmt.Sprintf(format, args...), c.opts.MaxDecodedBytes)
+	}
+	return nil
+}
+
 func (c *conv) spend(n int64) error {
 	c.work -= n
 	if c.work < 0 {

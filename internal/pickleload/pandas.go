@@ -188,7 +188,7 @@ func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
 	}
 	// Every column costs a *table.Column whatever its rows: charge them
 	// before allocating, so a huge label count from a few bytes is a limit.
-	if err := c.spend(int64(labels.n) * columnCost); err != nil {
+	if err := c.spendOn(int64(labels.n)*columnCost, "a DataFrame of %d columns", labels.n); err != nil {
 		return nil, err
 	}
 	cols := make([]*table.Column, labels.n)
@@ -701,7 +701,7 @@ func (c *conv) indexLen(v any) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := c.spend(int64(n)); err != nil {
+		if err := c.spendOn(int64(n), "a RangeIndex of %d rows", n); err != nil {
 			return 0, err
 		}
 		return n, nil
@@ -736,7 +736,7 @@ func (c *conv) indexLabels(v any) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.spend(int64(n) * (16 + valueCost)); err != nil {
+		if err := c.spendOn(int64(n)*(16+valueCost), "a RangeIndex of %d labels", n); err != nil {
 			return nil, err
 		}
 		out := make([]any, n)
