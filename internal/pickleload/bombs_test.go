@@ -80,6 +80,11 @@ func TestMemoryBombs(t *testing.T) {
 		// 3000 rows holding one memoized ndarray whose data is a str
 		// (decoded, and its data copied, once per row)
 		{name: "rows_share_str_backed_array", data: pickle(pDict(pStr("a"), sharedRows(3000, ndarray(shape(1<<16), dtype("f4", -1), pStr(strings.Repeat("\x00", 1<<18)))))), want: []error{pickleload.ErrLimit}},
+		// BUILD on a list of 2000 reads of one 32 KiB bytes, directly and
+		// through the memo: gopickle's error formatted the list with %#v
+		{name: "build_on_shared_list", data: pickle(pBuild(sharedRows(2000, pBytes(make([]byte, 32<<10))), pDict())), want: []error{pickleload.ErrMalformed}},
+		{name: "build_on_memoized_list", data: pickle(seq(sharedRows(2000, pBytes(make([]byte, 32<<10))), pPut(9), op('0'), pGet(9), pDict(pStr("a"), pInt(1)), op('b'))), want: []error{pickleload.ErrMalformed}},
+		{name: "build_on_list_call", data: pickle(pBuild(pReduce(pGlobal("builtins", "list"), sharedRows(2000, pBytes(make([]byte, 32<<10)))), pDict(pStr("a"), pInt(1)))), want: []error{pickleload.ErrMalformed}},
 		// 6000 columns reading one memoized 6000-int list
 		{name: "dict_shared_int_column", data: pickle(sharedColumns(6000, 6000, pInt(123456))), want: []error{pickleload.ErrLimit}},
 	} {

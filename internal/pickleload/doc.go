@@ -112,7 +112,8 @@
 //   - a length prefix beyond the bytes that remain, a truncated stream,
 //     an unknown opcode, protocol > 5, an empty input, stack underflow,
 //     a memo read of an undefined key, odd DICT/SETITEMS counts, invalid
-//     UTF-8 text, an opcode crossing its frame (ErrMalformed);
+//     UTF-8 text, an opcode crossing its frame, BUILD on a built-in value
+//     (a list, dict, set, bytes or str) (ErrMalformed);
 //   - MARK nesting deeper than MaxDepth, more than MaxMemo memo entries,
 //     or an estimated decoded size above MaxDecodedBytes (ErrLimit).
 //

@@ -30,12 +30,13 @@ import (
 type symKind uint8
 
 const (
-	symAny    symKind = iota
-	symStr            // a str; off/n locate its UTF-8 bytes in data
-	symDecStr         // a str decoded by the pre-pass; off indexes scanner.decoded
-	symGlobal         // a global; off indexes scanner.globals
-	symTuple          // a tuple; n is its length
-	symAttr           // a 2-tuple (global, str): getattr's arguments; off indexes scanner.attrs
+	symAny     symKind = iota
+	symStr             // a str; off/n locate its UTF-8 bytes in data
+	symDecStr          // a str decoded by the pre-pass; off indexes scanner.decoded
+	symGlobal          // a global; off indexes scanner.globals
+	symTuple           // a tuple; n is its length
+	symAttr            // a 2-tuple (global, str): getattr's arguments; off indexes scanner.attrs
+	symBuiltin         // a list, dict, set, tuple or bytes (its opcode or constructor call): BUILD cannot target it
 )
 
 type sym struct {
@@ -664,15 +665,15 @@ func (s *scanner) step(at int, op byte) error {
 		if n >= persistThreshold || op == opByteArray8 {
 			s.persist(at, s.data[start:start+n:start+n], op)
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, sym{kind: symBuiltin})
 
 	case opEmptyTuple:
 		return s.push(at, op, sym{kind: symTuple})
 	case opEmptyList, opEmptyDict:
-		return s.push(at, op, sym{})
+		return s.push(at, op, sym{kind: symBuiltin})
 	case opEmptySet:
 		s.replace(at, opEmptyList)
-		return s.push(at, op, sym{})
+		return s.push(at, op, sym{kind: symBuiltin})
 	case opTuple1, opTuple2, opTuple3:
 		n := int(op-opTuple1) + 1
 		v, err := s.pop(at, op, n)
@@ -694,13 +695,13 @@ func (s *scanner) step(at int, op byte) error {
 		if _, err := s.popMark(at, op); err != nil {
 			return err
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, sym{kind: symBuiltin})
 	case opFrozenSet:
 		if _, err := s.popMark(at, op); err != nil {
 			return err
 		}
 		s.replace(at, opList)
-		return s.push(at, op, sym{})
+		return s.push(at, op, sym{kind: symBuiltin})
 	case opDict:
 		n, err := s.popMark(at, op)
 		if err != nil {
@@ -709,7 +710,7 @@ func (s *scanner) step(at int, op byte) error {
 		if n%2 != 0 {
 			return s.fail(ErrMalformed, at, op, "odd number of items (%d) for DICT", n)
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, sym{kind: symBuiltin})
 	case opAppend:
 		if _, err := s.pop(at, op, 1); err != nil {
 			return err
@@ -858,6 +859,9 @@ func (s *scanner) step(at int, op byte) error {
 		if err := s.checkCall(at, op, v[0]); err != nil {
 			return err
 		}
+		if v[0].kind == symGlobal && makesBuiltin(s.globals[v[0].off]) {
+			return s.push(at, op, sym{kind: symBuiltin})
+		}
 		return s.push(at, op, sym{})
 	case opNewObj, opNewObjEx:
 		n := 2
@@ -876,8 +880,17 @@ func (s *scanner) step(at int, op byte) error {
 		if _, err := s.pop(at, op, 1); err != nil {
 			return err
 		}
-		_, err := s.top(at, op)
-		return err
+		v, err := s.top(at, op)
+		if err != nil {
+			return err
+		}
+		switch v.kind {
+		case symBuiltin, symTuple, symStr, symDecStr, symAttr:
+			// CPython fails (or does nothing); gopickle's error would
+			// format the whole target with %#v (GiBs from a shared list).
+			return s.fail(ErrMalformed, at, op, "BUILD on a built-in value (list, dict, set, tuple, bytes or str)")
+		}
+		return nil
 
 	case opPersID, opBinPersID:
 		return s.fail(ErrRefused, at, op, "persistent ids are not supported")
@@ -1015,4 +1028,20 @@ func isDigits(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// makesBuiltin reports whether calling g returns a built-in container
+// (list(...), dict(...), OrderedDict(...), bytes(...), ...): a value BUILD
+// cannot target.
+func makesBuiltin(g globalRef) bool {
+	switch g.module {
+	case "builtins", "__builtin__":
+		switch g.name {
+		case "set", "frozenset", "list", "tuple", "dict", "bytearray", "bytes":
+			return true
+		}
+	case "collections":
+		return g.name == "OrderedDict" || g.name == "defaultdict"
+	}
+	return false
 }
