@@ -130,10 +130,12 @@ func classifyGlobal(module, name string) globalClass {
 	return gData
 }
 
-// isClassName reports whether name looks like a class: an identifier (or
-// dotted qualname) starting with an upper-case letter.
+// isClassName reports whether name looks like a class: an identifier
+// starting with an upper-case letter, or a dotted qualname of such
+// identifiers (a nested class). A method's qualname ("DataFrame.eval",
+// "DataFrame.to_pickle") is not a class name.
 func isClassName(name string) bool {
-	if name == "" || strings.HasPrefix(name, "_") {
+	if name == "" {
 		return false
 	}
 	for _, part := range strings.Split(name, ".") {
@@ -141,13 +143,15 @@ func isClassName(name string) bool {
 			return false
 		}
 		for i, r := range part {
-			if !(r == '_' || unicode.IsLetter(r) || (i > 0 && unicode.IsDigit(r))) {
+			if i == 0 && !unicode.IsUpper(r) {
+				return false
+			}
+			if !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
 				return false
 			}
 		}
 	}
-	r := []rune(name)[0]
-	return unicode.IsUpper(r)
+	return true
 }
 
 // findClass is gopickle's FindClass hook. The pre-pass has already refused

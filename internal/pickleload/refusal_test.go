@@ -1,0 +1,24 @@
+package pickleload_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/embedstream/embedstream/internal/pickleload"
+)
+
+// TestPandasMethodsRefused: a pandas class is callable (its call records
+// its arguments), a method of it is not, whether named by a dotted
+// qualname or reached with getattr.
+func TestPandasMethodsRefused(t *testing.T) {
+	t.Parallel()
+	for name, data := range map[string][]byte{
+		"global_qualname": pickle(pReduce(pGlobal("pandas.core.frame", "DataFrame.to_pickle"), pStr("/tmp/x"))),
+		"getattr":         pickle(pReduce(pReduce(pGlobal("builtins", "getattr"), pGlobal("pandas.core.frame", "DataFrame"), pStr("eval")), pStr("1"))),
+		"lower_nested":    pickle(pReduce(pGlobal("pandas.core.frame", "DataFrame.Inner.run"))),
+	} {
+		if _, err := pickleload.Load(data, pickleload.Options{}); !errors.Is(err, pickleload.ErrRefused) {
+			t.Errorf("%s: err = %v, want ErrRefused", name, err)
+		}
+	}
+}
