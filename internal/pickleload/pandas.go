@@ -624,7 +624,10 @@ func (c *conv) categorical(name string, o *pyObject, rows int) (*table.Column, e
 	}
 	vals := make([]any, rows)
 	for i := range vals {
-		code, _ := codes.at(i).(int64)
+		code, err := codeAt(codes, i)
+		if err != nil {
+			return nil, withColumn(err, name, i)
+		}
 		if code < 0 {
 			continue
 		}
@@ -634,6 +637,17 @@ func (c *conv) categorical(name string, o *pyObject, rows int) (*table.Column, e
 		vals[i] = cats[code]
 	}
 	return c.buildColumn(name, vals)
+}
+
+// codeAt returns code i of a Categorical's or MultiIndex level's codes
+// (an integer array; -1 is missing), decoded without boxing. Codes of
+// another dtype, or a uint64 code above the int64 range, are ErrMalformed.
+func codeAt(codes *ndarray, i int) (int64, error) {
+	n, ok := codes.int64At(i)
+	if !ok || codes.dtype.kind == 'b' {
+		return 0, newErr(ErrMalformed, -1, "", "category code of dtype %s", codes.dtype.str)
+	}
+	return n, nil
 }
 
 // indexData returns the state dict of an Index object.
@@ -829,7 +843,10 @@ func (c *conv) categoricalValues(o *pyObject) ([]any, error) {
 	}
 	out := make([]any, codes.len())
 	for i := range out {
-		code, _ := codes.at(i).(int64)
+		code, err := codeAt(codes, i)
+		if err != nil {
+			return nil, err
+		}
 		if code >= 0 && code < int64(len(cats)) {
 			out[i] = cats[code]
 		}
@@ -883,7 +900,10 @@ func (c *conv) indexColumns(v any, rows int) ([]*table.Column, error) {
 			}
 			vals := make([]any, rows)
 			for r := range vals {
-				code, _ := ca.at(r).(int64)
+				code, err := codeAt(ca, r)
+				if err != nil {
+					return nil, withColumn(err, name, r)
+				}
 				if code >= 0 && code < int64(len(labels)) {
 					vals[r] = labels[code]
 				}

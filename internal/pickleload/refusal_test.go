@@ -22,3 +22,18 @@ func TestPandasMethodsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestCategoricalCodes: a category code that is not an int64 (a uint64
+// above its range, a float) is malformed, never silently category 0.
+func TestCategoricalCodes(t *testing.T) {
+	t.Parallel()
+	for name, codes := range map[string]pv{
+		"uint64_above_int64": frombuffer(pBytes(int64s(-1)), dtype("u8", -1), shape(1)),
+		"float_codes":        frombuffer(pBytes(int64s(0)), dtype("f8", -1), shape(1)),
+	} {
+		data := pickle(series(categorical(codes), pySlice(0, 1, 1), rangeIndex(0, 1, 1)))
+		if _, err := pickleload.Load(data, pickleload.Options{}); !errors.Is(err, pickleload.ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
