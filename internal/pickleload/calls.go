@@ -240,6 +240,29 @@ func tzArg(args []any, i int) (*time.Location, error) {
 	return nil, newErr(ErrUnsupported, -1, "REDUCE", "time zone of type %s", typeName(args[i]))
 }
 
+// maxDurationDays: the days of a timedelta whose microseconds fit int64.
+const maxDurationDays = math.MaxInt64 / 86_400_000_000
+
+// checkDatetime refuses fields Python's datetime refuses (year 1..9999,
+// real months and days, h:m:s.us in range): time.Date would normalize
+// them silently, and a huge year wraps int64 microseconds.
+func checkDatetime(year, month, day, hour, minute, sec, us int) error {
+	if year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 ||
+		day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 || us < 0 || us > 999_999 {
+		return newErr(ErrMalformed, -1, "REDUCE", "datetime %d-%d-%d %d:%d:%d.%d out of range", year, month, day, hour, minute, sec, us)
+	}
+	return nil
+}
+
+// checkOffset refuses a UTC offset Python refuses (|offset| < 24 h).
+func checkOffset(sec int) error {
+	if sec <= -86400 || sec >= 86400 {
+		return newErr(ErrMalformed, -1, "REDUCE", "UTC offset of %d s out of range", sec)
+	}
+	return nil
+}
+
 func callDatetime(args []any) (any, error) {
 	if len(args) >= 1 {
 		if b, ok := bytesArg(args[0]); ok && len(b) == 10 {
@@ -247,6 +270,9 @@ func callDatetime(args []any) (any, error) {
 			month := int(b[2] & 0x7f) // high bit is fold
 			day, hour, minute, sec := int(b[3]), int(b[4]), int(b[5]), int(b[6])
 			us := int(b[7])<<16 | int(b[8])<<8 | int(b[9])
+			if err := checkDatetime(year, month, day, hour, minute, sec, us); err != nil {
+				return nil, err
+			}
 			loc, err := tzArg(args, 1)
 			if err != nil {
 				return nil, err
@@ -274,6 +300,9 @@ func callDatetime(args []any) (any, error) {
 			}
 			f[i] = n
 		}
+		if err := checkDatetime(f[0], f[1], f[2], f[3], f[4], f[5], f[6]); err != nil {
+			return nil, err
+		}
 		loc := time.UTC
 		if tz, ok := args[len(args)-1].(*tzValue); ok {
 			loc = tz.loc
@@ -287,6 +316,9 @@ func callDatetime(args []any) (any, error) {
 func callDate(args []any) (any, error) {
 	if len(args) == 1 {
 		if b, ok := bytesArg(args[0]); ok && len(b) == 4 {
+			if err := checkDatetime(int(b[0])<<8|int(b[1]), int(b[2]), int(b[3]), 0, 0, 0, 0); err != nil {
+				return nil, err
+			}
 			t := time.Date(int(b[0])<<8|int(b[1]), time.Month(b[2]), int(b[3]), 0, 0, 0, 0, time.UTC)
 			return &dateValue{us: t.UnixMicro()}, nil
 		}
@@ -296,6 +328,9 @@ func callDate(args []any) (any, error) {
 		m, ok2 := args[1].(int)
 		d, ok3 := args[2].(int)
 		if ok1 && ok2 && ok3 {
+			if err := checkDatetime(y, m, d, 0, 0, 0, 0); err != nil {
+				return nil, err
+			}
 			return &dateValue{us: time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC).UnixMicro()}, nil
 		}
 	}
@@ -325,6 +360,11 @@ func callTimedelta(args []any) (any, error) {
 		}
 		f[i] = n
 	}
+	// Python pickles a normalized timedelta; its days must also fit int64
+	// microseconds (Python allows 999999999 days, far beyond).
+	if f[0] < -maxDurationDays || f[0] > maxDurationDays || f[1] < 0 || f[1] >= 86400 || f[2] < 0 || f[2] >= 1e6 {
+		return nil, newErr(ErrMalformed, -1, "REDUCE", "datetime.timedelta(%d, %d, %d) out of range", f[0], f[1], f[2])
+	}
 	return &durationValue{us: (int64(f[0])*86400+int64(f[1]))*1e6 + int64(f[2])}, nil
 }
 
@@ -343,6 +383,9 @@ func callTimezone(args []any) (any, error) {
 	if d.us == 0 && name == "" {
 		return &tzValue{loc: time.UTC}, nil
 	}
+	if err := checkOffset(int(d.us / 1e6)); err != nil {
+		return nil, err
+	}
 	return &tzValue{loc: time.FixedZone(name, int(d.us/1e6))}, nil
 }
 
@@ -355,6 +398,9 @@ func callPytz(args []any) (any, error) {
 		// (zone, utcoffset seconds, dst seconds, tzname): a localized
 		// pytz zone carries its offset.
 		if off, ok := args[1].(int); ok {
+			if err := checkOffset(off); err != nil {
+				return nil, err
+			}
 			return &tzValue{loc: time.FixedZone(zone, off)}, nil
 		}
 	}
@@ -387,8 +433,14 @@ func callTzOffset(args []any) (any, error) {
 	name, _ := args[0].(string)
 	switch off := args[1].(type) {
 	case int:
+		if err := checkOffset(off); err != nil {
+			return nil, err
+		}
 		return &tzValue{loc: time.FixedZone(name, off)}, nil
 	case *durationValue:
+		if err := checkOffset(int(off.us / 1e6)); err != nil {
+			return nil, err
+		}
 		return &tzValue{loc: time.FixedZone(name, int(off.us/1e6))}, nil
 	}
 	return nil, argErr("dateutil tzoffset", args)

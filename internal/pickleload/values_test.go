@@ -96,3 +96,38 @@ func repeatKeys(n int) []pv {
 	}
 	return kv
 }
+
+// TestDatetimeFieldRanges: datetime, date, timedelta and UTC offsets
+// outside what Python allows are malformed (time.Date would normalize them
+// silently; a huge year wraps int64 microseconds).
+func TestDatetimeFieldRanges(t *testing.T) {
+	t.Parallel()
+	dt := func(args ...pv) pv { return pReduce(pGlobal("datetime", "datetime"), args...) }
+	td := func(d, s, us int64) pv { return pReduce(pGlobal("datetime", "timedelta"), pInt(d), pInt(s), pInt(us)) }
+	tz := func(off pv) pv { return pReduce(pGlobal("datetime", "timezone"), off) }
+	rec := func(v pv) []byte { return pickle(pList(pDict(pStr("t"), v))) }
+	for name, tc := range map[string]struct {
+		data []byte
+		ok   bool
+	}{
+		"leap_day":         {rec(dt(pInt(2020), pInt(2), pInt(29))), true},
+		"offset_23h59":     {rec(dt(pInt(2020), pInt(1), pInt(1), pInt(0), pInt(0), pInt(0), pInt(0), tz(td(0, 86340, 0)))), true},
+		"not_leap_day":     {rec(dt(pInt(2021), pInt(2), pInt(29))), false},
+		"year_1e15":        {rec(dt(pInt(1_000_000_000_000_000), pInt(1), pInt(1))), false},
+		"month_13":         {rec(dt(pInt(2020), pInt(13), pInt(1))), false},
+		"hour_24":          {rec(dt(pInt(2020), pInt(1), pInt(1), pInt(24))), false},
+		"date_day_0":       {rec(pReduce(pGlobal("datetime", "date"), pInt(2020), pInt(1), pInt(0))), false},
+		"offset_24h":       {rec(dt(pInt(2020), pInt(1), pInt(1), pInt(0), pInt(0), pInt(0), pInt(0), tz(td(1, 0, 0)))), false},
+		"offset_1e12_days": {rec(dt(pInt(2020), pInt(1), pInt(1), pInt(0), pInt(0), pInt(0), pInt(0), tz(td(1_000_000_000_000, 0, 0)))), false},
+		"timedelta_1e9d":   {rec(td(999_999_999, 0, 0)), false},
+		"pytz_offset_2d":   {rec(dt(pInt(2020), pInt(1), pInt(1), pInt(0), pInt(0), pInt(0), pInt(0), pReduce(pGlobal("pytz", "_p"), pStr("X"), pInt(172800), pInt(0), pStr("X")))), false},
+	} {
+		_, err := pickleload.Load(tc.data, pickleload.Options{})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case !tc.ok && !errors.Is(err, pickleload.ErrMalformed):
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
