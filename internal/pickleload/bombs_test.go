@@ -85,6 +85,8 @@ func TestMemoryBombs(t *testing.T) {
 		{name: "build_on_shared_list", data: pickle(pBuild(sharedRows(2000, pBytes(make([]byte, 32<<10))), pDict())), want: []error{pickleload.ErrMalformed}},
 		{name: "build_on_memoized_list", data: pickle(seq(sharedRows(2000, pBytes(make([]byte, 32<<10))), pPut(9), op('0'), pGet(9), pDict(pStr("a"), pInt(1)), op('b'))), want: []error{pickleload.ErrMalformed}},
 		{name: "build_on_list_call", data: pickle(pBuild(pReduce(pGlobal("builtins", "list"), sharedRows(2000, pBytes(make([]byte, 32<<10)))), pDict(pStr("a"), pInt(1)))), want: []error{pickleload.ErrMalformed}},
+		// 2.5M one-byte DUPs: a 2.5M-deep stack in every interpreter
+		{name: "dup_flood", data: pickle(seq(pNone, op([]byte(strings.Repeat("2", 2_500_000))...))), want: []error{pickleload.ErrLimit}},
 		// 6000 columns reading one memoized 6000-int list
 		{name: "dict_shared_int_column", data: pickle(sharedColumns(6000, 6000, pInt(123456))), want: []error{pickleload.ErrLimit}},
 	} {

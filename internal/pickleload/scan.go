@@ -98,6 +98,11 @@ func firstBigPayload(prefix []byte) int {
 // objCost is the estimated decoded size charged per created object.
 const objCost = 32
 
+// stackCost is charged once per level of stack depth reached: the
+// pre-pass's 16-byte sym plus the decoder's 32-byte slot (or gopickle's
+// interface), rounded up.
+const stackCost = 64
+
 type globalRef struct {
 	module, name string
 	class        globalClass
@@ -117,6 +122,7 @@ type scanner struct {
 	proto int
 
 	stack   []sym
+	peak    int // the stack's deepest point so far (each new level is charged stackCost)
 	marks   []int
 	memo    chunked[memoEntry] // by key, for keys below 1<<31 that are dense
 	memoMap map[uint64]memoEntry
@@ -202,6 +208,14 @@ func (s *scanner) charge(at int, op byte, n int64) error {
 
 func (s *scanner) push(at int, op byte, v sym) error {
 	s.stack = append(s.stack, v)
+	if len(s.stack) > s.peak {
+		// a deeper stack costs a slot in every interpreter's stack (DUP
+		// floods: millions of one-byte pushes)
+		s.peak = len(s.stack)
+		if err := s.charge(at, op, stackCost); err != nil {
+			return err
+		}
+	}
 	return s.charge(at, op, objCost)
 }
 
