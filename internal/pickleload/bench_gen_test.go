@@ -138,16 +138,22 @@ func genMatrixF8(rows, dim int) []byte {
 }
 
 // genFloatLists writes {"a": [floats], "b": [floats]}: a dict of float
-// columns, decoded by the fast path.
+// columns, decoded by the fast path; APPENDS in batches of 1000, as
+// CPython writes them.
 func genFloatLists(rows int) []byte {
 	a := &asm{b: []byte{0x80, 2}}
 	a.op('}', '(')
 	for _, k := range []string{"a", "b"} {
-		a.str(k).op(']', '(')
+		a.str(k).op(']')
 		for r := range rows {
+			if r%1000 == 0 {
+				a.op('(')
+			}
 			a.float(float64(r) / 3)
+			if r%1000 == 999 || r == rows-1 {
+				a.op('e')
+			}
 		}
-		a.op('e')
 	}
 	return a.op('u', '.').b
 }
