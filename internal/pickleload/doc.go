@@ -71,6 +71,10 @@
 //	anything else, or a mix of the above             JSON (compact text)
 //	no non-null value at all                         JSON, all null
 //
+// FLOAT_VECTOR values are never NaN or ±Inf (the wire contract): a vector
+// whose every element is NaN is a null row; a vector with NaN or ±Inf among
+// finite elements is an ErrUnsupported error naming the column and row.
+//
 // Vectors of different lengths in one column are an ErrUnsupported error
 // naming the column and the first bad row; so is a Python int outside the
 // int64 range in a column without floats, or one too large for a float64

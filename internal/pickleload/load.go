@@ -103,6 +103,9 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 	if err := checkNames(t); err != nil {
 		return nil, err
 	}
+	if err := finiteVectors(t); err != nil {
+		return nil, err
+	}
 	if err := t.Validate(); err != nil {
 		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
