@@ -336,5 +336,10 @@ func readPlaced(r io.Reader, size, limit int64, bufs *bufferPool) (data, backing
 			return nil, nil, err
 		}
 	}
+	if got := int64(len(buf) - pad); size >= 0 && got != size {
+		// Being written or replaced right now: a retry later reads it
+		// whole, so this is transient, not a bad pickle.
+		return nil, nil, fmt.Errorf("the file changed while it was read (%d bytes at open, %d read): %w", size, got, io.ErrUnexpectedEOF)
+	}
 	return buf[pad:], buf, nil
 }
