@@ -197,7 +197,7 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 	}()
 
 	if opts.Out != nil {
-		s.printBanner(opts.Out, batchAddr)
+		s.printBanner(opts.Out, batchAddr, opts.Handler != nil)
 	}
 	return s, nil
 }
@@ -302,8 +302,12 @@ func resolveDataDir(dir string) (string, error) {
 	return abs, nil
 }
 
-func (s *Stack) printBanner(w io.Writer, batchAddr string) {
+func (s *Stack) printBanner(w io.Writer, batchAddr string, dashboard bool) {
 	httpURL := "http://" + hostPort(s.httpLis.Addr())
+	api := httpURL
+	if dashboard {
+		api += "   (dashboard: " + httpURL + "/)"
+	}
 	batch := batchAddr + " (in-process reference batch server, output in " + s.cfg.BatchOutDir + ")"
 	if s.batch == nil {
 		batch = batchAddr + " (external)"
@@ -334,7 +338,7 @@ Try:
   curl %s/jobs/<job_id>
 
 Ctrl-C stops everything.
-`, s.ns.ClientURL(), s.cfg.NATSDir, batch, s.workers, s.cfg.Worker.Concurrency, httpURL, s.dataDir, strings.Join(files, ", "), httpURL, example, httpURL)
+`, s.ns.ClientURL(), s.cfg.NATSDir, batch, s.workers, s.cfg.Worker.Concurrency, api, s.dataDir, strings.Join(files, ", "), httpURL, example, httpURL)
 }
 
 func hostPort(a net.Addr) string {
