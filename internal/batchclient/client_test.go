@@ -22,6 +22,7 @@ import (
 	"github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/table"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
 )
@@ -383,10 +384,7 @@ func TestNewConnectsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for !strings.Contains(logs.String(), "batch server connected") {
-		if ctx.Err() != nil {
-			t.Fatalf("no connection before any stream; logs: %s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition
-	}
+	polltest.Until(t, waitTimeout, "the client to connect before any stream", func() bool {
+		return strings.Contains(logs.String(), "batch server connected")
+	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/ingesttest"
+	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
@@ -305,17 +306,10 @@ var _ io.Writer = (*testWriter)(nil)
 // contains want, failing the test at the deadline.
 func waitReady(t *testing.T, h http.Handler, code int, want string) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	polltest.Until(t, waitTimeout, "GET /readyz to answer "+strconv.Itoa(code)+" with "+strconv.Quote(want), func() bool {
 		got, body := get(t, h, "/readyz")
-		if got == code && strings.Contains(body, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /readyz: %d %s; want %d with %q", got, body, code, want)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition
-	}
+		return got == code && strings.Contains(body, want)
+	})
 }
 
 // metricValue returns the value of the sample line that starts with name
