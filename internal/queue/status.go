@@ -179,34 +179,7 @@ func (q *Queue) WatchStatus(ctx context.Context) (<-chan Status, error) {
 	if err != nil {
 		return nil, classify("queue: watch status", err)
 	}
-	out := make(chan Status, 64)
-	go func() {
-		defer close(out)
-		defer func() { _ = w.Stop() }() // nothing to clean up on a stop error
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue
-				}
-				s, err := decodeStatus(e)
-				if err != nil {
-					continue
-				}
-				select {
-				case out <- s:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
+	return streamStatus(ctx, w, 64), nil
 }
 
 // WatchJob streams job id's status record: its current value first (when
@@ -219,7 +192,15 @@ func (q *Queue) WatchJob(ctx context.Context, id string) (<-chan Status, error) 
 	if err != nil {
 		return nil, classify("queue: watch status of job "+id, err)
 	}
-	out := make(chan Status, 8)
+	return streamStatus(ctx, w, 8), nil
+}
+
+// streamStatus decodes w's updates onto a channel of size buffered records
+// until ctx is done or the watch ends, then stops w and closes the channel.
+// The nil entry that marks the end of the current values, and records that
+// do not decode, are skipped.
+func streamStatus(ctx context.Context, w jetstream.KeyWatcher, size int) <-chan Status {
+	out := make(chan Status, size)
 	go func() {
 		defer close(out)
 		defer func() { _ = w.Stop() }() // nothing to clean up on a stop error
@@ -232,7 +213,7 @@ func (q *Queue) WatchJob(ctx context.Context, id string) (<-chan Status, error) 
 					return
 				}
 				if e == nil {
-					continue // the current value, if any, was delivered
+					continue
 				}
 				s, err := decodeStatus(e)
 				if err != nil {
@@ -246,5 +227,5 @@ func (q *Queue) WatchJob(ctx context.Context, id string) (<-chan Status, error) 
 			}
 		}
 	}()
-	return out, nil
+	return out
 }
