@@ -254,6 +254,21 @@ func appendColumn(b []byte, c *table.Column, lo, hi int) ([]byte, error) {
 		}
 	case table.TypeFloatVector:
 		b = appendVarintField(b, fieldVectorsDim, uint64(c.VectorDim))
+		if c.RawVectors != nil {
+			// rows already in the wire's packed little-endian form
+			if k := (hi - lo) * c.VectorDim; k > 0 {
+				b = protowire.AppendTag(b, fieldVectorsValues, protowire.BytesType)
+				b = protowire.AppendVarint(b, uint64(4*k))
+				for _, v := range c.RawVectors[lo:hi] {
+					if v == nil {
+						b = append(b, make([]byte, 4*c.VectorDim)...) // null row: zeros
+					} else {
+						b = append(b, v...)
+					}
+				}
+			}
+			break
+		}
 		vs := c.Vectors[lo*c.VectorDim : hi*c.VectorDim]
 		if len(vs) > 0 {
 			b = protowire.AppendTag(b, fieldVectorsValues, protowire.BytesType)

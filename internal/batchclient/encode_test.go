@@ -2,6 +2,7 @@ package batchclient
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -28,6 +29,7 @@ func randomTable(rng *rand.Rand, rows int) *table.Table {
 		{Field: table.Field{Name: "raw", Type: table.TypeBytes}},
 		{Field: table.Field{Name: "v", Type: table.TypeFloatVector, VectorDim: 3, Nullable: true}},
 		{Field: table.Field{Name: "l", Type: table.TypeStringList}},
+		{Field: table.Field{Name: "rv", Type: table.TypeFloatVector, VectorDim: 2, Nullable: true}, RawVectors: [][]byte{}},
 	}
 	words := []string{"", "go", "백엔드", "naïve", "🚀 rocket", "a longer piece of text"}
 	ints := []int64{0, 1, -1, 127, 128, math.MaxInt64, math.MinInt64, 1 << 35}
@@ -51,6 +53,12 @@ func randomTable(rng *rand.Rand, rows int) *table.Table {
 			l[i] = words[rng.IntN(len(words))]
 		}
 		cols[8].StringLists = append(cols[8].StringLists, l)
+		var raw []byte // RawVectors layout: little-endian bytes, nil when null
+		if !null {
+			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(rng.Float32()))
+			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(-1.5))
+		}
+		cols[9].RawVectors = append(cols[9].RawVectors, raw)
 	}
 	return &table.Table{Columns: cols, Rows: rows}
 }

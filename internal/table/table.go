@@ -6,13 +6,17 @@
 //
 // A [Table] holds [Column]s of equal length ([Table.Rows]). Each column keeps
 // its values in exactly one typed slice chosen by its [Type]; a null row keeps
-// the zero value in that slice and its index in [Column.Nulls]. Vectors are one
-// flat row-major []float32, so a run of rows is a subslice ([Column.Slice])
-// and never a copy.
+// the zero value in that slice and its index in [Column.Nulls]. Vectors are
+// either one flat row-major []float32 ([Column.Vectors]) or one little-endian
+// byte slice per row ([Column.RawVectors], how a loader keeps vectors that sit
+// apart in its input without copying them); either way a run of rows is a
+// subslice ([Column.Slice]) and never a copy.
 package table
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -29,7 +33,7 @@ const (
 	TypeBool        Type = 4 // Bools
 	TypeTimestamp   Type = 5 // Int64s: microseconds since the Unix epoch, UTC
 	TypeBytes       Type = 6 // Bytes
-	TypeFloatVector Type = 7 // Vectors: Rows*VectorDim float32, row-major
+	TypeFloatVector Type = 7 // Vectors: Rows*VectorDim float32, row-major; or RawVectors
 	TypeStringList  Type = 8 // StringLists
 	TypeJSON        Type = 9 // Strings: compact JSON text of each value
 )
@@ -73,8 +77,16 @@ type Column struct {
 	Doubles     []float64  // DOUBLE
 	Bools       []bool     // BOOL
 	Bytes       [][]byte   // BYTES
-	Vectors     []float32  // FLOAT_VECTOR
+	Vectors     []float32  // FLOAT_VECTOR, unless RawVectors is set
 	StringLists [][]string // STRING_LIST
+
+	// RawVectors is FLOAT_VECTOR's second layout, used instead of Vectors
+	// when it is not nil: one entry per row, each the row's VectorDim
+	// float32s as little-endian IEEE 754 bytes (4*VectorDim bytes, the wire
+	// format's packed encoding), or nil for a null row. A loader uses it to
+	// keep the vectors of a pandas column of arrays where they sit in the
+	// file, instead of copying them into one matrix.
+	RawVectors [][]byte
 
 	// Nulls lists the null rows, strictly ascending. Their value slots hold
 	// zero values. Nullable must be true when Nulls is not empty.
@@ -128,6 +140,9 @@ func (c *Column) Len() int {
 	case TypeBytes:
 		return len(c.Bytes)
 	case TypeFloatVector:
+		if c.RawVectors != nil {
+			return len(c.RawVectors)
+		}
 		if c.VectorDim <= 0 {
 			return 0
 		}
@@ -158,9 +173,30 @@ func (c *Column) NullsIn(lo, hi int) []int {
 	return c.Nulls[a:b]
 }
 
-// Vector returns row i's vector as a subslice of c.Vectors.
+// Vector returns row i's vector: a subslice of c.Vectors, or a new slice
+// decoded from c.RawVectors (all zeros for a null row). Loops over many rows
+// use [Column.AppendVector] to decode into a reused slice.
 func (c *Column) Vector(i int) []float32 {
-	return c.Vectors[i*c.VectorDim : (i+1)*c.VectorDim]
+	if c.RawVectors == nil {
+		return c.Vectors[i*c.VectorDim : (i+1)*c.VectorDim]
+	}
+	return c.AppendVector(make([]float32, 0, c.VectorDim), i)
+}
+
+// AppendVector appends row i's VectorDim floats to dst and returns the
+// extended slice.
+func (c *Column) AppendVector(dst []float32, i int) []float32 {
+	if c.RawVectors == nil {
+		return append(dst, c.Vectors[i*c.VectorDim:(i+1)*c.VectorDim]...)
+	}
+	raw := c.RawVectors[i]
+	if raw == nil {
+		return append(dst, make([]float32, c.VectorDim)...)
+	}
+	for j := 0; j+4 <= len(raw); j += 4 {
+		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(raw[j:])))
+	}
+	return dst
 }
 
 // Slice returns a column holding rows [lo, hi) of c. Value slices are
@@ -180,7 +216,11 @@ func (c *Column) Slice(lo, hi int) *Column {
 	case TypeBytes:
 		s.Bytes = c.Bytes[lo:hi]
 	case TypeFloatVector:
-		s.Vectors = c.Vectors[lo*c.VectorDim : hi*c.VectorDim]
+		if c.RawVectors != nil {
+			s.RawVectors = c.RawVectors[lo:hi]
+		} else {
+			s.Vectors = c.Vectors[lo*c.VectorDim : hi*c.VectorDim]
+		}
 	case TypeStringList:
 		s.StringLists = c.StringLists[lo:hi]
 	}
@@ -222,7 +262,7 @@ func (t *Table) Validate() error {
 			if c.VectorDim <= 0 {
 				return fmt.Errorf("table: vector column %q has dimension %d", c.Name, c.VectorDim)
 			}
-			if len(c.Vectors) != t.Rows*c.VectorDim {
+			if c.RawVectors == nil && len(c.Vectors) != t.Rows*c.VectorDim {
 				return fmt.Errorf("table: vector column %q holds %d floats, want %d rows x %d", c.Name, len(c.Vectors), t.Rows, c.VectorDim)
 			}
 		} else if n := c.Len(); n != t.Rows {
@@ -237,6 +277,36 @@ func (t *Table) Validate() error {
 				return fmt.Errorf("table: column %q: null index %d out of order or range", c.Name, n)
 			}
 			prev = n
+		}
+		if c.Type == TypeFloatVector && c.RawVectors != nil {
+			if err := c.validateRaw(t.Rows); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateRaw checks RawVectors: rows entries, each 4*VectorDim bytes, nil
+// exactly on null rows.
+func (c *Column) validateRaw(rows int) error {
+	if len(c.RawVectors) != rows {
+		return fmt.Errorf("table: vector column %q holds %d rows, want %d", c.Name, len(c.RawVectors), rows)
+	}
+	want := 4 * c.VectorDim
+	nulls := c.Nulls
+	for i, v := range c.RawVectors {
+		null := len(nulls) > 0 && nulls[0] == i
+		if null {
+			nulls = nulls[1:]
+		}
+		switch {
+		case v == nil && !null:
+			return fmt.Errorf("table: vector column %q row %d has no vector but is not null", c.Name, i)
+		case v != nil && null:
+			return fmt.Errorf("table: vector column %q row %d is null but has a vector", c.Name, i)
+		case v != nil && len(v) != want:
+			return fmt.Errorf("table: vector column %q row %d holds %d bytes, want %d (dimension %d)", c.Name, i, len(v), want, c.VectorDim)
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package table
 
 import (
+	"encoding/binary"
+	"math"
 	"strings"
 	"testing"
 )
@@ -31,6 +33,59 @@ func TestSliceSharesVectors(t *testing.T) {
 	v := s.Columns[2].Vector(0)
 	if v[0] != 2 || &v[0] != &tb.Columns[2].Vectors[2] {
 		t.Fatal("vector slice was copied or misplaced")
+	}
+}
+
+// rawSample is sample's vectors in the RawVectors layout, row 3 null.
+func rawSample() *Column {
+	c := &Column{Field: Field{Name: "emb", Type: TypeFloatVector, VectorDim: 2, Nullable: true}, Nulls: []int{3}}
+	for r := range 5 {
+		if r == 3 {
+			c.RawVectors = append(c.RawVectors, nil)
+			continue
+		}
+		var b []byte
+		for _, f := range []float32{float32(2 * r), float32(2*r + 1)} {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+		}
+		c.RawVectors = append(c.RawVectors, b)
+	}
+	return c
+}
+
+func TestRawVectors(t *testing.T) {
+	c := rawSample()
+	tb := &Table{Rows: 5, Columns: []*Column{c}}
+	if err := tb.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 5 {
+		t.Fatalf("Len = %d", c.Len())
+	}
+	if v := c.Vector(2); v[0] != 4 || v[1] != 5 {
+		t.Fatalf("Vector(2) = %v", v)
+	}
+	if v := c.AppendVector([]float32{9}, 3); len(v) != 3 || v[0] != 9 || v[1] != 0 || v[2] != 0 {
+		t.Fatalf("AppendVector of a null row = %v, want zeros appended", v)
+	}
+	s := tb.Slice(2, 5)
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if sc := s.Columns[0]; &sc.RawVectors[0][0] != &c.RawVectors[2][0] || sc.Nulls[0] != 1 {
+		t.Fatal("slice copied the rows or did not rebase the nulls")
+	}
+	for name, breakIt := range map[string]func(c *Column){
+		"short row":          func(c *Column) { c.RawVectors[0] = c.RawVectors[0][:4] },
+		"null with a vector": func(c *Column) { c.RawVectors[3] = c.RawVectors[0] },
+		"missing vector":     func(c *Column) { c.RawVectors[1] = nil },
+		"too few rows":       func(c *Column) { c.RawVectors = c.RawVectors[:4] },
+	} {
+		c := rawSample()
+		breakIt(c)
+		if err := (&Table{Rows: 5, Columns: []*Column{c}}).Validate(); err == nil {
+			t.Errorf("%s: Validate accepted it", name)
+		}
 	}
 }
 

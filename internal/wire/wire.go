@@ -105,7 +105,8 @@ func ChunkToProto(t *table.Table, lo, hi int, seq uint64) *pb.DataChunk {
 }
 
 // ColumnToProto builds the Column message for rows [lo, hi) of c, sharing
-// c's value slices.
+// c's value slices (RawVectors, which the message cannot hold, are decoded
+// into a new []float32).
 func ColumnToProto(c *table.Column, lo, hi int) *pb.Column {
 	col := &pb.Column{}
 	switch c.Type {
@@ -120,7 +121,16 @@ func ColumnToProto(c *table.Column, lo, hi int) *pb.Column {
 	case table.TypeBytes:
 		col.Values = &pb.Column_BytesList{BytesList: &pb.BytesList{Values: c.Bytes[lo:hi]}}
 	case table.TypeFloatVector:
-		col.Values = &pb.Column_Vectors{Vectors: &pb.FloatVectors{Dim: uint32(c.VectorDim), Values: c.Vectors[lo*c.VectorDim : hi*c.VectorDim]}}
+		var vs []float32
+		if c.RawVectors != nil {
+			vs = make([]float32, 0, (hi-lo)*c.VectorDim)
+			for r := lo; r < hi; r++ {
+				vs = c.AppendVector(vs, r)
+			}
+		} else {
+			vs = c.Vectors[lo*c.VectorDim : hi*c.VectorDim]
+		}
+		col.Values = &pb.Column_Vectors{Vectors: &pb.FloatVectors{Dim: uint32(c.VectorDim), Values: vs}}
 	case table.TypeStringList:
 		lists := make([]*pb.Strings, hi-lo)
 		for i, l := range c.StringLists[lo:hi] {
