@@ -66,8 +66,10 @@ func (d *Domain) Validate(t *table.Table) error {
 	return errors.Join(errs...)
 }
 
+// fieldErr returns a FieldError. The field name is copied: it may be a
+// column name aliasing a file buffer the worker reuses after the job.
 func (d *Domain) fieldErr(field string, row int, format string, args ...any) error {
-	return &FieldError{Domain: d.Name, Field: field, Row: row, Msg: fmt.Sprintf(format, args...)}
+	return &FieldError{Domain: d.Name, Field: strings.Clone(field), Row: row, Msg: fmt.Sprintf(format, args...)}
 }
 
 func typeList(ts []table.Type) string {

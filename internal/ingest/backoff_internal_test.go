@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -26,15 +27,27 @@ func TestBackoffDoublesWithJitterUpToMax(t *testing.T) {
 	}
 }
 
+// readBounded reads r with readInto into a new buffer and returns a copy.
+func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
+	b, err := readInto(r, size, limit, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer free(b)
+	return bytes.Clone(b.Bytes()), nil
+}
+
 func TestReadBounded(t *testing.T) {
 	t.Parallel()
-	data := bytes.Repeat([]byte("abc"), 10000)
-	for _, size := range []int64{-1, int64(len(data))} {
-		got, err := readBounded(iotest.HalfReader(bytes.NewReader(data)), size, 1<<20)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("size hint %d: %d bytes, %v", size, len(got), err)
+	for _, data := range [][]byte{bytes.Repeat([]byte("abc"), 10000), bytes.Repeat([]byte("abcdefgh"), 300_000)} {
+		for _, size := range []int64{-1, int64(len(data))} {
+			got, err := readBounded(iotest.HalfReader(bytes.NewReader(data)), size, 4<<20)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%d bytes, size hint %d: got %d bytes, %v", len(data), size, len(got), err)
+			}
 		}
 	}
+	data := bytes.Repeat([]byte("abc"), 10000)
 	if _, err := readBounded(bytes.NewReader(data), -1, 100); !errors.Is(err, errFileTooLarge) {
 		t.Errorf("over the limit, unknown size: %v", err)
 	}

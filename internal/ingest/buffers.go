@@ -4,26 +4,23 @@ import (
 	"sync"
 	"time"
 
-	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/filebuf"
 )
 
 // bufferPool recycles the buffers whole files are read into, across jobs.
 //
-// A job's table aliases its file buffer (strings, in-place float32
-// matrices) until the job ends, so a buffer comes back only after a job
-// succeeded, once nothing refers to the table. Without it, the next large
-// job allocated its buffer before a GC had freed the previous one, and a
-// worker's peak RSS grew with every job until a GC caught up. A reused
-// buffer is also already faulted in: reading into it costs a copy and no
-// page faults.
-//
-// The pool keeps at most maxPooled buffers and lets them go to the GC
-// after poolIdle without a put, so an idle worker does not hold them.
-// (sync.Pool does not fit: a buffer put on one P is invisible to a Get on
-// another until a GC, which then drops it.)
+// A job's table aliases its file buffer (strings, vectors) until the job
+// ends, so a buffer comes back only once the attempt is over and nothing
+// refers to the table. The buffers are internal/filebuf mappings, outside
+// the Go heap: the pool frees them itself (when it is full, and after
+// poolIdle without a put, so that an idle worker does not hold them), and a
+// reused buffer is already faulted in: reading into it costs a copy and no
+// page faults. (sync.Pool does not fit: a buffer put on one P is invisible
+// to a Get on another until a GC, which then drops it without unmapping
+// it.)
 type bufferPool struct {
 	mu    sync.Mutex
-	free  [][]byte
+	free  []*filebuf.Buffer
 	timer *time.Timer // releases free after poolIdle
 }
 
@@ -38,14 +35,14 @@ const (
 	poolIdle = 30 * time.Second
 )
 
-// get returns a buffer of length n: the smallest pooled one large enough,
+// get returns a buffer of n bytes: the smallest pooled one large enough,
 // else a new one. A nil pool always allocates.
-func (p *bufferPool) get(n int) []byte {
+func (p *bufferPool) get(n int) (*filebuf.Buffer, error) {
 	if p != nil && n >= minPooled {
 		p.mu.Lock()
 		best := -1
 		for i, b := range p.free {
-			if cap(b) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
+			if b.Cap() >= n && (best < 0 || b.Cap() < p.free[best].Cap()) {
 				best = i
 			}
 		}
@@ -53,35 +50,42 @@ func (p *bufferPool) get(n int) []byte {
 			b := p.free[best]
 			p.free = append(p.free[:best], p.free[best+1:]...)
 			p.mu.Unlock()
-			return b[:n]
+			b.Resize(n)
+			return b, nil
 		}
 		p.mu.Unlock()
 	}
-	return pickleload.NewFileBuffer(n)
+	return filebuf.New(n)
 }
 
-// put returns b for reuse. The caller must not use b, or anything aliasing
-// it, afterwards.
-func (p *bufferPool) put(b []byte) {
-	if p == nil || cap(b) < minPooled {
+// put returns b for reuse, or frees it. The caller must not use b, or
+// anything aliasing it, afterwards. A nil b is ignored.
+func (p *bufferPool) put(b *filebuf.Buffer) {
+	if b == nil {
+		return
+	}
+	if p == nil || b.Cap() < minPooled {
+		free(b)
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.free) < maxPooled {
-		p.free = append(p.free, b[:0])
+		p.free = append(p.free, b)
 	} else {
 		// full: keep the larger buffers, which serve more files
 		small := 0
 		for i := range p.free {
-			if cap(p.free[i]) < cap(p.free[small]) {
+			if p.free[i].Cap() < p.free[small].Cap() {
 				small = i
 			}
 		}
-		if cap(b) <= cap(p.free[small]) {
+		if b.Cap() <= p.free[small].Cap() {
+			free(b)
 			return
 		}
-		p.free[small] = b[:0]
+		free(p.free[small])
+		p.free[small] = b
 	}
 	if p.timer == nil {
 		p.timer = time.AfterFunc(poolIdle, p.release)
@@ -90,10 +94,21 @@ func (p *bufferPool) put(b []byte) {
 	}
 }
 
-// release drops the pooled buffers.
+// release frees the pooled buffers.
 func (p *bufferPool) release() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.free {
+		free(b)
+	}
 	clear(p.free)
 	p.free = p.free[:0]
-	p.mu.Unlock()
+}
+
+// free unmaps b. Unmapping a mapping we made cannot fail short of a bug,
+// which a panic reports better than a log line nobody connects to it.
+func free(b *filebuf.Buffer) {
+	if err := b.Free(); err != nil {
+		panic(err)
+	}
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/source"
@@ -137,6 +139,12 @@ type Phases struct {
 	Stream   time.Duration // send every chunk and commit
 }
 
+// outcome is a validation's verdict.
+type outcome struct {
+	err  error
+	took time.Duration
+}
+
 // Run runs one attempt of job; attempt is the delivery count (1 first). The
 // returned error is classified by [Classify]; when ctx ends, the error
 // wraps its cause.
@@ -148,13 +156,29 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	}
 	p.collect()
 	start := time.Now()
-	data, backing, err := p.read(ctx, job)
+	buf, err := p.read(ctx, job)
 	rep.Phases.Read = time.Since(start)
 	if err != nil {
 		return rep, err
 	}
+	data := buf.Bytes()
 	rep.FileBytes = int64(len(data))
 	defer p.leftover.Add(rep.FileBytes)
+
+	// The table aliases buf (strings, vectors): it goes back to the pool
+	// when this attempt returns, once the goroutines reading the table have
+	// ended (the hash and the streamer are joined before any return; the
+	// validation is waited for here), also when a panic unwinds. The error
+	// returned does not alias it: pickleload and domain copy the names their
+	// errors carry.
+	var verdict chan outcome // set once validation runs
+	validated := false
+	defer func() {
+		if verdict != nil && !validated {
+			<-verdict
+		}
+		p.bufs.put(buf)
+	}()
 
 	// Hash while the pickle loads: both only read data.
 	sum := make(chan [sha256.Size]byte, 1)
@@ -178,18 +202,13 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	// Validate while the table streams: the stream is committed only once
 	// the verdict is in (BeforeCommit), and cancelled, applying nothing, if
 	// the table is invalid. Validation (read-only) overlaps the wire.
-	type outcome struct {
-		err  error
-		took time.Duration
-	}
-	verdict := make(chan outcome, 1)
+	verdict = make(chan outcome, 1)
 	go func() {
 		start := time.Now()
 		err := dom.Validate(t)
 		verdict <- outcome{err, time.Since(start)}
 	}()
 	var validateErr error
-	validated := false
 	validate := func() error {
 		if !validated {
 			v := <-verdict
@@ -238,17 +257,12 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		}
 		return rep, fmt.Errorf("stream to batch server: %w", err)
 	}
-	// Nothing refers to the table any more once validation is done (the
-	// streamer does not keep it): its buffer can take the next file. After
-	// a failure the error may still alias the data, so it is left to the GC.
-	_ = validate() // wait for it: nothing may use the table after this
-	p.bufs.put(backing)
 	return rep, nil
 }
 
-// read returns the job's file, whole, refusing files above MaxFileBytes,
-// and the buffer holding it.
-func (p *Processor) read(ctx context.Context, job queue.Job) (data, backing []byte, err error) {
+// read returns the job's file, whole, in a buffer from p.bufs, refusing
+// files above MaxFileBytes.
+func (p *Processor) read(ctx context.Context, job queue.Job) (*filebuf.Buffer, error) {
 	var (
 		r    io.ReadCloser
 		size int64 = -1
@@ -257,7 +271,7 @@ func (p *Processor) read(ctx context.Context, job queue.Job) (data, backing []by
 	case "", queue.SourceFile:
 		f, err := source.OpenFile(p.cfg.DataDir, job.FileName)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open %s: %w", job.FileName, err)
+			return nil, fmt.Errorf("open %s: %w", job.FileName, err)
 		}
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			size = st.Size()
@@ -265,81 +279,84 @@ func (p *Processor) read(ctx context.Context, job queue.Job) (data, backing []by
 		r = f
 	case queue.SourceObject:
 		if p.objects == nil {
-			return nil, nil, Permanent(fmt.Errorf("open object %s: this worker has no object store", job.FileName))
+			return nil, Permanent(fmt.Errorf("open object %s: this worker has no object store", job.FileName))
 		}
 		obj, info, err := p.objects.OpenFile(ctx, job.FileName)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open object %s: %w", job.FileName, err)
+			return nil, fmt.Errorf("open object %s: %w", job.FileName, err)
 		}
 		size = info.Size
 		r = obj
 	default:
-		return nil, nil, fmt.Errorf("%w: unknown source %q", queue.ErrBadJob, job.Source)
+		return nil, fmt.Errorf("%w: unknown source %q", queue.ErrBadJob, job.Source)
 	}
 	defer r.Close()
-	data, backing, err = readPlaced(r, size, p.cfg.MaxFileBytes, &p.bufs)
+	buf, err := readInto(r, size, p.cfg.MaxFileBytes, &p.bufs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", job.FileName, err)
+		return nil, fmt.Errorf("read %s: %w", job.FileName, err)
 	}
-	return data, backing, nil
+	return buf, nil
 }
 
-// readBounded reads r to its end into a new buffer; see [readPlaced].
-func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
-	data, _, err := readPlaced(r, size, limit, nil)
-	return data, err
-}
-
-// readPlaced reads r to its end. size is the expected length (-1:
-// unknown), used to allocate once; more than limit bytes fail with
-// errFileTooLarge. The bytes are placed as pickleload.ReadFile places them
-// (the first large array payload 8-byte aligned, so that the loader can use
-// a float32 matrix in place), in a buffer taken from bufs when one there is
-// large enough (nil bufs: always a new one). It returns the file and the
-// buffer holding it, for bufs.put once nothing uses the file any more.
-func readPlaced(r io.Reader, size, limit int64, bufs *bufferPool) (data, backing []byte, err error) {
+// readInto reads r to its end into a buffer from bufs (nil: always a new
+// one), to give back with bufs.put once nothing uses the file any more.
+// size is the expected length (-1: unknown), used to allocate once; more
+// than limit bytes fail with errFileTooLarge, and a size other than the
+// expected one is a transient error (the file is being written).
+func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buffer, err error) {
 	if limit <= 0 {
 		limit = 1<<63 - 1
 	}
 	if size > limit {
-		return nil, nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
+		return nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
 	}
-	var head [pickleload.HeadSize]byte
-	n, err := io.ReadFull(r, head[:])
-	eof := err == io.EOF || err == io.ErrUnexpectedEOF
-	if err != nil && !eof {
-		return nil, nil, err
-	}
-	if int64(n) > limit {
-		return nil, nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
-	}
-	pad := pickleload.AlignPad(head[:n])
-	capacity := int64(n) + 64<<10
+	capacity := int64(64 << 10)
 	if size >= 0 {
-		capacity = max(size, int64(n)) + 1 // +1 to see EOF without growing
+		capacity = size + 1 // +1 to see EOF without growing
 	}
-	buf := bufs.get(pad + int(capacity))[:pad]
-	buf = append(buf, head[:n]...)
-	for !eof {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+	if capacity > math.MaxInt {
+		return nil, fmt.Errorf("%w: %d bytes do not fit in memory", errFileTooLarge, size)
+	}
+	buf, err := bufs.get(int(capacity))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			bufs.put(buf)
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)-pad) > limit {
-			return nil, nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
+	}()
+	n := 0
+	for {
+		if n == buf.Cap() {
+			// unknown size, or the file grew: move to a buffer twice as large
+			bigger, err := bufs.get(2 * n)
+			if err != nil {
+				return nil, err
+			}
+			buf.Resize(n)
+			copy(bigger.Bytes(), buf.Bytes())
+			bufs.put(buf)
+			buf = bigger
+		}
+		buf.Resize(buf.Cap())
+		m, err := r.Read(buf.Bytes()[n:])
+		n += m
+		if int64(n) > limit {
+			return nil, fmt.Errorf("%w: more than MAX_FILE_BYTES (%d)", errFileTooLarge, limit)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	if got := int64(len(buf) - pad); size >= 0 && got != size {
+	buf.Resize(n)
+	if size >= 0 && int64(n) != size {
 		// Being written or replaced right now: a retry later reads it
 		// whole, so this is transient, not a bad pickle.
-		return nil, nil, fmt.Errorf("the file changed while it was read (%d bytes at open, %d read): %w", size, got, io.ErrUnexpectedEOF)
+		return nil, fmt.Errorf("the file changed while it was read (%d bytes at open, %d read): %w", size, n, io.ErrUnexpectedEOF)
 	}
-	return buf[pad:], buf, nil
+	return buf, nil
 }

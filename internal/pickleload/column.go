@@ -422,8 +422,26 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 		return nil, colErr(ErrUnsupported, col.Name, -1, "vectors of length 0")
 	}
 	col.VectorDim = dim
+	// The budget counts the decoded size even where rows alias the input:
+	// rows sharing one memoized array would otherwise be free here and
+	// multiply on the wire.
 	if err := c.spend(4 * int64(len(vals)) * int64(dim)); err != nil {
 		return nil, withColumn(err, col.Name, -1)
+	}
+	if rawVectors(vals, dim) {
+		// Every row is a little-endian float32 array: keep its bytes
+		// where they are (in the input), one slice header per row.
+		col.RawVectors = make([][]byte, len(vals))
+		for i, v := range vals {
+			if isNull(v) {
+				col.Nulls = append(col.Nulls, i)
+				continue
+			}
+			raw := v.(*ndarray).raw
+			col.RawVectors[i] = raw[: 4*dim : 4*dim]
+		}
+		col.Nullable = len(col.Nulls) > 0
+		return col, nil
 	}
 	col.Vectors = make([]float32, len(vals)*dim)
 	for i, v := range vals {
@@ -471,6 +489,26 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 	return col, nil
 }
 
+// rawVectors reports whether every non-null value in vals is a float32
+// numpy array of dim elements whose bytes are already the little-endian,
+// row-major layout of table.Column.RawVectors (as pandas columns of
+// embeddings are), and there is at least one.
+func rawVectors(vals []any, dim int) bool {
+	found := false
+	for _, v := range vals {
+		if isNull(v) {
+			continue
+		}
+		a, ok := v.(*ndarray)
+		if !ok || a.dtype.kind != 'f' || a.dtype.size != 4 || a.dtype.big ||
+			(a.fortran && len(a.shape) >= 2) || a.len() != dim || len(a.raw) < 4*dim {
+			return false
+		}
+		found = true
+	}
+	return found
+}
+
 func numeric(v any) any {
 	switch x := v.(type) {
 	case bool:
@@ -500,14 +538,14 @@ func vecLen(v any) int {
 func withColumn(err error, name string, row int) error {
 	if e, ok := err.(*Error); ok {
 		if e.Column == "" {
-			e.Column = name
+			e.Column = strings.Clone(name) // see colErr
 		}
 		if e.Row < 0 {
 			e.Row = row
 		}
 		return e
 	}
-	return &Error{Kind: ErrMalformed, Offset: -1, Column: name, Row: row, Msg: "bad value", Err: err}
+	return &Error{Kind: ErrMalformed, Offset: -1, Column: strings.Clone(name), Row: row, Msg: "bad value", Err: err}
 }
 
 // appendJSON appends v as compact JSON (canonical number and string forms).

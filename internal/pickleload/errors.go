@@ -94,8 +94,10 @@ func newErr(kind error, off int64, op string, format string, args ...any) *Error
 	return &Error{Kind: kind, Offset: off, Op: op, Row: -1, Msg: fmt.Sprintf(format, args...)}
 }
 
+// colErr returns an error about a column. Its name is copied: names come
+// from the input, which the caller may reuse once Load has returned.
 func colErr(kind error, column string, row int, format string, args ...any) *Error {
-	return &Error{Kind: kind, Offset: -1, Column: column, Row: row, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Kind: kind, Offset: -1, Column: strings.Clone(column), Row: row, Msg: fmt.Sprintf(format, args...)}
 }
 
 // recoveredErr is the error Load returns for a panic its last-line

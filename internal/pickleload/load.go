@@ -129,12 +129,11 @@ func LoadFile(path string, opts Options) (*table.Table, error) {
 	return Load(data, opts)
 }
 
-// ReadFile reads the whole file at path, like os.ReadFile, but places the
-// bytes so that the pickle's first large array payload is 8-byte aligned:
-// [Load] can then use a float32 embedding matrix in place instead of
-// copying it (peak memory 1x instead of 2x the file for an ndarray file).
-// Errors are I/O errors, wrapped; none satisfies [ErrInvalid]. A file that
-// shrinks between its Stat and the read is io.ErrUnexpectedEOF (retryable).
+// ReadFile reads the whole file at path, like os.ReadFile, into Go
+// memory the GC frees with the table that aliases it. (The worker reads
+// into internal/filebuf buffers instead, which it frees itself.) Errors are
+// I/O errors, wrapped; none satisfies [ErrInvalid]. A file that shrinks
+// between its Stat and the read is io.ErrUnexpectedEOF (retryable).
 func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -154,43 +153,12 @@ func ReadFile(path string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	var head [HeadSize]byte
-	n, err := f.ReadAt(head[:], 0)
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("pickleload: read %s: %w", path, err)
-	}
-	pad := AlignPad(head[:n])
-	buf := NewFileBuffer(pad + int(size))
-	if err := readFull(f, buf[pad:], path); err != nil {
+	buf := make([]byte, size)
+	if err := readFull(f, buf, path); err != nil {
 		return nil, err
 	}
-	return buf[pad:], nil
+	return buf, nil
 }
-
-// HeadSize is how many leading bytes of a pickle [AlignPad] looks at.
-const HeadSize = 4096
-
-// AlignPad returns how many bytes to leave in front of a pickle in its
-// buffer so that the first large array payload that head (the file's first
-// bytes, up to [HeadSize]) shows is 8-byte aligned when the buffer is: the
-// placement [ReadFile] uses, for callers that read the file themselves
-// (from a stream, or into a reused buffer). It returns 0 when head shows
-// no such payload.
-func AlignPad(head []byte) int {
-	if len(head) > HeadSize {
-		head = head[:HeadSize]
-	}
-	if off := firstBigPayload(head); off >= 0 {
-		return (8 - off%8) % 8
-	}
-	return 0
-}
-
-// NewFileBuffer returns a zeroed buffer of n bytes to read a whole file
-// into, as [ReadFile] does: on Linux its interior is advised to use
-// transparent huge pages, which halves the cost of faulting in fresh
-// memory for a large file. It is ordinary Go memory.
-func NewFileBuffer(n int) []byte { return allocFileBuffer(n) }
 
 // spliceReader serves the input with the pre-pass's edits applied, and
 // knows the input offset it has reached (for error positions).

@@ -255,27 +255,46 @@ func TestLoadFileIOErrorIsNotInvalid(t *testing.T) {
 	}
 }
 
-func TestReadFileAlignsTheMatrixSoLoadUsesItInPlace(t *testing.T) {
+// TestLoadKeepsVectorsInPlace: float32 vectors, from a 2-D ndarray or a
+// DataFrame column of arrays, are RawVectors rows slicing the input, not
+// copies, wherever in the input they sit (no alignment needed).
+func TestLoadKeepsVectorsInPlace(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "emb.pkl")
-	if err := os.WriteFile(path, genNdarray(64, 384), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	data, err := ReadFile(path)
+	fixture, err := os.ReadFile(filepath.Join("testdata", "fixtures", "df_embedding.pkl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, err := Load(data, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := tb.Column("embedding")
-	if c == nil || c.VectorDim != 384 || tb.Rows != 64 || c.Vectors[385] != float32(385%1000)/1000 {
-		t.Fatalf("unexpected table: %s rows=%d", schema(tb), tb.Rows)
-	}
-	start := uintptr(unsafe.Pointer(&data[0]))
-	if p := uintptr(unsafe.Pointer(&c.Vectors[0])); p < start || p >= start+uintptr(len(data)) {
-		t.Errorf("the vectors were copied; want them in place in the file's bytes")
+	for name, pkl := range map[string][]byte{"ndarray": genNdarray(64, 384), "DataFrame": fixture} {
+		for shift := range 4 { // every alignment of the payloads
+			data := append(make([]byte, shift), pkl...)[shift:]
+			tb, err := Load(data, Options{})
+			if err != nil {
+				t.Fatalf("%s shifted %d: %v", name, shift, err)
+			}
+			var c *table.Column
+			for _, col := range tb.Columns {
+				if col.Type == table.TypeFloatVector {
+					c = col
+				}
+			}
+			if c == nil || c.RawVectors == nil || len(c.RawVectors) != tb.Rows {
+				t.Fatalf("%s: no vector column in RawVectors layout: %s", name, schema(tb))
+			}
+			start := uintptr(unsafe.Pointer(&data[0]))
+			for r, v := range c.RawVectors {
+				if v == nil {
+					continue
+				}
+				if p := uintptr(unsafe.Pointer(&v[0])); p < start || p >= start+uintptr(len(data)) {
+					t.Fatalf("%s row %d: the vector was copied; want it in place in the input", name, r)
+				}
+			}
+			if name == "ndarray" {
+				if got := c.Vector(1)[1]; got != float32(385%1000)/1000 {
+					t.Fatalf("ndarray: row 1 element 1 = %v", got)
+				}
+			}
+		}
 	}
 }
 

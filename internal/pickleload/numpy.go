@@ -260,25 +260,16 @@ func (a *ndarray) copyFloat32s(dst []float32) {
 	}
 }
 
-// float32s returns the array's elements as float32s in row-major order,
-// aliasing raw when it is little-endian, C-ordered and aligned.
+// float32s returns a copy of the array's elements as float32s in row-major
+// order. (Little-endian C-ordered matrices need no copy: arrayColumn keeps
+// them as RawVectors.)
 func (a *ndarray) float32s() []float32 {
 	n := a.len()
 	if n == 0 {
 		return nil
 	}
-	if !a.dtype.big && (!a.fortran || len(a.shape) < 2) && uintptr(unsafe.Pointer(&a.raw[0]))%4 == 0 && hostLittleEndian {
-		return unsafe.Slice((*float32)(unsafe.Pointer(&a.raw[0])), n)
-	}
 	out := make([]float32, n)
-	if !a.dtype.big && (!a.fortran || len(a.shape) < 2) && hostLittleEndian {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*n), a.raw)
-		return out
-	}
-	bo := a.order()
-	for i := range out {
-		out[i] = math.Float32frombits(bo.Uint32(a.raw[4*a.index(i):]))
-	}
+	a.copyFloat32s(out)
 	return out
 }
 

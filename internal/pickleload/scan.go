@@ -84,17 +84,6 @@ type memoEntry struct {
 // gopickle as persistent ids aliasing the input instead of copies.
 const persistThreshold = 64
 
-// alignThreshold is the payload size from which ReadFile aligns the payload.
-const alignThreshold = 1 << 16
-
-// firstBigPayload returns the offset of the first byte payload of at least
-// alignThreshold bytes announced in prefix (a file's beginning), or -1.
-func firstBigPayload(prefix []byte) int {
-	s := &scanner{data: prefix, opts: Options{}.withDefaults(len(prefix)), gindex: map[string]int{}, bigAt: -1}
-	_ = s.run() // the prefix is truncated: only bigAt matters
-	return s.bigAt
-}
-
 // objCost is the estimated decoded size charged per created object.
 const objCost = 32
 
@@ -148,7 +137,6 @@ type scanner struct {
 	arena   []byte        // backing for the persistent-id replacements
 	inFrame int           // end offset of the current frame, or 0
 	objects bool          // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
-	bigAt   int           // offset of the first byte payload >= alignThreshold, or -1
 }
 
 // edit replaces data[at:end] with repl in the stream gopickle reads.
@@ -172,7 +160,7 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	if len(data) == 0 {
 		return res, newErr(ErrMalformed, 0, "", "empty input")
 	}
-	s := &scanner{data: data, opts: opts, gindex: map[string]int{}, bigAt: -1}
+	s := &scanner{data: data, opts: opts, gindex: map[string]int{}}
 	if err := s.run(); err != nil {
 		return res, err
 	}
@@ -379,9 +367,6 @@ func (s *scanner) payload(at int, op byte, lenSize int) (int, int, error) {
 	}
 	if n > math.MaxInt32*16 {
 		return 0, 0, s.fail(ErrMalformed, at, op, "length %d exceeds the %d bytes that remain", n, len(s.data)-s.pos)
-	}
-	if n >= alignThreshold && s.bigAt < 0 && (op == opBinBytes || op == opBinBytes8 || op == opByteArray8) {
-		s.bigAt = s.pos
 	}
 	if err := s.need(at, op, int64(n)); err != nil {
 		return 0, 0, err

@@ -326,9 +326,22 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 			return nil, colErr(ErrUnsupported, name, -1, "vectors of length 0")
 		}
 		col := &table.Column{Field: table.Field{Name: name, Type: table.TypeFloatVector, VectorDim: dim}}
-		if a.dtype.kind == 'f' && a.dtype.size == 4 {
+		switch {
+		case a.dtype.kind == 'f' && a.dtype.size == 4 && !a.dtype.big && a.contiguous():
+			// the rows are already RawVectors' little-endian layout:
+			// slice them in place, wherever the payload sits
+			if err := c.spend(24 * int64(rows)); err != nil {
+				return nil, withColumn(err, name, -1)
+			}
+			col.RawVectors = make([][]byte, rows)
+			w := 4 * dim
+			for i := range col.RawVectors {
+				col.RawVectors[i] = a.raw[i*w : (i+1)*w : (i+1)*w]
+			}
+			return col, nil
+		case a.dtype.kind == 'f' && a.dtype.size == 4:
 			col.Vectors = a.float32s()
-		} else {
+		default:
 			if !a.plainSize() || a.dtype.kind == 'f' && a.dtype.size == 1 {
 				return nil, colErr(ErrUnsupported, name, -1, "2-D array of dtype %s", a.dtype.str)
 			}

@@ -1,6 +1,7 @@
 package pickleload
 
 import (
+	"encoding/binary"
 	"math"
 	"slices"
 
@@ -12,11 +13,18 @@ import (
 // whose every element is NaN (how pandas users mark "no embedding", e.g.
 // np.full(d, np.nan)) becomes a null row; a vector with some non-finite
 // elements is corrupt data and refused (ErrUnsupported, naming the column
-// and row). Vectors may alias the input, which the caller may be hashing
-// concurrently, so a column is copied before its first null slot is zeroed.
+// and row). The input is never written: a RawVectors row that is all NaN
+// becomes nil, and a Vectors matrix, in case it aliases something, is copied
+// before its first null slot is zeroed.
 func finiteVectors(t *table.Table) error {
 	for _, c := range t.Columns {
 		if c.Type != table.TypeFloatVector || c.VectorDim <= 0 {
+			continue
+		}
+		if c.RawVectors != nil {
+			if err := finiteRaw(c); err != nil {
+				return err
+			}
 			continue
 		}
 		var nulls []int
@@ -59,6 +67,72 @@ func finiteVectors(t *table.Table) error {
 		}
 	}
 	return nil
+}
+
+// finiteRaw is finiteVectors for a column in the RawVectors layout: an
+// all-NaN row becomes a null (its entry nil; the input is not touched).
+func finiteRaw(c *table.Column) error {
+	var nulls []int
+	for r, v := range c.RawVectors {
+		if v == nil || allFinite(v) {
+			continue
+		}
+		nan := 0
+		for j := 0; j+4 <= len(v); j += 4 {
+			u := binary.LittleEndian.Uint32(v[j:])
+			if u&expMask32 != expMask32 {
+				continue
+			}
+			if u&(1<<23-1) == 0 { // ±Inf
+				return colErr(ErrUnsupported, c.Name, r, "vector holds NaN or ±Inf among finite values (a missing vector must be all NaN or None)")
+			}
+			nan++
+		}
+		if nan != len(v)/4 {
+			return colErr(ErrUnsupported, c.Name, r, "vector holds NaN or ±Inf among finite values (a missing vector must be all NaN or None)")
+		}
+		c.RawVectors[r] = nil
+		nulls = append(nulls, r)
+	}
+	if len(nulls) > 0 {
+		c.Nullable = true
+		c.Nulls = mergeSorted(c.Nulls, nulls)
+	}
+	return nil
+}
+
+// expMask32 selects a float32's exponent: all ones means NaN or ±Inf.
+const expMask32 = 0x7f800000
+
+// allFinite reports whether the little-endian float32s in v are all
+// finite. It reads two floats per 64-bit word and branches once per row: a
+// float is non-finite when its exponent bits are all ones, i.e. when its
+// 32-bit lane of (x & mask) ^ mask is zero, which the classic has-zero-lane
+// test (lane - 1) & ^lane & high bit finds (exact here: the high bit of
+// every lane is clear, so a borrow only follows a lane that is zero).
+func allFinite(v []byte) bool {
+	const (
+		m    = expMask32<<32 | expMask32
+		ones = 1<<32 | 1
+		high = 1<<63 | 1<<31
+	)
+	var acc uint64
+	j := 0
+	for ; j+32 <= len(v); j += 32 {
+		t0 := binary.LittleEndian.Uint64(v[j:])&m ^ m
+		t1 := binary.LittleEndian.Uint64(v[j+8:])&m ^ m
+		t2 := binary.LittleEndian.Uint64(v[j+16:])&m ^ m
+		t3 := binary.LittleEndian.Uint64(v[j+24:])&m ^ m
+		acc |= (t0-ones)&^t0 | (t1-ones)&^t1 | (t2-ones)&^t2 | (t3-ones)&^t3
+	}
+	for ; j+8 <= len(v); j += 8 {
+		t := binary.LittleEndian.Uint64(v[j:])&m ^ m
+		acc |= (t - ones) &^ t
+	}
+	if acc&high != 0 {
+		return false
+	}
+	return j+4 > len(v) || binary.LittleEndian.Uint32(v[j:])&expMask32 != expMask32
 }
 
 // mergeSorted merges two ascending, disjoint index lists.

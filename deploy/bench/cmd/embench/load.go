@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/pickleload"
 )
 
@@ -24,9 +25,8 @@ type loadResult struct {
 	BaseRSSBytes int64   `json:"base_rss_bytes"` // RSS before the load
 }
 
-// runLoad loads one file with the project's loader (pickleload.ReadFile,
-// which aligns array payloads, then pickleload.Load) and prints a
-// loadResult.
+// runLoad loads one file as a worker does (read whole into an
+// internal/filebuf buffer, then pickleload.Load) and prints a loadResult.
 func runLoad(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	file := fs.String("file", "", "pickle file")
@@ -54,10 +54,12 @@ func runLoad(args []string) error {
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
-	data, err := pickleload.ReadFile(*file)
+	buf, err := filebuf.ReadFile(*file)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
+	defer buf.Free()
+	data := buf.Bytes()
 	read := time.Since(start).Seconds()
 	t, err := pickleload.Load(data, pickleload.Options{})
 	if err != nil {

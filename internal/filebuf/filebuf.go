@@ -1,0 +1,113 @@
+// Package filebuf holds whole files in memory outside the Go heap.
+//
+// A worker reads each pickle whole before decoding it, and the decoded table
+// aliases that memory (strings, vectors) until the job ends. Kept in the Go
+// heap, a file of hundreds of MB inflated the garbage collector's goal (twice
+// the live heap) by as much again; it was also faulted in page by page as
+// the read filled it. A [Buffer] is an anonymous private mapping instead (on
+// Linux; ordinary Go memory elsewhere): it is populated in one step when it
+// is created, it does not count towards the GC's goal, and its owner says
+// when it is no longer used ([Buffer.Free]) instead of waiting for a GC.
+//
+// The memory is private to the process: a file that changes after it was
+// read cannot change a Buffer, unlike a mapping of the file itself (which
+// would also fault with SIGBUS when the file is truncated under it).
+package filebuf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Buffer is memory for one file. The zero value is an empty buffer.
+type Buffer struct {
+	mem    []byte // the whole allocation
+	n      int    // bytes in use
+	mapped bool   // mem is a mapping to unmap, not Go memory
+}
+
+// New returns a zero-filled buffer of n bytes.
+func New(n int) (*Buffer, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("filebuf: negative size %d", n)
+	}
+	mem, mapped, err := alloc(n)
+	if err != nil {
+		return nil, fmt.Errorf("filebuf: allocate %d bytes: %w", n, err)
+	}
+	return &Buffer{mem: mem, n: n, mapped: mapped}, nil
+}
+
+// Bytes returns the buffer's n bytes in use. They stay valid until
+// [Buffer.Free]; nothing may use them, or anything aliasing them, after it.
+func (b *Buffer) Bytes() []byte { return b.mem[:b.n:b.n] }
+
+// Cap returns how many bytes the buffer can hold.
+func (b *Buffer) Cap() int { return len(b.mem) }
+
+// Resize sets how many bytes are in use, at most [Buffer.Cap]; it does
+// not clear them (a reused buffer holds the previous file).
+func (b *Buffer) Resize(n int) {
+	if n < 0 || n > len(b.mem) {
+		panic(fmt.Sprintf("filebuf: Resize(%d) on a buffer of %d bytes", n, len(b.mem)))
+	}
+	b.n = n
+}
+
+// Free returns the memory to the system. The buffer is empty afterwards;
+// Free on an empty buffer does nothing.
+func (b *Buffer) Free() error {
+	mem, mapped := b.mem, b.mapped
+	b.mem, b.n, b.mapped = nil, 0, false
+	if mapped && len(mem) > 0 {
+		if err := release(mem); err != nil {
+			return fmt.Errorf("filebuf: free %d bytes: %w", len(mem), err)
+		}
+	}
+	return nil
+}
+
+// ErrChanged reports a file whose size differs from what its Stat said:
+// it is being written or replaced, so reading it again later may succeed.
+// It wraps io.ErrUnexpectedEOF.
+var ErrChanged = fmt.Errorf("the file changed while it was read: %w", io.ErrUnexpectedEOF)
+
+// ReadFile reads the regular file at path whole into a new Buffer.
+func ReadFile(path string) (*Buffer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("filebuf: %s is not a regular file", path)
+	}
+	size := st.Size()
+	if int64(int(size)) != size {
+		return nil, fmt.Errorf("filebuf: %s: %d bytes do not fit in memory", path, size)
+	}
+	b, err := New(int(size))
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.ReadFull(f, b.Bytes())
+	if err == nil {
+		var one [1]byte
+		if m, _ := f.Read(one[:]); m > 0 {
+			err = fmt.Errorf("%w (%s grew past %d bytes)", ErrChanged, path, size)
+		}
+	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%w (%s: %d bytes at open, %d read)", ErrChanged, path, size, n)
+	}
+	if err != nil {
+		b.Free()
+		return nil, err
+	}
+	return b, nil
+}
