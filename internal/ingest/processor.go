@@ -299,7 +299,8 @@ func (p *Processor) read(ctx context.Context, job queue.Job) (*filebuf.Buffer, e
 }
 
 // readInto reads r to its end into a buffer from bufs (nil: always a new
-// one), to give back with bufs.put once nothing uses the file any more.
+// one), to give back with bufs.put once nothing uses the file any more. A
+// file (an io.ReaderAt of known size) is read with filebuf.ReadFull.
 // size is the expected length (-1: unknown), used to allocate once; more
 // than limit bytes fail with errFileTooLarge, and a size other than the
 // expected one is a transient error (the file is being written).
@@ -309,6 +310,18 @@ func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buff
 	}
 	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
+	}
+	if ra, ok := r.(io.ReaderAt); ok && size >= 0 && size <= math.MaxInt {
+		// a file: read in parts on every core (see filebuf.ReadFull)
+		buf, err := bufs.get(int(size))
+		if err != nil {
+			return nil, err
+		}
+		if err := filebuf.ReadFull(ra, buf.Bytes()); err != nil {
+			bufs.put(buf)
+			return nil, err
+		}
+		return buf, nil
 	}
 	capacity := int64(64 << 10)
 	if size >= 0 {

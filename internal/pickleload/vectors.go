@@ -3,7 +3,9 @@ package pickleload
 import (
 	"encoding/binary"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/embedstream/embedstream/internal/table"
 )
@@ -73,10 +75,8 @@ func finiteVectors(t *table.Table) error {
 // all-NaN row becomes a null (its entry nil; the input is not touched).
 func finiteRaw(c *table.Column) error {
 	var nulls []int
-	for r, v := range c.RawVectors {
-		if v == nil || allFinite(v) {
-			continue
-		}
+	for _, r := range nonFiniteRows(c.RawVectors, 4*c.VectorDim) {
+		v := c.RawVectors[r]
 		nan := 0
 		for j := 0; j+4 <= len(v); j += 4 {
 			u := binary.LittleEndian.Uint32(v[j:])
@@ -99,6 +99,30 @@ func finiteRaw(c *table.Column) error {
 		c.Nulls = mergeSorted(c.Nulls, nulls)
 	}
 	return nil
+}
+
+// nonFiniteRows returns, ascending, the rows holding a NaN or ±Inf. A
+// large column is checked in parts on every CPU (up to 8): the check reads
+// every byte of the vectors, which for an ndarray file is nearly all of it.
+func nonFiniteRows(rows [][]byte, rowBytes int) []int {
+	const partMin = 8 << 20 // bytes per part, at least
+	parts := min(8, runtime.GOMAXPROCS(0), max(1, len(rows)*rowBytes/partMin))
+	found := make([][]int, parts)
+	check := func(i int) {
+		lo, hi := i*len(rows)/parts, (i+1)*len(rows)/parts
+		for r := lo; r < hi; r++ {
+			if v := rows[r]; v != nil && !allFinite(v) {
+				found[i] = append(found[i], r)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Go(func() { check(i) })
+	}
+	check(0)
+	wg.Wait()
+	return slices.Concat(found...)
 }
 
 // expMask32 selects a float32's exponent: all ones means NaN or ±Inf.
