@@ -148,15 +148,15 @@
 // # Memory
 //
 // Payloads are not copied: the pre-pass hands long byte strings, text and
-// array buffers to gopickle as references into the input, and float32
-// matrices become the table's vectors in place when aligned; strings and
-// bytes in the table are slices of the input. The table therefore aliases
-// the input, which must not be modified while the table is in use. Numeric
-// DataFrame columns are decoded straight from those bytes into typed slices.
-// Memo writes that no GET reads are skipped when feeding gopickle (its memo
-// map was a fifth of its time). [ReadFile] places the file's bytes so that
-// the first large array payload is 8-byte aligned, which lets a float32
-// matrix become the table's vectors without a copy.
+// array buffers to gopickle as references into the input. Little-endian
+// float32 vectors, whether rows of a 2-D array or a DataFrame column of 1-D
+// arrays, become the table's RawVectors: one slice of the input per row,
+// wherever it sits (no alignment needed). Strings and bytes in the table are
+// slices of the input too. The table therefore aliases the input, which
+// must not be modified while the table is in use. Numeric DataFrame columns
+// are decoded straight from those bytes into typed slices. Memo writes that
+// no GET reads are skipped when feeding gopickle (its memo map was a fifth
+// of its time).
 //
 // # Fast path
 //

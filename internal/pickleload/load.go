@@ -56,9 +56,8 @@ func (o Options) withDefaults(n int) Options {
 }
 
 // Load decodes the pickle in data into a table without executing any pickle
-// code. The table aliases data (numeric arrays are reinterpreted in place
-// where alignment allows, strings and bytes are slices of it): do not
-// modify data while the table is in use.
+// code. The table aliases data (strings, bytes and float32 vectors are
+// slices of it): do not modify data while the table is in use.
 //
 // Every error about the content satisfies errors.Is(err, [ErrInvalid]) and
 // one of [ErrRefused], [ErrLimit], [ErrUnsupported], [ErrMalformed]; it is a
