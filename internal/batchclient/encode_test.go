@@ -70,8 +70,8 @@ func TestAppendChunkMatchesProtoMarshal(t *testing.T) {
 	if err := tb.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range [][3]int{{0, 300, 0}, {0, 1, 0}, {17, 18, 5}, {5, 5, 9}, {100, 250, 1 << 40}, {299, 300, 2}} {
-		lo, hi, seq := r[0], r[1], uint64(r[2])
+	for _, r := range [][3]int64{{0, 300, 0}, {0, 1, 0}, {17, 18, 5}, {5, 5, 9}, {100, 250, 1 << 40}, {299, 300, 2}} {
+		lo, hi, seq := int(r[0]), int(r[1]), uint64(r[2])
 		want, err := proto.Marshal(&pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: wire.ChunkToProto(tb, lo, hi, seq)}})
 		if err != nil {
 			t.Fatal(err)

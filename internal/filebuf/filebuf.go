@@ -124,28 +124,30 @@ func ReadFull(r io.ReaderAt, dst []byte) error {
 	size := (len(dst)/parts + 4095) &^ 4095 // page-aligned parts
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
-	for i := range parts {
-		lo := min(len(dst), i*size)
-		hi := min(len(dst), lo+size)
-		if i == parts-1 {
-			hi = len(dst)
-		}
-		read := func() {
-			n, err := r.ReadAt(dst[lo:hi], int64(lo))
-			if n == hi-lo {
-				err = nil
-			} else if err == nil || errors.Is(err, io.EOF) {
-				err = fmt.Errorf("%w (%d bytes expected, fewer found)", ErrChanged, len(dst))
+	func() {
+		defer wg.Wait() // even if a read panics: no part may outlive the call
+		for i := range parts {
+			lo := min(len(dst), i*size)
+			hi := min(len(dst), lo+size)
+			if i == parts-1 {
+				hi = len(dst)
 			}
-			errs[i] = err
+			read := func() {
+				n, err := r.ReadAt(dst[lo:hi], int64(lo))
+				if n == hi-lo {
+					err = nil
+				} else if err == nil || errors.Is(err, io.EOF) {
+					err = fmt.Errorf("%w (%d bytes expected, fewer found)", ErrChanged, len(dst))
+				}
+				errs[i] = err
+			}
+			if i == parts-1 {
+				read() // the last part on this goroutine
+			} else {
+				wg.Go(read)
+			}
 		}
-		if i == parts-1 {
-			read() // the last part on this goroutine
-		} else {
-			wg.Go(read)
-		}
-	}
-	wg.Wait()
+	}()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

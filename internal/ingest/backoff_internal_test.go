@@ -48,6 +48,15 @@ func TestReadBounded(t *testing.T) {
 		}
 	}
 	data := bytes.Repeat([]byte("abc"), 10000)
+	// A file whose Stat says 0 bytes (some file systems do not know) is
+	// read to its end like a stream.
+	if got, err := readBounded(bytes.NewReader(data), 0, 1<<20); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("size 0 with content: %d bytes, %v", len(got), err)
+	}
+	// Growth stops at the limit even when it is not a power of two.
+	if _, err := readBounded(iotest.HalfReader(bytes.NewReader(data)), -1, int64(len(data))-1); !errors.Is(err, errFileTooLarge) {
+		t.Errorf("just over the limit: %v", err)
+	}
 	if _, err := readBounded(bytes.NewReader(data), -1, 100); !errors.Is(err, errFileTooLarge) {
 		t.Errorf("over the limit, unknown size: %v", err)
 	}

@@ -207,8 +207,14 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	verdict = make(chan outcome, 1)
 	go func() {
 		start := time.Now()
-		err := dom.Validate(t)
-		verdict <- outcome{err, time.Since(start)}
+		var err error
+		defer func() {
+			if v := recover(); v != nil {
+				err = recovered(v) // a bug: fail this job, not the worker
+			}
+			verdict <- outcome{err, time.Since(start)}
+		}()
+		err = dom.Validate(t)
 	}()
 	var validateErr error
 	validate := func() error {
@@ -303,7 +309,7 @@ func (p *Processor) read(ctx context.Context, job queue.Job) (*filebuf.Buffer, e
 // readInto reads r to its end into a buffer from bufs (nil: always a new
 // one), to give back with bufs.put once nothing uses the file any more. A
 // file (an io.ReaderAt of known size) is read with filebuf.ReadFull.
-// size is the expected length (-1: unknown), used to allocate once; more
+// size is the expected length (-1 or 0: unknown), used to allocate once; more
 // than limit bytes fail with errFileTooLarge, and a size other than the
 // expected one is a transient error (the file is being written).
 func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buffer, err error) {
@@ -313,7 +319,7 @@ func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buff
 	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes, MAX_FILE_BYTES is %d", errFileTooLarge, size, limit)
 	}
-	if ra, ok := r.(io.ReaderAt); ok && size >= 0 && size <= math.MaxInt {
+	if ra, ok := r.(io.ReaderAt); ok && size > 0 && size <= math.MaxInt {
 		// a file: read in parts on every core (see filebuf.ReadFull)
 		buf, err := bufs.get(int(size))
 		if err != nil {
@@ -326,7 +332,7 @@ func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buff
 		return buf, nil
 	}
 	capacity := int64(64 << 10)
-	if size >= 0 {
+	if size > 0 { // 0 may be a file system that does not know
 		capacity = size + 1 // +1 to see EOF without growing
 	}
 	if capacity > math.MaxInt {
@@ -345,7 +351,14 @@ func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buff
 	for {
 		if n == buf.Cap() {
 			// unknown size, or the file grew: move to a buffer twice as large
-			bigger, err := bufs.get(2 * n)
+			next := 2 * int64(n)
+			if next > limit {
+				next = limit + 1 // enough to see the limit passed
+			}
+			if next > math.MaxInt {
+				return nil, fmt.Errorf("%w: more than %d bytes do not fit in memory", errFileTooLarge, n)
+			}
+			bigger, err := bufs.get(int(next))
 			if err != nil {
 				return nil, err
 			}
@@ -368,7 +381,7 @@ func readInto(r io.Reader, size, limit int64, bufs *bufferPool) (_ *filebuf.Buff
 		}
 	}
 	buf.Resize(n)
-	if size >= 0 && int64(n) != size {
+	if size > 0 && int64(n) != size {
 		// Being written or replaced right now: a retry later reads it
 		// whole, so this is transient, not a bad pickle.
 		return nil, fmt.Errorf("the file changed while it was read (%d bytes at open, %d read): %w", size, n, io.ErrUnexpectedEOF)

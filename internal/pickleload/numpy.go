@@ -122,7 +122,7 @@ func parseShape(v any) ([]int, error) {
 	shape := make([]int, len(items))
 	for i, x := range items {
 		n, ok := x.(int)
-		if !ok || n < 0 || n > math.MaxInt32*64 {
+		if !ok || n < 0 || int64(n) > math.MaxInt32*64 {
 			return nil, newErr(ErrMalformed, -1, "", "bad numpy shape")
 		}
 		shape[i] = n
@@ -145,7 +145,7 @@ func (a *ndarray) check() error {
 	}
 	n := 1
 	for _, d := range a.shape {
-		if d != 0 && n > math.MaxInt64/16/d {
+		if d != 0 && n > math.MaxInt/16/d {
 			return newErr(ErrLimit, -1, "", "numpy array too large")
 		}
 		n *= d

@@ -116,12 +116,14 @@ func nonFiniteRows(rows [][]byte, rowBytes int) []int {
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	for i := 1; i < parts; i++ {
-		wg.Go(func() { check(i) })
-	}
-	check(0)
-	wg.Wait()
+	func() {
+		var wg sync.WaitGroup
+		defer wg.Wait() // even if check(0) panics: the rows may be unmapped after Load returns
+		for i := 1; i < parts; i++ {
+			wg.Go(func() { check(i) })
+		}
+		check(0)
+	}()
 	return slices.Concat(found...)
 }
 
