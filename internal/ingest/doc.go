@@ -18,6 +18,19 @@
 //   - [Classify] is the one place where an error becomes a class (the stable
 //     strings of queue.JobError.Class) and a verdict: permanent or transient.
 //
+// # Memory
+//
+// A job's file is read whole into an internal/filebuf buffer (an anonymous
+// mapping outside the Go heap, filled by parallel reads), and the decoded
+// table points into it: strings, bytes and float32 vector rows are slices of
+// the file, not copies. The buffer goes back to the Processor's pool when
+// the attempt returns, whatever its outcome, once every goroutine reading
+// the table (hash, validation, the streamer's encoder) has ended; the pool
+// reuses it for the next file and unmaps it when full or idle. Nothing that
+// outlives an attempt may refer to the table: errors copy the names they
+// carry. A worker's peak memory is about 1.8x the file for a DataFrame of
+// embeddings (see README, Performance).
+//
 // # Outcomes
 //
 //   - success (including the batch server's duplicate=true): DoubleAck, so
