@@ -307,6 +307,7 @@ type loadResult struct {
 // loadBounded runs Load in a goroutine and waits for it at most limit. A
 // Load that does not return is left running (the test fails anyway).
 func loadBounded(data []byte, opts pickleload.Options, limit time.Duration) loadResult {
+	limit *= raceSlowdown
 	type outcome struct {
 		t     *table.Table
 		err   error
