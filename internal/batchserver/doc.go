@@ -142,8 +142,8 @@
 // ledger; [Hooks] let tests wait for chunks and stream ends instead of
 // sleeping. The standard gRPC health service (grpc.health.v1) reports
 // SERVING for "" and for embeddingstream.v1.EmbeddingStreamService until a
-// stop begins; [HealthCheck] queries it (the binary's healthcheck
-// subcommand).
+// stop begins; the binary's healthcheck subcommand queries it
+// (internal/healthprobe).
 //
 // # Transport
 //

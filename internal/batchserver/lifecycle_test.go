@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/embedstream/embedstream/internal/healthprobe"
 )
 
 // TestStopMidStreamCommitsNothing stops the server while a stream is half
@@ -69,7 +71,7 @@ func TestGracefulStopLetsRunningStreamCommit(t *testing.T) {
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := HealthCheck(ctx, b.addr, nil)
+		err := healthprobe.GRPC(nil)(ctx, b.addr)
 		cancel()
 		if err != nil {
 			break
@@ -103,13 +105,13 @@ func TestHealthCheck(t *testing.T) {
 	b := setup(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := HealthCheck(ctx, b.addr, nil); err != nil {
+	if err := healthprobe.GRPC(nil)(ctx, b.addr); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := HealthCheck(ctx, b.addr, nil); err == nil {
+	if err := healthprobe.GRPC(nil)(ctx, b.addr); err == nil {
 		t.Fatal("health check passed on a stopped server")
 	}
 }
