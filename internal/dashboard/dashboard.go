@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
 // Queue is what the dashboard needs from the job queue; *queue.Queue
@@ -244,47 +246,22 @@ func secureHeaders(h http.Handler) http.Handler {
 func (d *Dashboard) observe(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := telemetry.NewResponseRecorder(w)
 		h.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
+		status := cmp.Or(sw.Status(), http.StatusOK)
 		ev := d.log.Debug()
 		switch {
-		case sw.status >= 500:
+		case status >= 500:
 			ev = d.log.Error()
-		case sw.status >= 400:
+		case status >= 400:
 			ev = d.log.Warn()
 		case r.Method == http.MethodPost:
 			ev = d.log.Info()
 		}
-		ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.status).
+		ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).
 			Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("dashboard request")
 	})
 }
-
-// statusWriter records the status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // staticHandler lets browsers cache the embedded assets briefly; they
 // change only with the binary.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -58,7 +59,7 @@ func (s *Server) observe(h http.Handler) http.Handler {
 		log := s.log.With().Str("request_id", info.id).Logger()
 		ctx := context.WithValue(r.Context(), infoKey{}, info)
 		ctx = telemetry.WithLogger(ctx, log)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := telemetry.NewResponseRecorder(w)
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -66,24 +67,22 @@ func (s *Server) observe(h http.Handler) http.Handler {
 						panic(p)
 					}
 					info.err = fmt.Errorf("panic: %v", p)
-					if sw.status == 0 {
+					if sw.Status() == 0 {
 						writeError(sw, errorf(http.StatusInternalServerError, CodeInternal, "internal error"))
 					}
 				}
 			}()
 			h.ServeHTTP(sw, r.WithContext(ctx))
 		}()
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
+		status := cmp.Or(sw.Status(), http.StatusOK)
 		elapsed := time.Since(start)
-		s.metrics.observeRequest(info.route, sw.status, elapsed)
+		s.metrics.observeRequest(info.route, status, elapsed)
 
 		ev := log.Info()
 		switch {
-		case sw.status >= 500:
+		case status >= 500:
 			ev = log.Error()
-		case sw.status >= 400:
+		case status >= 400:
 			ev = log.Warn()
 		case info.route == routeHealthz || info.route == routeReadyz || info.route == routeMetrics:
 			ev = log.Debug()
@@ -97,9 +96,9 @@ func (s *Server) observe(h http.Handler) http.Handler {
 		ev.Str("method", r.Method).
 			Str("path", r.URL.Path).
 			Str("route", info.route).
-			Int("status", sw.status).
+			Int("status", status).
 			Int64("bytes_in", max(r.ContentLength, 0)).
-			Int64("bytes_out", sw.written).
+			Int64("bytes_out", sw.Written()).
 			Dur("duration", elapsed).
 			Str("remote", r.RemoteAddr).
 			Msg("http request")
@@ -146,32 +145,6 @@ func bearer(h string) (string, bool) {
 	}
 	return strings.TrimSpace(h[len(prefix):]), true
 }
-
-// statusWriter records the status and the bytes written.
-type statusWriter struct {
-	http.ResponseWriter
-	status  int
-	written int64
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.written += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // newStdLogger routes net/http's internal log lines into zerolog.
 func newStdLogger(log zerolog.Logger) *stdlog.Logger {
