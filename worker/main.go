@@ -22,7 +22,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/buildinfo"
 	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/domain"
@@ -71,7 +70,8 @@ func main() {
 // metrics are served first, before NATS is reached: /healthz answers while
 // the worker connects, and /readyz says not ready until it is bound.
 func run(ctx context.Context, cfg config.Worker, log zerolog.Logger) error {
-	wcfg, pcfg, bcfg := ingest.Configs(cfg)
+	wcfg, _, _ := ingest.Configs(cfg)
+	cfg.WorkerName = wcfg.Name // resolved once (the host name when unset), for every part
 	log = log.With().Str("worker", wcfg.Name).Logger()
 	log.Info().Str("version", buildinfo.String("worker")).Msg("starting")
 
@@ -101,16 +101,16 @@ func run(ctx context.Context, cfg config.Worker, log zerolog.Logger) error {
 		}
 		served <- err
 	}()
-	werr := work(runCtx, cfg, wcfg, pcfg, bcfg, domains, metrics, &worker, log)
+	werr := work(runCtx, cfg, domains, metrics, &worker, log)
 	stopHTTP()
 	return errors.Join(werr, <-served)
 }
 
 // work connects to NATS and the batch server, publishes the worker in
 // worker for readiness, and runs it until ctx ends.
-func work(ctx context.Context, cfg config.Worker, wcfg ingest.WorkerConfig, pcfg ingest.ProcessorConfig, bcfg batchclient.Config,
-	domains *domain.Registry, metrics *ingest.Metrics, worker *atomic.Pointer[ingest.Worker], log zerolog.Logger) error {
-	nc, err := queue.Connect(ctx, cfg.NATS, "worker "+wcfg.Name, log)
+func work(ctx context.Context, cfg config.Worker, domains *domain.Registry, metrics *ingest.Metrics,
+	worker *atomic.Pointer[ingest.Worker], log zerolog.Logger) error {
+	nc, err := queue.Connect(ctx, cfg.NATS, "worker "+cfg.WorkerName, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while still connecting: nothing to hand back
@@ -131,13 +131,11 @@ func work(ctx context.Context, cfg config.Worker, wcfg ingest.WorkerConfig, pcfg
 	if err != nil {
 		return fmt.Errorf("open queue: %w", err)
 	}
-	bc, err := batchclient.New(ctx, bcfg, log)
+	w, bc, err := ingest.Wire(ctx, cfg, domains, q, nc, metrics, log)
 	if err != nil {
 		return err
 	}
 	defer bc.Close()
-
-	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), metrics, log)
 	worker.Store(w)
 	return w.Run(ctx)
 }

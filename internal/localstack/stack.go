@@ -203,13 +203,11 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 }
 
 func newWorker(ctx context.Context, wc config.Worker, domains *domain.Registry, nc *nats.Conn, q *queue.Queue, log zerolog.Logger) (*ingest.Worker, *batchclient.Client, error) {
-	wcfg, pcfg, bcfg := ingest.Configs(wc)
-	wlog := log.With().Str("part", "worker").Str("worker", wcfg.Name).Logger()
-	bc, err := batchclient.New(ctx, bcfg, wlog)
+	wcfg, _, _ := ingest.Configs(wc)
+	w, bc, err := ingest.Wire(ctx, wc, domains, q, nc, ingest.NewMetrics(), log.With().Str("part", "worker").Str("worker", wcfg.Name).Logger())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", wcfg.Name, err)
 	}
-	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), ingest.NewMetrics(), wlog)
 	return w, bc, nil
 }
 

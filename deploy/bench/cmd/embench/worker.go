@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
@@ -48,7 +47,7 @@ func runWorker(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	wcfg, pcfg, bcfg := ingest.Configs(cfg)
+	wcfg, _, _ := ingest.Configs(cfg)
 	domains, err := domain.NewRegistry(cfg.DomainsFile)
 	if err != nil {
 		return fmt.Errorf("load domains: %w", err)
@@ -62,12 +61,11 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("open queue: %w", err)
 	}
-	bc, err := batchclient.New(ctx, bcfg, log)
+	w, bc, err := ingest.Wire(ctx, cfg, domains, q, nc, ingest.NewMetrics(), log)
 	if err != nil {
 		return err
 	}
 	defer bc.Close()
-	w := ingest.NewWorker(wcfg, q, nc, ingest.NewProcessor(pcfg, domains, q, bc), ingest.NewMetrics(), log)
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
