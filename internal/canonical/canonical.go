@@ -17,7 +17,6 @@ package canonical
 import (
 	"bufio"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -92,25 +91,11 @@ func AppendValue(b []byte, c *table.Column, r int) ([]byte, error) {
 		return append(b, '"'), nil
 	case table.TypeFloatVector:
 		b = append(b, '[')
-		if c.RawVectors != nil {
-			raw := c.RawVectors[r]
-			for j := 0; j < c.VectorDim; j++ {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				var f float32
-				if raw != nil {
-					f = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
-				}
-				b = AppendFloat(b, float64(f), 32)
-			}
-			return append(b, ']'), nil
-		}
-		for j, f := range c.Vector(r) {
+		for j := range c.VectorDim {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = AppendFloat(b, float64(f), 32)
+			b = AppendFloat(b, float64(c.VectorElem(r, j)), 32)
 		}
 		return append(b, ']'), nil
 	case table.TypeStringList:

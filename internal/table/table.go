@@ -183,6 +183,18 @@ func (c *Column) Vector(i int) []float32 {
 	return c.AppendVector(make([]float32, 0, c.VectorDim), i)
 }
 
+// VectorElem returns element j of row i's vector, in either layout (0 for
+// a null row of RawVectors).
+func (c *Column) VectorElem(i, j int) float32 {
+	if c.RawVectors == nil {
+		return c.Vectors[i*c.VectorDim+j]
+	}
+	if raw := c.RawVectors[i]; raw != nil {
+		return math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+	}
+	return 0
+}
+
 // AppendVector appends row i's VectorDim floats to dst and returns the
 // extended slice.
 func (c *Column) AppendVector(dst []float32, i int) []float32 {

@@ -65,6 +65,9 @@ func TestRawVectors(t *testing.T) {
 	if v := c.Vector(2); v[0] != 4 || v[1] != 5 {
 		t.Fatalf("Vector(2) = %v", v)
 	}
+	if c.VectorElem(2, 1) != 5 || c.VectorElem(3, 0) != 0 || sample().Columns[2].VectorElem(3, 1) != 7 {
+		t.Fatal("VectorElem: wrong element")
+	}
 	if v := c.AppendVector([]float32{9}, 3); len(v) != 3 || v[0] != 9 || v[1] != 0 || v[2] != 0 {
 		t.Fatalf("AppendVector of a null row = %v, want zeros appended", v)
 	}
