@@ -206,21 +206,26 @@ func jsonKind(text string) (table.Type, int) {
 func (d *Domain) checkUnique(f Field, c *table.Column, rows int) error {
 	switch c.Type {
 	case table.TypeString:
-		seen := make(map[string]int, rows)
-		for i, v := range c.Strings[:rows] {
-			if j, dup := seen[v]; dup {
-				return d.fieldErr(f.Name, i, "duplicate value %q (first at row %d)", v, j)
-			}
-			seen[v] = i
+		if i, j, dup := firstDuplicate(c.Strings[:rows]); dup {
+			return d.fieldErr(f.Name, i, "duplicate value %q (first at row %d)", c.Strings[i], j)
 		}
 	case table.TypeInt64:
-		seen := make(map[int64]int, rows)
-		for i, v := range c.Int64s[:rows] {
-			if j, dup := seen[v]; dup {
-				return d.fieldErr(f.Name, i, "duplicate value %d (first at row %d)", v, j)
-			}
-			seen[v] = i
+		if i, j, dup := firstDuplicate(c.Int64s[:rows]); dup {
+			return d.fieldErr(f.Name, i, "duplicate value %d (first at row %d)", c.Int64s[i], j)
 		}
 	}
 	return nil
+}
+
+// firstDuplicate returns the first row i whose value an earlier row j
+// already holds.
+func firstDuplicate[T comparable](vs []T) (i, j int, dup bool) {
+	seen := make(map[T]int, len(vs))
+	for i, v := range vs {
+		if j, ok := seen[v]; ok {
+			return i, j, true
+		}
+		seen[v] = i
+	}
+	return 0, 0, false
 }
