@@ -8,5 +8,6 @@
 //
 // The server stores JetStream data in a t.TempDir() and shuts down in
 // t.Cleanup; [Server.Restart] stops and starts it again on the same port
-// and store, for redelivery-after-restart tests.
+// and store, for redelivery-after-restart tests. [JetStream] and
+// [StreamMsgs] let a test inspect or break the topology beside the queue.
 package queuetest

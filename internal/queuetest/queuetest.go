@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/config"
@@ -140,4 +141,30 @@ func OpenQueue(t testing.TB, s *Server, cfg queue.Config) *queue.Queue {
 		t.Fatalf("queuetest: open queue: %v", err)
 	}
 	return q
+}
+
+// JetStream returns a JetStream context on a fresh connection to s, for a
+// test to look at the topology under the code it tests (stream states,
+// stored messages) or to break it (delete a consumer). The code under test
+// reaches JetStream only through the queue package.
+func JetStream(t testing.TB, s *Server) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(Connect(t, s))
+	if err != nil {
+		t.Fatalf("queuetest: jetstream: %v", err)
+	}
+	return js
+}
+
+// StreamMsgs returns how many messages stream holds on s, failing the test
+// on error; e.g. the jobs left in the work queue.
+func StreamMsgs(t testing.TB, s *Server, stream string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	st, err := JetStream(t, s).Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("queuetest: stream %s: %v", stream, err)
+	}
+	return st.CachedInfo().State.Msgs
 }

@@ -38,6 +38,9 @@ func TestRestartKeepsPortAndData(t *testing.T) {
 	if err != nil || st.State != queue.StateQueued {
 		t.Fatalf("status after restart: %+v, %v", st, err)
 	}
+	if n := queuetest.StreamMsgs(t, s, queue.DefaultStream); n != 1 {
+		t.Fatalf("job stream holds %d messages after restart, want 1", n)
+	}
 	s.Shutdown()
 	s.Shutdown() // idempotent
 }
