@@ -34,14 +34,14 @@ type Queue interface {
 	GetDeadLetter(ctx context.Context, id string) (queue.DeadLetter, error)
 	ReplayDeadLetter(ctx context.Context, id string) (queue.EnqueueResult, error)
 	DeleteDeadLetter(ctx context.Context, id string) error
-	// Consumer returns the workers' durable consumer ingest-workers, whose
-	// info gives the queue depth, the jobs in flight and the waiting pull
-	// requests.
-	Consumer(ctx context.Context) (jetstream.Consumer, error)
-	// JetStream and Config give the dashboard its own bucket
-	// ([SessionBucket]) beside the queue's, with the queue's replicas.
-	JetStream() jetstream.JetStream
-	Config() queue.Config
+	// ConsumerStats gives the queue depth, the jobs in flight and the
+	// waiting pull requests of the workers' consumer ingest-workers.
+	ConsumerStats(ctx context.Context) (queue.ConsumerStats, error)
+	// DeadLetterCount gives the number of dead letters.
+	DeadLetterCount(ctx context.Context) (uint64, error)
+	// Bucket binds the dashboard's own bucket ([SessionBucket]) beside
+	// the queue's, creating it with the queue's replicas when missing.
+	Bucket(ctx context.Context, name, description string, ttl time.Duration) (jetstream.KeyValue, error)
 }
 
 // Domains lists the domains jobs may name; *domain.Registry implements it.
@@ -162,7 +162,7 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) (*Dashboard, 
 		now:     time.Now,
 	}
 	d.logins.now = d.now
-	d.sessions = &sessionStore{js: q.JetStream(), ttl: cfg.SessionTTL, replicas: q.Config().Replicas, now: d.now}
+	d.sessions = &sessionStore{open: q.Bucket, ttl: cfg.SessionTTL, now: d.now}
 	d.routes()
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,24 +22,16 @@ const recentJobs = 8
 const overviewJobs = 1000
 
 type overviewData struct {
-	Consumer    *consumerStats // nil when the consumer's info is unavailable
+	Consumer    *queue.ConsumerStats // nil when the consumer's info is unavailable
 	ConsumerErr string
 	Window      string // the recent window, e.g. "1h"
 	States      []stateCount
 	Throughput  throughputStats
-	WorkersBusy []string // workers running a job now, from the status records; a worker with a free slot shows only as a waiting pull request (consumerStats.Waiting)
+	WorkersBusy []string // workers running a job now, from the status records; a worker with a free slot shows only as a waiting pull request (queue.ConsumerStats.Waiting)
 	DeadLetters string   // count of INGEST_DLQ's messages, "?" when unknown
 	Recent      []jobRow
 	Truncated   bool // the newest overviewJobs jobs were read, not all
 	Limit       int  // overviewJobs
-}
-
-// consumerStats is the ingest-workers consumer's state.
-type consumerStats struct {
-	Pending     uint64 // jobs waiting in the queue
-	InFlight    int    // delivered, not yet acknowledged
-	Waiting     int    // pull requests waiting for jobs: one per worker with a free slot
-	Redelivered int    // in flight and delivered more than once
 }
 
 type stateCount struct {
@@ -126,34 +118,19 @@ func (d *Dashboard) loadOverview(ctx context.Context) (overviewData, error) {
 	for _, st := range statuses[:min(recentJobs, len(statuses))] {
 		data.Recent = append(data.Recent, d.row(st))
 	}
-	// Consumer looks the consumer up, which returns its info: no second call.
-	if cons, err := d.q.Consumer(ctx); err != nil {
+	if cs, err := d.q.ConsumerStats(ctx); err != nil {
 		data.ConsumerErr = "consumer " + queue.ConsumerName + " unavailable"
 		d.log.Warn().Err(err).Msg("dashboard: reading the job consumer failed")
 	} else {
-		info := cons.CachedInfo()
-		data.Consumer = &consumerStats{
-			Pending: info.NumPending, InFlight: info.NumAckPending,
-			Waiting: info.NumWaiting, Redelivered: info.NumRedelivered,
-		}
+		data.Consumer = &cs
 	}
-	if n, err := d.deadLetterCount(ctx); err != nil {
+	if n, err := d.q.DeadLetterCount(ctx); err != nil {
 		data.DeadLetters = "?"
 		d.log.Warn().Err(err).Msg("dashboard: reading the dead-letter stream failed")
 	} else {
 		data.DeadLetters = groupDigits(n)
 	}
 	return data, nil
-}
-
-// deadLetterCount returns the number of messages in INGEST_DLQ from the
-// stream's info, without reading them.
-func (d *Dashboard) deadLetterCount(ctx context.Context) (uint64, error) {
-	s, err := d.q.JetStream().Stream(ctx, queue.DLQStream)
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", queue.DLQStream, err)
-	}
-	return s.CachedInfo().State.Msgs, nil
 }
 
 // countStates counts jobs per state: every unfinished job (queued, running,

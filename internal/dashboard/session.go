@@ -109,10 +109,10 @@ func (d *Dashboard) checkSession(r *http.Request) (bool, error) {
 // first use, and remembers this process's own revocations, so a logout
 // holds here even while NATS is unreachable.
 type sessionStore struct {
-	js       jetstream.JetStream
-	ttl      time.Duration
-	replicas int
-	now      func() time.Time
+	// open binds the bucket, creating it when missing (Queue.Bucket).
+	open func(ctx context.Context, name, description string, ttl time.Duration) (jetstream.KeyValue, error)
+	ttl  time.Duration
+	now  func() time.Time
 
 	mu    sync.Mutex
 	kv    jetstream.KeyValue
@@ -127,20 +127,7 @@ func (s *sessionStore) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if s.kv != nil {
 		return s.kv, nil
 	}
-	kv, err := s.js.KeyValue(ctx, SessionBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      SessionBucket,
-			Description: "embedstream dashboard: revoked sessions (logouts), key = session id",
-			History:     1,
-			TTL:         s.ttl,
-			Storage:     jetstream.FileStorage,
-			Replicas:    s.replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // another replica won the race
-			kv, err = s.js.KeyValue(ctx, SessionBucket)
-		}
-	}
+	kv, err := s.open(ctx, SessionBucket, "embedstream dashboard: revoked sessions (logouts), key = session id", s.ttl)
 	if err != nil {
 		return nil, fmt.Errorf("%w: bucket %s: %w", errSessionStore, SessionBucket, err)
 	}

@@ -145,17 +145,7 @@ func (b *bundle) do(t *testing.T, method, path string, body io.Reader, h header)
 // streamMsgs returns how many jobs the job stream holds.
 func (b *bundle) streamMsgs(t *testing.T) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := b.q.JetStream().Stream(ctx, queue.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return queuetest.StreamMsgs(t, b.nats, queue.DefaultStream)
 }
 
 // waitFor polls cond until it is true or the deadline passes.

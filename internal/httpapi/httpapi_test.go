@@ -18,6 +18,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
 const seedPath = "/data/ingest/recruit?file_name=processed_recruitment_data.pkl"
@@ -67,7 +68,7 @@ func TestIngestJSONBody(t *testing.T) {
 	r.json(t, &got)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := b.q.JetStream().Stream(ctx, queue.DefaultStream)
+	s, err := queuetest.JetStream(t, b.nats).Stream(ctx, queue.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}

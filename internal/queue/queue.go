@@ -417,6 +417,68 @@ func (q *Queue) Consumer(ctx context.Context) (jetstream.Consumer, error) {
 	return c, nil
 }
 
+// ConsumerStats is the state of the workers' consumer ingest-workers.
+type ConsumerStats struct {
+	Pending     uint64 // jobs waiting in the queue, not yet delivered
+	InFlight    int    // delivered, not yet acknowledged
+	Waiting     int    // pull requests waiting for jobs: one per worker slot that is free
+	Redelivered int    // in flight and delivered more than once
+}
+
+// ConsumerStats returns the job consumer's state, from its info. Errors:
+// [ErrUnavailable], or the JetStream API error (the consumer does not
+// exist).
+func (q *Queue) ConsumerStats(ctx context.Context) (ConsumerStats, error) {
+	// The lookup returns the consumer's info: no second call.
+	c, err := q.js.Consumer(ctx, q.cfg.Stream, ConsumerName)
+	if err != nil {
+		return ConsumerStats{}, classify("queue: consumer "+ConsumerName, err)
+	}
+	info := c.CachedInfo()
+	return ConsumerStats{
+		Pending: info.NumPending, InFlight: info.NumAckPending,
+		Waiting: info.NumWaiting, Redelivered: info.NumRedelivered,
+	}, nil
+}
+
+// DeadLetterCount returns the number of dead letters (messages in
+// INGEST_DLQ), from the stream's info, without reading them. Errors:
+// [ErrUnavailable].
+func (q *Queue) DeadLetterCount(ctx context.Context) (uint64, error) {
+	info, err := q.dlq.Info(ctx)
+	if err != nil {
+		return 0, classify("queue: stream "+DLQStream, err)
+	}
+	return info.State.Msgs, nil
+}
+
+// Bucket binds the key-value bucket name beside the queue's, for another
+// component's small shared state (the dashboard's revoked sessions). A
+// missing bucket is created with description, one value per key, file
+// storage, ttl (0: none) and the queue's replicas; an existing one is
+// bound as it is, so processes opening it with other settings do not
+// rewrite it. Errors: [ErrUnavailable], or the JetStream API error.
+func (q *Queue) Bucket(ctx context.Context, name, description string, ttl time.Duration) (jetstream.KeyValue, error) {
+	kv, err := upsert(ctx, func() (jetstream.KeyValue, error) {
+		kv, err := q.js.KeyValue(ctx, name)
+		if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return kv, err
+		}
+		return q.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: description,
+			History:     1,
+			TTL:         ttl,
+			Storage:     jetstream.FileStorage,
+			Replicas:    q.cfg.Replicas,
+		})
+	})
+	if err != nil {
+		return nil, classify("queue: bucket "+name, err)
+	}
+	return kv, nil
+}
+
 // Ready reports whether NATS is connected and the job stream answers; for
 // readiness probes.
 func (q *Queue) Ready(ctx context.Context) error {
