@@ -76,18 +76,3 @@ func TestReadBounded(t *testing.T) {
 		t.Errorf("read error: %v", err)
 	}
 }
-
-func TestMaxDeliverMinusOneIsUnlimited(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		maxDeliver, delivery int
-		last                 bool
-	}{{0, 4, false}, {0, 5, true}, {3, 3, true}, {3, 2, false}, {-1, 1, false}, {-1, 1000, false}, {-7, 1000, false}} {
-		cfg := WorkerConfig{MaxDeliver: tc.maxDeliver}
-		cfg.setDefaults()
-		w := &Worker{cfg: cfg}
-		if got := w.lastDelivery(tc.delivery); got != tc.last {
-			t.Errorf("MaxDeliver %d: lastDelivery(%d) = %v, want %v", tc.maxDeliver, tc.delivery, got, tc.last)
-		}
-	}
-}

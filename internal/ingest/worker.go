@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/queue"
@@ -20,34 +18,21 @@ import (
 // Queue is what the worker needs of the job queue; implemented by
 // *queue.Queue.
 type Queue interface {
-	// Consumer binds the durable pull consumer the workers share.
-	Consumer(ctx context.Context) (jetstream.Consumer, error)
-	// GetStatus returns the job's status record (queue.ErrNotFound if
-	// none).
-	GetStatus(ctx context.Context, id string) (queue.Status, error)
-	// UpdateStatus applies fn to the job's status record with
-	// compare-and-set, creating the record if there is none; fn returning
-	// queue.ErrSkipUpdate leaves it unchanged.
-	UpdateStatus(ctx context.Context, id string, fn func(*queue.Status) error) (queue.Status, error)
-	// PublishDeadLetter publishes dl on the dead-letter stream and returns
-	// once JetStream has stored it.
-	PublishDeadLetter(ctx context.Context, dl queue.DeadLetter) error
-	// WatchMaxDeliveries calls fn with the stream sequence of every job
-	// whose deliveries ran out, until ctx ends.
+	// Jobs binds the durable pull consumer the workers share, for the
+	// worker named worker; its deliveries carry the job's status and
+	// settlement.
+	Jobs(ctx context.Context, worker string) (*queue.Consumer, error)
+	// WatchMaxDeliveries calls fn with the stream sequence and deliveries
+	// of every job whose deliveries ran out, until ctx ends.
 	// fn returning an error has the advisory redelivered.
-	WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Context, streamSeq uint64) error) error
+	WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Context, streamSeq uint64, deliveries int) error) error
 	// DeadLetterBySeq moves the job at streamSeq to the dead letters and
 	// removes it from the work queue.
-	DeadLetterBySeq(ctx context.Context, streamSeq uint64, jerr queue.JobError, worker string) error
-	// JetStream returns the JetStream context, to republish a job handed
-	// off at shutdown.
-	JetStream() jetstream.JetStream
+	DeadLetterBySeq(ctx context.Context, streamSeq uint64, deliveries int, jerr queue.JobError, worker string) error
 }
 
-// Conn is the NATS connection, for confirmed lease extensions and
-// readiness; implemented by *nats.Conn.
+// Conn is the NATS connection, for readiness; implemented by *nats.Conn.
 type Conn interface {
-	RequestWithContext(ctx context.Context, subj string, data []byte) (*nats.Msg, error)
 	IsConnected() bool
 }
 
@@ -56,8 +41,8 @@ type Conn interface {
 type WorkerConfig struct {
 	Name            string        // recorded in status and dead letters
 	Concurrency     int           // jobs at once (default 2)
-	AckWait         time.Duration // the consumer's AckWait, if its info is unavailable (default 30s)
-	MaxDeliver      int           // the consumer's MaxDeliver, if its info is unavailable (default 5; -1: unlimited)
+	AckWait         time.Duration // the lease's length; Run uses the bound consumer's instead (default 30s)
+	MaxDeliver      int           // deliveries per message; Run uses the bound consumer's instead (default 5; -1: unlimited)
 	BackoffMin      time.Duration // first retry delay (default 2s)
 	BackoffMax      time.Duration // largest retry delay (default 2m)
 	ShutdownTimeout time.Duration // how long running jobs may finish after stop (0: cancel at once)
@@ -97,10 +82,11 @@ func (c *WorkerConfig) setDefaults() {
 }
 
 // Worker consumes jobs from the queue and runs each with a [Processor],
-// mapping every outcome onto JetStream explicitly: DoubleAck after the batch
-// server's answer, NakWithDelay on a transient failure, dead letter then
-// TermWithReason on a permanent one or on the last delivery, Nak at once
-// when cut off by shutdown. See the package documentation.
+// mapping every outcome onto a transition of its queue.Delivery: Succeed
+// (DoubleAck) after the batch server's answer, Retry (NakWithDelay) on a
+// transient failure, DeadLetter then Fail (TermWithReason) on a permanent
+// one or on the last delivery, HandBack (Nak at once, or a handoff on the
+// last delivery) when cut off by shutdown. See the package documentation.
 type Worker struct {
 	cfg     WorkerConfig
 	q       Queue
@@ -157,18 +143,13 @@ func (w *Worker) Metrics() *Metrics { return w.metrics }
 // another worker at once) and returns nil. It returns an error only if the
 // consumer cannot be bound.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := w.q.Consumer(ctx)
+	cons, err := w.q.Jobs(ctx, w.cfg.Name)
 	if err != nil {
 		return fmt.Errorf("ingest: bind consumer: %w", err)
 	}
-	if info := cons.CachedInfo(); info != nil {
-		if info.Config.AckWait > 0 {
-			w.cfg.AckWait = info.Config.AckWait
-		}
-		if info.Config.MaxDeliver != 0 {
-			w.cfg.MaxDeliver = info.Config.MaxDeliver // -1: unlimited
-		}
-	}
+	// The consumer's settings rule leases and deliveries, whatever this
+	// worker was configured with.
+	w.cfg.AckWait, w.cfg.MaxDeliver = cons.AckWait(), cons.MaxDeliver()
 	w.bound.Store(true)
 	defer w.bound.Store(false)
 	w.log.Info().Int("concurrency", w.cfg.Concurrency).Dur("ack_wait", w.cfg.AckWait).
@@ -210,25 +191,29 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // slot runs one job at a time: it pulls one message only when it is free,
 // so the worker never holds more jobs than it can run.
-func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer, gate *fetchGate) {
+func (w *Worker) slot(ctx, workCtx context.Context, cons *queue.Consumer, gate *fetchGate) {
 	for ctx.Err() == nil {
 		if !gate.enter() {
 			return
 		}
-		msg, err := cons.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
+		d, err := cons.Next(w.cfg.FetchWait)
 		gate.leave()
 		if err != nil {
-			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+			switch {
+			case errors.Is(err, queue.ErrNoJob):
 				w.bound.Store(true) // the consumer answered
 				continue
-			}
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			case errors.Is(err, queue.ErrBadDelivery): // Next terminated it
+				w.bound.Store(true)
+				w.log.Error().Err(err).Msg("message without JetStream metadata; terminating it")
+				continue
+			case errors.Is(err, queue.ErrNoConsumer):
 				// Not ready until the consumer is back (pulls by name
 				// find it again once it is recreated).
 				if w.bound.Swap(false) {
 					w.log.Error().Err(err).Msg("the job consumer is gone: not ready until it is back")
 				}
-			} else {
+			default:
 				w.log.Warn().Err(err).Msg("fetching a job failed")
 			}
 			pause := time.NewTimer(time.Second)
@@ -242,30 +227,22 @@ func (w *Worker) slot(ctx, workCtx context.Context, cons jetstream.Consumer, gat
 		w.bound.Store(true)
 		if ctx.Err() != nil {
 			// Arrived while stopping: hand it back at once.
-			w.handBackUnstarted(msg)
+			w.handBackUnstarted(d)
 			return
 		}
-		w.handle(workCtx, msg)
+		w.handle(workCtx, d)
 	}
 }
 
 // handBackUnstarted hands back a job fetched while the worker stops,
-// before it ran: see [Worker.handBack].
-func (w *Worker) handBackUnstarted(msg jetstream.Msg) {
+// before it ran: see [queue.Delivery.Release].
+func (w *Worker) handBackUnstarted(d *queue.Delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FinishTimeout)
 	defer cancel()
-	md, err := msg.Metadata()
-	if err != nil {
-		if err := msg.Nak(); err != nil {
-			w.log.Warn().Err(err).Msg("nak of a job fetched during shutdown failed; it returns after AckWait")
-		}
-		return
-	}
-	id := queue.JobIDFromMsg(msg.Headers(), msg.Data(), md.Sequence.Stream, md.Timestamp)
-	delivery := int(md.NumDelivered)
-	attempt := attemptsBefore(msg.Headers()) + delivery
-	log := w.log.With().Str("job_id", id).Int("attempt", attempt).Uint64("stream_seq", md.Sequence.Stream).Logger()
-	w.handBack(ctx, msg, id, md.Sequence.Stream, delivery, attempt, log)
+	job, _ := d.Job()
+	log := w.log.With().Str("job_id", job.ID).Int("attempt", d.Attempt()).Uint64("stream_seq", d.StreamSeq()).Logger()
+	h, err := d.Release(ctx)
+	logHandoff(log, h, err)
 }
 
 // Advisory watcher restart delays: the first, doubling up to the last.
@@ -354,13 +331,13 @@ func (g *fetchGate) close() <-chan struct{} {
 
 // onMaxDeliveries dead-letters a job whose deliveries ran out with no worker
 // left to report it (its workers crashed or lost their lease each time).
-func (w *Worker) onMaxDeliveries(ctx context.Context, streamSeq uint64) error {
+func (w *Worker) onMaxDeliveries(ctx context.Context, streamSeq uint64, deliveries int) error {
 	jerr := queue.JobError{
 		Class:     ClassMaxDeliveries,
 		Message:   fmt.Sprintf("no delivery of %d finished (workers crashed or lost their lease)", w.cfg.MaxDeliver),
 		Permanent: true,
 	}
-	if err := w.q.DeadLetterBySeq(ctx, streamSeq, jerr, w.cfg.Name); err != nil {
+	if err := w.q.DeadLetterBySeq(ctx, streamSeq, deliveries, jerr, w.cfg.Name); err != nil {
 		w.log.Error().Err(err).Uint64("stream_seq", streamSeq).Msg("dead-lettering a job whose deliveries ran out failed; will retry")
 		return fmt.Errorf("ingest: dead-letter job at sequence %d: %w", streamSeq, err)
 	}

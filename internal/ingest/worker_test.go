@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
 func TestBothDomainsEndToEnd(t *testing.T) {
@@ -179,17 +178,17 @@ func TestMaxDeliveriesAdvisoryDeadLettersAbandonedJob(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{AckWait: time.Second, MaxDeliver: 1})
 	// A "crashed worker": takes the job's only delivery and never answers.
-	cons, err := e.q.Consumer(context.Background())
+	cons, err := e.q.Jobs(context.Background(), "crashed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.publish("ingest.jobs.recruit", `{"file_name":"whatever.pkl"}`, "abandoned")
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	d, err := cons.Next(10 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := msg.Headers().Get(queue.HeaderMsgID); got != "abandoned" {
-		t.Fatalf("fetched %q", got)
+	if job, _ := d.Job(); job.ID != "abandoned" {
+		t.Fatalf("fetched %q", job.ID)
 	}
 	// A live worker turns the MAX_DELIVERIES advisory into a dead letter.
 	e.startWorker("w1", nil)
@@ -202,11 +201,7 @@ func TestMaxDeliveriesAdvisoryDeadLettersAbandonedJob(t *testing.T) {
 		t.Fatalf("dead letter %+v (found %v)", dl, ok)
 	}
 	// And it is gone from the work queue.
-	info, err := e.q.JetStream().Stream(context.Background(), e.qcfg.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := info.CachedInfo().State.Msgs; n != 0 {
+	if n := queuetest.StreamMsgs(t, e.nats, e.qcfg.Stream); n != 0 {
 		t.Errorf("%d messages left in the job stream", n)
 	}
 }
@@ -266,11 +261,7 @@ func TestShutdownOnLastDeliveryHandsJobOff(t *testing.T) {
 	}
 	e.checkCommitted("recruit", id, "recruit_small_df.jsonl")
 	// The cut-off delivery was terminated and the copy acked: nothing left.
-	stream, err := e.q.JetStream().Stream(context.Background(), e.qcfg.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := stream.CachedInfo().State.Msgs; n != 0 {
+	if n := queuetest.StreamMsgs(t, e.nats, e.qcfg.Stream); n != 0 {
 		t.Errorf("%d messages left in the job stream", n)
 	}
 }
@@ -282,7 +273,7 @@ func TestReadinessFollowsConsumers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
 	ctx := context.Background()
-	js := e.q.JetStream()
+	js := queuetest.JetStream(t, e.nats)
 	e.beforeRun = func() {
 		if err := js.DeleteConsumer(ctx, e.qcfg.AdvisoryStream(), queue.AdvisoryConsumerName); err != nil {
 			t.Fatal(err)
@@ -320,16 +311,12 @@ func TestWorkerPullsOnlyWhatItCanRun(t *testing.T) {
 	}
 	e.startWorker("w1", func(c *ingest.WorkerConfig, _ *ingest.ProcessorConfig) { c.Concurrency = 2 })
 	e.waitChunk("j0")
-	cons, err := e.q.Consumer(context.Background())
+	cs, err := e.q.ConsumerStats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := cons.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.NumAckPending > 2 {
-		t.Errorf("%d jobs pending acknowledgement with concurrency 2", info.NumAckPending)
+	if cs.InFlight > 2 {
+		t.Errorf("%d jobs pending acknowledgement with concurrency 2", cs.InFlight)
 	}
 	for i := range 6 {
 		if s := e.waitFinished(fmt.Sprintf("j%d", i)); s.State != queue.StateSucceeded {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,13 +33,14 @@ type maxDeliveriesAdvisory struct {
 // none is lost while no worker runs, and all workers share one durable
 // consumer on it, so each advisory is handled by one of them, at least once.
 //
-// fn gets the job's stream sequence; it is typically a call of
+// fn gets the job's stream sequence and the deliveries the message had
+// (0 if the advisory does not say); it is typically a call of
 // [Queue.DeadLetterBySeq]. A nil return acknowledges the advisory; an error
 // has it redelivered after a few seconds, so fn must be idempotent. fn's
 // errors and failed acks are logged on the logger ctx carries
 // ([telemetry.WithLogger]).
 // Errors: [ErrUnavailable] when the consumer cannot be reached.
-func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Context, streamSeq uint64) error) error {
+func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Context, streamSeq uint64, deliveries int) error) error {
 	cons, err := q.js.Consumer(ctx, q.cfg.AdvisoryStream(), AdvisoryConsumerName)
 	if err != nil {
 		return classify("queue: advisory consumer", err)
@@ -55,7 +57,7 @@ func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Cont
 			return
 		}
 		l := log.With().Uint64("stream_seq", adv.StreamSeq).Logger()
-		if err := fn(ctx, adv.StreamSeq); err != nil {
+		if err := fn(ctx, adv.StreamSeq, int(min(adv.Deliveries, math.MaxInt32))); err != nil {
 			l.Error().Err(err).Dur("retry_in", advisoryRetryDelay).Msg("handling MAX_DELIVERIES advisory failed")
 			if err := m.NakWithDelay(advisoryRetryDelay); err != nil {
 				l.Warn().Err(err).Msg("nak MAX_DELIVERIES advisory (it comes back after its AckWait)")
@@ -78,16 +80,19 @@ func (q *Queue) WatchMaxDeliveries(ctx context.Context, fn func(ctx context.Cont
 
 // DeadLetterBySeq moves the job at stream sequence seq of the job stream
 // to the dead letters, for a job whose deliveries ran out with no worker
-// left to report it: it publishes a [DeadLetter] (reason max_deliveries,
-// error jobErr, attempts = the consumer's MaxDeliver, worker = the caller),
-// marks the status failed, and deletes the message from the job stream, in
-// that order. A job whose status record says it succeeded (its last
-// delivery succeeded but the ack was lost) is not dead-lettered: its
-// message is only deleted. It is idempotent and safe when several workers
-// race: a message already gone is not an error, and the dead letter's
-// Nats-Msg-Id dedupes a second publish.
+// left to report it: it publishes its [DeadLetter] (reason max_deliveries,
+// error jobErr, worker = the caller), marks the status failed, and deletes
+// the message from the job stream, in that order. The job is named, and
+// its dead letter built, as a worker's [Delivery.DeadLetter] does; its
+// attempts are the attempts before a handoff ([HeaderAttemptsBefore]) plus
+// deliveries, the deliveries the message had (<= 0: the consumer's
+// MaxDeliver as [Config] has it), so both ways agree. A job whose status
+// record says it succeeded (its last delivery succeeded but the ack was
+// lost) is not dead-lettered: its message is only deleted. It is
+// idempotent and safe when several workers race: a message already gone is
+// not an error, and the dead letter's Nats-Msg-Id dedupes a second publish.
 // Errors: [ErrUnavailable], or JetStream API errors.
-func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, jobErr JobError, worker string) error {
+func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, deliveries int, jobErr JobError, worker string) error {
 	raw, err := q.jobs.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil
@@ -95,42 +100,31 @@ func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, jobErr JobError
 	if err != nil {
 		return classify(fmt.Sprintf("queue: load job at sequence %d", seq), err)
 	}
-	id := JobIDFromMsg(raw.Header, raw.Data, seq, raw.Time)
-	domain := ""
-	if job, err := ParseJob(raw.Subject, raw.Header, raw.Data, seq, raw.Time); err == nil {
-		id, domain = job.ID, job.Domain
+	if deliveries <= 0 {
+		deliveries = max(q.cfg.MaxDeliver, 1)
 	}
-	switch st, err := q.GetStatus(ctx, id); {
+	m := jobMsg{subject: raw.Subject, header: raw.Header, data: raw.Data, seq: seq, stored: raw.Time, deliveries: deliveries}
+	job, _ := m.job() // a bad job is still named, and dead-lettered as such
+	switch st, err := q.GetStatus(ctx, job.ID); {
 	case err == nil && st.State == StateSucceeded:
 		return q.deleteJobMsg(ctx, seq)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return err
 	}
-	dl := DeadLetter{
-		JobID:     id,
-		Domain:    domain,
-		Subject:   raw.Subject,
-		Job:       raw.Data,
-		Error:     jobErr,
-		Attempts:  q.cfg.MaxDeliver,
-		Worker:    worker,
-		Reason:    ReasonMaxDeliveries,
-		FailedAt:  time.Now().UTC(),
-		StreamSeq: seq,
-	}
+	dl := m.deadLetter(job, jobErr, ReasonMaxDeliveries, worker)
 	if err := q.PublishDeadLetter(ctx, dl); err != nil {
 		return err
 	}
-	_, err = q.UpdateStatus(ctx, id, func(s *Status) error {
+	_, err = q.UpdateStatus(ctx, job.ID, func(s *Status) error {
 		if s.State == StateSucceeded {
 			return ErrSkipUpdate
 		}
 		if s.Domain == "" {
-			s.Domain = domain
+			s.Domain = job.Domain
 		}
 		s.State = StateFailed
 		s.Error = &jobErr
-		s.Attempts = max(s.Attempts, q.cfg.MaxDeliver)
+		s.Attempts = max(s.Attempts, dl.Attempts)
 		s.FinishedAt = time.Now().UTC()
 		return nil
 	})

@@ -3,63 +3,48 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
-// fetchOne takes the next job from the workers' consumer.
-func fetchOne(t *testing.T, q *queue.Queue) jetstream.Msg {
+// fetchOne takes the next job from the workers' consumer, as worker w1.
+func fetchOne(t *testing.T, q *queue.Queue) *queue.Delivery {
 	t.Helper()
-	c, err := q.Consumer(testCtx(t))
+	c, err := q.Jobs(testCtx(t), "w1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+	d, err := c.Next(10 * time.Second)
 	if err != nil {
 		t.Fatalf("fetch job: %v", err)
 	}
-	return msg
+	return d
 }
 
 // deadLetter plays a worker meeting a permanent error: dead letter first,
 // Term after.
-func deadLetter(t *testing.T, q *queue.Queue, msg jetstream.Msg) queue.Job {
+func deadLetter(t *testing.T, d *queue.Delivery) queue.Job {
 	t.Helper()
 	ctx := testCtx(t)
-	job, err := queue.ParseMsg(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := msg.Metadata()
+	job, err := d.Job()
 	if err != nil {
 		t.Fatal(err)
 	}
 	jobErr := queue.JobError{Class: "file_not_found", Message: "missing.pkl: no such file", Permanent: true}
-	dl := queue.DeadLetter{
-		JobID: job.ID, Domain: job.Domain, Subject: msg.Subject(), Job: msg.Data(), Error: jobErr,
-		Attempts: int(meta.NumDelivered), Worker: "w1", Reason: queue.ReasonPermanent, StreamSeq: meta.Sequence.Stream,
-	}
-	if err := q.PublishDeadLetter(ctx, dl); err != nil {
+	if err := d.DeadLetter(ctx, jobErr, queue.ReasonPermanent); err != nil {
 		t.Fatal(err)
 	}
 	// A second worker racing on the same delivery stores nothing more.
-	if err := q.PublishDeadLetter(ctx, dl); err != nil {
+	if err := d.DeadLetter(ctx, jobErr, queue.ReasonPermanent); err != nil {
 		t.Fatal(err)
 	}
-	if err := msg.TermWithReason("file_not_found"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := q.UpdateStatus(ctx, job.ID, func(s *queue.Status) error {
-		s.State, s.Error, s.Attempts = queue.StateFailed, &jobErr, 1
-		s.History = append(s.History, queue.Attempt{Attempt: 1, Outcome: queue.StateFailed, Error: &jobErr})
-		return nil
-	}); err != nil {
+	if err := d.Fail(ctx, queue.Progress{}, jobErr, queue.ReasonPermanent); err != nil {
 		t.Fatal(err)
 	}
 	return job
@@ -67,7 +52,7 @@ func deadLetter(t *testing.T, q *queue.Queue, msg jetstream.Msg) queue.Job {
 
 func TestDeadLetterListReplayDelete(t *testing.T) {
 	t.Parallel()
-	_, q, ctx := setup(t)
+	s, q, ctx := setup(t)
 
 	if _, err := q.Enqueue(ctx, queue.Job{ID: "r:1", Domain: "recruit", FileName: "missing.pkl"}); err != nil {
 		t.Fatal(err)
@@ -75,13 +60,13 @@ func TestDeadLetterListReplayDelete(t *testing.T) {
 	if _, err := q.Enqueue(ctx, queue.Job{ID: "c1", Domain: "candidate", FileName: "missing.pkl"}); err != nil {
 		t.Fatal(err)
 	}
-	deadLetter(t, q, fetchOne(t, q))
-	deadLetter(t, q, fetchOne(t, q))
+	deadLetter(t, fetchOne(t, q))
+	deadLetter(t, fetchOne(t, q))
 	// A job published without any id, by a plain NATS client.
-	if _, err := q.JetStream().Publish(ctx, "ingest.jobs.recruit", []byte(`{"file_name":"raw.pkl"}`)); err != nil {
+	if _, err := queuetest.JetStream(t, s).Publish(ctx, "ingest.jobs.recruit", []byte(`{"file_name":"raw.pkl"}`)); err != nil {
 		t.Fatal(err)
 	}
-	raw := deadLetter(t, q, fetchOne(t, q))
+	raw := deadLetter(t, fetchOne(t, q))
 
 	all, err := q.ListDeadLetters(ctx, "", 0)
 	if err != nil {
@@ -91,7 +76,8 @@ func TestDeadLetterListReplayDelete(t *testing.T) {
 		t.Fatalf("ListDeadLetters = %+v, want 3 newest first", all)
 	}
 	for _, dl := range all {
-		if dl.DLQSeq == 0 || dl.Error.Class != "file_not_found" || dl.Reason != queue.ReasonPermanent || len(dl.Job) == 0 {
+		if dl.DLQSeq == 0 || dl.Error.Class != "file_not_found" || dl.Reason != queue.ReasonPermanent || len(dl.Job) == 0 ||
+			dl.Attempts != 1 || dl.Worker != "w1" || dl.StreamSeq == 0 {
 			t.Fatalf("dead letter %+v", dl)
 		}
 	}
@@ -114,15 +100,15 @@ func TestDeadLetterListReplayDelete(t *testing.T) {
 		if err != nil || st.State != queue.StateQueued || st.Error != nil || len(st.History) != 1 {
 			t.Fatalf("status after replay: %+v, %v", st, err)
 		}
-		msg := fetchOne(t, q)
-		job, err := queue.ParseMsg(msg)
+		d := fetchOne(t, q)
+		job, err := d.Job()
 		if err != nil || job.ID != id {
 			t.Fatalf("replayed job = %+v, %v; want id %s", job, err, id)
 		}
-		if meta, _ := msg.Metadata(); meta.NumDelivered != 1 {
-			t.Fatalf("replayed job delivered %d times, want a fresh message", meta.NumDelivered)
+		if d.NumDelivered() != 1 || d.Attempt() != 1 {
+			t.Fatalf("replayed job delivered %d times (attempt %d), want a fresh message", d.NumDelivered(), d.Attempt())
 		}
-		if err := msg.DoubleAck(ctx); err != nil {
+		if err := d.Succeed(ctx, queue.Progress{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := q.GetDeadLetter(ctx, id); !errors.Is(err, queue.ErrNotFound) {
@@ -146,35 +132,45 @@ func TestDeadLetterListReplayDelete(t *testing.T) {
 
 func TestDeadLetterOfUnparsableJob(t *testing.T) {
 	t.Parallel()
-	_, q, ctx := setup(t)
-	msg := &nats.Msg{Subject: "ingest.jobs.recruit", Data: []byte("not json"), Header: nats.Header{}}
-	msg.Header.Set(queue.HeaderMsgID, "bad-1")
-	if _, err := q.JetStream().PublishMsg(ctx, msg); err != nil {
-		t.Fatal(err)
+	s, q, ctx := setup(t)
+	js := queuetest.JetStream(t, s)
+	for subject, id := range map[string]string{"ingest.jobs.recruit": "bad-1", "ingest.jobs.a.b": "bad-2"} {
+		msg := &nats.Msg{Subject: subject, Data: []byte("not json"), Header: nats.Header{}}
+		msg.Header.Set(queue.HeaderMsgID, id)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
 	}
-	m := fetchOne(t, q)
-	_, perr := queue.ParseMsg(m)
-	if !errors.Is(perr, queue.ErrBadJob) {
-		t.Fatalf("ParseMsg = %v, want ErrBadJob", perr)
+	for range 2 {
+		d := fetchOne(t, q)
+		job, perr := d.Job()
+		if !errors.Is(perr, queue.ErrBadJob) {
+			t.Fatalf("Job = %v, want ErrBadJob", perr)
+		}
+		// Still named, to report and dead-letter it.
+		if want := strings.TrimPrefix(d.Subject(), queue.SubjectPrefix); job.Domain != want || (job.ID != "bad-1" && job.ID != "bad-2") {
+			t.Fatalf("bad job named %q in domain %q, want bad-1 or bad-2 in %q", job.ID, job.Domain, want)
+		}
+		jerr := queue.JobError{Class: "bad_job", Message: perr.Error(), Permanent: true}
+		if err := d.DeadLetter(ctx, jerr, queue.ReasonPermanent); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Fail(ctx, queue.Progress{}, jerr, queue.ReasonPermanent); err != nil {
+			t.Fatal(err)
+		}
 	}
-	meta, _ := m.Metadata()
-	id := queue.JobIDFromMsg(m.Headers(), m.Data(), meta.Sequence.Stream, meta.Timestamp)
-	err := q.PublishDeadLetter(ctx, queue.DeadLetter{
-		JobID: id, Subject: m.Subject(), Job: m.Data(), StreamSeq: meta.Sequence.Stream,
-		Error: queue.JobError{Class: "bad_job", Message: perr.Error(), Permanent: true}, Reason: queue.ReasonPermanent,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl, err := q.GetDeadLetter(ctx, "bad-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(dl.JobRaw) != "not json" || dl.Job != nil {
-		t.Fatalf("dead letter keeps job %q raw %q", dl.Job, dl.JobRaw)
-	}
-	if dls, err := q.ListDeadLetters(ctx, "unknown", 0); err != nil || len(dls) != 1 {
-		t.Fatalf("a bad job's dead letter is on ingest.dlq.unknown: %+v, %v", dls, err)
+	for id, domain := range map[string]string{"bad-1": "recruit", "bad-2": "unknown"} {
+		dl, err := q.GetDeadLetter(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(dl.JobRaw) != "not json" || dl.Job != nil {
+			t.Fatalf("dead letter keeps job %q raw %q", dl.Job, dl.JobRaw)
+		}
+		// A domain that is no subject token (a.b) maps to ingest.dlq.unknown.
+		if dls, err := q.ListDeadLetters(ctx, domain, 0); err != nil || len(dls) != 1 || dls[0].JobID != id {
+			t.Fatalf("%s's dead letter is not alone on %s: %+v, %v", id, queue.DLQSubject(domain), dls, err)
+		}
 	}
 }
 
@@ -192,15 +188,14 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	if _, err := q.Enqueue(ctx, queue.Job{ID: "crashy", Domain: "recruit", FileName: "a.pkl"}); err != nil {
 		t.Fatal(err)
 	}
-	msg := fetchOne(t, q) // and never acked: the worker "crashed"
-	meta, _ := msg.Metadata()
+	d := fetchOne(t, q) // and never acked: the worker "crashed"
 
 	handled := make(chan uint64, 4)
 	watchCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- q.WatchMaxDeliveries(watchCtx, func(ctx context.Context, seq uint64) error {
-			err := q.DeadLetterBySeq(ctx, seq, queue.JobError{Class: "max_deliveries", Message: "deliveries ran out", Permanent: true}, "sweeper")
+		done <- q.WatchMaxDeliveries(watchCtx, func(ctx context.Context, seq uint64, deliveries int) error {
+			err := q.DeadLetterBySeq(ctx, seq, deliveries, queue.JobError{Class: "max_deliveries", Message: "deliveries ran out", Permanent: true}, "sweeper")
 			if err == nil {
 				handled <- seq
 			}
@@ -209,8 +204,8 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	}()
 	select {
 	case seq := <-handled:
-		if seq != meta.Sequence.Stream {
-			t.Fatalf("advisory for sequence %d, want %d", seq, meta.Sequence.Stream)
+		if seq != d.StreamSeq() {
+			t.Fatalf("advisory for sequence %d, want %d", seq, d.StreamSeq())
 		}
 	case <-ctx.Done():
 		t.Fatal("no MAX_DELIVERIES advisory handled")
@@ -226,7 +221,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.Reason != queue.ReasonMaxDeliveries || dl.Attempts != 1 || dl.Worker != "sweeper" || dl.StreamSeq != meta.Sequence.Stream || dl.Domain != "recruit" {
+	if dl.Reason != queue.ReasonMaxDeliveries || dl.Attempts != 1 || dl.Worker != "sweeper" || dl.StreamSeq != d.StreamSeq() || dl.Domain != "recruit" {
 		t.Fatalf("dead letter = %+v", dl)
 	}
 	st, err := q.GetStatus(ctx, "crashy")
@@ -234,7 +229,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
 	// Idempotent: the message is gone, a second call does nothing.
-	if err := q.DeadLetterBySeq(ctx, meta.Sequence.Stream, queue.JobError{}, "other"); err != nil {
+	if err := q.DeadLetterBySeq(ctx, d.StreamSeq(), 1, queue.JobError{}, "other"); err != nil {
 		t.Fatal(err)
 	}
 	if dls, _ := q.ListDeadLetters(ctx, "", 0); len(dls) != 1 {
@@ -254,7 +249,7 @@ func TestDeadLetterBySeqSkipsSucceeded(t *testing.T) {
 	if _, err := q.UpdateStatus(ctx, "done-1", func(s *queue.Status) error { s.State = queue.StateSucceeded; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.DeadLetterBySeq(ctx, res.Seq, queue.JobError{Class: "max_deliveries"}, "sweeper"); err != nil {
+	if err := q.DeadLetterBySeq(ctx, res.Seq, 0, queue.JobError{Class: "max_deliveries"}, "sweeper"); err != nil {
 		t.Fatal(err)
 	}
 	if dls, err := q.ListDeadLetters(ctx, "", 0); err != nil || len(dls) != 0 {

@@ -40,6 +40,22 @@ var (
 	// ErrConflict is returned by [Queue.UpdateStatus] when concurrent writers
 	// kept winning the compare-and-set race until the retries ran out.
 	ErrConflict = errors.New("status update conflict")
+	// ErrNoJob is returned by [Consumer.Next] when no job came within its
+	// wait; the consumer answered.
+	ErrNoJob = errors.New("no job")
+	// ErrNoConsumer is returned by [Consumer.Next] when the job consumer
+	// does not exist (deleted); a later Next finds it once it is recreated.
+	ErrNoConsumer = errors.New("job consumer gone")
+	// ErrBadDelivery is returned by [Consumer.Next] for a fetched message
+	// without JetStream metadata, which it terminated.
+	ErrBadDelivery = errors.New("message is not a job delivery")
+	// ErrSettled is returned by a [Delivery]'s transitions once the
+	// delivery was settled (acked, Nak'd, terminated or handed back).
+	ErrSettled = errors.New("delivery already settled")
+	// ErrNotDeadLettered is returned by [Delivery.Fail] when the job's dead
+	// letter was not stored first ([Delivery.DeadLetter]): a job is never
+	// terminated before its dead letter is safe.
+	ErrNotDeadLettered = errors.New("dead letter not stored")
 )
 
 // classify wraps a JetStream publish or request error with the package's

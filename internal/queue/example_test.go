@@ -8,14 +8,14 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
 // Example shows a job's way through the queue: the publisher enqueues it
-// (a retry with the same id is a duplicate), a worker fetches it, records
-// its progress in the status bucket and acknowledges it.
+// (a retry with the same id is a duplicate), a worker fetches its
+// delivery, which records the attempt in the status bucket and
+// acknowledges the message.
 func Example() {
 	dir, err := os.MkdirTemp("", "queue-example")
 	if err != nil {
@@ -58,38 +58,33 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	cons, err := q.Consumer(ctx)
+	cons, err := q.Jobs(ctx, "worker-1")
 	if err != nil {
 		panic(err)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	d, err := cons.Next(10 * time.Second)
 	if err != nil {
 		panic(err)
 	}
-	got, err := queue.ParseMsg(msg)
+	got, err := d.Job()
 	if err != nil {
-		panic(err) // a worker would dead-letter it: errors.Is(err, queue.ErrBadJob)
+		panic(err) // a worker would dead-letter it: d.DeadLetter, then d.Fail
 	}
-	fmt.Println("fetched", got.ID, got.Domain, got.FileName, got.Source)
-	for _, state := range []string{queue.StateRunning, queue.StateSucceeded} {
-		if _, err := q.UpdateStatus(ctx, got.ID, func(s *queue.Status) error {
-			s.State, s.RecordsTotal, s.RecordsSent = state, 3000, 3000
-			return nil
-		}); err != nil {
-			panic(err)
-		}
-	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	fmt.Println("fetched", got.ID, got.Domain, got.FileName, got.Source, "attempt", d.Attempt())
+	d.Start(ctx)
+	// ... the worker streams the job, extending its lease (d.ExtendLease)
+	// and writing its progress (d.Progress) as it goes ...
+	if err := d.Succeed(ctx, queue.Progress{RecordsTotal: 3000, RecordsSent: 3000}); err != nil {
 		panic(err)
 	}
 	st, err := pub.GetStatus(ctx, "job-1")
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("status", st.State, st.RecordsSent, "of", st.RecordsTotal)
+	fmt.Println("status", st.State, st.RecordsSent, "of", st.RecordsTotal, "by", st.Worker)
 	// Output:
 	// enqueued job-1 duplicate: false
 	// enqueued job-1 duplicate: true
-	// fetched job-1 recruit processed_recruitment_data.pkl file
-	// status succeeded 3000 of 3000
+	// fetched job-1 recruit processed_recruitment_data.pkl file attempt 1
+	// status succeeded 3000 of 3000 by worker-1
 }

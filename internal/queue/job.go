@@ -85,15 +85,6 @@ func ParseJob(subject string, header nats.Header, data []byte, streamSeq uint64,
 	return job, nil
 }
 
-// ParseMsg is [ParseJob] for a message fetched from the job consumer.
-func ParseMsg(msg jetstream.Msg) (Job, error) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return Job{}, fmt.Errorf("%w: message metadata: %w", ErrBadJob, err)
-	}
-	return ParseJob(msg.Subject(), msg.Headers(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
-}
-
 // JobIDFromMsg returns the id a job message stands for even when its body
 // cannot be parsed (for dead-lettering a bad job): the headers' id, else the
 // body's job_id if readable and valid, else [DerivedJobID].

@@ -404,19 +404,6 @@ func (q *Queue) Config() Config { return q.cfg }
 // Conn returns the NATS connection q uses.
 func (q *Queue) Conn() *nats.Conn { return q.nc }
 
-// JetStream returns q's JetStream context.
-func (q *Queue) JetStream() jetstream.JetStream { return q.js }
-
-// Consumer returns a handle on the workers' durable pull consumer
-// ingest-workers. Workers Fetch from it with a batch of their free slots.
-func (q *Queue) Consumer(ctx context.Context) (jetstream.Consumer, error) {
-	c, err := q.js.Consumer(ctx, q.cfg.Stream, ConsumerName)
-	if err != nil {
-		return nil, classify("queue: consumer "+ConsumerName, err)
-	}
-	return c, nil
-}
-
 // ConsumerStats is the state of the workers' consumer ingest-workers.
 type ConsumerStats struct {
 	Pending     uint64 // jobs waiting in the queue, not yet delivered

@@ -38,9 +38,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	polltest.Until(t, 20*time.Second, what, cond)
 }
 
+// jsOf returns a JetStream context on q's connection, for the tests to
+// look at what the queue made.
+func jsOf(t *testing.T, q *queue.Queue) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(q.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func streamMsgs(t *testing.T, q *queue.Queue, name string) uint64 {
 	t.Helper()
-	s, err := q.JetStream().Stream(testCtx(t), name)
+	s, err := jsOf(t, q).Stream(testCtx(t), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +83,7 @@ func TestOpenIdempotentAndConcurrent(t *testing.T) {
 		}
 	}
 	q := queuetest.OpenQueue(t, s, cfg) // and once more, sequentially
-	info, err := q.JetStream().Stream(testCtx(t), cfg.Stream)
+	info, err := jsOf(t, q).Stream(testCtx(t), cfg.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +93,7 @@ func TestOpenIdempotentAndConcurrent(t *testing.T) {
 		t.Fatalf("job stream config = %+v", sc)
 	}
 	for _, name := range []string{queue.DLQStream, cfg.AdvisoryStream(), "KV_" + queue.StatusBucket, "OBJ_" + queue.FilesBucket} {
-		if _, err := q.JetStream().Stream(testCtx(t), name); err != nil {
+		if _, err := jsOf(t, q).Stream(testCtx(t), name); err != nil {
 			t.Errorf("stream %s: %v", name, err)
 		}
 	}
@@ -98,7 +109,7 @@ func TestOpenUpdatesConsumer(t *testing.T) {
 	queuetest.OpenQueue(t, s, cfg)
 	cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = 7*time.Second, 3, 64
 	q := queuetest.OpenQueue(t, s, cfg)
-	c, err := q.Consumer(testCtx(t))
+	c, err := jsOf(t, q).Consumer(testCtx(t), cfg.Stream, queue.ConsumerName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +121,13 @@ func TestOpenUpdatesConsumer(t *testing.T) {
 	if cc.AckWait != 7*time.Second || cc.MaxDeliver != 3 || cc.MaxAckPending != 64 || cc.AckPolicy != jetstream.AckExplicitPolicy ||
 		cc.FilterSubject != queue.SubjectWildcard || cc.Durable != queue.ConsumerName {
 		t.Fatalf("consumer config = %+v", cc)
+	}
+	jobs, err := q.Jobs(testCtx(t), "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs.AckWait() != 7*time.Second || jobs.MaxDeliver() != 3 || jobs.Worker() != "w1" {
+		t.Fatalf("Jobs: AckWait %s, MaxDeliver %d, worker %q; want 7s, 3, w1", jobs.AckWait(), jobs.MaxDeliver(), jobs.Worker())
 	}
 }
 
@@ -137,7 +155,7 @@ func TestOpenKeepTopology(t *testing.T) {
 	pub.MaxBytes, pub.MaxMsgs, pub.StatusTTL = 2<<20, 200, 2*time.Hour
 	q := queuetest.OpenQueue(t, s, pub)
 
-	js := q.JetStream()
+	js := jsOf(t, q)
 	for _, name := range []string{worker.Stream, queue.DLQStream, worker.AdvisoryStream(), "KV_" + queue.StatusBucket, "OBJ_" + queue.FilesBucket} {
 		st, err := js.Stream(ctx, name)
 		if err != nil {
@@ -165,12 +183,17 @@ func TestOpenKeepTopology(t *testing.T) {
 	if kst.TTL() != time.Hour {
 		t.Errorf("status bucket TTL = %s, want the workers' 1h", kst.TTL())
 	}
-	c, err := q.Consumer(ctx)
+	c, err := js.Consumer(ctx, worker.Stream, queue.ConsumerName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cc := c.CachedInfo().Config; cc.AckWait != 42*time.Second || cc.MaxDeliver != 4 || cc.MaxAckPending != 32 {
 		t.Fatalf("consumer AckWait %s, MaxDeliver %d, MaxAckPending %d; want the workers' 42s, 4, 32", cc.AckWait, cc.MaxDeliver, cc.MaxAckPending)
+	}
+	// A handle bound through the publisher's queue reports the consumer's
+	// settings, not the publisher's.
+	if jobs, err := q.Jobs(ctx, "w1"); err != nil || jobs.AckWait() != 42*time.Second || jobs.MaxDeliver() != 4 {
+		t.Fatalf("Jobs = %+v, %v; want AckWait 42s, MaxDeliver 4", jobs, err)
 	}
 	// The publisher's queue still works.
 	if _, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "a.pkl"}); err != nil {
@@ -194,7 +217,7 @@ func TestDLQStreamBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := queuetest.OpenQueue(t, s, queuetest.Config())
-	st, err := q.JetStream().Stream(testCtx(t), queue.DLQStream)
+	st, err := jsOf(t, q).Stream(testCtx(t), queue.DLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,22 +265,22 @@ func TestEnqueueWorkQueueRetention(t *testing.T) {
 	if st.State != queue.StateQueued || st.Domain != "recruit" || st.FileName != "a.pkl" || st.Source != queue.SourceFile || st.EnqueuedAt.IsZero() {
 		t.Fatalf("status = %+v", st)
 	}
-	c, err := q.Consumer(ctx)
+	c, err := q.Jobs(ctx, "w1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+	d, err := c.Next(10 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := queue.ParseMsg(msg)
+	job, err := d.Job()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.ID != res.JobID || job.Domain != "recruit" || job.FileName != "a.pkl" {
-		t.Fatalf("job = %+v", job)
+	if job.ID != res.JobID || job.Domain != "recruit" || job.FileName != "a.pkl" || d.StreamSeq() != res.Seq {
+		t.Fatalf("job = %+v at %d", job, d.StreamSeq())
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := d.Succeed(ctx, queue.Progress{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := streamMsgs(t, q, queue.DefaultStream); n != 0 {
@@ -356,7 +379,7 @@ func TestEnqueueDedupeInWindow(t *testing.T) {
 	if _, err := q.Enqueue(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := q.JetStream().KeyValue(ctx, queue.StatusBucket)
+	kv, err := jsOf(t, q).KeyValue(ctx, queue.StatusBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,14 @@ type JobError struct {
 	Permanent bool   `json:"permanent"`
 }
 
+// Attempt outcomes, as stored in [Attempt.Outcome].
+const (
+	OutcomeSucceeded = "succeeded" // [Delivery.Succeed]
+	OutcomeRetrying  = "retrying"  // [Delivery.Retry]
+	OutcomeFailed    = "failed"    // [Delivery.Fail]
+	OutcomeShutdown  = "shutdown"  // [Delivery.HandBack]
+)
+
 // Attempt records how one delivery of a job ended.
 type Attempt struct {
 	Attempt    int       `json:"attempt"`
