@@ -11,10 +11,15 @@
 //     against its domain; the stream is committed only once validation has
 //     passed, and cancelled (nothing applied) if it fails. It knows nothing
 //     of acks or status.
-//   - [Worker] is the run loop: it binds the durable consumer, pulls one job
-//     per free slot (never more than it can run), keeps each job's lease,
-//     maps every outcome onto JetStream, writes the job's status record and
-//     dead-letters what cannot succeed.
+//   - [Worker] is the run loop: it binds the durable consumer
+//     (queue.Queue.Jobs), pulls one job per free slot (never more than it
+//     can run), keeps each job's lease, and maps every outcome onto one of
+//     the delivery's transitions (queue.Delivery). The queue package owns
+//     the delivery: it parses the job once, writes the status record and
+//     settles the message in the right order, builds the dead letter and
+//     republishes a handed-off job. The worker keeps the policy: which
+//     transition an outcome takes, backoff, classification, how long a
+//     lease may go unconfirmed, shutdown, logs and metrics.
 //   - [Classify] is the one place where an error becomes a class (the stable
 //     strings of queue.JobError.Class) and a verdict: permanent or transient.
 //
@@ -33,6 +38,9 @@
 //
 // # Outcomes
 //
+// Each outcome is counted in the metrics before its transition writes the
+// status, so the metrics never lag behind a finished status record.
+//
 //   - success (including the batch server's duplicate=true): DoubleAck, so
 //     the worker knows the ack landed; status succeeded.
 //   - transient failure before the last delivery: NakWithDelay with an
@@ -49,11 +57,12 @@
 //     deliveries (and the MAX_DELIVERIES advisory would dead-letter the
 //     job), so the job is handed off instead: its body is republished on
 //     its subject with its id (header Embedstream-Job-Id), Nats-Msg-Id
-//     "<id>:handoff:<stream seq>:<attempt>" and [HeaderAttemptsBefore] (so
-//     attempt numbers keep increasing), and the delivery is terminated
+//     "<id>:handoff:<stream seq>:<attempt>" and queue.HeaderAttemptsBefore
+//     (so attempt numbers keep increasing), and the delivery is terminated
 //     ("shutdown handoff") once JetStream has stored the copy; if that
-//     publish fails, it is Nak'd. A job fetched while stopping is handed
-//     back the same way.
+//     publish fails, it is Nak'd (queue.Delivery.HandBack). A job fetched
+//     while stopping is handed back the same way, its status left alone
+//     (queue.Delivery.Release).
 //   - lease lost: a job whose lease extensions cannot be confirmed is
 //     cancelled and neither acked nor Nak'd; JetStream redelivers it.
 //   - superseded: an attempt that fails after a later delivery of the same
@@ -64,13 +73,14 @@
 //     duplicate=true.
 //   - deliveries exhausted with no worker left to report it (every worker
 //     holding it crashed): the MAX_DELIVERIES advisory is handled by moving
-//     the job to the dead letters.
+//     the job to the dead letters (queue.Queue.DeadLetterBySeq), with the
+//     same attempts a worker's dead letter would record.
 //
 // # Leases
 //
 // While a job runs, the worker extends its AckWait every AckWait/3 with an
 // in-progress ack, "+WPI", sent as a request on the message's reply subject
-// (msg.InProgress is fire and forget). The server's reply proves only that
+// (queue.Delivery.ExtendLease; msg.InProgress is fire and forget). The server's reply proves only that
 // it received the ack while the message was pending, not that this
 // delivery still holds it: a process paused for longer than AckWait would
 // get a reply on its next tick although the job was redelivered meanwhile.

@@ -1,6 +1,8 @@
 // Package queue is embedstream's JetStream topology and its data: the job
 // stream, the workers' durable consumer, the job status bucket, the dead
-// letters and the file object store, shared by the worker and the publisher.
+// letters and the file object store, shared by the worker and the
+// publisher. It owns a job's delivery: how a fetched job's message is
+// settled and its status record written.
 //
 // # Topology
 //
@@ -35,11 +37,50 @@
 // JetStream drops a repeat within 10 minutes; after that a job id that has a
 // status record is still reported as a duplicate.
 //
+// # Deliveries
+//
+// A worker binds the job consumer with [Queue.Jobs] and takes one job per
+// free slot with [Consumer.Next], which parses the message once into a
+// [Delivery]: the job (or, for a message that is not a valid job, its
+// parse error and the job named by id and domain only), its stream
+// sequence, the message's delivery count, the job's attempt (deliveries
+// plus [HeaderAttemptsBefore], set by a handoff), the store time, the
+// subject and the worker. The queue owns everything a delivery does to the
+// job's message and status record, through named transitions:
+//
+//   - [Delivery.Start]: status running (this attempt, this worker);
+//   - [Delivery.Progress]: counters, only while the record still shows
+//     this attempt running on this worker;
+//   - [Delivery.Succeed]: status succeeded, always written (the data is
+//     committed), then DoubleAck;
+//   - [Delivery.Retry]: status retrying, then NakWithDelay;
+//   - [Delivery.DeadLetter] then [Delivery.Fail]: the dead letter is
+//     published first; Fail writes status failed and Terms the message, and
+//     refuses ([ErrNotDeadLettered]) unless the dead letter was stored (if
+//     the publish fails, the worker settles with Retry instead);
+//   - [Delivery.HandBack] (status retrying, outcome shutdown) and
+//     [Delivery.Release] (no status write): Nak without delay, or, on the
+//     last allowed delivery, republish the job with [HeaderJobID],
+//     Nats-Msg-Id "<id>:handoff:<stream seq>:<attempt>" and
+//     [HeaderAttemptsBefore], then Term it once the copy is stored;
+//   - [Delivery.Superseded] and [Delivery.ExtendLease] (the "+WPI"
+//     request on the reply subject) for the worker's lease policy.
+//
+// Every transition writes the status before it settles the message, so
+// the next delivery's "running" comes after this one's outcome; outcomes
+// other than success never overwrite a success or a later attempt's
+// record; a delivery settles once ([ErrSettled]). Policy stays with the
+// caller: when to retry, backoff, classification, how long a lease may go
+// unconfirmed, logs and metrics. Nothing else settles job messages: the
+// package exposes no JetStream context or raw consumer. Observers read
+// [Queue.ConsumerStats] and [Queue.DeadLetterCount]; another component's
+// small shared state gets a bucket of its own with [Queue.Bucket].
+//
 // # Status
 //
 // [Queue.Enqueue] writes the "queued" record after JetStream acknowledged
 // the job, with a KV create that never overwrites a record a worker wrote.
-// Workers change records only through [Queue.UpdateStatus], a
+// Deliveries change records through [Queue.UpdateStatus], a
 // compare-and-set loop on the KV revision that creates a missing record (a
 // job published straight to NATS). [Queue.ListStatus] lists them newest
 // first; [Queue.WatchStatus] streams changes, [Queue.WatchJob] those of
@@ -47,14 +88,18 @@
 //
 // # Dead letters
 //
-// A worker that gives up on a job calls [Queue.PublishDeadLetter] and Terms
-// the message only after it returned nil; the dead letter's Nats-Msg-Id
-// "<job id>-dlq-<stream seq>" makes racing publishers store it once. A job
-// whose deliveries ran out while no worker could report it is found through
-// [Queue.WatchMaxDeliveries] and moved by [Queue.DeadLetterBySeq] (unless
-// its status says it succeeded: then only its message is removed).
-// [Queue.ReplayDeadLetter] re-publishes the original job under the same job
-// id (header [HeaderJobID], Nats-Msg-Id "<job id>:replay:<dlq seq>") and
+// A job's [DeadLetter] is built in one place, from the stored message,
+// for both ways a job gets there, which therefore agree on its id, domain
+// and attempts (deliveries plus [HeaderAttemptsBefore]). A worker that
+// gives up on a job calls [Delivery.DeadLetter] ([Queue.PublishDeadLetter])
+// and Terms the message only after it returned nil; the dead letter's
+// Nats-Msg-Id "<job id>-dlq-<stream seq>" makes racing publishers store it
+// once. A job whose deliveries ran out while no worker could report it is
+// found through [Queue.WatchMaxDeliveries] and moved by
+// [Queue.DeadLetterBySeq] (unless its status says it succeeded: then only
+// its message is removed). [Queue.ReplayDeadLetter] re-publishes the
+// original job under the same job id (header [HeaderJobID], Nats-Msg-Id
+// "<job id>:replay:<dlq seq>"), moves a failed status back to queued and
 // removes the dead letter; [Queue.DeleteDeadLetter] drops it.
 //
 // # Connections
@@ -66,5 +111,7 @@
 //
 // Errors wrap the sentinels in errors.go: [ErrBadJob] (permanent),
 // [ErrQueueFull], [ErrUnavailable] (transient), [ErrNotFound],
-// [ErrFileNotFound], [ErrStatusWrite], [ErrConflict].
+// [ErrFileNotFound], [ErrStatusWrite], [ErrConflict]; a consumer's and a
+// delivery's: [ErrNoJob], [ErrNoConsumer], [ErrBadDelivery], [ErrSettled],
+// [ErrNotDeadLettered].
 package queue
