@@ -75,9 +75,9 @@ func (s *sizer) row(i int) int {
 func (s *sizer) total(t *table.Table) int64 {
 	var n int64
 	if len(s.variable) == 0 {
-		return int64(s.fixed) * int64(t.Rows)
+		return int64(s.fixed) * int64(t.NumRows)
 	}
-	for i := 0; i < t.Rows; i++ {
+	for i := 0; i < t.NumRows; i++ {
 		n += int64(s.row(i))
 	}
 	return n
@@ -107,7 +107,7 @@ type chunker struct {
 func (k *chunker) next(lo int, seq uint64) (*encodedChunk, int, error) {
 	budget := k.targetBytes - chunkOverhead - columnOverhead*len(k.t.Columns)
 	hi, acc := lo, 0
-	for hi < k.t.Rows && hi-lo < k.maxRecords {
+	for hi < k.t.NumRows && hi-lo < k.maxRecords {
 		s := k.sz.row(hi)
 		if hi > lo && acc+s > budget {
 			break
@@ -144,7 +144,7 @@ func (k *chunker) next(lo int, seq uint64) (*encodedChunk, int, error) {
 func (k *chunker) produce(ctx context.Context, out chan<- *encodedChunk) error {
 	defer close(out)
 	var seq uint64
-	for lo := 0; lo < k.t.Rows; seq++ {
+	for lo := 0; lo < k.t.NumRows; seq++ {
 		ch, hi, err := k.next(lo, seq)
 		if err != nil {
 			return err

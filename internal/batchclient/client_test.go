@@ -82,7 +82,7 @@ func sampleTable(n, dim int) *table.Table {
 			emb.Vectors = append(emb.Vectors, float32(i)+float32(d)/float32(dim))
 		}
 	}
-	return &table.Table{Columns: []*table.Column{id, title, skills, years, emb}, Rows: n}
+	return &table.Table{Columns: []*table.Column{id, title, skills, years, emb}, NumRows: n}
 }
 
 func meta(id string) batchclient.Meta {

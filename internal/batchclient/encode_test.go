@@ -60,7 +60,7 @@ func randomTable(rng *rand.Rand, rows int) *table.Table {
 		}
 		cols[9].RawVectors = append(cols[9].RawVectors, raw)
 	}
-	return &table.Table{Columns: cols, Rows: rows}
+	return &table.Table{Columns: cols, NumRows: rows}
 }
 
 func TestAppendChunkMatchesProtoMarshal(t *testing.T) {
@@ -103,7 +103,7 @@ func TestAppendChunkRefusesInvalidUTF8(t *testing.T) {
 // message tree and proto.Marshal, on ~1 MiB chunks of vector-heavy and
 // text-heavy rows.
 func BenchmarkEncodeChunk(b *testing.B) {
-	vec := &table.Table{Rows: 640, Columns: []*table.Column{
+	vec := &table.Table{NumRows: 640, Columns: []*table.Column{
 		{Field: table.Field{Name: "id", Type: table.TypeInt64}, Int64s: make([]int64, 640)},
 		{Field: table.Field{Name: "e", Type: table.TypeFloatVector, VectorDim: 384}, Vectors: make([]float32, 640*384)},
 	}}
@@ -112,13 +112,13 @@ func BenchmarkEncodeChunk(b *testing.B) {
 		name string
 		t    *table.Table
 	}{{"vectors", vec}, {"mixed", text}} {
-		size := chunkSize(bc.t, 0, bc.t.Rows, 0)
+		size := chunkSize(bc.t, 0, bc.t.NumRows, 0)
 		buf := make([]byte, 0, size)
 		b.Run(bc.name+"/direct", func(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := appendChunk(buf[:0], bc.t, 0, bc.t.Rows, 0); err != nil {
+				if _, err := appendChunk(buf[:0], bc.t, 0, bc.t.NumRows, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -127,7 +127,7 @@ func BenchmarkEncodeChunk(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				req := &pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: wire.ChunkToProto(bc.t, 0, bc.t.Rows, 0)}}
+				req := &pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: wire.ChunkToProto(bc.t, 0, bc.t.NumRows, 0)}}
 				_ = proto.Size(req)
 				if _, err := (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(buf[:0], req); err != nil {
 					b.Fatal(err)

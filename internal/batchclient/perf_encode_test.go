@@ -16,7 +16,7 @@ import (
 func TestEncodeTrustsValidUTF8(t *testing.T) {
 	t.Parallel()
 	mk := func(s string, valid bool) *table.Table {
-		return &table.Table{Rows: 2, Columns: []*table.Column{
+		return &table.Table{NumRows: 2, Columns: []*table.Column{
 			{Field: table.Field{Name: "s", Type: table.TypeString}, Strings: []string{s, "정상"}, ValidUTF8: valid},
 			{Field: table.Field{Name: "l", Type: table.TypeStringList}, StringLists: [][]string{{s}, {"b"}}, ValidUTF8: valid},
 		}}
@@ -65,8 +65,8 @@ func BenchmarkEncodeDataFrame(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				total := 0
-				for lo := 0; lo < tb.Rows; lo += rows {
-					hi := min(lo+rows, tb.Rows)
+				for lo := 0; lo < tb.NumRows; lo += rows {
+					hi := min(lo+rows, tb.NumRows)
 					if buf, err = appendChunk(buf[:0], tb, lo, hi, uint64(lo/rows)); err != nil {
 						b.Fatal(err)
 					}

@@ -95,7 +95,7 @@ func (c *Client) Stream(ctx context.Context, meta Meta, t *table.Table, opts Opt
 		IngestId:     meta.IngestID,
 		Domain:       meta.Domain,
 		FileName:     meta.FileName,
-		TotalRecords: uint64(t.Rows),
+		TotalRecords: uint64(t.NumRows),
 		Attempt:      meta.Attempt,
 		Schema:       wire.SchemaToProto(t.Schema()),
 		SourceSha256: meta.SourceSHA256,
@@ -135,8 +135,8 @@ func (c *Client) Stream(ctx context.Context, meta Meta, t *table.Table, opts Opt
 		Duplicate:       resp.GetDuplicate(),
 		Message:         resp.GetMessage(),
 	}
-	if !res.Duplicate && res.RecordsReceived != uint64(t.Rows) {
-		return res, fmt.Errorf("batchclient: %w: server acknowledged %d records of %d", ErrRejected, res.RecordsReceived, t.Rows)
+	if !res.Duplicate && res.RecordsReceived != uint64(t.NumRows) {
+		return res, fmt.Errorf("batchclient: %w: server acknowledged %d records of %d", ErrRejected, res.RecordsReceived, t.NumRows)
 	}
 	c.log.Debug().Str("ingest_id", meta.IngestID).Uint64("records", res.RecordsReceived).
 		Uint64("chunks", res.ChunksReceived).Uint64("bytes", res.BytesSent).Bool("duplicate", res.Duplicate).

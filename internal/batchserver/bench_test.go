@@ -22,7 +22,7 @@ func vectorTable(n, dim int) *table.Table {
 	for i := range vec {
 		vec[i] = float32(i%1000) / 7
 	}
-	return &table.Table{Rows: n, Columns: []*table.Column{
+	return &table.Table{NumRows: n, Columns: []*table.Column{
 		{Field: table.Field{Name: "id", Type: table.TypeInt64}, Int64s: ids},
 		{Field: table.Field{Name: "embedding", Type: table.TypeFloatVector, VectorDim: dim}, Vectors: vec},
 	}}
@@ -64,12 +64,12 @@ func BenchmarkChunkFromProto(b *testing.B) {
 	for i := range strs {
 		strs[i] = fmt.Sprintf("백엔드 개발자 채용 공고 %d: Go, gRPC, NATS JetStream 경험자 우대 — 서울 강남구 %d", i, i*7)
 	}
-	text := &table.Table{Rows: len(strs), Columns: []*table.Column{
+	text := &table.Table{NumRows: len(strs), Columns: []*table.Column{
 		{Field: table.Field{Name: "desc", Type: table.TypeString}, Strings: strs},
 	}}
 	for name, tb := range map[string]*table.Table{"vectors": vectorTable(680, 384), "strings": text} {
 		b.Run(name, func(b *testing.B) {
-			ch := wire.ChunkToProto(tb, 0, tb.Rows, 0)
+			ch := wire.ChunkToProto(tb, 0, tb.NumRows, 0)
 			b.SetBytes(int64(proto.Size(ch)))
 			b.ReportAllocs()
 			schema := tb.Schema()

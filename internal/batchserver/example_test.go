@@ -49,7 +49,7 @@ func Example() {
 	defer cc.Close()
 	client := pb.NewEmbeddingStreamServiceClient(cc)
 
-	t := &table.Table{Rows: 2, Columns: []*table.Column{
+	t := &table.Table{NumRows: 2, Columns: []*table.Column{
 		{Field: table.Field{Name: "title", Type: table.TypeString}, Strings: []string{"backend engineer", "데이터 엔지니어"}},
 		{Field: table.Field{Name: "embedding", Type: table.TypeFloatVector, VectorDim: 2, Nullable: true}, Vectors: []float32{0.5, -1, 0, 0}, Nulls: []int{1}},
 	}}

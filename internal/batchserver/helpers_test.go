@@ -181,13 +181,13 @@ func testTable(n int) *table.Table {
 			}
 		}
 	}
-	return &table.Table{Columns: cols, Rows: n}
+	return &table.Table{Columns: cols, NumRows: n}
 }
 
 // metadata returns valid metadata for t under ingest id.
 func metadata(id string, t *table.Table) *pb.IngestMetadata {
 	return &pb.IngestMetadata{
-		IngestId: id, Domain: "recruit", FileName: "recruit.pkl", TotalRecords: uint64(t.Rows), Attempt: 1,
+		IngestId: id, Domain: "recruit", FileName: "recruit.pkl", TotalRecords: uint64(t.NumRows), Attempt: 1,
 		Schema: wire.SchemaToProto(t.Schema()), SourceSha256: strings.Repeat("5e", 32), EnqueuedAtUnixMs: 1765531800000,
 	}
 }
@@ -196,8 +196,8 @@ func metadata(id string, t *table.Table) *pb.IngestMetadata {
 // per rows.
 func messages(id string, t *table.Table, per int) []*pb.IngestDataRequest {
 	msgs := []*pb.IngestDataRequest{{Payload: &pb.IngestDataRequest_Metadata{Metadata: metadata(id, t)}}}
-	for lo, seq := 0, uint64(0); lo < t.Rows; lo, seq = lo+per, seq+1 {
-		hi := min(lo+per, t.Rows)
+	for lo, seq := 0, uint64(0); lo < t.NumRows; lo, seq = lo+per, seq+1 {
+		hi := min(lo+per, t.NumRows)
 		msgs = append(msgs, chunkMsg(wire.ChunkToProto(t, lo, hi, seq)))
 	}
 	return msgs
@@ -234,7 +234,7 @@ func (b *bundle) assertCommitted(t *testing.T, id string, want *table.Table) {
 	if !ok {
 		t.Fatalf("%s is not in the ledger", id)
 	}
-	if e.Records != uint64(want.Rows) || e.Domain != "recruit" || e.SHA256 != strings.Repeat("5e", 32) {
+	if e.Records != uint64(want.NumRows) || e.Domain != "recruit" || e.SHA256 != strings.Repeat("5e", 32) {
 		t.Fatalf("ledger entry %+v", e)
 	}
 	got, err := os.ReadFile(b.srv.OutputPath("recruit", id))

@@ -29,7 +29,7 @@ import (
 
 // WriteTable writes every row of t to w as canonical JSONL.
 func WriteTable(w io.Writer, t *table.Table) error {
-	return WriteRows(w, t, 0, t.Rows)
+	return WriteRows(w, t, 0, t.NumRows)
 }
 
 // WriteRows writes rows [lo, hi) of t to w as canonical JSONL.

@@ -10,7 +10,7 @@ import (
 )
 
 func TestWriteTable(t *testing.T) {
-	tb := &table.Table{Rows: 2, Columns: []*table.Column{
+	tb := &table.Table{NumRows: 2, Columns: []*table.Column{
 		{Field: table.Field{Name: "id", Type: table.TypeInt64}, Int64s: []int64{9007199254740993, -1}},
 		{Field: table.Field{Name: "s", Type: table.TypeString, Nullable: true}, Strings: []string{"한국어 <b>\"x\"\n", ""}, Nulls: []int{1}},
 		{Field: table.Field{Name: "d", Type: table.TypeDouble}, Doubles: []float64{0.1, 1e21}},

@@ -30,7 +30,7 @@ func vecCol(name string, dim, rows int, nulls ...int) *table.Column {
 func tbl(cols ...*table.Column) *table.Table {
 	t := &table.Table{Columns: cols}
 	if len(cols) > 0 {
-		t.Rows = cols[0].Len()
+		t.NumRows = cols[0].Len()
 	}
 	return t
 }

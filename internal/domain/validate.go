@@ -44,7 +44,7 @@ func (e *FieldError) Unwrap() error { return ErrValidation }
 //
 // The error joins up to ten [*FieldError]s, each wrapping [ErrValidation].
 func (d *Domain) Validate(t *table.Table) error {
-	if t == nil || t.Rows == 0 {
+	if t == nil || t.NumRows == 0 {
 		return nil
 	}
 	var errs []error
@@ -59,7 +59,7 @@ func (d *Domain) Validate(t *table.Table) error {
 			}
 			continue
 		}
-		if err := d.checkColumn(f, c, t.Rows); err != nil {
+		if err := d.checkColumn(f, c, t.NumRows); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -388,8 +388,8 @@ func TestGeneratedFilesDecodeAsIntended(t *testing.T) {
 			t.Fatalf("kind %d: %v", kind, err)
 		}
 		c := tb.Column("embedding")
-		if tb.Rows != genRows || c == nil || c.RawVectors == nil || c.VectorDim != genDim {
-			t.Fatalf("kind %d: %d rows, want %d and an embedding column in the RawVectors layout, dimension %d", kind, tb.Rows, genRows, genDim)
+		if tb.NumRows != genRows || c == nil || c.RawVectors == nil || c.VectorDim != genDim {
+			t.Fatalf("kind %d: %d rows, want %d and an embedding column in the RawVectors layout, dimension %d", kind, tb.NumRows, genRows, genDim)
 		}
 		if !within(j.data, c.RawVectors[genRows-1]) || !within(j.data, []byte(tb.Column("recruit_id").Strings[0])) {
 			t.Fatalf("kind %d: vectors or ids are copies, not slices of the file", kind)

@@ -193,9 +193,9 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	if err != nil {
 		return rep, fmt.Errorf("load %s: %w", job.FileName, err)
 	}
-	rep.Records = t.Rows
+	rep.Records = t.NumRows
 	if obs != nil {
-		obs.Loaded(t.Rows, rep.FileBytes)
+		obs.Loaded(t.NumRows, rep.FileBytes)
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("before streaming: %w", context.Cause(ctx))

@@ -145,7 +145,7 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	case FormatSchema:
 		return WriteSchema(stdout, t)
 	case FormatJSONL:
-		n := t.Rows
+		n := t.NumRows
 		if req.limit >= 0 && req.limit < n {
 			n = req.limit
 		}

@@ -205,7 +205,7 @@ func TestDomain(t *testing.T) {
 		var gotDomain string
 		var gotRows int
 		opts := inspect.Options{ValidateDomain: func(d string, tb *table.Table) error {
-			gotDomain, gotRows = d, tb.Rows
+			gotDomain, gotRows = d, tb.NumRows
 			return nil
 		}}
 		r := run(t, opts, "--domain", "recruit", file)

@@ -56,7 +56,7 @@ func WriteSchema(w io.Writer, t *table.Table) error {
 func WritePreview(w io.Writer, file, domain string, t *table.Table, limit int) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "file:    %s\n", printable(file))
-	fmt.Fprintf(bw, "rows:    %d\n", t.Rows)
+	fmt.Fprintf(bw, "rows:    %d\n", t.NumRows)
 	fmt.Fprintf(bw, "columns: %d\n", len(t.Columns))
 	if domain != "" {
 		fmt.Fprintf(bw, "domain:  %s (checks passed)\n", domain)
@@ -87,15 +87,15 @@ func WritePreview(w io.Writer, file, domain string, t *table.Table, limit int) e
 		}
 	}
 
-	n := min(limit, t.Rows)
+	n := min(limit, t.NumRows)
 	switch {
-	case t.Rows == 0:
+	case t.NumRows == 0:
 		bw.WriteString("\nno rows\n")
 	case n == 0:
-	case n < t.Rows:
-		fmt.Fprintf(bw, "\nrows (first %d of %d):\n", n, t.Rows)
+	case n < t.NumRows:
+		fmt.Fprintf(bw, "\nrows (first %d of %d):\n", n, t.NumRows)
 	default:
-		fmt.Fprintf(bw, "\nrows (all %d):\n", t.Rows)
+		fmt.Fprintf(bw, "\nrows (all %d):\n", t.NumRows)
 	}
 	width := 0
 	for _, c := range t.Columns {

@@ -34,7 +34,7 @@ func TestCut(t *testing.T) {
 // previewTable is a small table built by hand, so the rendering is tested
 // independently of the loader.
 func previewTable() *table.Table {
-	return &table.Table{Rows: 2, Columns: []*table.Column{
+	return &table.Table{NumRows: 2, Columns: []*table.Column{
 		{Field: table.Field{Name: "id", Type: table.TypeInt64}, Int64s: []int64{1, 2}},
 		{Field: table.Field{Name: "title", Type: table.TypeString, Nullable: true}, Strings: []string{strings.Repeat("가", 100), ""}, Nulls: []int{1}},
 		{Field: table.Field{Name: "embedding", Type: table.TypeFloatVector, VectorDim: 6}, Vectors: []float32{0.5, -1, 0.25, 3, 4, 5, 1, 2, 3, 4, 5, 6}},
@@ -120,7 +120,7 @@ func TestWriteSchema(t *testing.T) {
 
 func TestPreviewEscapesControlRunes(t *testing.T) {
 	t.Parallel()
-	tb := &table.Table{Rows: 1, Columns: []*table.Column{
+	tb := &table.Table{NumRows: 1, Columns: []*table.Column{
 		{Field: table.Field{Name: "evil\x1b]0;title\x07", Type: table.TypeString}, Strings: []string{"v\x1b[2J"}},
 	}}
 	var out bytes.Buffer

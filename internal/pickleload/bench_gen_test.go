@@ -182,8 +182,8 @@ func TestGeneratedBenchInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tb.Rows != 100 || len(tb.Columns) != 5 {
-		t.Fatalf("DataFrame: %d rows, %d columns", tb.Rows, len(tb.Columns))
+	if tb.NumRows != 100 || len(tb.Columns) != 5 {
+		t.Fatalf("DataFrame: %d rows, %d columns", tb.NumRows, len(tb.Columns))
 	}
 	if c := tb.Columns[1]; len(c.Nulls) != 10 || c.Doubles[1] != 1.5 {
 		t.Errorf("ratio: %d nulls, [1] = %v", len(c.Nulls), c.Doubles[1])
@@ -195,11 +195,11 @@ func TestGeneratedBenchInputs(t *testing.T) {
 		t.Errorf("at[1] = %d", c.Int64s[1])
 	}
 	m, err := Load(genMatrixF8(3, 4), Options{})
-	if err != nil || m.Rows != 3 || m.Columns[0].VectorDim != 4 || m.Columns[0].Vectors[5] != 0.005 {
+	if err != nil || m.NumRows != 3 || m.Columns[0].VectorDim != 4 || m.Columns[0].Vectors[5] != 0.005 {
 		t.Fatalf("matrix: %v %+v", err, m)
 	}
 	fl, err := Load(genFloatLists(10), Options{})
-	if err != nil || fl.Rows != 10 || len(fl.Columns) != 2 || fl.Columns[1].Doubles[3] != 1 {
+	if err != nil || fl.NumRows != 10 || len(fl.Columns) != 2 || fl.Columns[1].Doubles[3] != 1 {
 		t.Fatalf("float lists: %v %+v", err, fl)
 	}
 }

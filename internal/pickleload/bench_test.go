@@ -174,7 +174,7 @@ func benchLoad(b *testing.B, data []byte) {
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		alloc = maxU(alloc, after.TotalAlloc-before.TotalAlloc)
-		rows = t.Rows
+		rows = t.NumRows
 		runtime.KeepAlive(t)
 		b.StartTimer()
 	}

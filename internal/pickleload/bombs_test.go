@@ -104,7 +104,7 @@ func TestMemoryBombs(t *testing.T) {
 				t.Errorf("Load allocated %d MiB on a %d-byte input, limit %d MiB", res.allocated>>20, len(tc.data), bombAlloc>>20)
 			}
 			if res.err == nil {
-				t.Fatalf("Load succeeded (%d rows, %d columns), want an error", res.table.Rows, len(res.table.Columns))
+				t.Fatalf("Load succeeded (%d rows, %d columns), want an error", res.table.NumRows, len(res.table.Columns))
 			}
 			ok := false
 			for _, k := range tc.want {
@@ -125,8 +125,8 @@ func TestNoColumnsNoRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tb.Rows != 0 || len(tb.Columns) != 0 {
-		t.Errorf("got %d rows, %d columns, want an empty table", tb.Rows, len(tb.Columns))
+	if tb.NumRows != 0 || len(tb.Columns) != 0 {
+		t.Errorf("got %d rows, %d columns, want an empty table", tb.NumRows, len(tb.Columns))
 	}
 }
 
@@ -140,7 +140,7 @@ func TestRangeColumnLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tb.Columns) != 2 || tb.Columns[0].Name != "5" || tb.Columns[1].Name != "8" || tb.Rows != 2 {
+	if len(tb.Columns) != 2 || tb.Columns[0].Name != "5" || tb.Columns[1].Name != "8" || tb.NumRows != 2 {
 		t.Errorf("got %s", schemaString(tb))
 	}
 }

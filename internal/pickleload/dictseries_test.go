@@ -21,8 +21,8 @@ func TestDictSeriesConvertedOnce(t *testing.T) {
 			t.Fatalf("Load: %v (timed out %v, panicked %v)", r.err, r.timedOut, r.panicked)
 		}
 	}
-	if inDict.table.Rows != n || len(inDict.table.Columns) != 1 || inDict.table.Columns[0].Name != "a" {
-		t.Fatalf("dict: %s, %d rows", schemaString(inDict.table), inDict.table.Rows)
+	if inDict.table.NumRows != n || len(inDict.table.Columns) != 1 || inDict.table.Columns[0].Name != "a" {
+		t.Fatalf("dict: %s, %d rows", schemaString(inDict.table), inDict.table.NumRows)
 	}
 	// One float64 column is 8n bytes; a second conversion adds at least that.
 	if extra := int64(inDict.allocated) - int64(alone.allocated); extra > 4*n {

@@ -73,8 +73,8 @@ func TestSamples(t *testing.T) {
 			if err := tbl.Validate(); err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			if tbl.Rows != 3000 {
-				t.Errorf("rows = %d, want 3000", tbl.Rows)
+			if tbl.NumRows != 3000 {
+				t.Errorf("rows = %d, want 3000", tbl.NumRows)
 			}
 			for _, want := range []struct {
 				name string
@@ -210,7 +210,7 @@ func schemaString(tbl *table.Table) string {
 			b.WriteString(" null")
 		}
 	}
-	fmt.Fprintf(&b, "] rows=%d", tbl.Rows)
+	fmt.Fprintf(&b, "] rows=%d", tbl.NumRows)
 	return b.String()
 }
 

@@ -277,7 +277,7 @@ func TestLoadKeepsVectorsInPlace(t *testing.T) {
 					c = col
 				}
 			}
-			if c == nil || c.RawVectors == nil || len(c.RawVectors) != tb.Rows {
+			if c == nil || c.RawVectors == nil || len(c.RawVectors) != tb.NumRows {
 				t.Fatalf("%s: no vector column in RawVectors layout: %s", name, schema(tb))
 			}
 			start := uintptr(unsafe.Pointer(&data[0]))
@@ -310,8 +310,8 @@ func TestLoadSparseSeriesIsDensified(t *testing.T) {
 			t.Fatalf("%s: %v", v, err)
 		}
 		c := tb.Column("bseries")
-		if tb.Rows != 15 || c == nil || c.Type != table.TypeDouble {
-			t.Fatalf("%s: got %s rows=%d", v, schema(tb), tb.Rows)
+		if tb.NumRows != 15 || c == nil || c.Type != table.TypeDouble {
+			t.Fatalf("%s: got %s rows=%d", v, schema(tb), tb.NumRows)
 		}
 		// pandas: {0: 0.0, ..., 6: 6.0, 7-11: nan, 12: 12.0, 13: 13.0, 14: nan}
 		if c.Doubles[6] != 6 || c.Doubles[12] != 12 || !c.IsNull(7) || !c.IsNull(14) || c.IsNull(13) {

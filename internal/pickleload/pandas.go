@@ -214,7 +214,7 @@ func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
 			cols[p] = col
 		}
 	}
-	t := &table.Table{Rows: rows}
+	t := &table.Table{NumRows: rows}
 	idxCols, err := c.indexColumns(axes[1], rows)
 	if err != nil {
 		return nil, err
@@ -227,7 +227,7 @@ func (c *conv) dataFrame(df *pyObject) (*table.Table, error) {
 		t.Columns = append(t.Columns, col)
 	}
 	if len(t.Columns) == 0 {
-		t.Rows = 0 // no columns: nothing to stream, whatever the index says
+		t.NumRows = 0 // no columns: nothing to stream, whatever the index says
 	}
 	return t, nil
 }
@@ -297,7 +297,7 @@ func (c *conv) series(s *pyObject) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &table.Table{Rows: rows}
+	t := &table.Table{NumRows: rows}
 	idxCols, err := c.indexColumns(axes[0], rows)
 	if err != nil {
 		return nil, err

@@ -372,7 +372,7 @@ func TestRedteam(t *testing.T) {
 				return
 			}
 			if !tc.ok {
-				t.Errorf("Load succeeded (%d rows, %d columns), want an error", res.table.Rows, len(res.table.Columns))
+				t.Errorf("Load succeeded (%d rows, %d columns), want an error", res.table.NumRows, len(res.table.Columns))
 			}
 			checkRedteamTable(t, res.table)
 		})
@@ -385,8 +385,8 @@ func checkRedteamTable(t *testing.T, tb *table.Table) {
 	if err := tb.Validate(); err != nil {
 		t.Fatalf("table fails Validate: %v", err)
 	}
-	if tb.Rows < 0 {
-		t.Fatalf("table has %d rows", tb.Rows)
+	if tb.NumRows < 0 {
+		t.Fatalf("table has %d rows", tb.NumRows)
 	}
 	for _, c := range tb.Columns {
 		if !utf8.ValidString(c.Name) {

@@ -149,7 +149,7 @@ func (c *conv) records(items []any) (*table.Table, error) {
 			cols[j][r] = e.value
 		}
 	}
-	t := &table.Table{Rows: len(items)}
+	t := &table.Table{NumRows: len(items)}
 	for j, name := range names {
 		col, err := c.buildColumn(name, cols[j])
 		if err != nil {
@@ -199,7 +199,7 @@ func (c *conv) dict(es []entry) (*table.Table, error) {
 		e := es[nonSeq]
 		return nil, colErr(ErrUnsupported, keyName(e.key), -1, "dict of columns with a non-sequence value of type %s", typeName(e.value))
 	}
-	t := &table.Table{Rows: rows}
+	t := &table.Table{NumRows: rows}
 	for i, e := range es {
 		name := keyName(e.key)
 		col := series[i]
@@ -240,7 +240,7 @@ func (c *conv) seqLen(v any) (int, bool, *table.Column, error) {
 				if err != nil {
 					return 0, false, nil, err
 				}
-				return t.Rows, true, t.Columns[len(t.Columns)-1], nil
+				return t.NumRows, true, t.Columns[len(t.Columns)-1], nil
 			}
 			return 0, false, nil, err
 		}
@@ -309,7 +309,7 @@ func (c *conv) arrayTable(a *ndarray) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &table.Table{Columns: []*table.Column{col}, Rows: col.Len()}, nil
+	return &table.Table{Columns: []*table.Column{col}, NumRows: col.Len()}, nil
 }
 
 // arrayColumn converts a numpy array to a column: 2-D numeric arrays are

@@ -31,7 +31,7 @@ func finiteVectors(t *table.Table) error {
 		}
 		var nulls []int
 		copied := false
-		for r := 0; r < t.Rows; r++ {
+		for r := 0; r < t.NumRows; r++ {
 			v := c.Vectors[r*c.VectorDim : (r+1)*c.VectorDim]
 			nan, bad := 0, false
 			for _, f := range v {

@@ -15,7 +15,7 @@ func vecTable(rows [][]float32) *table.Table {
 	for _, r := range rows {
 		c.Vectors = append(c.Vectors, r...)
 	}
-	return &table.Table{Columns: []*table.Column{c}, Rows: len(rows)}
+	return &table.Table{Columns: []*table.Column{c}, NumRows: len(rows)}
 }
 
 // rawTable is vecTable in the RawVectors layout.

@@ -1,16 +1,3 @@
-// Package table is embedstream's in-memory dataset: an ordered schema and typed
-// columns with null positions, mapping one to one onto the wire contract's
-// Field and Column messages.
-//
-// # Layout
-//
-// A [Table] holds [Column]s of equal length ([Table.Rows]). Each column keeps
-// its values in exactly one typed slice chosen by its [Type]; a null row keeps
-// the zero value in that slice and its index in [Column.Nulls]. Vectors are
-// either one flat row-major []float32 ([Column.Vectors]) or one little-endian
-// byte slice per row ([Column.RawVectors], how a loader keeps vectors that sit
-// apart in its input without copying them); either way a run of rows is a
-// subslice ([Column.Slice]) and never a copy.
 package table
 
 import (
@@ -33,7 +20,7 @@ const (
 	TypeBool        Type = 4 // Bools
 	TypeTimestamp   Type = 5 // Int64s: microseconds since the Unix epoch, UTC
 	TypeBytes       Type = 6 // Bytes
-	TypeFloatVector Type = 7 // Vectors: Rows*VectorDim float32, row-major; or RawVectors
+	TypeFloatVector Type = 7 // Vectors: rows*VectorDim float32, row-major; or RawVectors
 	TypeStringList  Type = 8 // StringLists
 	TypeJSON        Type = 9 // Strings: compact JSON text of each value
 )
@@ -100,10 +87,11 @@ type Column struct {
 	ValidUTF8 bool
 }
 
-// Table is a dataset: columns in schema order, each of Rows values.
+// Table is a dataset held whole in memory: columns in schema order, each of
+// NumRows values. It is the [Source] of such a dataset.
 type Table struct {
 	Columns []*Column
-	Rows    int
+	NumRows int
 }
 
 // Schema returns the fields of t in column order.
@@ -247,7 +235,7 @@ func (c *Column) Slice(lo, hi int) *Column {
 
 // Slice returns a table holding rows [lo, hi) of t; see [Column.Slice].
 func (t *Table) Slice(lo, hi int) *Table {
-	s := &Table{Columns: make([]*Column, len(t.Columns)), Rows: hi - lo}
+	s := &Table{Columns: make([]*Column, len(t.Columns)), NumRows: hi - lo}
 	for i, c := range t.Columns {
 		s.Columns[i] = c.Slice(lo, hi)
 	}
@@ -255,7 +243,7 @@ func (t *Table) Slice(lo, hi int) *Table {
 }
 
 // Validate checks the table's invariants: unique non-empty names, known types,
-// every column holding Rows values, vector dimensions set, null indices
+// every column holding NumRows values, vector dimensions set, null indices
 // ascending, in range and only on nullable columns.
 func (t *Table) Validate() error {
 	seen := make(map[string]bool, len(t.Columns))
@@ -274,24 +262,24 @@ func (t *Table) Validate() error {
 			if c.VectorDim <= 0 {
 				return fmt.Errorf("table: vector column %q has dimension %d", c.Name, c.VectorDim)
 			}
-			if c.RawVectors == nil && len(c.Vectors) != t.Rows*c.VectorDim {
-				return fmt.Errorf("table: vector column %q holds %d floats, want %d rows x %d", c.Name, len(c.Vectors), t.Rows, c.VectorDim)
+			if c.RawVectors == nil && len(c.Vectors) != t.NumRows*c.VectorDim {
+				return fmt.Errorf("table: vector column %q holds %d floats, want %d rows x %d", c.Name, len(c.Vectors), t.NumRows, c.VectorDim)
 			}
-		} else if n := c.Len(); n != t.Rows {
-			return fmt.Errorf("table: column %q holds %d values, want %d", c.Name, n, t.Rows)
+		} else if n := c.Len(); n != t.NumRows {
+			return fmt.Errorf("table: column %q holds %d values, want %d", c.Name, n, t.NumRows)
 		}
 		if len(c.Nulls) > 0 && !c.Nullable {
 			return fmt.Errorf("table: column %q has nulls but is not nullable", c.Name)
 		}
 		prev := -1
 		for _, n := range c.Nulls {
-			if n <= prev || n >= t.Rows {
+			if n <= prev || n >= t.NumRows {
 				return fmt.Errorf("table: column %q: null index %d out of order or range", c.Name, n)
 			}
 			prev = n
 		}
 		if c.Type == TypeFloatVector && c.RawVectors != nil {
-			if err := c.validateRaw(t.Rows); err != nil {
+			if err := c.validateRaw(t.NumRows); err != nil {
 				return err
 			}
 		}

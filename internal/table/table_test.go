@@ -8,7 +8,7 @@ import (
 )
 
 func sample() *Table {
-	return &Table{Rows: 5, Columns: []*Column{
+	return &Table{NumRows: 5, Columns: []*Column{
 		{Field: Field{Name: "id", Type: TypeInt64}, Int64s: []int64{1, 2, 3, 4, 5}},
 		{Field: Field{Name: "name", Type: TypeString, Nullable: true}, Strings: []string{"a", "", "c", "", "e"}, Nulls: []int{1, 3}},
 		{Field: Field{Name: "emb", Type: TypeFloatVector, VectorDim: 2}, Vectors: []float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
@@ -24,7 +24,7 @@ func TestSliceSharesVectors(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if s.Rows != 3 || s.Columns[0].Int64s[0] != 2 {
+	if s.NumRows != 3 || s.Columns[0].Int64s[0] != 2 {
 		t.Fatalf("bad slice: %+v", s.Columns[0])
 	}
 	if got := s.Columns[1].Nulls; len(got) != 2 || got[0] != 0 || got[1] != 2 {
@@ -55,7 +55,7 @@ func rawSample() *Column {
 
 func TestRawVectors(t *testing.T) {
 	c := rawSample()
-	tb := &Table{Rows: 5, Columns: []*Column{c}}
+	tb := &Table{NumRows: 5, Columns: []*Column{c}}
 	if err := tb.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestRawVectors(t *testing.T) {
 	} {
 		c := rawSample()
 		breakIt(c)
-		if err := (&Table{Rows: 5, Columns: []*Column{c}}).Validate(); err == nil {
+		if err := (&Table{NumRows: 5, Columns: []*Column{c}}).Validate(); err == nil {
 			t.Errorf("%s: Validate accepted it", name)
 		}
 	}

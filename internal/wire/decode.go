@@ -80,7 +80,7 @@ func chunkFromProto(schema []table.Field, c *pb.DataChunk, checkUTF8 bool) (*tab
 		return nil, fmt.Errorf("%w: chunk %d has %d columns, the schema has %d", ErrInvalidChunk, seq, got, want)
 	}
 	n := int(c.GetRecordCount())
-	t := &table.Table{Rows: n, Columns: make([]*table.Column, len(schema))}
+	t := &table.Table{NumRows: n, Columns: make([]*table.Column, len(schema))}
 	for i, f := range schema {
 		col, err := columnFromProto(f, c.GetColumns()[i], n, checkUTF8)
 		if err != nil {

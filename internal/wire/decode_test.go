@@ -16,7 +16,7 @@ import (
 
 // allTypes is a table with every field type, nulls on the nullable ones.
 func allTypes() *table.Table {
-	return &table.Table{Rows: 3, Columns: []*table.Column{
+	return &table.Table{NumRows: 3, Columns: []*table.Column{
 		{Field: table.Field{Name: "id", Type: table.TypeInt64}, Int64s: []int64{9007199254740993, -1, 0}},
 		{Field: table.Field{Name: "s", Type: table.TypeString, Nullable: true}, Strings: []string{"한국어", "", "x"}, Nulls: []int{1}},
 		{Field: table.Field{Name: "d", Type: table.TypeDouble, Nullable: true}, Doubles: []float64{0.1, 0, 1e21}, Nulls: []int{1}},

@@ -29,7 +29,7 @@ func TestValidSHA256(t *testing.T) {
 }
 
 func TestChunkToProtoSharesVectors(t *testing.T) {
-	tb := &table.Table{Rows: 3, Columns: []*table.Column{
+	tb := &table.Table{NumRows: 3, Columns: []*table.Column{
 		{Field: table.Field{Name: "s", Type: table.TypeString, Nullable: true}, Strings: []string{"a", "", "c"}, Nulls: []int{1}},
 		{Field: table.Field{Name: "v", Type: table.TypeFloatVector, VectorDim: 2}, Vectors: []float32{1, 2, 3, 4, 5, 6}},
 		{Field: table.Field{Name: "l", Type: table.TypeStringList}, StringLists: [][]string{{"x"}, nil, {"y", "z"}}},

@@ -75,7 +75,7 @@ func runLoad(args []string) error {
 			return err
 		}
 	}
-	res := loadResult{Bytes: int64(len(data)), Rows: t.Rows, Seconds: secs, ReadSeconds: read, CPUSeconds: cpu,
+	res := loadResult{Bytes: int64(len(data)), Rows: t.NumRows, Seconds: secs, ReadSeconds: read, CPUSeconds: cpu,
 		PeakRSSBytes: procStatus(os.Getpid(), "VmHWM"), BaseRSSBytes: base}
 	runtime.KeepAlive(t)
 	return json.NewEncoder(os.Stdout).Encode(res)

@@ -106,10 +106,10 @@ func runWire(ctx context.Context, args []string) error {
 // encodeMessages encodes IngestDataRequest chunks of ~1 MiB from t, cycling
 // through its rows until total bytes are reached.
 func encodeMessages(t *table.Table, total int64) ([][]byte, error) {
-	if t.Rows == 0 {
+	if t.NumRows == 0 {
 		return nil, errors.New("wire: the table has no rows")
 	}
-	probe := min(t.Rows, 64)
+	probe := min(t.NumRows, 64)
 	b, err := proto.Marshal(chunkRequest(t, 0, probe, 0))
 	if err != nil {
 		return nil, fmt.Errorf("wire: encode: %w", err)
@@ -118,14 +118,14 @@ func encodeMessages(t *table.Table, total int64) ([][]byte, error) {
 	var msgs [][]byte
 	var sent int64
 	for lo, seq := 0, uint64(0); sent < total; seq++ {
-		hi := min(lo+per, t.Rows)
+		hi := min(lo+per, t.NumRows)
 		b, err := proto.Marshal(chunkRequest(t, lo, hi, seq))
 		if err != nil {
 			return nil, fmt.Errorf("wire: encode: %w", err)
 		}
 		msgs = append(msgs, b)
 		sent += int64(len(b))
-		if lo = hi; lo == t.Rows {
+		if lo = hi; lo == t.NumRows {
 			lo = 0
 		}
 	}
