@@ -10,6 +10,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/sink"
 )
 
 // BenchmarkStream streams tables to the reference batch server on loopback
@@ -45,7 +46,7 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				res, err := c.Stream(ctx, meta(fmt.Sprint("bench-", i)), tb, batchclient.Options{}, nil)
+				res, err := c.Stream(ctx, meta(fmt.Sprint("bench-", i)), tb, sink.Options{}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

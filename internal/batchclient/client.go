@@ -15,13 +15,13 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/embedstream/embedstream/internal/chunk"
 )
 
 // Defaults of [Config]; a zero field takes these.
 const (
-	DefaultMaxMsgBytes      = 4 << 20 // gRPC servers' default MaxRecvMsgSize
-	DefaultChunkBytes       = 1 << 20
-	DefaultChunkRecords     = 10000
+	DefaultMaxMsgBytes      = chunk.DefaultMaxBytes // gRPC servers' default MaxRecvMsgSize
 	DefaultBaseTimeout      = 60 * time.Second
 	DefaultMinRate          = 10 << 20 // bytes per second
 	DefaultKeepaliveTime    = 5 * time.Minute
@@ -40,7 +40,8 @@ type Config struct {
 	// TLSServerName overrides the name checked in the server's certificate.
 	TLSServerName string
 	// MaxMsgBytes bounds every message the client sends; chunks never exceed
-	// it. It must not exceed the server's max receive size (default 4 MiB).
+	// it (chunk.Options.MaxBytes). It must not exceed the server's max
+	// receive size (default 4 MiB).
 	MaxMsgBytes int
 	// BaseTimeout plus the data size at MinRate bytes/second is each
 	// stream's deadline.

@@ -22,12 +22,18 @@ import (
 	"github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/chunk"
+	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/polltest"
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/table"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
 )
 
 const waitTimeout = 20 * time.Second
+
+// The worker's Processor streams through a Client.
+var _ ingest.Streamer = (*batchclient.Client)(nil)
 
 var sha = strings.Repeat("ab", 32)
 
@@ -85,8 +91,8 @@ func sampleTable(n, dim int) *table.Table {
 	return &table.Table{Columns: []*table.Column{id, title, skills, years, emb}, NumRows: n}
 }
 
-func meta(id string) batchclient.Meta {
-	return batchclient.Meta{IngestID: id, Domain: "recruit", FileName: "f.pkl", Attempt: 1, SourceSHA256: sha, EnqueuedAt: time.Now()}
+func meta(id string) sink.Meta {
+	return sink.Meta{IngestID: id, Domain: "recruit", FileName: "f.pkl", Attempt: 1, SourceSHA256: sha, EnqueuedAt: time.Now()}
 }
 
 func canonicalOf(t *testing.T, tb *table.Table) []byte {
@@ -106,7 +112,7 @@ func TestStreamCommitsAllRowsInBoundedChunks(t *testing.T) {
 
 	var calls int
 	var last [3]uint64
-	res, err := c.Stream(context.Background(), meta("job-1"), tb, batchclient.Options{ChunkBytes: 16 << 10, ChunkRecords: 500},
+	res, err := c.Stream(context.Background(), meta("job-1"), tb, sink.Options{ChunkBytes: 16 << 10, ChunkRecords: 500},
 		func(records, chunks, bytes uint64) { calls++; last = [3]uint64{records, chunks, bytes} })
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +145,7 @@ func TestStreamRecordBoundAndDuplicate(t *testing.T) {
 	s := startServer(t, batchserver.Config{})
 	c := newClient(t, batchclient.Config{Addr: s.addr})
 	tb := sampleTable(1000, 4)
-	res, err := c.Stream(context.Background(), meta("job-2"), tb, batchclient.Options{ChunkRecords: 100}, nil)
+	res, err := c.Stream(context.Background(), meta("job-2"), tb, sink.Options{ChunkRecords: 100}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +154,7 @@ func TestStreamRecordBoundAndDuplicate(t *testing.T) {
 	}
 	m := meta("job-2")
 	m.Attempt = 2
-	res, err = c.Stream(context.Background(), m, tb, batchclient.Options{}, nil)
+	res, err = c.Stream(context.Background(), m, tb, sink.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +170,7 @@ func TestStreamZeroRecords(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, batchserver.Config{})
 	c := newClient(t, batchclient.Config{Addr: s.addr})
-	res, err := c.Stream(context.Background(), meta("empty"), sampleTable(0, 8), batchclient.Options{}, nil)
+	res, err := c.Stream(context.Background(), meta("empty"), sampleTable(0, 8), sink.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +187,14 @@ func TestStreamUnavailableIsTransient(t *testing.T) {
 	s := startServer(t, batchserver.Config{FailFirst: 1})
 	c := newClient(t, batchclient.Config{Addr: s.addr})
 	tb := sampleTable(50, 4)
-	_, err := c.Stream(context.Background(), meta("flaky"), tb, batchclient.Options{}, nil)
-	if !errors.Is(err, batchclient.ErrUnavailable) || errors.Is(err, batchclient.ErrRejected) {
+	_, err := c.Stream(context.Background(), meta("flaky"), tb, sink.Options{}, nil)
+	if !errors.Is(err, sink.ErrUnavailable) || errors.Is(err, sink.ErrRejected) {
 		t.Fatalf("first stream: %v, want ErrUnavailable", err)
 	}
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("error %q does not carry the gRPC status", err)
 	}
-	if _, err := c.Stream(context.Background(), meta("flaky"), tb, batchclient.Options{}, nil); err != nil {
+	if _, err := c.Stream(context.Background(), meta("flaky"), tb, sink.Options{}, nil); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 }
@@ -204,8 +210,8 @@ func TestStreamNoServerIsTransient(t *testing.T) {
 	c := newClient(t, batchclient.Config{Addr: addr})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	_, err = c.Stream(ctx, meta("nobody"), sampleTable(3, 2), batchclient.Options{}, nil)
-	if !errors.Is(err, batchclient.ErrUnavailable) {
+	_, err = c.Stream(ctx, meta("nobody"), sampleTable(3, 2), sink.Options{}, nil)
+	if !errors.Is(err, sink.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}
 }
@@ -233,12 +239,12 @@ func TestStreamClassifiesCodes(t *testing.T) {
 		code codes.Code
 		want error
 	}{
-		{codes.InvalidArgument, batchclient.ErrRejected},
-		{codes.FailedPrecondition, batchclient.ErrRejected},
-		{codes.Unavailable, batchclient.ErrUnavailable},
-		{codes.ResourceExhausted, batchclient.ErrUnavailable},
-		{codes.Aborted, batchclient.ErrUnavailable},
-		{codes.DeadlineExceeded, batchclient.ErrUnavailable},
+		{codes.InvalidArgument, sink.ErrRejected},
+		{codes.FailedPrecondition, sink.ErrRejected},
+		{codes.Unavailable, sink.ErrUnavailable},
+		{codes.ResourceExhausted, sink.ErrUnavailable},
+		{codes.Aborted, sink.ErrUnavailable},
+		{codes.DeadlineExceeded, sink.ErrUnavailable},
 	} {
 		t.Run(tc.code.String(), func(t *testing.T) {
 			t.Parallel()
@@ -251,7 +257,7 @@ func TestStreamClassifiesCodes(t *testing.T) {
 			go func() { _ = gs.Serve(lis) }()
 			t.Cleanup(gs.Stop)
 			c := newClient(t, batchclient.Config{Addr: lis.Addr().String()})
-			_, err = c.Stream(context.Background(), meta("x"), sampleTable(20, 2), batchclient.Options{}, nil)
+			_, err = c.Stream(context.Background(), meta("x"), sampleTable(20, 2), sink.Options{}, nil)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -275,7 +281,7 @@ func TestStreamCancelReturnsCauseAndCommitsNothing(t *testing.T) {
 		case <-time.After(waitTimeout):
 		}
 	}()
-	_, err := c.Stream(ctx, meta("cut"), sampleTable(2000, 8), batchclient.Options{ChunkRecords: 10}, nil)
+	_, err := c.Stream(ctx, meta("cut"), sampleTable(2000, 8), sink.Options{ChunkRecords: 10}, nil)
 	if !errors.Is(err, cause) {
 		t.Fatalf("got %v, want the cancel cause", err)
 	}
@@ -298,8 +304,8 @@ func TestStreamRecordTooLarge(t *testing.T) {
 	c := newClient(t, batchclient.Config{Addr: s.addr, MaxMsgBytes: 64 << 10})
 	tb := sampleTable(10, 2)
 	tb.Column("title").Strings[4] = strings.Repeat("y", 100<<10)
-	_, err := c.Stream(context.Background(), meta("big"), tb, batchclient.Options{}, nil)
-	if !errors.Is(err, batchclient.ErrRecordTooLarge) || !errors.Is(err, batchclient.ErrRejected) {
+	_, err := c.Stream(context.Background(), meta("big"), tb, sink.Options{}, nil)
+	if !errors.Is(err, chunk.ErrRecordTooLarge) || !errors.Is(err, sink.ErrRejected) {
 		t.Fatalf("got %v, want ErrRecordTooLarge", err)
 	}
 	if _, ok := s.srv.Committed("big"); ok {
@@ -311,12 +317,12 @@ func TestStreamRefusesBadMetadataLocally(t *testing.T) {
 	t.Parallel()
 	c := newClient(t, batchclient.Config{Addr: "127.0.0.1:1"})
 	m := meta("bad id/with slash")
-	if _, err := c.Stream(context.Background(), m, sampleTable(1, 1), batchclient.Options{}, nil); !errors.Is(err, batchclient.ErrRejected) {
+	if _, err := c.Stream(context.Background(), m, sampleTable(1, 1), sink.Options{}, nil); !errors.Is(err, sink.ErrRejected) {
 		t.Errorf("bad ingest_id: %v, want ErrRejected", err)
 	}
 	m = meta("ok")
 	m.SourceSHA256 = "nope"
-	if _, err := c.Stream(context.Background(), m, sampleTable(1, 1), batchclient.Options{}, nil); !errors.Is(err, batchclient.ErrRejected) {
+	if _, err := c.Stream(context.Background(), m, sampleTable(1, 1), sink.Options{}, nil); !errors.Is(err, sink.ErrRejected) {
 		t.Errorf("bad sha256: %v, want ErrRejected", err)
 	}
 }
@@ -330,7 +336,7 @@ func TestStreamBeforeCommitErrorCommitsNothing(t *testing.T) {
 	veto := errors.New("test: data refused while streaming")
 	calls := 0
 	_, err := c.Stream(context.Background(), meta("vetoed"), sampleTable(500, 4),
-		batchclient.Options{ChunkRecords: 50, BeforeCommit: func() error { calls++; return veto }}, nil)
+		sink.Options{ChunkRecords: 50, BeforeCommit: func() error { calls++; return veto }}, nil)
 	if !errors.Is(err, veto) || calls != 1 {
 		t.Fatalf("got %v after %d calls, want the veto after 1", err, calls)
 	}
@@ -347,7 +353,7 @@ func TestStreamBeforeCommitErrorCommitsNothing(t *testing.T) {
 	}
 	// A nil verdict commits.
 	res, err := c.Stream(context.Background(), meta("vetoed"), sampleTable(500, 4),
-		batchclient.Options{BeforeCommit: func() error { return nil }}, nil)
+		sink.Options{BeforeCommit: func() error { return nil }}, nil)
 	if err != nil || res.RecordsReceived != 500 {
 		t.Fatalf("%+v, %v", res, err)
 	}

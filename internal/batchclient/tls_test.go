@@ -8,6 +8,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/tlstest"
 )
 
@@ -21,7 +22,7 @@ func TestStreamMutualTLS(t *testing.T) {
 	s := startServer(t, batchserver.Config{TLS: tc})
 
 	c := newClient(t, batchclient.Config{Addr: s.addr, TLSCA: p.CAFile, TLSCert: p.ClientCertFile, TLSKey: p.ClientKeyFile})
-	res, err := c.Stream(context.Background(), meta("tls-1"), sampleTable(100, 4), batchclient.Options{}, nil)
+	res, err := c.Stream(context.Background(), meta("tls-1"), sampleTable(100, 4), sink.Options{}, nil)
 	if err != nil || res.RecordsReceived != 100 {
 		t.Fatalf("mTLS stream: %+v, %v", res, err)
 	}
@@ -30,7 +31,7 @@ func TestStreamMutualTLS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	anon := newClient(t, batchclient.Config{Addr: s.addr, TLSCA: p.CAFile})
-	if _, err := anon.Stream(ctx, meta("tls-2"), sampleTable(10, 4), batchclient.Options{}, nil); !errors.Is(err, batchclient.ErrUnavailable) {
+	if _, err := anon.Stream(ctx, meta("tls-2"), sampleTable(10, 4), sink.Options{}, nil); !errors.Is(err, sink.ErrUnavailable) {
 		t.Fatalf("stream without a client certificate: %v, want ErrUnavailable", err)
 	}
 	if _, ok := s.srv.Committed("tls-2"); ok {

@@ -41,6 +41,7 @@ import (
 	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/sink"
 )
 
 // reuseTimeout bounds every job of these tests; reaching it fails the test.
@@ -586,8 +587,8 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = runJob(t.Context(), p, good, nil)
-	if !errors.Is(err, batchclient.ErrUnavailable) {
-		t.Fatalf("good file, no server: err = %v, want batchclient.ErrUnavailable", err)
+	if !errors.Is(err, sink.ErrUnavailable) {
+		t.Fatalf("good file, no server: err = %v, want sink.ErrUnavailable", err)
 	}
 	p.bufs.release()
 	if err := checkOutcome(bad, badErr); err != nil {

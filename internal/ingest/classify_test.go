@@ -10,11 +10,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/source"
 )
 
@@ -34,8 +34,8 @@ func TestClassify(t *testing.T) {
 		{"missing object", wrap(queue.ErrFileNotFound), ingest.ClassFileNotFound, true},
 		{"bad pickle", wrap(&pickleload.Error{Kind: pickleload.ErrMalformed, Offset: 3, Row: -1, Msg: "truncated"}), ingest.ClassBadPickle, true},
 		{"validation", wrap(fmt.Errorf("%w: recruit_id row 3 is null", domain.ErrValidation)), ingest.ClassValidation, true},
-		{"server rejected", wrap(fmt.Errorf("%w: %w", batchclient.ErrRejected, status.Error(codes.InvalidArgument, "bad"))), ingest.ClassServerRejected, true},
-		{"server unavailable", wrap(fmt.Errorf("%w: %w", batchclient.ErrUnavailable, status.Error(codes.Unavailable, "down"))), ingest.ClassServerUnavailable, false},
+		{"server rejected", wrap(fmt.Errorf("%w: %w", sink.ErrRejected, status.Error(codes.InvalidArgument, "bad"))), ingest.ClassServerRejected, true},
+		{"server unavailable", wrap(fmt.Errorf("%w: %w", sink.ErrUnavailable, status.Error(codes.Unavailable, "down"))), ingest.ClassServerUnavailable, false},
 		{"nats", wrap(nats.ErrTimeout), ingest.ClassNATS, false},
 		{"nats via queue", wrap(fmt.Errorf("%w: no responders", queue.ErrUnavailable)), ingest.ClassNATS, false},
 		{"io", wrap(fs.ErrPermission), ingest.ClassIO, false},

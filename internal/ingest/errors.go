@@ -7,10 +7,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/source"
 )
 
@@ -105,11 +105,11 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassBadPickle, true
 	case errors.Is(err, domain.ErrValidation):
 		return ClassValidation, true
-	case errors.Is(err, batchclient.ErrRejected):
+	case errors.Is(err, sink.ErrRejected):
 		return ClassServerRejected, true
 	case errors.Is(err, errPanic):
 		return ClassInternal, true
-	case errors.Is(err, batchclient.ErrUnavailable):
+	case errors.Is(err, sink.ErrUnavailable):
 		return ClassServerUnavailable, false
 	case isNATS(err):
 		return ClassNATS, false

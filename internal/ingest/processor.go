@@ -11,22 +11,22 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/source"
 	"github.com/embedstream/embedstream/internal/table"
 )
 
-// Streamer sends one table to the batch server as one ingest stream;
-// implemented by *batchclient.Client. Errors wrap batchclient.ErrRejected or
-// batchclient.ErrUnavailable, or the cause of ctx when it ended. Stream
-// must not use t after it returns: the [Processor] reuses the memory the
-// table aliases for later jobs.
+// Streamer sends one dataset to the batch server as one ingest stream;
+// implemented by *batchclient.Client. Errors wrap sink.ErrRejected or
+// sink.ErrUnavailable, or the cause of ctx when it ended. Stream must not
+// use src after it returns: the [Processor] reuses the memory the table
+// aliases for later jobs.
 type Streamer interface {
-	Stream(ctx context.Context, meta batchclient.Meta, t *table.Table, opts batchclient.Options, progress batchclient.ProgressFunc) (batchclient.Result, error)
+	Stream(ctx context.Context, meta sink.Meta, src table.Source, opts sink.Options, progress sink.ProgressFunc) (sink.Result, error)
 }
 
 // Domains looks up a domain by name; implemented by *domain.Registry.
@@ -128,7 +128,7 @@ type Report struct {
 	Records   int    // records in the file
 	FileBytes int64  // size of the pickle file
 	SHA256    string // hex sha256 of the file
-	Result    batchclient.Result
+	Result    sink.Result
 	Phases    Phases // how long each phase that ran took
 }
 
@@ -237,14 +237,14 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 			return obs.BeforeCommit()
 		}
 	}
-	opts := batchclient.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes, BeforeCommit: beforeCommit}
+	opts := sink.Options{ChunkRecords: p.cfg.ChunkRecords, ChunkBytes: p.cfg.ChunkBytes, BeforeCommit: beforeCommit}
 	if job.Options.ChunkRecords > 0 {
 		opts.ChunkRecords = job.Options.ChunkRecords
 	}
 	if job.Options.ChunkBytes > 0 {
 		opts.ChunkBytes = job.Options.ChunkBytes
 	}
-	meta := batchclient.Meta{
+	meta := sink.Meta{
 		IngestID:     job.ID,
 		Domain:       job.Domain,
 		FileName:     job.FileName,
@@ -252,7 +252,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		SourceSHA256: rep.SHA256,
 		EnqueuedAt:   job.EnqueuedAt,
 	}
-	var progress batchclient.ProgressFunc
+	var progress sink.ProgressFunc
 	if obs != nil {
 		progress = obs.Sent
 	}

@@ -1,4 +1,4 @@
-package batchclient
+package chunk
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/table"
 )
 
@@ -21,18 +22,18 @@ func TestEncodeTrustsValidUTF8(t *testing.T) {
 			{Field: table.Field{Name: "l", Type: table.TypeStringList}, StringLists: [][]string{{s}, {"b"}}, ValidUTF8: valid},
 		}}
 	}
-	checked, err := appendChunk(nil, mk("héllo", false), 0, 2, 1)
+	checked, err := appendChunk(nil, mk("héllo", false), 0, 2, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trusted, err := appendChunk(nil, mk("héllo", true), 0, 2, 1)
+	trusted, err := appendChunk(nil, mk("héllo", true), 0, 2, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(checked, trusted) {
 		t.Fatal("a ValidUTF8 column encodes differently")
 	}
-	if _, err := appendChunk(nil, mk("bad \xff", false), 0, 2, 1); !errors.Is(err, ErrRejected) {
+	if _, err := appendChunk(nil, mk("bad \xff", false), 0, 2, 1, 0); !errors.Is(err, sink.ErrRejected) {
 		t.Fatalf("unmarked invalid UTF-8: got %v, want ErrRejected", err)
 	}
 }
@@ -67,7 +68,7 @@ func BenchmarkEncodeDataFrame(b *testing.B) {
 				total := 0
 				for lo := 0; lo < tb.NumRows; lo += rows {
 					hi := min(lo+rows, tb.NumRows)
-					if buf, err = appendChunk(buf[:0], tb, lo, hi, uint64(lo/rows)); err != nil {
+					if buf, err = appendChunk(buf[:0], tb, lo, hi, uint64(lo/rows), uint64(lo)); err != nil {
 						b.Fatal(err)
 					}
 					total += len(buf)

@@ -1,4 +1,4 @@
-package batchclient
+package chunk
 
 import (
 	"encoding/binary"
@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/table"
 )
 
@@ -16,9 +17,10 @@ import (
 // IngestDataRequest{chunk: DataChunk{...}} straight from a table's columns,
 // byte for byte what proto.Marshal writes for wire.ChunkToProto's message
 // (regular fields in number order before the oneof, proto3 zero scalars
-// omitted, oneof messages always present), without building the message tree first: no per-row Strings
-// messages for string lists, no separate size pass over a message tree, and
-// float vectors and doubles copied as blocks on little-endian machines.
+// omitted, oneof messages always present), without building the message
+// tree first: no per-row Strings messages for string lists, no separate size
+// pass over a message tree, and float vectors and doubles copied as blocks
+// on little-endian machines.
 // encode_test.go checks the equivalence on every column type.
 
 // Field numbers of the contract (proto/embeddingstream/v1).
@@ -61,16 +63,17 @@ var littleEndian = func() bool {
 }()
 
 // chunkSize returns the encoded size of the request carrying rows [lo, hi)
-// of t as chunk seq.
-func chunkSize(t *table.Table, lo, hi int, seq uint64) int {
-	n := chunkBodySize(t, lo, hi, seq)
+// of t as chunk seq, whose first row is record first of the dataset (t may
+// be a window of it).
+func chunkSize(t *table.Table, lo, hi int, seq, first uint64) int {
+	n := chunkBodySize(t, lo, hi, seq, first)
 	return protowire.SizeTag(fieldRequestChunk) + protowire.SizeBytes(n)
 }
 
-func chunkBodySize(t *table.Table, lo, hi int, seq uint64) int {
+func chunkBodySize(t *table.Table, lo, hi int, seq, first uint64) int {
 	n := 0
 	n += sizeVarintField(fieldChunkSequence, seq)
-	n += sizeVarintField(fieldChunkFirstRecord, uint64(lo))
+	n += sizeVarintField(fieldChunkFirstRecord, first)
 	n += sizeVarintField(fieldChunkCount, uint64(hi-lo))
 	for _, c := range t.Columns {
 		n += protowire.SizeTag(fieldChunkColumns) + protowire.SizeBytes(columnSize(c, lo, hi))
@@ -166,22 +169,24 @@ func nullsSize(c *table.Column, lo, hi int) int {
 }
 
 // appendChunk appends the encoded request carrying rows [lo, hi) of t as
-// chunk seq to b. It fails only on a string that is not valid UTF-8, which
-// the contract (and every protobuf decoder) refuses; columns marked
+// chunk seq to b; first is the dataset's record index of row lo (lo itself
+// when t is the whole dataset, more when t is a window of it). It fails
+// only on a string that is not valid UTF-8, which the contract (and every
+// protobuf decoder) refuses ([sink.ErrRejected]); columns marked
 // table.Column.ValidUTF8 (checked by their producer, e.g. pickleload) are
 // not checked again (the check was 40-60 % of encoding a string-heavy
 // chunk).
-func appendChunk(b []byte, t *table.Table, lo, hi int, seq uint64) ([]byte, error) {
+func appendChunk(b []byte, t *table.Table, lo, hi int, seq, first uint64) ([]byte, error) {
 	b = protowire.AppendTag(b, fieldRequestChunk, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(chunkBodySize(t, lo, hi, seq)))
+	b = protowire.AppendVarint(b, uint64(chunkBodySize(t, lo, hi, seq, first)))
 	b = appendVarintField(b, fieldChunkSequence, seq)
-	b = appendVarintField(b, fieldChunkFirstRecord, uint64(lo))
+	b = appendVarintField(b, fieldChunkFirstRecord, first)
 	b = appendVarintField(b, fieldChunkCount, uint64(hi-lo))
 	for _, c := range t.Columns {
 		b = protowire.AppendTag(b, fieldChunkColumns, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(columnSize(c, lo, hi)))
 		var err error
-		if b, err = appendColumn(b, c, lo, hi); err != nil {
+		if b, err = appendColumn(b, c, lo, hi, first); err != nil {
 			return nil, err
 		}
 	}
@@ -196,7 +201,9 @@ func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(b, v)
 }
 
-func appendColumn(b []byte, c *table.Column, lo, hi int) ([]byte, error) {
+// appendColumn appends the Column message for rows [lo, hi) of c; first is
+// the dataset's record index of row lo, for errors.
+func appendColumn(b []byte, c *table.Column, lo, hi int, first uint64) ([]byte, error) {
 	// null_indices first: protobuf-go writes regular fields before oneofs.
 	if p := nullsSize(c, lo, hi); p > 0 {
 		b = protowire.AppendTag(b, fieldColumnNulls, protowire.BytesType)
@@ -211,7 +218,7 @@ func appendColumn(b []byte, c *table.Column, lo, hi int) ([]byte, error) {
 	case table.TypeString, table.TypeJSON:
 		for i, s := range c.Strings[lo:hi] {
 			if !c.ValidUTF8 && !utf8.ValidString(s) {
-				return nil, fmt.Errorf("%w: column %q row %d: string is not valid UTF-8", ErrRejected, c.Name, lo+i)
+				return nil, fmt.Errorf("%w: column %q row %d: string is not valid UTF-8", sink.ErrRejected, c.Name, first+uint64(i))
 			}
 			b = protowire.AppendTag(b, fieldValues, protowire.BytesType)
 			b = protowire.AppendString(b, s)
@@ -287,7 +294,7 @@ func appendColumn(b []byte, c *table.Column, lo, hi int) ([]byte, error) {
 			b = protowire.AppendVarint(b, uint64(stringsSize(l)))
 			for _, s := range l {
 				if !c.ValidUTF8 && !utf8.ValidString(s) {
-					return nil, fmt.Errorf("%w: column %q row %d: string is not valid UTF-8", ErrRejected, c.Name, lo+i)
+					return nil, fmt.Errorf("%w: column %q row %d: string is not valid UTF-8", sink.ErrRejected, c.Name, first+uint64(i))
 				}
 				b = protowire.AppendTag(b, fieldValues, protowire.BytesType)
 				b = protowire.AppendString(b, s)

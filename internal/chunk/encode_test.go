@@ -1,4 +1,4 @@
-package batchclient
+package chunk
 
 import (
 	"bytes"
@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/embedstream/embedstream/internal/sink"
 	"github.com/embedstream/embedstream/internal/table"
 	"github.com/embedstream/embedstream/internal/wire"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
@@ -76,15 +78,29 @@ func TestAppendChunkMatchesProtoMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendChunk(nil, tb, lo, hi, seq)
+		got, err := appendChunk(nil, tb, lo, hi, seq, uint64(lo))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("rows [%d,%d) seq %d: encoding differs from proto.Marshal (%d vs %d bytes)", lo, hi, seq, len(got), len(want))
 		}
-		if n := chunkSize(tb, lo, hi, seq); n != len(want) {
+		if n := chunkSize(tb, lo, hi, seq, uint64(lo)); n != len(want) {
 			t.Errorf("rows [%d,%d): chunkSize %d, encoded %d", lo, hi, n, len(want))
+		}
+		// The same rows out of a window of the table (nulls rebased, first
+		// record given apart) encode to the same bytes.
+		wlo, whi := lo-lo%7, min(tb.NumRows, hi+3)
+		w := tb.Slice(wlo, whi)
+		got, err = appendChunk(nil, w, lo-wlo, hi-wlo, seq, uint64(lo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("rows [%d,%d) seq %d out of window [%d,%d): encoding differs from the whole table's", lo, hi, seq, wlo, whi)
+		}
+		if n := chunkSize(w, lo-wlo, hi-wlo, seq, uint64(lo)); n != len(want) {
+			t.Errorf("rows [%d,%d) out of window [%d,%d): chunkSize %d, encoded %d", lo, hi, wlo, whi, n, len(want))
 		}
 	}
 }
@@ -93,9 +109,14 @@ func TestAppendChunkRefusesInvalidUTF8(t *testing.T) {
 	t.Parallel()
 	tb := randomTable(rand.New(rand.NewPCG(3, 4)), 10)
 	tb.Columns[8].StringLists[6] = []string{"ok", "bad \xff"}
-	_, err := appendChunk(nil, tb, 0, 10, 0)
-	if !errors.Is(err, ErrRejected) {
+	_, err := appendChunk(nil, tb, 0, 10, 0, 0)
+	if !errors.Is(err, sink.ErrRejected) {
 		t.Fatalf("got %v, want ErrRejected", err)
+	}
+	// Out of a window, the error names the dataset's row.
+	_, err = appendChunk(nil, tb.Slice(4, 10), 0, 6, 0, 4)
+	if !errors.Is(err, sink.ErrRejected) || !strings.Contains(err.Error(), `column "l" row 6:`) {
+		t.Fatalf("window [4,10): got %v, want ErrRejected naming row 6", err)
 	}
 }
 
@@ -112,13 +133,13 @@ func BenchmarkEncodeChunk(b *testing.B) {
 		name string
 		t    *table.Table
 	}{{"vectors", vec}, {"mixed", text}} {
-		size := chunkSize(bc.t, 0, bc.t.NumRows, 0)
+		size := chunkSize(bc.t, 0, bc.t.NumRows, 0, 0)
 		buf := make([]byte, 0, size)
 		b.Run(bc.name+"/direct", func(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := appendChunk(buf[:0], bc.t, 0, bc.t.NumRows, 0); err != nil {
+				if _, err := appendChunk(buf[:0], bc.t, 0, bc.t.NumRows, 0, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
