@@ -1,16 +1,21 @@
 package ingest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
+	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
@@ -33,6 +38,9 @@ func TestClassify(t *testing.T) {
 		{"missing file", wrap(fmt.Errorf("open: %w", source.ErrNotFound)), ingest.ClassFileNotFound, true},
 		{"missing object", wrap(queue.ErrFileNotFound), ingest.ClassFileNotFound, true},
 		{"bad pickle", wrap(&pickleload.Error{Kind: pickleload.ErrMalformed, Offset: 3, Row: -1, Msg: "truncated"}), ingest.ClassBadPickle, true},
+		{"too large", wrap(&dataset.Error{Op: "read", Name: "x.pkl", Err: fmt.Errorf("%w: 9 bytes, MAX_FILE_BYTES is 8", dataset.ErrTooLarge)}), ingest.ClassBadPickle, true},
+		{"file changed while read", wrap(&dataset.Error{Op: "read", Name: "x.pkl", Err: filebuf.ErrChanged}), ingest.ClassIO, false},
+		{"no object store", wrap(&dataset.Error{Op: "open object", Name: "x.pkl", Err: dataset.ErrNoObjectStore}), ingest.ClassIO, true},
 		{"validation", wrap(fmt.Errorf("%w: recruit_id row 3 is null", domain.ErrValidation)), ingest.ClassValidation, true},
 		{"server rejected", wrap(fmt.Errorf("%w: %w", sink.ErrRejected, status.Error(codes.InvalidArgument, "bad"))), ingest.ClassServerRejected, true},
 		{"server unavailable", wrap(fmt.Errorf("%w: %w", sink.ErrUnavailable, status.Error(codes.Unavailable, "down"))), ingest.ClassServerUnavailable, false},
@@ -54,5 +62,38 @@ func TestClassify(t *testing.T) {
 	}
 	if err := ingest.Permanent(fs.ErrClosed); !errors.Is(err, ingest.ErrPermanent) || !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("Permanent does not wrap: %v", err)
+	}
+}
+
+// TestClassifyDatasetErrors classifies what the dataset stage really
+// returns for an unsafe name, a missing file, a file above MAX_FILE_BYTES,
+// a refused pickle and a missing object store.
+func TestClassifyDatasetErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad, err := os.ReadFile(filepath.Join("..", "pickleload", "testdata", "hostile", "global_os_system.pkl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.pkl"), bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ref       dataset.Ref
+		limit     int64
+		class     string
+		permanent bool
+	}{
+		{dataset.Ref{Name: "../x.pkl"}, 0, ingest.ClassUnsafePath, true},
+		{dataset.Ref{Name: "none.pkl"}, 0, ingest.ClassFileNotFound, true},
+		{dataset.Ref{Name: "bad.pkl"}, 10, ingest.ClassBadPickle, true},
+		{dataset.Ref{Name: "bad.pkl"}, 0, ingest.ClassBadPickle, true},
+		{dataset.Ref{Origin: dataset.InObjectStore, Name: "bad.pkl"}, 0, ingest.ClassIO, true},
+	} {
+		l := dataset.NewLoader(dataset.Config{DataDir: dir, Limits: dataset.Limits{MaxFileBytes: tc.limit}})
+		_, _, err := l.Load(context.Background(), tc.ref)
+		if got := ingest.Classify(err); got.Class != tc.class || got.Permanent != tc.permanent {
+			t.Errorf("%+v (limit %d): %v classified %+v, want class %s permanent %v", tc.ref, tc.limit, err, got, tc.class, tc.permanent)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
@@ -42,8 +43,6 @@ var (
 	// errLeaseLost is the cause given to a job's context when its lease
 	// could not be confirmed: the job may already run on another worker.
 	errLeaseLost = errors.New("job lease lost")
-	// errFileTooLarge is returned for a file above MAX_FILE_BYTES.
-	errFileTooLarge = errors.New("file too large")
 	// errPanic wraps a recovered panic.
 	errPanic = errors.New("panic")
 )
@@ -101,7 +100,7 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassUnsafePath, true
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, queue.ErrFileNotFound):
 		return ClassFileNotFound, true
-	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, errFileTooLarge):
+	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, dataset.ErrTooLarge):
 		return ClassBadPickle, true
 	case errors.Is(err, domain.ErrValidation):
 		return ClassValidation, true
@@ -109,6 +108,8 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassServerRejected, true
 	case errors.Is(err, errPanic):
 		return ClassInternal, true
+	case errors.Is(err, dataset.ErrNoObjectStore):
+		return ClassIO, true // a worker without an object store: retrying here cannot help
 	case errors.Is(err, sink.ErrUnavailable):
 		return ClassServerUnavailable, false
 	case isNATS(err):

@@ -6,24 +6,23 @@ import (
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/config"
-	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/dataset"
 )
 
-func TestPickleOptionsFollowSettings(t *testing.T) {
+// TestDatasetLimitsFollowSettings: MAX_FILE_BYTES and the pickle limits
+// reach the dataset stage (which turns them into the loader's options:
+// see package dataset's tests).
+func TestDatasetLimitsFollowSettings(t *testing.T) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c, err := config.LoadWorker(fs, []string{"--pickle-decoded-factor", "3"}, func(k string) string {
-		return map[string]string{"PICKLE_MAX_DEPTH": "64"}[k]
+		return map[string]string{"PICKLE_MAX_DEPTH": "64", "MAX_FILE_BYTES": "123456"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, pcfg, _ := Configs(c)
-	o := pcfg.pickleOptions(1000)
-	if o.MaxDecodedBytes != 3000+pickleload.DefaultDecodedSlack || o.MaxDepth != 64 {
-		t.Fatalf("options = %+v", o)
-	}
-	if o := (ProcessorConfig{}).pickleOptions(1000); o != (pickleload.Options{}) {
-		t.Fatalf("zero config gives %+v, want the loader's defaults", o)
+	if l := pcfg.limits(); l != (dataset.Limits{MaxFileBytes: 123456, PickleDecodedFactor: 3, PickleMaxDepth: 64}) {
+		t.Fatalf("limits = %+v", l)
 	}
 }

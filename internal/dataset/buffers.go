@@ -1,4 +1,4 @@
-package ingest
+package dataset
 
 import (
 	"sync"
@@ -7,11 +7,11 @@ import (
 	"github.com/embedstream/embedstream/internal/filebuf"
 )
 
-// bufferPool recycles the buffers whole files are read into, across jobs.
+// bufferPool recycles the buffers whole files are read into, across loads.
 //
-// A job's table aliases its file buffer (strings, vectors) until the job
-// ends, so a buffer comes back only once the attempt is over and nothing
-// refers to the table. The buffers are internal/filebuf mappings, outside
+// A dataset's table aliases its file buffer (strings, vectors) until the
+// dataset is released, so a buffer comes back only once nothing refers to
+// the table any more. The buffers are internal/filebuf mappings, outside
 // the Go heap: the pool frees them itself (when it is full, and after
 // poolIdle without a put, so that an idle worker does not hold them), and a
 // reused buffer is already faulted in: reading into it costs a copy and no
@@ -30,7 +30,7 @@ const (
 	minPooled = 1 << 20
 	// maxPooled bounds the buffers kept.
 	maxPooled = 2
-	// poolIdle is how long kept buffers outlive the last job that
+	// poolIdle is how long kept buffers outlive the last dataset that
 	// returned one.
 	poolIdle = 30 * time.Second
 )
