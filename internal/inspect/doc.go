@@ -1,7 +1,9 @@
 // Package inspect renders what a worker would send for a pickle file: the
-// `publisher inspect FILE` command. It loads the file with package
-// pickleload (never executing pickle code), optionally runs a domain's
-// checks, and prints the resulting table.
+// `publisher inspect FILE` command. It loads the file through the worker's
+// own dataset stage (internal/dataset: the same reading and pickle loader,
+// never executing pickle code, so a change to how files are opened applies
+// here too), optionally runs a domain's checks, and prints the resulting
+// table.
 //
 // # Formats
 //

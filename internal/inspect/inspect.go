@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/embedstream/embedstream/internal/canonical"
-	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/table"
 )
 
@@ -25,14 +25,14 @@ const (
 const DefaultTableLimit = 10
 
 // Options are the dependencies of [Run]; the zero value works (no domain
-// checks, default load limits).
+// checks, no file size limit, the pickle loader's default limits).
 type Options struct {
 	// ValidateDomain runs the named domain's checks on the loaded table
 	// (--domain). Nil means domain checks are unavailable, and --domain is
 	// then an error.
 	ValidateDomain func(domain string, t *table.Table) error
-	// Pickle bounds the load; the zero value means pickleload's defaults.
-	Pickle pickleload.Options
+	// Limits bound the load, as the worker's settings bound its loads.
+	Limits dataset.Limits
 }
 
 // Format is an output format of [Run].
@@ -68,6 +68,10 @@ func Run(ctx context.Context, stdout, stderr io.Writer, args []string, opts Opti
 		return ExitUsage
 	}
 	if err := run(ctx, stdout, req, opts); err != nil {
+		var de *dataset.Error
+		if errors.As(err, &de) && de.Name == req.file {
+			err = de.Err // the path is already in front
+		}
 		msg := err.Error()
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == req.file {
@@ -126,10 +130,15 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t, err := pickleload.LoadFile(req.file, opts.Pickle)
+	// The dataset stage the worker loads with, on a path as given.
+	loader := dataset.NewLoader(dataset.Config{Limits: opts.Limits})
+	defer loader.FreeBuffers()
+	ds, _, err := loader.Load(ctx, dataset.Ref{Origin: dataset.AtPath, Name: req.file})
 	if err != nil {
 		return err
 	}
+	defer ds.Release() // after rendering: the table aliases the file's buffer
+	t := ds.Table()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
