@@ -1,31 +1,31 @@
 // Package batchclient streams one dataset to a batch server over the
-// IngestDataStream contract (proto/embeddingstream/v1).
+// IngestDataStream contract (proto/embeddingstream/v1): the push front end.
 //
 // # Streams
 //
-// [Client.Stream] opens one client stream per ingest attempt: the metadata
-// message first, then the table's rows as DataChunks bounded both by a record
-// count and by their encoded size, then a half-close and the server's single
-// response. Chunks are encoded on a separate goroutine while the previous
-// chunk is on the wire (a pipeline one chunk deep), straight from the
-// table's columns into pooled buffers, with no intermediate message tree:
-// vectors are copied once, as blocks, into the encoded message, which gRPC
-// then sends as it is. The bytes are exactly what proto.Marshal would write.
-//
-// Every stream has its own deadline derived from the data size, and its
-// context is cancelled on every return path, so a broken stream never leaks.
+// [Client.Stream] opens one client stream per ingest attempt and runs its
+// lifecycle: the metadata message first, then the dataset's chunks, then
+// sink.Options.BeforeCommit, a half-close and the server's single
+// response. The messages come from package chunk, which encodes them
+// straight from the table's columns (the bytes proto.Marshal would write),
+// one chunk ahead of the wire, into pooled buffers that gRPC sends as they
+// are (chunk.Codec). Every stream has its own deadline derived from the
+// data size, and its context is cancelled on every return path, so a
+// broken stream never leaks. A Send that returns io.EOF stops sending, and
+// the server's status comes from CloseAndRecv, called once.
 //
 // # Errors
 //
-// The server's status codes are mapped onto two sentinels so callers never
-// inspect gRPC codes themselves:
+// The server's status codes are mapped onto the two sentinels of package
+// sink, so callers never inspect gRPC codes themselves:
 //
-//   - [ErrRejected]: INVALID_ARGUMENT or FAILED_PRECONDITION, or a record too
-//     large to fit into one message ([ErrRecordTooLarge] wraps it). Retrying
-//     the same data cannot succeed.
-//   - [ErrUnavailable]: every other failure (UNAVAILABLE, DEADLINE_EXCEEDED,
-//     RESOURCE_EXHAUSTED, ABORTED, connection errors, ...). The whole stream
-//     may be retried under the same ingest_id.
+//   - sink.ErrRejected: INVALID_ARGUMENT or FAILED_PRECONDITION, or data
+//     that cannot be sent (bad metadata, a record too large to fit into one
+//     message: chunk.ErrRecordTooLarge). Retrying the same data cannot
+//     succeed.
+//   - sink.ErrUnavailable: every other failure (UNAVAILABLE,
+//     DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, connection errors,
+//     ...). The whole stream may be retried under the same ingest_id.
 //
 // When the caller's context ends, Stream returns the context's cause
 // (wrapped) instead, so a shutdown or a lost lease is told apart from a

@@ -5,12 +5,14 @@
 //
 // # Parts
 //
-//   - [Processor] runs one attempt of one job: resolve the file (DATA_DIR or
-//     the object store), read it bounded by MAX_FILE_BYTES, load it with the
-//     pickle package while hashing it, then stream it while validating it
-//     against its domain; the stream is committed only once validation has
-//     passed, and cancelled (nothing applied) if it fails. It knows nothing
-//     of acks or status.
+//   - [Processor] runs one attempt of one job, and is orchestration only:
+//     look up the domain, load the file through the dataset stage
+//     (internal/dataset: DATA_DIR or the object store, bounded by
+//     MAX_FILE_BYTES, hashed while the pickle loads), then stream it through
+//     a [Streamer] (internal/batchclient, on the contract of internal/sink)
+//     while validating it against its domain; the stream is committed only
+//     once validation has passed (sink.Options.BeforeCommit), and cancelled
+//     (nothing applied) if it fails. It knows nothing of acks or status.
 //   - [Worker] is the run loop: it binds the durable consumer
 //     (queue.Queue.Jobs), pulls one job per free slot (never more than it
 //     can run), keeps each job's lease, and maps every outcome onto one of
@@ -28,13 +30,15 @@
 // A job's file is read whole into an internal/filebuf buffer (an anonymous
 // mapping outside the Go heap, filled by parallel reads), and the decoded
 // table points into it: strings, bytes and float32 vector rows are slices of
-// the file, not copies. The buffer goes back to the Processor's pool when
-// the attempt returns, whatever its outcome, once every goroutine reading
-// the table (hash, validation, the streamer's encoder) has ended; the pool
-// reuses it for the next file and unmaps it when full or idle. Nothing that
-// outlives an attempt may refer to the table: errors copy the names they
-// carry. A worker's peak memory is about 1.8x the file for a DataFrame of
-// embeddings (see README, Performance).
+// the file, not copies. The dataset stage owns the buffer: the [Processor]
+// releases the job's dataset when the attempt returns, whatever its
+// outcome, once every goroutine reading the table (the validation, which
+// holds its own reference, and the streamer's encoder, joined before Stream
+// returns) has ended; the stage's pool reuses the buffer for the next file
+// and unmaps it when full or idle. Nothing that outlives an attempt may
+// refer to the table: errors copy the names they carry. A worker's peak
+// memory is about 1.8x the file for a DataFrame of embeddings (see README,
+// Performance).
 //
 // # Outcomes
 //
