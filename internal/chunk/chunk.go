@@ -3,6 +3,7 @@ package chunk
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"google.golang.org/grpc/mem"
 
@@ -104,7 +105,7 @@ func NewEncoder(src table.Source, opts Options) *Encoder {
 		rows:        src.Rows(),
 		windowRows:  src.WindowRows(),
 		maxRecords:  opts.Records,
-		targetBytes: int(min(opts.Bytes, int64(1<<62))),
+		targetBytes: int(min(opts.Bytes, math.MaxInt)),
 		maxBytes:    opts.MaxBytes,
 		pool:        mem.DefaultBufferPool(),
 	}
