@@ -129,7 +129,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, dir, "bad.pkl", bad)
-	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "out.pkl")); err != nil {
+	outside := t.TempDir()
+	writeFile(t, outside, "x.pkl", good)
+	if err := os.Symlink(filepath.Join(outside, "x.pkl"), filepath.Join(dir, "out.pkl")); err != nil {
 		t.Fatal(err)
 	}
 	errStore := errors.New("test: store down")
