@@ -62,15 +62,18 @@ func lookup(t *testing.T, name string) *domain.Domain {
 	return d
 }
 
-func TestValidateBuiltins(t *testing.T) {
-	t.Parallel()
+// validateCase is one table and what its domain says of it.
+type validateCase struct {
+	name    string
+	d       *domain.Domain
+	table   *table.Table
+	wantErr string // substring of the error; "" for valid
+}
+
+// builtinCases are the built-in domains' verdicts on small tables.
+func builtinCases(t *testing.T) []validateCase {
 	recruit, candidate := lookup(t, "recruit"), lookup(t, "candidate")
-	tests := []struct {
-		name    string
-		d       *domain.Domain
-		table   *table.Table
-		wantErr string // substring of the error; "" for valid
-	}{
+	return []validateCase{
 		{name: "valid recruit", d: recruit, table: recruitTable()},
 		{name: "zero records", d: recruit, table: &table.Table{}},
 		{name: "zero records with columns of any type", d: recruit, table: tbl(jsonCol("recruit_id"))},
@@ -144,7 +147,11 @@ func TestValidateBuiltins(t *testing.T) {
 			wantErr: `candidate: field "skills": row 1: FLOAT_VECTOR value, want STRING_LIST`,
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestValidateBuiltins(t *testing.T) {
+	t.Parallel()
+	for _, tt := range builtinCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := tt.d.Validate(tt.table)

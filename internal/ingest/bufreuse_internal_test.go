@@ -45,8 +45,10 @@ import (
 // reuseTimeout bounds every job of these tests; reaching it fails the test.
 const reuseTimeout = 60 * time.Second
 
-// quickDomain is a domain whose validation of any generated file fails at
-// once (a missing id field), for tests that need the verdict in early.
+// quickDomain is a domain whose validation of any generated file is done at
+// once (it knows only the id field), for tests that need the verdict in
+// early. (A verdict the schema decides, such as a missing field, would fail
+// the job before it streams.)
 const quickDomain = "quick"
 
 // pkl is a tiny protocol-4 pickle assembler for the files below.
@@ -256,8 +258,8 @@ func newReuseEnv(t *testing.T) *reuseEnv {
 	}
 	t.Cleanup(func() { c.Close() })
 	e.client = c
-	// quick checks a field no file has: its verdict is in at once.
-	quick, err := domain.New(domain.Spec{Name: quickDomain, IDField: "absent_id"})
+	// quick checks one column of every file: its verdict is in at once.
+	quick, err := domain.New(domain.Spec{Name: quickDomain, IDField: "recruit_id"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,16 +176,24 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		}
 		ds.Release()
 	}()
-	t := ds.Table()
-	rep.Records = t.NumRows
+	src := ds.Source()
+	rep.Records = src.Rows()
 	if obs != nil {
-		obs.Loaded(t.NumRows, rep.FileBytes)
+		obs.Loaded(src.Rows(), rep.FileBytes)
+	}
+	// What the schema decides (a required field missing, a known field of
+	// another type, an embedding of the wrong dimension) fails the job
+	// before the first chunk leaves.
+	start := time.Now()
+	if err := dom.CheckSchema(src); err != nil {
+		rep.Phases.Validate = time.Since(start)
+		return rep, fmt.Errorf("validate %s: %w", job.FileName, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("before streaming: %w", context.Cause(ctx))
 	}
 
-	// Validate while the table streams: the stream is committed only once
+	// Validate the rows while they stream: the stream is committed only once
 	// the verdict is in (BeforeCommit), and cancelled, applying nothing, if
 	// the table is invalid. Validation (read-only) overlaps the wire.
 	verdict = make(chan outcome, 1)
@@ -200,7 +208,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 			ds.Release() // before the verdict: Run's release is then the last
 			verdict <- outcome{err, time.Since(start)}
 		}()
-		err = dom.Validate(t)
+		err = dom.ValidateSource(src)
 	}()
 	var validateErr error
 	validate := func() error {
@@ -242,8 +250,8 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	if obs != nil {
 		progress = obs.Sent
 	}
-	start := time.Now()
-	rep.Result, err = p.streamer.Stream(ctx, meta, ds.Source(), opts, progress)
+	start = time.Now()
+	rep.Result, err = p.streamer.Stream(ctx, meta, src, opts, progress)
 	rep.Phases.Stream = time.Since(start)
 	if err != nil {
 		if verr := validate(); verr != nil {

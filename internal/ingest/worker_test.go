@@ -102,6 +102,11 @@ func TestPermanentErrorsAreDeadLettered(t *testing.T) {
 		if s.State != queue.StateFailed || s.Error == nil || s.Error.Class != w.class || !s.Error.Permanent || s.Attempts != 1 {
 			t.Errorf("job %s: status %+v, want failed with class %s on attempt 1", w.id, s, w.class)
 		}
+		// What the schema decides (here a required field missing) fails
+		// the job before its first chunk leaves.
+		if s.ChunksSent != 0 || s.RecordsSent != 0 {
+			t.Errorf("job %s: %d chunks (%d records) sent before it failed, want none", w.id, s.ChunksSent, s.RecordsSent)
+		}
 	}
 	dls := e.deadLetters()
 	for _, w := range wants {
