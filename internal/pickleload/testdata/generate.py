@@ -7,6 +7,7 @@ Run with Debian's python3 (pandas 1.5.3, numpy 1.24), never the pyenv one:
     /usr/bin/python3 internal/pickleload/testdata/generate.py --samples data
     /usr/bin/python3 internal/pickleload/testdata/generate.py --bench 100000 /tmp/bench
     /usr/bin/python3 internal/pickleload/testdata/generate.py --conformance ../shared/pickle-corpus
+    /usr/bin/python3 internal/pickleload/testdata/generate.py --formats         # formats/
 
 Python is the oracle: every expected output (<name>.jsonl, <name>.schema.json,
 <name>.error.txt) is computed here from the Python values, following
@@ -1409,6 +1410,447 @@ def gen_conformance_dir(split, outdir):
                 fh.write(note + "\n")
 
 
+# ---------------------------------------------------------------------------
+# Real-world files (issue 13): compressed containers, .npy/.npz, joblib dumps,
+# appended pickles, dicts keyed by id, hostile containers, foreign formats.
+# ---------------------------------------------------------------------------
+
+FORMATS_EXPECT_EXTS = (".jsonl", ".schema.json", ".error.txt", ".pickled")
+
+
+class FormatWriter:
+    """Writes formats/<file> (any name: the extension is part of the case)
+    plus <file>.jsonl and <file>.schema.json (the load must succeed) or
+    <file>.error.txt (it must fail), and optionally <file>.pickled: the
+    pickle of the same object (a .npy file's array), whose table must equal
+    the file's."""
+
+    def __init__(self, outdir):
+        self.outdir = outdir
+        os.makedirs(outdir, exist_ok=True)
+        self.count = 0
+
+    def path(self, name):
+        return os.path.join(self.outdir, name)
+
+    def expect(self, name, expect=None, error=None, pickled=None):
+        """Expectation of the file already written at name: expect is a thunk
+        giving (cols, nrows) from what CPython's own reader returned."""
+        assert os.path.exists(self.path(name)), name
+        self.count += 1
+        if error is None:
+            try:
+                cols, n = expect()
+            except ExpectError as e:
+                error = (e.classes, e.substring)
+            else:
+                with open(self.path(name + ".jsonl"), "w", encoding="utf-8") as f:
+                    f.write(jsonl(cols, n))
+                with open(self.path(name + ".schema.json"), "w", encoding="utf-8") as f:
+                    f.write(schema(cols))
+        if error is not None:
+            with open(self.path(name + ".error.txt"), "w", encoding="utf-8") as f:
+                f.write("|".join(error[0]) + "\n" + error[1] + "\n")
+        if pickled is not None:
+            with open(self.path(name + ".pickled"), "wb") as f:
+                f.write(pickled)
+
+    def write(self, name, data, **kw):
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+        self.expect(name, **kw)
+
+
+class frozen_time:
+    """Pins time.time() (gzip, zip and tar headers carry it) so that the
+    output is deterministic."""
+
+    def __enter__(self):
+        import time
+        self.time, self.saved = time, time.time
+        time.time = lambda: 1735732800.0  # 2025-01-01T12:00:00Z
+
+    def __exit__(self, *exc):
+        self.time.time = self.saved
+
+
+def emb_frame(seed=3, rows=5, dim=8):
+    """A small table as data teams write them: ids, text, numbers, a
+    timestamp and a float32 embedding per row."""
+    df = small_frame(seed=seed, rows=rows)
+    rng = np.random.default_rng(seed)
+    df["embedding"] = [v for v in rng.standard_normal((rows, dim)).astype(np.float32)]
+    return df
+
+
+def expect_npy(a):
+    """The table of a numpy array, as for a pickled one (doc.go): 2-D is one
+    FLOAT_VECTOR column "embedding", 1-D one column "value"."""
+    if a.ndim == 2:
+        if a.dtype.kind not in "fiu":
+            raise ExpectError(["invalid", "unsupported"], "")
+        return expect_matrix(a)
+    if a.ndim == 1:
+        return [column_from_series(UNNAMED_SERIES, pd.Series(a))], len(a)
+    raise ExpectError(["invalid", "unsupported"], "dimensions")
+
+
+def concat_expect(parts):
+    """Tables of the same shape, one after another (appended pickles)."""
+    first, n = parts[0]
+    cols = [Col(c.name, c.type, list(c.values), c.dim) for c in first]
+    for more, m in parts[1:]:
+        if [(c.name, c.type, c.dim) for c in more] != [(c.name, c.type, c.dim) for c in cols]:
+            raise ExpectError(["invalid", "unsupported"], "")
+        for c, d in zip(cols, more):
+            c.values += d.values
+        n += m
+    return cols, n
+
+
+def load_appended(path):
+    out = []
+    with open(path, "rb") as f:
+        while True:
+            try:
+                out.append(pickle.load(f))
+            except EOFError:
+                return out
+
+
+def dict_rows(records):
+    """Rows of a dict keyed by id: the key as a leading "index" column, then
+    the fields in first-seen order."""
+    return expect_records([dict([("index", k)] + list(v.items())) for k, v in records])
+
+
+def tar_bytes(members):
+    """A tar archive of (TarInfo, data or None) members, deterministic."""
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for info, data in members:
+            info.mtime = 1735732800
+            if data is not None:
+                info.size = len(data)
+            t.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def zip_bytes(members, method=None):
+    """A zip archive of (name, data) members, deterministic."""
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED if method is None else method) as z:
+        for name, data in members:
+            zi = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 12, 0, 0))
+            zi.compress_type = z.compression
+            z.writestr(zi, data)
+    return buf.getvalue()
+
+
+def gen_formats(outdir):
+    import bz2
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+    import zlib
+
+    import joblib
+    import zstandard
+
+    os.environ["TZ"] = "UTC"
+    import time
+    time.tzset()
+
+    w = FormatWriter(outdir)
+    for f in os.listdir(outdir):
+        os.remove(os.path.join(outdir, f))
+    df = emb_frame()
+    pkl = pickle.dumps(df, protocol=5)
+
+    # --- df.to_pickle with every compression pandas infers from the name ---
+    with frozen_time():
+        for ext in ("gz", "bz2", "xz", "zip", "zst", "tar", "tar.gz", "tar.bz2", "tar.xz"):
+            name = "df.pkl." + ext
+            df.to_pickle(w.path(name))  # compression="infer", as users call it
+            back = pd.read_pickle(w.path(name))
+            w.expect(name, expect=lambda back=back: expect_frame(back))
+        # gzip (and zstd) under a plain .pkl name: only the magic bytes say so
+        for method, name in (("gzip", "df_gzip_named.pkl"), ("zstd", "df_zstd_named.pkl"), ("bz2", "df_bz2_named.pickle")):
+            df.to_pickle(w.path(name), compression=method)
+            back = pd.read_pickle(w.path(name), compression=method)
+            w.expect(name, expect=lambda back=back: expect_frame(back))
+        # the gzip.open + pickle.dump idiom, a list of dicts, protocol 2
+        recs = small_records(5)
+        with gzip.open(w.path("records.pkl.gz"), "wb") as f:
+            pickle.dump(recs, f, protocol=2)
+        with gzip.open(w.path("records.pkl.gz"), "rb") as f:
+            back = pickle.load(f)
+        w.expect("records.pkl.gz", expect=lambda: expect_records(back))
+        # a multi-member gzip (two gzip streams one after another: one pickle)
+        half = len(pkl) // 2
+        w.write("df_multimember.pkl.gz", gzip.compress(pkl[:half], mtime=0) + gzip.compress(pkl[half:], mtime=0),
+                expect=lambda: expect_frame(pd.read_pickle(io.BytesIO(gzip.decompress(
+                    gzip.compress(pkl[:half], mtime=0) + gzip.compress(pkl[half:], mtime=0))), compression=None)))
+        # an ndarray pickle, xz-compressed with the xz tool's format
+        arr = np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32)
+        w.write("ndarray.pkl.xz", lzma.compress(pickle.dumps(arr, protocol=4)), expect=lambda: expect_matrix(arr))
+
+    # --- NumPy .npy (np.save) and .npz (np.savez, np.savez_compressed) ---
+    rng = np.random.default_rng(13)
+    npys = {
+        "npy_f32_2d": rng.standard_normal((6, 16)).astype(np.float32),
+        "npy_f64_2d": rng.standard_normal((5, 7)),
+        "npy_f32_fortran": np.asfortranarray(rng.standard_normal((5, 3)).astype(np.float32)),
+        "npy_f32_bigendian": rng.standard_normal((3, 4)).astype(">f4"),
+        "npy_f16_2d": rng.standard_normal((2, 3)).astype(np.float16),
+        "npy_int_2d": np.array([[1, 2, 3], [4, 5, -6]], dtype=np.int64),
+        "npy_zero_rows": np.zeros((0, 384), dtype=np.float32),
+        "npy_int_1d": np.array([3, -1, 2**40, 0], dtype=np.int64),
+        "npy_u8_1d": np.array([0, 255, 7], dtype=np.uint8),
+        "npy_f64_1d": np.array([1.5, np.nan, -3.0, np.inf]),
+        "npy_bool_1d": np.array([True, False, True]),
+        "npy_str_1d": np.array(["a", "한국어", "😀🚀", ""]),
+        "npy_bytes_1d": np.array([b"x", b"yz\x00", b""]),
+        "npy_datetime_1d": np.array(["2025-01-01T00:00:00", "NaT", "1969-12-31T23:59:59.999999"], dtype="datetime64[us]"),
+        "npy_nan_rows": np.array([[1, 2], [np.nan, np.nan], [3, 4]], dtype=np.float32),
+        "npy_inf_row": np.array([[1, np.inf], [3, 4]], dtype=np.float32),
+        "npy_3d": np.zeros((2, 2, 2), dtype=np.float32),
+        "npy_scalar": np.array(7.5),
+    }
+    for name, a in npys.items():
+        np.save(w.path(name + ".npy"), a, allow_pickle=False)
+        back = np.load(w.path(name + ".npy"), allow_pickle=False)
+        assert back.dtype == a.dtype and back.shape == a.shape
+        if name == "npy_inf_row":
+            exp = dict(error=(["invalid", "unsupported"], "NaN or ±Inf"))
+        elif name == "npy_scalar":
+            exp = dict(expect=lambda back=back: ([column_from_series(UNNAMED_SERIES, pd.Series([back.item()]))], 1))
+        elif name == "npy_nan_rows":
+            exp = dict(expect=lambda: ([Col("embedding", "FLOAT_VECTOR", [[1.0, 2.0], None, [3.0, 4.0]], 2)], 3))
+        else:
+            exp = dict(expect=lambda back=back: expect_npy(back))
+        w.expect(name + ".npy", pickled=pickle.dumps(back, protocol=4), **exp)
+    a = rng.standard_normal((3, 5)).astype(np.float32)
+    for version in ((1, 0), (2, 0), (3, 0)):
+        name = "npy_v%d.npy" % version[0]
+        with open(w.path(name), "wb") as f:
+            np.lib.format.write_array(f, a, version=version, allow_pickle=False)
+        back = np.load(w.path(name))
+        w.expect(name, expect=lambda back=back: expect_npy(back), pickled=pickle.dumps(back, protocol=4))
+    # refused and malformed .npy files
+    np.save(w.path("npy_object.npy"), np.array(["a", None, 3], dtype=object), allow_pickle=True)
+    w.expect("npy_object.npy", error=(["refused"], "allow_pickle"))
+    np.save(w.path("npy_structured.npy"), np.array([(1, 2.0)], dtype=[("id", "<i8"), ("x", "<f8")]))
+    w.expect("npy_structured.npy", error=(["unsupported"], "structured dtype"))
+    full = open(w.path("npy_f32_2d.npy"), "rb").read()
+    w.write("npy_truncated.npy", full[:-10], error=(["malformed"], "truncated"))
+    buf = io.BytesIO()
+    np.save(buf, a)
+    np.save(buf, a)  # two arrays saved to one open file: np.load reads the first only
+    w.write("npy_two_arrays.npy", buf.getvalue(), error=(["unsupported"], "np.savez"))
+    hdr_bad = full.replace(b"'fortran_order': False", b"'fortran_order': 0    ", 1)
+    assert hdr_bad != full
+    w.write("npy_bad_header.npy", hdr_bad, error=(["malformed"], "fortran_order"))
+    hdr = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }" + b" " * 20000 + b"\n"
+    w.write("npy_huge_header.npy", b"\x93NUMPY\x02\x00" + struct.pack("<I", len(hdr)) + hdr + b"\x00" * 4,
+            error=(["limit"], "header"))
+    with gzip.GzipFile(w.path("npy_f32_2d.npy.gz"), "wb", mtime=0) as f:
+        f.write(full)
+    w.expect("npy_f32_2d.npy.gz", expect=lambda: expect_npy(np.load(w.path("npy_f32_2d.npy"))))
+
+    cols = {"id": np.arange(100, 106, dtype=np.int64), "embedding": rng.standard_normal((6, 4)).astype(np.float32),
+            "title": np.array(["a", "bb", "한", "d", "e", "f"]), "score": np.linspace(0, 1, 6)}
+    with frozen_time():
+        for name, save in (("npz_plain.npz", np.savez), ("npz_compressed.npz", np.savez_compressed)):
+            save(w.path(name), **cols)
+            back = dict(np.load(w.path(name), allow_pickle=False))
+            w.expect(name, expect=lambda back=back: expect_columns(back), pickled=pickle.dumps(back, protocol=4))
+        np.savez(w.path("npz_positional.npz"), np.arange(3), rng.standard_normal((3, 2)))
+        back = dict(np.load(w.path("npz_positional.npz")))
+        w.expect("npz_positional.npz", expect=lambda back=back: expect_columns(back), pickled=pickle.dumps(back, protocol=4))
+        np.savez(w.path("npz_unequal.npz"), ids=np.arange(3), embedding=np.zeros((4, 2), dtype=np.float32))
+        w.expect("npz_unequal.npz", error=(["unsupported"], "column of 4 values"))
+        np.savez(w.path("npz_object.npz"), ids=np.arange(2), o=np.array([{"a": 1}, None], dtype=object))
+        w.expect("npz_object.npz", error=(["refused"], "allow_pickle"))
+        w.write("npz_not_npy_member.npz", zip_bytes([("ids.npy", open(w.path("npy_int_1d.npy"), "rb").read()),
+                                                     ("notes.txt", b"hello")], zipfile.ZIP_STORED),
+                error=(["unsupported"], "not a .npy"))
+
+    # --- joblib dumps (phase 2 decodes them) ---
+    jarr = np.random.default_rng(21).standard_normal((4, 5)).astype(np.float32)
+    jdict = {"ids": np.arange(4, dtype=np.int64), "embedding": jarr}
+    for name, obj in (("joblib_df", df), ("joblib_ndarray", jarr), ("joblib_dict", jdict)):
+        for suffix, kw in (("", {}), ("_compress3", {"compress": 3})):
+            fname = name + suffix + ".joblib"
+            joblib.dump(obj, w.path(fname), **kw)
+            back = joblib.load(w.path(fname))
+            w.expect(fname, expect=lambda back=back: expect_any(back))
+    # a NumpyArrayWrapper claiming a huge shape, its array bytes few
+    b = io.BytesIO()
+    joblib.dump(np.zeros((2, 3), dtype=np.float32), b)
+    raw = b.getvalue()
+    shape_old = b"\x8c\x05shape\x94K\x02K\x03\x86"
+    shape_new = b"\x8c\x05shape\x94J\xff\xff\xff\x7fJ\x00\x01\x00\x00\x86"
+    assert raw.count(shape_old) == 1 and raw[2] == 0x95
+    raw = raw.replace(shape_old, shape_new)
+    flen = struct.unpack("<Q", raw[3:11])[0] + len(shape_new) - len(shape_old)
+    raw = raw[:3] + struct.pack("<Q", flen) + raw[11:]
+    w.write("joblib_huge_shape.joblib", raw, error=(["invalid"], ""))
+
+    # --- several pickles appended to one file (pickle.dump in a loop, "ab") ---
+    batches = [small_records(5) for _ in range(3)]
+    for i, bt in enumerate(batches):
+        for r in bt:
+            r["id"] += 5 * i
+    with open(w.path("appended_records.pkl"), "wb") as f:
+        for bt in batches:
+            pickle.dump(bt, f, protocol=4)
+    back = load_appended(w.path("appended_records.pkl"))
+    assert len(back) == 3
+    w.expect("appended_records.pkl", expect=lambda: concat_expect([expect_records(bt) for bt in back]))
+    frames = [emb_frame(seed=s, rows=4) for s in (1, 2, 3)]
+    with open(w.path("appended_frames.pkl"), "wb") as f:
+        for fr in frames:
+            fr.to_pickle(f, compression=None)
+    back = load_appended(w.path("appended_frames.pkl"))
+    w.expect("appended_frames.pkl", expect=lambda: concat_expect([expect_frame(fr) for fr in back]))
+    with open(w.path("appended_different.pkl"), "wb") as f:
+        pickle.dump(batches[0], f, protocol=4)
+        pickle.dump([{"other": 1.5, "name": "x"}], f, protocol=4)
+    w.expect("appended_different.pkl", error=(["invalid", "unsupported"], ""))
+
+    # --- dicts keyed by id ---
+    keyed = emb_frame(seed=7).set_index("id")
+    for name, orient in (("dict_index.pkl", "index"), ("dict_dict.pkl", "dict")):
+        d = keyed.to_dict(orient)
+        with open(w.path(name), "wb") as f:
+            pickle.dump(d, f, protocol=4)
+        with open(w.path(name), "rb") as f:
+            back = pickle.load(f)
+        if orient == "index":
+            w.expect(name, expect=lambda back=back: dict_rows(list(back.items())))
+        else:
+            keys = list(next(iter(back.values())).keys())
+            w.expect(name, expect=lambda back=back, keys=keys: dict_rows([(k, {c: back[c][k] for c in back}) for k in keys]))
+
+    # --- hostile containers ---
+    # decompression bombs: small files whose content passes the tests' 4 MiB limit
+    bomb = pickle.dumps({"payload": b"\x00" * (16 << 20)}, protocol=4)
+    w.write("bomb.pkl.gz", gzip.compress(bomb, compresslevel=9, mtime=0), error=(["limit"], "decompresses to more than"))
+    w.write("bomb.pkl.bz2", bz2.compress(bomb, 9), error=(["limit"], "decompresses to more than"))
+    w.write("bomb.pkl.xz", lzma.compress(bomb), error=(["limit"], "more than"))
+    w.write("bomb.pkl.zst", zstandard.ZstdCompressor(level=19).compress(bomb), error=(["limit"], "decompresses to more than"))
+    w.write("bomb_stream.pkl.zst", zstandard.ZstdCompressor(level=19, write_content_size=False).compress(bomb),
+            error=(["limit"], "decompresses to more than"))
+    w.write("bomb.pkl.zlib", zlib.compress(bomb, 9), error=(["limit"], "decompresses to more than"))
+    w.write("bomb.pkl.zip", zip_bytes([("bomb.pkl", bomb)]), error=(["limit"], "claims"))
+    w.write("bomb.pkl.tar.gz", gzip.compress(tar_bytes([(tarfile.TarInfo("bomb.pkl"), bomb)]), 9, mtime=0),
+            error=(["limit"], "claims"))
+    # a zip whose directory claims a small size for the bomb member: the count stops it
+    zb = bytearray(zip_bytes([("bomb.pkl", bomb)]))
+    cd = zb.rindex(b"PK\x01\x02")
+    struct.pack_into("<I", zb, cd + 24, 1000)  # uncompressed size in the central directory
+    lh = zb.index(b"PK\x03\x04")
+    struct.pack_into("<I", zb, lh + 22, 1000)
+    w.write("bomb_lying_size.pkl.zip", bytes(zb), error=(["malformed"], "holds more data"))
+    # a member claiming a huge size, with few bytes behind the claim
+    zb = bytearray(zip_bytes([("df.pkl", pkl)]))
+    cd = zb.rindex(b"PK\x01\x02")
+    struct.pack_into("<I", zb, cd + 24, 0xfffffff0)
+    w.write("zip_huge_claim.pkl.zip", bytes(zb), error=(["limit"], "claims"))
+    th = bytearray(tar_bytes([(tarinfo("df.pkl", len(pkl)), pkl)]))
+    at = find_tar_header(th, b"df.pkl")
+    th[at + 124:at + 136] = b"77777777777\x00"  # 8 GiB
+    th[at + 148:at + 156] = b"        "
+    th[at + 148:at + 156] = b"%06o\x00 " % sum(th[at:at + 512])
+    w.write("tar_huge_claim.pkl.tar", bytes(th), error=(["limit"], "claims"))
+    # archives of many files, or unsafe members
+    w.write("zip_many_members.zip", zip_bytes([("part%03d.pkl" % i, pickle.dumps([{"i": i}])) for i in range(200)]),
+            error=(["unsupported"], "200 files"))
+    w.write("zip_two_members.pkl.zip", zip_bytes([("a.pkl", pkl), ("b.pkl", pkl)]), error=(["unsupported"], "2 files"))
+    w.write("zip_empty.zip", zip_bytes([]), error=(["unsupported"], "empty zip"))
+    w.write("zip_traversal.pkl.zip", zip_bytes([("../../etc/df.pkl", pkl)]), error=(["refused"], "leaves the archive"))
+    w.write("zip_absolute.pkl.zip", zip_bytes([("/tmp/df.pkl", pkl)]), error=(["refused"], "absolute"))
+    zi = zipfile.ZipInfo("link.pkl", date_time=(2025, 1, 1, 12, 0, 0))
+    zi.external_attr = (0o120777 << 16)
+    zi.create_system = 3
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr(zi, "/etc/passwd")
+    w.write("zip_symlink.pkl.zip", zbuf.getvalue(), error=(["refused"], "symbolic link"))
+    w.write("zip_directory.zip", zip_bytes([("data/", b"")]), error=(["unsupported"], "directory"))
+    w.write("zip_bzip2_member.pkl.zip", zip_bytes([("df.pkl", pkl)], zipfile.ZIP_BZIP2), error=(["unsupported"], "method 12"))
+    w.write("zip_nested_gzip.zip", zip_bytes([("df.pkl.gz", open(w.path("df.pkl.gz"), "rb").read())]),
+            error=(["unsupported"], "nested"))
+    w.write("gzip_nested_gzip.pkl.gz.gz", gzip.compress(open(w.path("df.pkl.gz"), "rb").read(), mtime=0),
+            error=(["unsupported"], "nested"))
+    w.write("gzip_nested_zip.zip.gz", gzip.compress(open(w.path("df.pkl.zip"), "rb").read(), mtime=0),
+            error=(["unsupported"], "nested"))
+    sl = tarfile.TarInfo("df.pkl")
+    sl.type, sl.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    w.write("tar_symlink.pkl.tar", tar_bytes([(sl, None)]), error=(["refused"], "link"))
+    hl = tarfile.TarInfo("df.pkl")
+    hl.type, hl.linkname = tarfile.LNKTYPE, "other.pkl"
+    w.write("tar_hardlink.pkl.tar", tar_bytes([(hl, None)]), error=(["refused"], "link"))
+    w.write("tar_traversal.pkl.tar", tar_bytes([(tarinfo("../df.pkl", len(pkl)), pkl)]), error=(["refused"], "leaves the archive"))
+    w.write("tar_two_members.pkl.tar", tar_bytes([(tarinfo("a.pkl", len(pkl)), pkl), (tarinfo("b.pkl", len(pkl)), pkl)]),
+            error=(["unsupported"], "more than one file"))
+    # truncated and corrupt streams
+    for ext in ("gz", "xz", "zst", "bz2", "zip", "tar.gz"):
+        data = open(w.path("df.pkl." + ext), "rb").read()
+        w.write("truncated.pkl." + ext, data[:len(data) * 2 // 3], error=(["malformed"], "truncated" if ext != "zip" else "corrupt zip"))
+    data = bytearray(open(w.path("df.pkl.gz"), "rb").read())
+    data[len(data) // 2] ^= 0xff
+    data[len(data) // 2 + 1] ^= 0x55
+    w.write("corrupt.pkl.gz", bytes(data), error=(["malformed"], "corrupt gzip-compressed"))
+    w.write("trailing_junk.pkl.gz", open(w.path("df.pkl.gz"), "rb").read() + b"junk!", error=(["malformed"], "corrupt"))
+    # an xz block header claiming a 4 GiB dictionary (the decoder would allocate it whole)
+    xzd = bytearray(lzma.compress(pickle.dumps(arr, protocol=4), preset=0))
+    hsize = (xzd[12] + 1) * 4
+    fl = xzd.index(b"\x21\x01", 14)
+    assert fl < 12 + hsize
+    xzd[fl + 2] = 40
+    struct.pack_into("<I", xzd, 12 + hsize - 4, zlib.crc32(bytes(xzd[12:12 + hsize - 4])))
+    w.write("xz_huge_dict.pkl.xz", bytes(xzd), error=(["unsupported"], "dictionary"))
+
+    # --- other formats: named in the refusal ---
+    w.write("empty.pkl", b"", error=(["notreadable"], "empty"))
+    w.write("table.csv", df.drop(columns=["embedding"]).to_csv(index=False).encode(), error=(["notreadable"], "a CSV file"))
+    w.write("table.csv.gz", gzip.compress(df.drop(columns=["embedding"]).to_csv(index=False).encode(), mtime=0),
+            error=(["notreadable"], "a gzip-compressed CSV file"))
+    w.write("table.json", df.drop(columns=["embedding"]).to_json(orient="records").encode(), error=(["notreadable"], "a JSON file"))
+    w.write("table.jsonl", df.drop(columns=["embedding"]).to_json(orient="records", lines=True).encode(),
+            error=(["notreadable"], "a JSON file"))
+    # magic numbers of formats that need libraries not installed here
+    w.write("table.parquet", b"PAR1" + bytes(range(64)) + b"PAR1", error=(["notreadable"], "a Parquet file"))
+    w.write("table.h5", b"\x89HDF\r\n\x1a\n" + bytes(64), error=(["notreadable"], "an HDF5 file"))
+    w.write("table.feather", b"ARROW1\x00\x00" + bytes(64) + b"ARROW1", error=(["notreadable"], "an Arrow/Feather file"))
+    w.write("table.xlsx", zip_bytes([("[Content_Types].xml", b"<Types/>"), ("xl/workbook.xml", b"<workbook/>")]),
+            error=(["notreadable"], "an Excel workbook"))
+    w.write("model.joblib.lz4", b"\x04\x22\x4d\x18" + bytes(32), error=(["notreadable"], "LZ4"))
+    rnd = random.Random(7)
+    w.write("random.bin", bytes(rnd.getrandbits(8) for _ in range(64)), error=(["notreadable"], "starts with"))
+    return w.count
+
+
+def tarinfo(name, size):
+    import tarfile
+    t = tarfile.TarInfo(name)
+    t.size = size
+    return t
+
+
+def find_tar_header(buf, name):
+    """Offset of the ustar header of the member named name."""
+    for at in range(0, len(buf), 512):
+        if buf[at:at + len(name) + 1] == name + b"\x00" and buf[at + 257:at + 262] == b"ustar":
+            return at
+    raise ValueError(name)
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "--samples":
         gen_samples(argv[1])
@@ -1416,6 +1858,10 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "--bench":
         dims = tuple(int(x) for x in argv[3].split(",")) if len(argv) >= 4 else (384, 768)
         gen_bench(int(argv[1]), argv[2], dims)
+        return
+    if argv and argv[0] == "--formats":
+        n = gen_formats(argv[1] if len(argv) >= 2 else os.path.join(HERE, "formats"))
+        print("formats: %d" % n)
         return
     if len(argv) >= 2 and argv[0] == "--conformance":
         gen_conformance(argv[1], os.path.join(HERE, "conformance"))
