@@ -20,6 +20,7 @@ const maxOneEntryDir = 46 + 3*0xffff
 // zip unwraps a zip archive holding exactly one file.
 func (u *unwrapper) zip() error {
 	chain := []Format{Zip}
+	u.res.Chain = chain
 	dir, err := ReadZipDirectory(u.src, u.size)
 	if err != nil {
 		if u.src.err != nil {
@@ -96,6 +97,7 @@ func (z *zipMember) Read(p []byte) (int, error) {
 
 // tar unwraps a tar archive (read from r) holding exactly one regular file.
 func (u *unwrapper) tar(chain []Format, r io.Reader) error {
+	u.res.Chain = chain
 	tr := tar.NewReader(r)
 	h, err := nextMember(tr)
 	if err == io.EOF {

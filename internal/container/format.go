@@ -392,6 +392,9 @@ func refusal(chain []Format, f Format, head []byte) *Error {
 	what := Describe(chain, f)
 	var msg string
 	switch {
+	case f == Unknown && len(head) > 0 && len(bytes.Trim(head, "\x00")) == 0:
+		msg = fmt.Sprintf("not a pickle: %s whose first %d bytes are all zero (an empty tar archive, or space allocated but never written)",
+			article(what)+" "+what, len(head))
 	case f == Unknown && len(chain) == 0:
 		msg = "not a pickle: starts with " + Preview(head)
 	case f == Unknown:

@@ -135,7 +135,8 @@ func (u *unwrapper) run() error {
 	case f == Zip:
 		return u.zip()
 	case f == Tar:
-		return u.tar([]Format{Tar}, base)
+		u.res.Chain = []Format{Tar}
+		return u.tar(u.res.Chain, base)
 	case f.compressor():
 		chain := []Format{f}
 		if f == XZ {
@@ -258,6 +259,7 @@ func (u *unwrapper) payload(chain []Format, r io.Reader, tarOK bool) error {
 	if tarOK {
 		max += tarSlack // the tar path counts its member's bytes itself
 	}
+	u.res.Chain = chain
 	lr := &limitReader{r: r, max: max}
 	if u.decoded == nil {
 		u.decoded = lr
