@@ -16,31 +16,31 @@ type Format uint8
 // [Gzip], [Bzip2], [XZ], [Zstd], [Zlib], [Zip] and [Tar] are containers
 // [Unwrap] opens; every other format is named in a refusal.
 const (
-	Unknown Format = iota // no known format
-	Empty                 // no bytes at all
-	Pickle                // a Python pickle (protocol 0-5)
-	Joblib                // a pickle written by joblib.dump (NumpyArrayWrapper arrays)
-	NPY                   // a NumPy .npy file (np.save)
-	NPZ                   // a NumPy .npz archive (np.savez, np.savez_compressed)
-	Gzip                  // gzip (df.to_pickle("x.pkl.gz"))
-	Bzip2                 // bzip2 (".bz2")
-	XZ                    // xz (".xz")
-	Zstd                  // Zstandard (".zst")
-	Zlib                  // a zlib stream (joblib.dump(..., compress=3))
-	Zip                   // a zip archive (".zip")
-	Tar                   // a tar archive (".tar")
-	LZ4                   // an LZ4 frame (joblib compress="lz4")
-	HDF5                  // HDF5 (df.to_hdf, h5py)
-	Parquet               // Apache Parquet (df.to_parquet)
-	Arrow                 // Arrow IPC file / Feather v2 (df.to_feather)
-	Feather1              // Feather v1
-	ORC                   // Apache ORC (df.to_orc)
-	Excel                 // an Excel workbook (.xlsx or .xls)
-	SQLite                // an SQLite database
-	PyTorch               // a PyTorch checkpoint (torch.save)
-	CSV                   // delimited text (df.to_csv)
-	JSON                  // JSON or JSON Lines (df.to_json)
-	Text                  // other text
+	Unknown  Format = iota // no known format
+	Empty                  // no bytes at all
+	Pickle                 // a Python pickle (protocol 0-5)
+	Joblib                 // a pickle written by joblib.dump (NumpyArrayWrapper arrays)
+	NPY                    // a NumPy .npy file (np.save)
+	NPZ                    // a NumPy .npz archive (np.savez, np.savez_compressed)
+	Gzip                   // gzip (df.to_pickle("x.pkl.gz"))
+	Bzip2                  // bzip2 (".bz2")
+	XZ                     // xz (".xz")
+	Zstd                   // Zstandard (".zst")
+	Zlib                   // a zlib stream (joblib.dump(..., compress=3))
+	Zip                    // a zip archive (".zip")
+	Tar                    // a tar archive (".tar")
+	LZ4                    // an LZ4 frame (joblib compress="lz4")
+	HDF5                   // HDF5 (df.to_hdf, h5py)
+	Parquet                // Apache Parquet (df.to_parquet)
+	Arrow                  // Arrow IPC file / Feather v2 (df.to_feather)
+	Feather1               // Feather v1
+	ORC                    // Apache ORC (df.to_orc)
+	Excel                  // an Excel workbook (.xlsx or .xls)
+	SQLite                 // an SQLite database
+	PyTorch                // a PyTorch checkpoint (torch.save)
+	CSV                    // delimited text (df.to_csv)
+	JSON                   // JSON or JSON Lines (df.to_json)
+	Text                   // other text
 )
 
 var formatNames = [...]string{
