@@ -26,7 +26,7 @@ func (u *unwrapper) zip() error {
 		if u.src.err != nil {
 			return u.ioErr(u.src.err)
 		}
-		return u.bad(ErrMalformed, chain, Unknown, "corrupt zip archive: %s; write the file again", nil, err.Error())
+		return u.bad(ErrMalformed, chain, Unknown, nil, "corrupt zip archive: %s; write the file again", err.Error())
 	}
 	records, err := CountZipRecords(u.src, u.size, dir, 1)
 	if err != nil {
@@ -34,40 +34,40 @@ func (u *unwrapper) zip() error {
 	}
 	switch {
 	case dir.Entries == 0 && records == 0:
-		return u.bad(ErrUnsupported, chain, Unknown, "an empty zip archive (no file in it); pandas.read_pickle reads a zip holding exactly one pickle", nil)
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "an empty zip archive (no file in it); pandas.read_pickle reads a zip holding exactly one pickle")
 	case dir.Entries > 1 || records > 1:
-		return u.bad(ErrUnsupported, chain, Unknown, "a zip archive of %d files: pandas.read_pickle reads a zip holding exactly one pickle; "+
-			"zip each pickle on its own, or use df.to_pickle(\"x.pkl.zip\")", nil, max(dir.Entries, uint64(records)))
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "a zip archive of %d files: pandas.read_pickle reads a zip holding exactly one pickle; "+
+			"zip each pickle on its own, or use df.to_pickle(\"x.pkl.zip\")", max(dir.Entries, uint64(records)))
 	case dir.Size > maxOneEntryDir:
-		return u.bad(ErrMalformed, chain, Unknown, "corrupt zip archive: a central directory of %d bytes for one file", nil, dir.Size)
+		return u.bad(ErrMalformed, chain, Unknown, nil, "corrupt zip archive: a central directory of %d bytes for one file", dir.Size)
 	}
 	zr, err := zip.NewReader(u.src, u.size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked below, whatever GODEBUG says
 		return u.fail(chain, Unknown, err)
 	}
 	if len(zr.File) != 1 {
-		return u.bad(ErrMalformed, chain, Unknown, "corrupt zip archive: its directory lists %d files, its end record %d", nil, len(zr.File), dir.Entries)
+		return u.bad(ErrMalformed, chain, Unknown, nil, "corrupt zip archive: its directory lists %d files, its end record %d", len(zr.File), dir.Entries)
 	}
 	f := zr.File[0]
 	u.res.Member = f.Name
 	switch {
 	case !safeName(f.Name):
-		return u.bad(ErrRefused, chain, Unknown, "refused zip archive: its member name %.100q is absolute or leaves the archive's directory", nil, f.Name)
+		return u.bad(ErrRefused, chain, Unknown, nil, "refused zip archive: its member name %.100q is absolute or leaves the archive's directory", f.Name)
 	case f.Mode()&fs.ModeSymlink != 0:
-		return u.bad(ErrRefused, chain, Unknown, "refused zip archive: its member %.100q is a symbolic link; zip the pickle itself", nil, f.Name)
+		return u.bad(ErrRefused, chain, Unknown, nil, "refused zip archive: its member %.100q is a symbolic link; zip the pickle itself", f.Name)
 	case f.Mode().IsDir() || strings.HasSuffix(f.Name, "/"):
-		return u.bad(ErrUnsupported, chain, Unknown, "a zip archive holding only the directory %.100q; zip the pickle itself", nil, f.Name)
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "a zip archive holding only the directory %.100q; zip the pickle itself", f.Name)
 	case f.Flags&0x1 != 0:
-		return u.bad(ErrUnsupported, chain, Unknown, "an encrypted zip archive (member %.100q); zip the pickle without a password", nil, f.Name)
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "an encrypted zip archive (member %.100q); zip the pickle without a password", f.Name)
 	case f.UncompressedSize64 > uint64(u.opts.MaxBytes):
-		return u.bad(ErrLimit, chain, Unknown, "zip archive member %.100q claims %d bytes, above %s (%d bytes); raise %s, or split the data into several files", nil,
+		return u.bad(ErrLimit, chain, Unknown, nil, "zip archive member %.100q claims %d bytes, above %s (%d bytes); raise %s, or split the data into several files",
 			f.Name, f.UncompressedSize64, u.opts.LimitName, u.opts.MaxBytes, u.opts.LimitName)
 	}
 	u.zipClaim = f.UncompressedSize64
 	rc, err := f.Open()
 	if errors.Is(err, zip.ErrAlgorithm) {
-		return u.bad(ErrUnsupported, chain, Unknown, "a zip archive whose member %.100q is compressed with method %d; only stored and deflated members are read "+
-			"(pandas writes deflated ones)", nil, f.Name, f.Method)
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "a zip archive whose member %.100q is compressed with method %d; only stored and deflated members are read "+
+			"(pandas writes deflated ones)", f.Name, f.Method)
 	}
 	if err != nil {
 		return u.fail(chain, Unknown, err)
@@ -101,7 +101,7 @@ func (u *unwrapper) tar(chain []Format, r io.Reader) error {
 	tr := tar.NewReader(r)
 	h, err := nextMember(tr)
 	if err == io.EOF {
-		return u.bad(ErrUnsupported, chain, Unknown, "an empty %s (no file in it); pandas.read_pickle reads a tar holding exactly one pickle", nil, Describe(chain[:len(chain)-1], Tar))
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "an empty %s (no file in it); pandas.read_pickle reads a tar holding exactly one pickle", Describe(chain[:len(chain)-1], Tar))
 	}
 	if err != nil {
 		return u.fail(chain, Unknown, err)
@@ -110,15 +110,15 @@ func (u *unwrapper) tar(chain []Format, r io.Reader) error {
 	what := Describe(chain[:len(chain)-1], Tar)
 	switch {
 	case !safeName(h.Name):
-		return u.bad(ErrRefused, chain, Unknown, "refused %s: its member name %.100q is absolute or leaves the archive's directory", nil, what, h.Name)
+		return u.bad(ErrRefused, chain, Unknown, nil, "refused %s: its member name %.100q is absolute or leaves the archive's directory", what, h.Name)
 	case h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink:
-		return u.bad(ErrRefused, chain, Unknown, "refused %s: its member %.100q is a link (to %.100q); archive the pickle itself", nil, what, h.Name, h.Linkname)
+		return u.bad(ErrRefused, chain, Unknown, nil, "refused %s: its member %.100q is a link (to %.100q); archive the pickle itself", what, h.Name, h.Linkname)
 	case h.Typeflag == tar.TypeDir:
-		return u.bad(ErrUnsupported, chain, Unknown, "%s %s holding only the directory %.100q; archive the pickle itself", nil, article(what), what, h.Name)
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "%s %s holding only the directory %.100q; archive the pickle itself", article(what), what, h.Name)
 	case h.Typeflag != tar.TypeReg:
-		return u.bad(ErrUnsupported, chain, Unknown, "%s %s whose member %.100q is not a regular file (type %q); archive the pickle itself", nil, article(what), what, h.Name, h.Typeflag)
+		return u.bad(ErrUnsupported, chain, Unknown, nil, "%s %s whose member %.100q is not a regular file (type %q); archive the pickle itself", article(what), what, h.Name, h.Typeflag)
 	case h.Size > u.opts.MaxBytes:
-		return u.bad(ErrLimit, chain, Unknown, "%s member %.100q claims %d bytes, above %s (%d bytes); raise %s, or split the data into several files", nil,
+		return u.bad(ErrLimit, chain, Unknown, nil, "%s member %.100q claims %d bytes, above %s (%d bytes); raise %s, or split the data into several files",
 			what, h.Name, h.Size, u.opts.LimitName, u.opts.MaxBytes, u.opts.LimitName)
 	}
 	if err := u.payload(chain, tr, false); err != nil {
@@ -131,8 +131,8 @@ func (u *unwrapper) tar(chain []Format, r io.Reader) error {
 	case err != nil:
 		return u.fail(chain, u.res.Inner, err)
 	}
-	return u.bad(ErrUnsupported, chain, u.res.Inner, "%s %s of more than one file (%.100q, %.100q, ...): pandas.read_pickle reads a tar holding exactly one pickle; "+
-		"archive each pickle on its own, or use df.to_pickle(\"x.pkl.tar\")", nil, article(what), what, h.Name, next.Name)
+	return u.bad(ErrUnsupported, chain, u.res.Inner, nil, "%s %s of more than one file (%.100q, %.100q, ...): pandas.read_pickle reads a tar holding exactly one pickle; "+
+		"archive each pickle on its own, or use df.to_pickle(\"x.pkl.tar\")", article(what), what, h.Name, next.Name)
 }
 
 // nextMember returns the next tar header that is a member (PAX global

@@ -348,7 +348,7 @@ func TestUnwrapRefusals(t *testing.T) {
 		{"tar_dot_dot", tarred(t, member{name: "a/../../x.pkl", data: p}), container.ErrRefused, "leaves the archive"},
 		{"tar_fifo", tarred(t, member{name: "x.pkl", typ: tar.TypeFifo}), container.ErrUnsupported, "not a regular file"},
 		{"tar_in_zip", zipped(t, member{name: "x.tar", data: tarred(t, member{name: "x.pkl", data: p})}), container.ErrUnsupported, "nested"},
-		{"zlib_trailing", append(zlibbed(t, p), "junk"...), container.ErrMalformed, "follow the end of the zlib stream"},
+		{"zlib_trailing", append(zlibbed(t, p), "junk"...), container.ErrMalformed, "corrupt zlib-compressed pickle: bytes follow the end of the zlib stream"},
 		{"gzip_header_only", []byte("\x1f\x8b\x08\x00\x00\x00"), container.ErrMalformed, "truncated gzip-compressed file"},
 		{"xz_bad_crc", append(bytes.Clone(xzDouble[:len(xzDouble)-12]), 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 'Y', 'Z'), container.ErrMalformed, "xz"},
 		{"gzip_csv", gzipped(t, []byte("a,b\n1,2\n")), container.ErrNotReadable, "not a pickle: a gzip-compressed CSV file"},

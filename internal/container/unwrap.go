@@ -121,6 +121,9 @@ type unwrapper struct {
 }
 
 func (u *unwrapper) run() error {
+	if u.size < 0 {
+		return fmt.Errorf("container: a file of %d bytes", u.size)
+	}
 	head := make([]byte, min(u.size, SniffLen))
 	if n, err := u.src.ReadAt(head, 0); n < len(head) {
 		return u.ioErr(err)
@@ -159,7 +162,8 @@ func (u *unwrapper) run() error {
 			// zlib streams do not concatenate: more bytes are not
 			// part of this stream (another appended stream, or junk).
 			if _, err := br.Peek(1); err == nil {
-				return u.bad(ErrMalformed, chain, u.res.Inner, "corrupt %s: bytes follow the end of the zlib stream; write the file again", nil)
+				return u.bad(ErrMalformed, chain, u.res.Inner, nil, "corrupt %s: bytes follow the end of the zlib stream; write the file again",
+					Describe(chain, u.res.Inner))
 			} else if err != io.EOF {
 				return u.ioErr(err)
 			}
@@ -279,8 +283,8 @@ func (u *unwrapper) payload(chain []Format, r io.Reader, tarOK bool) error {
 		return u.tar(append(chain, Tar), io.MultiReader(bytes.NewReader(head), lr))
 	case inner.Container() || inner == NPZ:
 		what := containerName(chain)
-		return u.bad(ErrUnsupported, chain, inner, "%s %s holding %s %s: nested containers are not read; unwrap it to the pickle itself "+
-			"(df.to_pickle(\"x.pkl.gz\") writes one compressed pickle)", nil, article(what), what, article(inner.String()), inner)
+		return u.bad(ErrUnsupported, chain, inner, nil, "%s %s holding %s %s: nested containers are not read; unwrap it to the pickle itself "+
+			"(df.to_pickle(\"x.pkl.gz\") writes one compressed pickle)", article(what), what, article(inner.String()), inner)
 	case !inner.Readable():
 		return refusal(chain, inner, head)
 	}
@@ -410,27 +414,27 @@ func (u *unwrapper) fail(chain []Format, inner Format, err error) error {
 	what := Describe(chain, inner)
 	switch {
 	case errors.Is(err, errTooBig) && len(chain) == 0:
-		return u.bad(ErrLimit, chain, inner, "%s is larger than %d bytes (%s); raise %s, or split the data into several files", nil,
+		return u.bad(ErrLimit, chain, inner, nil, "%s is larger than %d bytes (%s); raise %s, or split the data into several files",
 			what, u.opts.MaxBytes, u.opts.LimitName, u.opts.LimitName)
 	case errors.Is(err, errTooBig):
-		return u.bad(ErrLimit, chain, inner, "%s decompresses to more than %d bytes (%s) from %d bytes: a decompression bomb, "+
-			"or a file too large for this worker (raise %s, or split the data into several files)", nil,
+		return u.bad(ErrLimit, chain, inner, nil, "%s decompresses to more than %d bytes (%s) from %d bytes: a decompression bomb, "+
+			"or a file too large for this worker (raise %s, or split the data into several files)",
 			what, u.opts.MaxBytes, u.opts.LimitName, u.size, u.opts.LimitName)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return u.bad(ErrMalformed, chain, inner, "truncated %s: the %s ends early (%d bytes in the file, %d decoded); "+
-			"the file was cut short (an interrupted upload or copy?): write it again", nil,
+		return u.bad(ErrMalformed, chain, inner, nil, "truncated %s: the %s ends early (%d bytes in the file, %d decoded); "+
+			"the file was cut short (an interrupted upload or copy?): write it again",
 			what, streamName(chain), u.size, u.decodedBytes())
 	case errors.Is(err, errTrailing):
-		return u.bad(ErrMalformed, chain, inner, "corrupt %s: bytes that are not %s data follow its end (another file appended to it?); write the file again", nil,
+		return u.bad(ErrMalformed, chain, inner, nil, "corrupt %s: bytes that are not %s data follow its end (another file appended to it?); write the file again",
 			what, chain[len(chain)-1].adjective())
 	case errors.Is(err, errZipOverrun):
-		return u.bad(ErrMalformed, chain, inner, "corrupt %s: the member %.100q holds more data than the %d bytes its header claims "+
-			"(a decompression bomb?); write the file again", nil, what, u.res.Member, u.zipClaim)
+		return u.bad(ErrMalformed, chain, inner, nil, "corrupt %s: the member %.100q holds more data than the %d bytes its header claims "+
+			"(a decompression bomb?); write the file again", what, u.res.Member, u.zipClaim)
 	case errors.Is(err, zstd.ErrWindowSizeExceeded):
-		return u.bad(ErrUnsupported, chain, inner, "%s uses a zstd window above %d MiB; recompress it with a lower level or without --long", err,
+		return u.bad(ErrUnsupported, chain, inner, err, "%s uses a zstd window above %d MiB; recompress it with a lower level or without --long",
 			what, maxZstdWindow>>20)
 	}
-	return u.bad(ErrMalformed, chain, inner, "corrupt %s: the %s does not decode; write the file again", err,
+	return u.bad(ErrMalformed, chain, inner, err, "corrupt %s: the %s does not decode; write the file again",
 		what, streamName(chain))
 }
 
@@ -466,6 +470,6 @@ func (u *unwrapper) decodedBytes() int64 {
 }
 
 // bad builds an *Error; the message is format applied to args.
-func (u *unwrapper) bad(kind error, chain []Format, inner Format, format string, cause error, args ...any) error {
+func (u *unwrapper) bad(kind error, chain []Format, inner Format, cause error, format string, args ...any) error {
 	return &Error{Kind: kind, What: Describe(chain, inner), Msg: fmt.Sprintf(format, args...), Err: cause}
 }

@@ -62,16 +62,16 @@ func (u *unwrapper) checkXZ() error {
 	case u.src.err != nil:
 		return u.ioErr(u.src.err)
 	case errors.Is(err, errTooBig):
-		return u.bad(ErrLimit, chain, Unknown, "xz-compressed file claims to decompress to more than %d bytes (%s) from %d bytes: a decompression bomb, "+
-			"or a file too large for this worker (raise %s, or split the data into several files)", nil,
+		return u.bad(ErrLimit, chain, Unknown, nil, "xz-compressed file claims to decompress to more than %d bytes (%s) from %d bytes: a decompression bomb, "+
+			"or a file too large for this worker (raise %s, or split the data into several files)",
 			u.opts.MaxBytes, u.opts.LimitName, u.size, u.opts.LimitName)
 	case errors.Is(err, errXZDict):
-		return u.bad(ErrUnsupported, chain, Unknown, "xz-compressed file uses a dictionary above %d MiB; recompress it with xz -9 or a lower preset", err, maxXZDict>>20)
+		return u.bad(ErrUnsupported, chain, Unknown, err, "xz-compressed file uses a dictionary above %d MiB; recompress it with xz -9 or a lower preset", maxXZDict>>20)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errXZNoFooter):
-		return u.bad(ErrMalformed, chain, Unknown, "truncated xz-compressed file: no xz stream footer at its end (%d bytes); "+
-			"the file was cut short (an interrupted upload or copy?): write it again", nil, u.size)
+		return u.bad(ErrMalformed, chain, Unknown, nil, "truncated xz-compressed file: no xz stream footer at its end (%d bytes); "+
+			"the file was cut short (an interrupted upload or copy?): write it again", u.size)
 	}
-	return u.bad(ErrMalformed, chain, Unknown, "corrupt xz-compressed file: %s; write the file again", nil, err.Error())
+	return u.bad(ErrMalformed, chain, Unknown, nil, "corrupt xz-compressed file: %s; write the file again", err.Error())
 }
 
 var (
