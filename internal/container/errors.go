@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Every error about the file's content satisfies
@@ -67,10 +68,13 @@ func (e *Error) Unwrap() []error {
 // Is reports ErrInvalid for every *Error.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
-// oneLine shortens s to at most n bytes on one line.
+// oneLine shortens s to about n bytes on one line, cutting at a rune.
 func oneLine(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		s = s[:n] + "…"
 	}
 	return s

@@ -396,9 +396,9 @@ func refusal(chain []Format, f Format, head []byte) *Error {
 		msg = fmt.Sprintf("not a pickle: %s whose first %d bytes are all zero (an empty tar archive, or space allocated but never written)",
 			article(what)+" "+what, len(head))
 	case f == Unknown && len(chain) == 0:
-		msg = "not a pickle: starts with " + Preview(head)
+		msg = "not a pickle: starts with " + preview(head)
 	case f == Unknown:
-		msg = "not a pickle: " + article(what) + " " + what + " whose content starts with " + Preview(head)
+		msg = "not a pickle: " + article(what) + " " + what + " whose content starts with " + preview(head)
 	case f == Empty && len(chain) == 0:
 		msg = "not a pickle: the file is empty"
 	default:
@@ -407,9 +407,9 @@ func refusal(chain []Format, f Format, head []byte) *Error {
 	return &Error{Kind: ErrNotReadable, What: what, Msg: msg + "; " + advice(f)}
 }
 
-// Preview shows the first bytes of b for a message: up to 16 bytes in hex,
+// preview shows the first bytes of b for a message: up to 16 bytes in hex,
 // and as text where they are printable ASCII.
-func Preview(b []byte) string {
+func preview(b []byte) string {
 	n := min(len(b), 16)
 	text := make([]byte, n)
 	printable := 0
