@@ -1822,7 +1822,7 @@ def gen_formats(outdir):
     w.write("table.csv.gz", gzip.compress(df.drop(columns=["embedding"]).to_csv(index=False).encode(), mtime=0),
             error=(["notreadable"], "a gzip-compressed CSV file"))
     w.write("table.json", df.drop(columns=["embedding"]).to_json(orient="records").encode(), error=(["notreadable"], "a JSON file"))
-    w.write("table.jsonl", df.drop(columns=["embedding"]).to_json(orient="records", lines=True).encode(),
+    w.write("table_lines.ndjson", df.drop(columns=["embedding"]).to_json(orient="records", lines=True).encode(),
             error=(["notreadable"], "a JSON file"))
     # magic numbers of formats that need libraries not installed here
     w.write("table.parquet", b"PAR1" + bytes(range(64)) + b"PAR1", error=(["notreadable"], "a Parquet file"))
