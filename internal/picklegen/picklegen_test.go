@@ -279,6 +279,10 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%v to a failing writer: %v, want %v", shape, err, boom)
 		}
 	}
+	w := &failAfter{n: 1 << 20, err: boom}
+	if _, err := picklegen.WriteJSONL(w, picklegen.Spec{Rows: 50000, Dim: 64, Seed: 1}.Source(), picklegen.Frame); !errors.Is(err, boom) {
+		t.Errorf("WriteJSONL to a failing writer: %v, want %v", err, boom)
+	}
 }
 
 func mustWrite(t *testing.T, spec picklegen.Spec, shape picklegen.Shape) []byte {
