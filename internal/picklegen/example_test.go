@@ -27,7 +27,7 @@ func ExampleWriteFrame() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(tbl.Rows, "rows,", want.Records, "expected records")
+	fmt.Println(tbl.NumRows, "rows,", want.Records, "expected records")
 	// Output:
 	// recruit_id STRING 0
 	// title STRING 0

@@ -110,7 +110,7 @@ func formatBatches(sources []Source, shape Shape, emit func([]byte) error) error
 				default:
 				}
 				b := bytes.NewBuffer(buf[:0])
-				if err := canonical.WriteRows(b, &t.t, 0, t.t.Rows); err != nil {
+				if err := canonical.WriteRows(b, &t.t, 0, t.t.NumRows); err != nil {
 					failure <- fmt.Errorf("picklegen: expected rows %d..%d: %w", j.lo, j.hi, err)
 					close(j.out)
 					continue
@@ -285,5 +285,5 @@ func (b *expectTable) fill(src Source, lo, hi int) {
 			}
 		}
 	}
-	b.t.Rows = hi - lo
+	b.t.NumRows = hi - lo
 }

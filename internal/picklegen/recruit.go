@@ -348,7 +348,7 @@ type tableSource struct {
 	dim  int
 }
 
-func (s *tableSource) Rows() int { return s.t.Rows }
+func (s *tableSource) Rows() int { return s.t.NumRows }
 func (s *tableSource) Dim() int  { return s.dim }
 
 func (s *tableSource) Fill(i int, f Field, r *Recruit) {

@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("report %+v for a file of %d bytes", rep, len(data))
 	}
 	tbl, err := pickleload.Load(data, pickleload.Options{})
-	if err != nil || tbl.Rows != rep.Rows {
+	if err != nil || tbl.NumRows != rep.Rows {
 		t.Fatalf("Load: %v (rows %v, want %d)", err, tbl, rep.Rows)
 	}
 	f, err := os.Open(expect)
