@@ -15,6 +15,11 @@ import (
 const (
 	DefaultMaxRecvMsgSize = 16 << 20
 	DefaultStopTimeout    = 8 * time.Second
+	// DefaultMaxConcurrentStreams is HTTP/2's recommended minimum: ample for
+	// workers (one stream per running job), and a bound on what one
+	// connection holds open (each stream may buffer a 1 MiB write buffer and
+	// a message of up to MaxRecvMsgSize).
+	DefaultMaxConcurrentStreams = 100
 )
 
 // Config configures a [Server]. Only OutDir is required.
@@ -46,6 +51,10 @@ type Config struct {
 	// running after it are cancelled and commit nothing (default
 	// [DefaultStopTimeout]).
 	StopTimeout time.Duration
+	// MaxConcurrentStreams bounds the streams (and unary calls) open at once
+	// on one client connection (default [DefaultMaxConcurrentStreams]);
+	// a client's further streams wait until one ends.
+	MaxConcurrentStreams uint32
 	// TLS, when not nil, makes [Server.Serve] serve TLS with it (see
 	// [LoadTLS]); nil serves plaintext.
 	TLS *tls.Config
@@ -103,6 +112,8 @@ func FromSettings(c config.BatchServer) (Config, error) {
 		FailSeed:       uint64(c.FailSeed),
 		ChunkDelay:     c.ChunkDelay,
 		TLS:            tc,
+
+		MaxConcurrentStreams: uint32(c.MaxConcurrentStreams),
 	}, nil
 }
 

@@ -26,6 +26,13 @@
 //     starting with a letter or digit, attempt >= 1, source_sha256 64
 //     lowercase hex digits, and the schema well-formed (unique non-empty
 //     names, known types, vector_dim > 0 exactly on FLOAT_VECTOR fields).
+//     Beyond the contract, the server bounds what a stream can make it
+//     write: a schema must have at least one field unless total_records is
+//     0, at most [MaxFields] fields, names of at most [MaxFieldNameBytes]
+//     bytes; and the canonical output may not exceed [MaxOutputRatio]
+//     times the bytes received (metadata and chunks) plus
+//     [OutputSlackBytes] (checked as it is written; not with Discard,
+//     which writes nothing).
 //   - If the ingest_id is committed already, the server answers at once with
 //     duplicate=true and applies nothing, without reading the rest of the
 //     stream (the client sees io.EOF from Send and takes the answer from
@@ -148,7 +155,9 @@
 // # Transport
 //
 // [Server.ServerOptions] sets the receive limit (Config.MaxRecvMsgSize,
-// default 16 MiB), 16 MiB flow-control windows, 256 KiB read and write
+// default 16 MiB), the streams one connection may hold open
+// (Config.MaxConcurrentStreams, default 100; a client's further streams
+// wait), 16 MiB flow-control windows, 256 KiB read and write
 // buffers, and TLS from Config.TLS ([LoadTLS]: a server certificate, and
 // with a client CA, mutual TLS), so the server is not the bottleneck of a
 // loopback benchmark with 1 MiB chunks. Keepalive pings (every 30 s of

@@ -112,6 +112,9 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
+	if cfg.MaxConcurrentStreams == 0 {
+		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("batchserver: create output directory: %w", err)
 	}
@@ -255,6 +258,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		grpc.ReadBufferSize(bufferSize),
 		grpc.WriteBufferSize(bufferSize),
 		grpc.WaitForHandlers(true),
+		grpc.MaxConcurrentStreams(s.cfg.MaxConcurrentStreams),
 		// Find connections of vanished clients (no FIN, e.g. a network
 		// partition), so their streams end and release their ingest_id.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),

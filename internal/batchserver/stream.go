@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/embedstream/embedstream/internal/canonical"
 	"github.com/embedstream/embedstream/internal/table"
@@ -36,8 +37,10 @@ type stream struct {
 	claim   *claim        // held in s.inFlight[md.IngestId]; nil before the claim
 	stop    chan struct{} // closed when the handler is done: ends the receive goroutine
 
-	tmp *os.File
-	bw  *bufio.Writer
+	received uint64 // bytes of the messages received: the output budget's base
+	tmp      *os.File
+	out      *budgetWriter // counts and bounds what reaches tmp
+	bw       *bufio.Writer // buffers out
 }
 
 // IngestDataStream implements the contract's one RPC; see the package doc
@@ -130,7 +133,11 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 		return OutcomeRejected, invalid("the first message must carry metadata")
 	}
 	st.md = md
+	st.received = uint64(proto.Size(msg))
 	if err := wire.ValidateMetadata(md); err != nil {
+		return OutcomeRejected, invalid("%v", err)
+	}
+	if err := checkSchemaBounds(md); err != nil {
 		return OutcomeRejected, invalid("%v", err)
 	}
 	schema, err := wire.SchemaFromProto(md.GetSchema())
@@ -147,7 +154,8 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 		if err != nil {
 			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 		}
-		st.tmp, st.bw = f, bufio.NewWriterSize(f, writeBufferSize)
+		st.tmp, st.out = f, &budgetWriter{f: f}
+		st.bw = bufio.NewWriterSize(st.out, writeBufferSize)
 	}
 
 	msgs := st.receive()
@@ -328,8 +336,18 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 	if err != nil {
 		return OutcomeRejected, invalid("%v", err)
 	}
+	st.received += uint64(proto.Size(msg))
 	if st.bw != nil {
-		if err := canonical.WriteTable(st.bw, t); err != nil {
+		st.out.limit = outputBudget(st.received)
+		err := canonical.WriteTable(st.bw, t)
+		if err == nil && st.out.written+int64(st.bw.Buffered()) > st.out.limit {
+			err = errOutputRatio
+		}
+		if errors.Is(err, errOutputRatio) {
+			return OutcomeRejected, invalid("chunk %d: the canonical output would exceed %d times the %d bytes received plus %d bytes (the output ratio bound)",
+				ch.GetSequence(), MaxOutputRatio, st.received, OutputSlackBytes)
+		}
+		if err != nil {
 			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: chunk %d: %v", ch.GetSequence(), err)
 		}
 	}

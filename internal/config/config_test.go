@@ -88,6 +88,12 @@ func TestBatchServer(t *testing.T) {
 	if _, err := LoadBatchServer(newFS(), []string{"--fail-rate", "2"}, env(nil)); err == nil {
 		t.Fatal("fail-rate 2 accepted")
 	}
+	if c.MaxConcurrentStreams != 100 {
+		t.Fatalf("max concurrent streams %d", c.MaxConcurrentStreams)
+	}
+	if _, err := LoadBatchServer(newFS(), nil, env(map[string]string{"BATCH_MAX_CONCURRENT_STREAMS": "0"})); err == nil {
+		t.Fatal("max-concurrent-streams 0 accepted")
+	}
 }
 
 func TestSettingsListEveryBinary(t *testing.T) {

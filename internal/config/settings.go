@@ -341,6 +341,8 @@ type BatchServer struct {
 	TLSCert        string        // BATCH_TLS_CERT
 	TLSKey         string        // BATCH_TLS_KEY
 	TLSClientCA    string        // BATCH_TLS_CLIENT_CA
+
+	MaxConcurrentStreams int // BATCH_MAX_CONCURRENT_STREAMS
 }
 
 func (c *BatchServer) bind(b *binder) {
@@ -356,6 +358,7 @@ func (c *BatchServer) bind(b *binder) {
 	b.String(&c.TLSCert, "tls-cert", "BATCH_TLS_CERT", "", "server certificate (enables TLS)")
 	b.String(&c.TLSKey, "tls-key", "BATCH_TLS_KEY", "", "server key")
 	b.String(&c.TLSClientCA, "tls-client-ca", "BATCH_TLS_CLIENT_CA", "", "CA bundle that client certificates must chain to (enables mTLS)")
+	b.Int(&c.MaxConcurrentStreams, "max-concurrent-streams", "BATCH_MAX_CONCURRENT_STREAMS", 100, "most streams open at once on one client connection (more wait)")
 }
 
 // LoadBatchServer parses the batch server's configuration from args and
@@ -385,6 +388,9 @@ func LoadBatchServer(fs *flag.FlagSet, args []string, getenv func(string) string
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fieldErr("tls-cert", "BATCH_TLS_CERT", "needs BATCH_TLS_KEY too, and the other way round"))
+	}
+	if c.MaxConcurrentStreams < 1 || c.MaxConcurrentStreams > 1<<20 {
+		errs = append(errs, fieldErr("max-concurrent-streams", "BATCH_MAX_CONCURRENT_STREAMS", "must be 1 to 1048576"))
 	}
 	return c, errors.Join(errs...)
 }
