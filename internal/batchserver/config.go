@@ -20,6 +20,34 @@ const (
 	// connection holds open (each stream may buffer a 1 MiB write buffer and
 	// a message of up to MaxRecvMsgSize).
 	DefaultMaxConcurrentStreams = 100
+	// DefaultStagingMaxBytes bounds the staging area: room for a few
+	// interrupted multi-GB ingests, far from most disks' size.
+	DefaultStagingMaxBytes = 64 << 30
+	// DefaultStagingTTL is how long staged chunks wait for a resume after
+	// their last write.
+	DefaultStagingTTL = 24 * time.Hour
+	// DefaultStagingSyncBytes and DefaultStagingSyncInterval group the
+	// staging's fsyncs: a boundary is synced once this many bytes were
+	// written since the last one, or this long after it, whichever comes
+	// first (checked after each chunk).
+	DefaultStagingSyncBytes    = 8 << 20
+	DefaultStagingSyncInterval = 500 * time.Millisecond
+)
+
+// Contract is the version of the wire contract a server speaks.
+type Contract string
+
+// The contract versions.
+const (
+	// ContractV2 stages chunks durably, answers GetIngestState and resumes
+	// streams (the default).
+	ContractV2 Contract = "v2"
+	// ContractV1 emulates a server built from the v1 contract, for
+	// compatibility tests: GetIngestState is not served (UNIMPLEMENTED),
+	// the v2 metadata fields are ignored as unknown fields (so a resumed
+	// stream is a sequence gap: INVALID_ARGUMENT), and nothing of a stream
+	// that does not commit is kept.
+	ContractV1 Contract = "v1"
 )
 
 // Config configures a [Server]. Only OutDir is required.
@@ -58,6 +86,21 @@ type Config struct {
 	// TLS, when not nil, makes [Server.Serve] serve TLS with it (see
 	// [LoadTLS]); nil serves plaintext.
 	TLS *tls.Config
+	// Contract is the contract version served (default [ContractV2]).
+	Contract Contract
+	// StagingMaxBytes bounds the bytes of the staging area
+	// (<OutDir>/.staging: staged JSONL and manifests; default
+	// [DefaultStagingMaxBytes]). A stream that would take it past the bound
+	// is answered RESOURCE_EXHAUSTED.
+	StagingMaxBytes int64
+	// StagingTTL is how long staged chunks are kept after their last write
+	// when no stream resumes them (default [DefaultStagingTTL]).
+	StagingTTL time.Duration
+	// StagingSyncBytes and StagingSyncInterval group the staging's fsyncs
+	// (defaults [DefaultStagingSyncBytes], [DefaultStagingSyncInterval]);
+	// StagingSyncBytes 1 syncs after every chunk.
+	StagingSyncBytes    int64
+	StagingSyncInterval time.Duration
 	// Hooks are test signals; the zero value does nothing.
 	Hooks Hooks
 }
@@ -65,8 +108,15 @@ type Config struct {
 // Hooks are called synchronously from stream handlers, so tests can wait on
 // events instead of sleeping. They must be quick and safe for concurrent use.
 type Hooks struct {
-	// ChunkReceived is called after a chunk has been validated and written.
+	// ChunkReceived is called after a chunk has been validated and written
+	// (and, if the sync policy said so, its boundary synced).
 	ChunkReceived func(ingestID string, sequence uint64)
+	// ChunkStaged is called after a boundary is synced: chunks 0..chunks-1,
+	// records in all, are staged durably and GetIngestState reports them.
+	ChunkStaged func(ingestID string, chunks, records uint64)
+	// StagingDropped is called after an ingest's staging is removed, with
+	// one of the Drop* reasons.
+	StagingDropped func(ingestID, reason string)
 	// StreamDone is called when a stream's handler is about to return, after
 	// its commit or clean-up is complete.
 	StreamDone func(Result)
@@ -89,11 +139,15 @@ type Result struct {
 	IngestID string
 	Domain   string
 	Attempt  uint32
-	Records  uint64 // records received
-	Chunks   uint64 // chunks received
-	Outcome  Outcome
-	Err      error // the gRPC status error returned; nil when committed or duplicate
-	Duration time.Duration
+	Records  uint64 // records received on this stream
+	Chunks   uint64 // chunks received on this stream
+	// ResumedRecords and ResumedChunks are what earlier streams had staged
+	// and this one resumed from (0: a full stream).
+	ResumedRecords uint64
+	ResumedChunks  uint64
+	Outcome        Outcome
+	Err            error // the gRPC status error returned; nil when committed or duplicate
+	Duration       time.Duration
 }
 
 // FromSettings converts the batch server binary's settings to a Config,
@@ -114,6 +168,11 @@ func FromSettings(c config.BatchServer) (Config, error) {
 		TLS:            tc,
 
 		MaxConcurrentStreams: uint32(c.MaxConcurrentStreams),
+		Contract:             Contract(c.Contract),
+		StagingMaxBytes:      c.StagingMaxBytes,
+		StagingTTL:           c.StagingTTL,
+		StagingSyncBytes:     c.StagingSyncBytes,
+		StagingSyncInterval:  c.StagingSyncInterval,
 	}, nil
 }
 

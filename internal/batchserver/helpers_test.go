@@ -32,15 +32,28 @@ type chunkEvent struct {
 	seq uint64
 }
 
+// stagedEvent is one Hooks.ChunkStaged call.
+type stagedEvent struct {
+	id              string
+	chunks, records uint64
+}
+
+// dropEvent is one Hooks.StagingDropped call.
+type dropEvent struct {
+	id, reason string
+}
+
 // bundle is a running server with a client connected to it.
 type bundle struct {
-	srv    *Server
-	cfg    Config
-	addr   string
-	client pb.EmbeddingStreamServiceClient
-	done   chan Result     // every finished stream
-	chunks chan chunkEvent // every chunk received
-	stop   func() error    // cancels Serve, waits for it and closes the server
+	srv     *Server
+	cfg     Config
+	addr    string
+	client  pb.EmbeddingStreamServiceClient
+	done    chan Result      // every finished stream
+	chunks  chan chunkEvent  // every chunk received
+	staged  chan stagedEvent // every boundary synced
+	dropped chan dropEvent   // every staging dropped
+	stop    func() error     // cancels Serve, waits for it and closes the server
 }
 
 // setup starts a server with cfg (OutDir defaults to a temp dir) on a
@@ -50,9 +63,12 @@ func setup(t *testing.T, cfg Config) *bundle {
 	if cfg.OutDir == "" {
 		cfg.OutDir = t.TempDir()
 	}
-	b := &bundle{done: make(chan Result, 256), chunks: make(chan chunkEvent, 1024)}
+	b := &bundle{done: make(chan Result, 256), chunks: make(chan chunkEvent, 4096),
+		staged: make(chan stagedEvent, 4096), dropped: make(chan dropEvent, 1024)}
 	cfg.Hooks.StreamDone = func(r Result) { b.done <- r }
 	cfg.Hooks.ChunkReceived = func(id string, seq uint64) { b.chunks <- chunkEvent{id, seq} }
+	cfg.Hooks.ChunkStaged = func(id string, chunks, records uint64) { b.staged <- stagedEvent{id, chunks, records} }
+	cfg.Hooks.StagingDropped = func(id, reason string) { b.dropped <- dropEvent{id, reason} }
 	b.cfg = cfg
 	b.start(t)
 	return b
@@ -141,6 +157,30 @@ func (b *bundle) waitChunk(t *testing.T, id string, seq uint64) {
 		ev := waitFor(t, b.chunks, fmt.Sprintf("chunk %d of %s", seq, id))
 		if ev.id == id && ev.seq == seq {
 			return
+		}
+	}
+}
+
+// waitStaged waits until the server has synced a boundary of ingest id
+// with chunks chunks.
+func (b *bundle) waitStaged(t *testing.T, id string, chunks uint64) stagedEvent {
+	t.Helper()
+	for {
+		ev := waitFor(t, b.staged, fmt.Sprintf("%d chunks of %s staged", chunks, id))
+		if ev.id == id && ev.chunks == chunks {
+			return ev
+		}
+	}
+}
+
+// waitDropped waits until the server has dropped the staging of ingest id,
+// and returns the reason.
+func (b *bundle) waitDropped(t *testing.T, id string) string {
+	t.Helper()
+	for {
+		ev := waitFor(t, b.dropped, "the staging of "+id+" to be dropped")
+		if ev.id == id {
+			return ev.reason
 		}
 	}
 }
@@ -248,10 +288,11 @@ func (b *bundle) assertCommitted(t *testing.T, id string, want *table.Table) {
 	if err := canonical.Compare(bytes.NewReader(got), &wb); err != nil {
 		t.Fatalf("committed file differs from canonical JSON: %v", err)
 	}
+	b.assertNotStaged(t, id)
 }
 
 // assertNothing checks that id left no trace: no file, no ledger entry, no
-// temp file.
+// staged file, no staging state.
 func (b *bundle) assertNothing(t *testing.T, id string) {
 	t.Helper()
 	if _, ok := b.srv.Committed(id); ok {
@@ -267,11 +308,36 @@ func (b *bundle) assertNothing(t *testing.T, id string) {
 	if bytes.Contains(ledger, []byte(`"`+id+`"`)) {
 		t.Errorf("%s is in ledger.jsonl", id)
 	}
-	tmp, err := os.ReadDir(filepath.Join(b.cfg.OutDir, tmpDirName))
+	b.assertNotStaged(t, id)
+}
+
+// assertNotStaged checks that nothing is staged for id: no files, no state.
+func (b *bundle) assertNotStaged(t *testing.T, id string) {
+	t.Helper()
+	assertNoStagedFiles(t, b.cfg.OutDir, id)
+	b.srv.mu.Lock()
+	stg := b.srv.staged[id]
+	b.srv.mu.Unlock()
+	if stg != nil {
+		t.Errorf("%s: staging state %+v", id, stg.last)
+	}
+}
+
+// assertNoStagedFiles checks that the staging directory under out holds no
+// file of id (any id when id is ""), and that the temp directory of servers
+// before v2 is gone.
+func assertNoStagedFiles(t *testing.T, out, id string) {
+	t.Helper()
+	files, err := os.ReadDir(filepath.Join(out, stagingDirName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tmp) != 0 {
-		t.Errorf("temp files left: %v", tmp)
+	for _, f := range files {
+		if id == "" || strings.HasPrefix(f.Name(), id+".") {
+			t.Errorf("staged file left: %s", f.Name())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, legacyTmpDirName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists (stat: %v)", legacyTmpDirName, err)
 	}
 }

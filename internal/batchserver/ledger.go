@@ -14,13 +14,17 @@ import (
 // Entry is one commit as the ledger records it: one JSON object per line of
 // <out>/ledger.jsonl.
 type Entry struct {
-	IngestID    string    `json:"ingest_id"`
-	Domain      string    `json:"domain"`
-	FileName    string    `json:"file_name"`
-	Records     uint64    `json:"records"`
-	Chunks      uint64    `json:"chunks"`
-	SHA256      string    `json:"sha256"`
-	Attempt     uint32    `json:"attempt,omitempty"`
+	IngestID string `json:"ingest_id"`
+	Domain   string `json:"domain"`
+	FileName string `json:"file_name"`
+	Records  uint64 `json:"records"`
+	Chunks   uint64 `json:"chunks"`
+	SHA256   string `json:"sha256"`
+	Attempt  uint32 `json:"attempt,omitempty"`
+	// ResumedFrom is the sequence the committing stream resumed from: the
+	// chunks 0..ResumedFrom-1 were staged by earlier streams (0: a full
+	// stream).
+	ResumedFrom uint64    `json:"resumed_from,omitempty"`
 	CommittedAt time.Time `json:"committed_at"`
 	// Recovered marks an entry rebuilt at startup from a committed file that
 	// had no ledger line (a crash between the rename and the ledger append);

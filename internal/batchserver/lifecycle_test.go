@@ -18,10 +18,20 @@ import (
 
 // TestStopMidStreamCommitsNothing stops the server while a stream is half
 // sent and stalled: the graceful stop times out, the stream is cancelled
-// and nothing of it is committed.
+// and nothing of it is committed; its received chunk stays staged (and in
+// contract v1, nothing stays).
 func TestStopMidStreamCommitsNothing(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{StopTimeout: time.Millisecond})
+	for _, contract := range []Contract{ContractV2, ContractV1} {
+		t.Run(string(contract), func(t *testing.T) {
+			t.Parallel()
+			testStopMidStream(t, contract)
+		})
+	}
+}
+
+func testStopMidStream(t *testing.T, contract Contract) {
+	b := setup(t, Config{StopTimeout: time.Millisecond, Contract: contract})
 	tb := testTable(30)
 	msgs := messages("job-stop", tb, 10)
 	st, err := b.client.IngestDataStream(context.Background())
@@ -44,6 +54,15 @@ func TestStopMidStreamCommitsNothing(t *testing.T) {
 		t.Fatal("the stopped stream succeeded")
 	}
 	b.assertNothingOnDisk(t, "job-stop")
+	manifest := filepath.Join(b.cfg.OutDir, stagingDirName, "job-stop"+manifestSuffix)
+	if contract == ContractV1 {
+		assertNoStagedFiles(t, b.cfg.OutDir, "")
+		return
+	}
+	m, err := os.ReadFile(manifest)
+	if err != nil || !strings.Contains(string(m), `"chunks":1,"records":10,`) {
+		t.Fatalf("manifest: %s, %v; want chunk 0 (10 records) staged", m, err)
+	}
 }
 
 // TestGracefulStopLetsRunningStreamCommit begins a stop while a stream is
@@ -116,8 +135,8 @@ func TestHealthCheck(t *testing.T) {
 	}
 }
 
-// assertNothingOnDisk is assertNothing for a closed server: no file, no
-// ledger line, no temp file.
+// assertNothingOnDisk checks, for a closed server, that id is not
+// committed: no file, no ledger line.
 func (b *bundle) assertNothingOnDisk(t *testing.T, id string) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(b.cfg.OutDir, "recruit", id+".jsonl")); !errors.Is(err, os.ErrNotExist) {
@@ -125,9 +144,6 @@ func (b *bundle) assertNothingOnDisk(t *testing.T, id string) {
 	}
 	if l, err := os.ReadFile(filepath.Join(b.cfg.OutDir, ledgerName)); err != nil || strings.Contains(string(l), id) {
 		t.Errorf("ledger: %q, %v", l, err)
-	}
-	if tmp, err := os.ReadDir(filepath.Join(b.cfg.OutDir, tmpDirName)); err != nil || len(tmp) != 0 {
-		t.Errorf("temp dir: %v, %v", tmp, err)
 	}
 }
 
@@ -183,9 +199,13 @@ func TestLedgerRecovery(t *testing.T) {
 	t.Run("stale temp files removed", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		mustWrite(t, filepath.Join(dir, tmpDirName, "job-9.123.jsonl"), "{}\n")
+		mustWrite(t, filepath.Join(dir, legacyTmpDirName, "job-9.123.jsonl"), "{}\n")
+		mustWrite(t, filepath.Join(dir, stagingDirName, "job-8.jsonl"), "{}\n")        // no manifest
+		mustWrite(t, filepath.Join(dir, stagingDirName, "job-7.manifest.tmp"), "{}\n") // never installed
+		mustWrite(t, filepath.Join(dir, stagingDirName, "not an id.manifest"), "{}\n") // a stranger
 		b := setup(t, Config{OutDir: dir})
 		b.assertNothing(t, "job-9")
+		assertNoStagedFiles(t, dir, "")
 	})
 }
 

@@ -56,20 +56,30 @@ func outputBudget(received uint64) int64 {
 	return int64(min(received, 1<<50))*MaxOutputRatio + OutputSlackBytes
 }
 
-// budgetWriter sits between a stream's write buffer and its staging file:
-// it counts what reaches the file and refuses a write that would take it
-// past limit (the ingest's output budget), returning errOutputRatio.
+// budgetWriter sits between a stream's write buffer and its staged JSONL:
+// it refuses a write that would take the JSONL past limit (the ingest's
+// output budget: errOutputRatio) or the staging area past
+// Config.StagingMaxBytes (errStagingFull), and counts what reaches the
+// file in stg.dataBytes and the server's staging total.
 type budgetWriter struct {
-	f       *os.File
-	written int64 // bytes in the file
-	limit   int64 // the most bytes the file may hold
+	s     *Server
+	stg   *staging
+	f     *os.File
+	limit int64 // the most bytes the JSONL may hold
 }
 
 func (w *budgetWriter) Write(p []byte) (int, error) {
-	if w.written+int64(len(p)) > w.limit {
+	n := int64(len(p))
+	if w.stg.dataBytes+n > w.limit {
 		return 0, errOutputRatio
 	}
-	n, err := w.f.Write(p)
-	w.written += int64(n)
-	return n, err
+	if !w.s.reserve(n) {
+		return 0, errStagingFull
+	}
+	k, err := w.f.Write(p)
+	w.stg.dataBytes += int64(k)
+	if int64(k) < n {
+		w.s.stagingUsed.Add(int64(k) - n) // give back what was not written
+	}
+	return k, err
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,10 +17,12 @@ import (
 
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/embedstream/embedstream/internal/wire"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
@@ -36,11 +39,11 @@ const (
 	keepaliveTimeout = 10 * time.Second // and close it if the ping is not answered within this
 )
 
-// File and directory names inside Config.OutDir.
+// File names inside Config.OutDir (the staging directory's are in
+// staging.go).
 const (
 	ledgerName = "ledger.jsonl"
 	lockName   = ".lock"
-	tmpDirName = ".tmp"
 )
 
 // Server is the reference batch server: an EmbeddingStreamService that
@@ -50,16 +53,21 @@ const (
 type Server struct {
 	pb.UnimplementedEmbeddingStreamServiceServer
 
-	cfg    Config
-	log    zerolog.Logger
-	tmpDir string
-	health *health.Server
-	lock   *os.File
+	cfg        Config
+	log        zerolog.Logger
+	stagingDir string
+	health     *health.Server
+	lock       *os.File
 
 	mu       sync.Mutex
-	ledger   *ledger           // guarded by mu
-	inFlight map[string]*claim // ingest ids with a stream past its metadata; guarded by mu
-	closed   bool              // guarded by mu
+	ledger   *ledger             // guarded by mu
+	inFlight map[string]*claim   // ingest ids with a stream (or the cleaner) holding them; guarded by mu
+	staged   map[string]*staging // ingest ids with staged chunks or a stream staging them; guarded by mu
+	closed   bool                // guarded by mu
+
+	stagingUsed atomic.Int64  // bytes in the staging area (JSONL and manifests)
+	stopClean   chan struct{} // closed by Close: ends cleanLoop
+	cleanDone   chan struct{} // closed when cleanLoop has returned
 
 	rngMu sync.Mutex
 	rng   *rand.Rand // FailRate's generator; guarded by rngMu
@@ -78,27 +86,31 @@ type claim struct {
 
 // counters back [Stats].
 type counters struct {
-	streams, commits, duplicates, rejected, aborted, injected, records atomic.Uint64
-	inFlight                                                           atomic.Int64
+	streams, commits, duplicates, rejected, aborted, injected, records, resumed atomic.Uint64
+	inFlight                                                                    atomic.Int64
 }
 
 // Stats counts the streams a Server has seen since [New].
 type Stats struct {
-	Streams    uint64 // streams started
-	Commits    uint64 // streams committed
-	Duplicates uint64 // streams answered duplicate=true
-	Rejected   uint64 // streams answered INVALID_ARGUMENT or FAILED_PRECONDITION
-	Aborted    uint64 // streams that ended uncommitted otherwise (cancelled, stopped, ABORTED, storage errors)
-	Injected   uint64 // streams answered UNAVAILABLE by fault injection
-	Records    uint64 // records committed
-	InFlight   int64  // streams running now
+	Streams     uint64 // streams started
+	Commits     uint64 // streams committed
+	Duplicates  uint64 // streams answered duplicate=true
+	Rejected    uint64 // streams answered INVALID_ARGUMENT or FAILED_PRECONDITION
+	Aborted     uint64 // streams that ended uncommitted otherwise (cancelled, stopped, ABORTED, storage errors)
+	Injected    uint64 // streams answered UNAVAILABLE by fault injection
+	Records     uint64 // records committed
+	Resumed     uint64 // streams that resumed staged chunks
+	InFlight    int64  // streams running now
+	Staged      int    // ingest ids with staged chunks (or a stream staging them) now
+	StagedBytes int64  // bytes in the staging area now
 }
 
 // New opens (creating if needed) cfg.OutDir, locks it against a second
-// server, removes temporary files a previous run left, replays the ledger so
-// deduplication survives restarts, and recovers ledger entries for committed
-// files the ledger misses (a crash between the rename and the ledger
-// append). The caller must call [Server.Close].
+// server, replays the ledger so deduplication survives restarts, recovers
+// ledger entries for committed files the ledger misses (a crash between the
+// rename and the ledger append), and recovers the staging area (see
+// "Staging" in the package doc). It starts the loop that drops expired
+// staging; the caller must call [Server.Close].
 func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.OutDir == "" {
 		return nil, errors.New("batchserver: Config.OutDir is empty")
@@ -115,6 +127,25 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.MaxConcurrentStreams == 0 {
 		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
+	switch cfg.Contract {
+	case "":
+		cfg.Contract = ContractV2
+	case ContractV1, ContractV2:
+	default:
+		return nil, fmt.Errorf("batchserver: Config.Contract %q is not %q or %q", cfg.Contract, ContractV1, ContractV2)
+	}
+	if cfg.StagingMaxBytes <= 0 {
+		cfg.StagingMaxBytes = DefaultStagingMaxBytes
+	}
+	if cfg.StagingTTL <= 0 {
+		cfg.StagingTTL = DefaultStagingTTL
+	}
+	if cfg.StagingSyncBytes <= 0 {
+		cfg.StagingSyncBytes = DefaultStagingSyncBytes
+	}
+	if cfg.StagingSyncInterval <= 0 {
+		cfg.StagingSyncInterval = DefaultStagingSyncInterval
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("batchserver: create output directory: %w", err)
 	}
@@ -123,31 +154,30 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("batchserver: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      log,
-		tmpDir:   filepath.Join(cfg.OutDir, tmpDirName),
-		health:   health.NewServer(),
-		lock:     lock,
-		inFlight: map[string]*claim{},
-		rng:      rand.New(rand.NewPCG(cfg.FailSeed, cfg.FailSeed^0x9e3779b97f4a7c15)),
+		cfg:        cfg,
+		log:        log,
+		stagingDir: filepath.Join(cfg.OutDir, stagingDirName),
+		health:     health.NewServer(),
+		lock:       lock,
+		inFlight:   map[string]*claim{},
+		staged:     map[string]*staging{},
+		stopClean:  make(chan struct{}),
+		cleanDone:  make(chan struct{}),
+		rng:        rand.New(rand.NewPCG(cfg.FailSeed, cfg.FailSeed^0x9e3779b97f4a7c15)),
 	}
 	if err := s.open(); err != nil {
 		_ = lock.Close() // releases the lock; the open error is the one to report
 		return nil, fmt.Errorf("batchserver: %w", err)
 	}
+	go s.cleanLoop(s.stopClean, s.cleanDone)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(pb.EmbeddingStreamService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
 }
 
-// open prepares the temp directory and the ledger.
+// open replays the ledger and recovers committed files and the staging
+// area.
 func (s *Server) open() error {
-	if err := os.RemoveAll(s.tmpDir); err != nil {
-		return fmt.Errorf("clear %s: %w", s.tmpDir, err)
-	}
-	if err := os.MkdirAll(s.tmpDir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", s.tmpDir, err)
-	}
 	l, torn, err := openLedger(filepath.Join(s.cfg.OutDir, ledgerName))
 	if err != nil {
 		return err
@@ -160,7 +190,12 @@ func (s *Server) open() error {
 		_ = l.close() // the recovery error is the one to report
 		return err
 	}
-	s.log.Info().Int("commits", len(l.entries)).Str("out", s.cfg.OutDir).Bool("discard", s.cfg.Discard).Msg("ledger replayed")
+	if err := s.recoverStaging(time.Now()); err != nil {
+		_ = l.close() // the recovery error is the one to report
+		return err
+	}
+	s.log.Info().Int("commits", len(l.entries)).Int("staged", len(s.staged)).Int64("staged_bytes", s.stagingUsed.Load()).
+		Str("out", s.cfg.OutDir).Bool("discard", s.cfg.Discard).Str("contract", string(s.cfg.Contract)).Msg("ledger replayed")
 	return nil
 }
 
@@ -236,9 +271,36 @@ func recoveredEntry(path, domain, id string) (Entry, error) {
 
 // Register registers the EmbeddingStreamService on r. Use it to serve the
 // batch server from a gRPC server of your own, built with
-// [Server.ServerOptions]; [Server.Serve] does all of this itself.
+// [Server.ServerOptions]; [Server.Serve] does all of this itself. With
+// [ContractV1] the service is registered as v1 described it, without
+// GetIngestState, so gRPC answers that method UNIMPLEMENTED as a v1 server
+// does.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	pb.RegisterEmbeddingStreamServiceServer(r, s)
+	if s.cfg.Contract != ContractV1 {
+		pb.RegisterEmbeddingStreamServiceServer(r, s)
+		return
+	}
+	desc := pb.EmbeddingStreamService_ServiceDesc
+	desc.Methods = slices.DeleteFunc(slices.Clone(desc.Methods), func(m grpc.MethodDesc) bool { return m.MethodName == "GetIngestState" })
+	r.RegisterService(&desc, s)
+}
+
+// GetIngestState implements the contract's v2 RPC: whether ingestID is
+// committed and, if not, which chunks of an unfinished stream are staged
+// (only synced boundaries), with the metadata they were staged under and
+// when they expire. An unknown ingest_id gets a response with every field
+// but ingest_id empty; an invalid one INVALID_ARGUMENT. A committed
+// ingest's response carries its source_sha256, domain, total_records and
+// attempt from the ledger (not its schema). With [ContractV1] it answers
+// UNIMPLEMENTED.
+func (s *Server) GetIngestState(_ context.Context, req *pb.GetIngestStateRequest) (*pb.GetIngestStateResponse, error) {
+	if s.cfg.Contract == ContractV1 {
+		return nil, status.Error(codes.Unimplemented, "GetIngestState is not part of contract v1")
+	}
+	if err := wire.ValidateID("ingest_id", req.GetIngestId()); err != nil {
+		return nil, invalid("%v", err)
+	}
+	return s.ingestState(req.GetIngestId()), nil
 }
 
 // RegisterHealth registers the standard gRPC health service, reporting
@@ -306,31 +368,43 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	return nil
 }
 
-// Close releases the ledger and the output directory's lock. Streams still
-// running fail with UNAVAILABLE at their commit. Close is idempotent.
+// Close stops the staging clean-up loop and releases the ledger and the
+// output directory's lock. Streams still running fail with UNAVAILABLE at
+// their commit. Close is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	close(s.stopClean)
+	<-s.cleanDone
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.health.Shutdown()
 	return errors.Join(s.ledger.close(), s.lock.Close())
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	staged := len(s.staged)
+	s.mu.Unlock()
 	c := &s.stats
 	return Stats{
-		Streams:    c.streams.Load(),
-		Commits:    c.commits.Load(),
-		Duplicates: c.duplicates.Load(),
-		Rejected:   c.rejected.Load(),
-		Aborted:    c.aborted.Load(),
-		Injected:   c.injected.Load(),
-		Records:    c.records.Load(),
-		InFlight:   c.inFlight.Load(),
+		Streams:     c.streams.Load(),
+		Commits:     c.commits.Load(),
+		Duplicates:  c.duplicates.Load(),
+		Rejected:    c.rejected.Load(),
+		Aborted:     c.aborted.Load(),
+		Injected:    c.injected.Load(),
+		Records:     c.records.Load(),
+		Resumed:     c.resumed.Load(),
+		InFlight:    c.inFlight.Load(),
+		Staged:      staged,
+		StagedBytes: s.stagingUsed.Load(),
 	}
 }
 

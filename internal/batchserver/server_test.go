@@ -253,10 +253,13 @@ func TestSameIDConcurrentlyCommitsOnce(t *testing.T) {
 	b.assertCommitted(t, "job-same", tb)
 }
 
+// TestClientCancelMidStreamCommitsNothing: a stream the client cancels
+// commits nothing; in v2 its received chunk stays staged (GetIngestState
+// reports it), in v1 nothing stays; a full retry commits either way.
 func TestClientCancelMidStreamCommitsNothing(t *testing.T) {
 	t.Parallel()
 	// A long chunk delay also shows that the delay ends with the stream.
-	for _, cfg := range []Config{{}, {ChunkDelay: 24 * 3600e9}} {
+	for _, cfg := range []Config{{}, {Contract: ContractV1}, {ChunkDelay: 24 * 3600e9}} {
 		b := setup(t, cfg)
 		tb := testTable(30)
 		msgs := messages("job-cancel", tb, 10)
@@ -276,7 +279,16 @@ func TestClientCancelMidStreamCommitsNothing(t *testing.T) {
 		if r.Outcome != OutcomeAborted || status.Code(r.Err) != codes.Canceled {
 			t.Fatalf("server saw %+v, want aborted by cancellation", r)
 		}
-		b.assertNothing(t, "job-cancel")
+		if cfg.Contract == ContractV1 {
+			b.assertNothing(t, "job-cancel")
+		} else {
+			if _, ok := b.srv.Committed("job-cancel"); ok {
+				t.Fatal("the cancelled stream committed")
+			}
+			if got := b.srv.ingestState("job-cancel"); got.GetStagedChunks() != 1 || got.GetStagedRecords() != 10 {
+				t.Fatalf("state after cancel: %v, want chunk 0 staged", got)
+			}
+		}
 		if cfg.ChunkDelay > 0 {
 			continue
 		}
@@ -285,6 +297,7 @@ func TestClientCancelMidStreamCommitsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.assertCommitted(t, "job-cancel", tb)
+		b.assertNotStaged(t, "job-cancel")
 	}
 }
 

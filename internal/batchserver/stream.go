@@ -3,6 +3,7 @@ package batchserver
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,22 +29,36 @@ const writeBufferSize = 1 << 20
 
 // stream is one IngestDataStream call in progress.
 type stream struct {
-	s       *Server
-	rpc     pb.EmbeddingStreamService_IngestDataStreamServer
-	md      *pb.IngestMetadata
-	schema  []table.Field
-	records uint64
-	chunks  uint64
-	claim   *claim        // held in s.inFlight[md.IngestId]; nil before the claim
-	stop    chan struct{} // closed when the handler is done: ends the receive goroutine
+	s      *Server
+	rpc    pb.EmbeddingStreamService_IngestDataStreamServer
+	md     *pb.IngestMetadata
+	schema []table.Field
+	claim  *claim        // held in s.inFlight[md.IngestId]; nil before the claim
+	stop   chan struct{} // closed when the handler is done: ends the receive goroutine
 
-	received uint64 // bytes of the messages received: the output budget's base
-	tmp      *os.File
-	out      *budgetWriter // counts and bounds what reaches tmp
+	// Counts over the whole ingest: the staged chunks the stream resumed
+	// from (resumedChunks, resumedRecords), then its own.
+	records, chunks               uint64
+	resumedChunks, resumedRecords uint64
+	// received counts the bytes of every message received for the ingest
+	// (over the streams that staged it): the output ratio's base.
+	// receivedAtEnd is its value at the end of the last complete chunk.
+	received, receivedAtEnd uint64
+
+	stg      *staging      // the id's staging, which this stream writes; nil without one
+	data     *os.File      // stg's JSONL; nil with Discard
+	manifest *os.File      // stg's manifest, open for appends; nil in contract v1
+	out      *budgetWriter // bounds and counts what reaches data
 	bw       *bufio.Writer // buffers out
+
+	chunkEnd  int64     // JSONL bytes at the end of the last complete chunk
+	unsynced  int64     // bytes written (Discard: received) since the last synced boundary
+	lastSync  time.Time // when the last boundary was synced (or the stream began)
+	drop      string    // when set, cleanup drops the staging for this reason
+	committed bool      // the staging went into the commit
 }
 
-// IngestDataStream implements the contract's one RPC; see the package doc
+// IngestDataStream implements the contract's push RPC; see the package doc
 // for the semantics.
 func (s *Server) IngestDataStream(rpc pb.EmbeddingStreamService_IngestDataStreamServer) error {
 	start := time.Now()
@@ -60,9 +75,13 @@ func (s *Server) IngestDataStream(rpc pb.EmbeddingStreamService_IngestDataStream
 		out, err = OutcomeInjected, status.Error(codes.Unavailable, "fault injection: try again")
 	} else {
 		out, err = st.run(rpc.Context())
-		st.cleanup()
+		st.cleanup(out)
 	}
-	res := Result{Outcome: out, Err: err, Records: st.records, Chunks: st.chunks, Duration: time.Since(start)}
+	res := Result{
+		Outcome: out, Err: err, Duration: time.Since(start),
+		Records: st.records - st.resumedRecords, Chunks: st.chunks - st.resumedChunks,
+		ResumedRecords: st.resumedRecords, ResumedChunks: st.resumedChunks,
+	}
 	if st.md != nil {
 		res.IngestID, res.Domain, res.Attempt = st.md.GetIngestId(), st.md.GetDomain(), st.md.GetAttempt()
 	}
@@ -91,7 +110,7 @@ func (s *Server) finish(res Result) {
 	switch res.Outcome {
 	case OutcomeCommitted:
 		c.commits.Add(1)
-		c.records.Add(res.Records)
+		c.records.Add(res.ResumedRecords + res.Records)
 		ev = s.log.Info()
 	case OutcomeDuplicate:
 		c.duplicates.Add(1)
@@ -107,7 +126,8 @@ func (s *Server) finish(res Result) {
 		ev = s.log.Warn()
 	}
 	ev = ev.Str("ingest_id", res.IngestID).Str("domain", res.Domain).Uint32("attempt", res.Attempt).
-		Uint64("records", res.Records).Uint64("chunks", res.Chunks).Str("outcome", string(res.Outcome)).
+		Uint64("records", res.Records).Uint64("chunks", res.Chunks).Uint64("resumed_chunks", res.ResumedChunks).
+		Uint64("resumed_records", res.ResumedRecords).Str("outcome", string(res.Outcome)).
 		Dur("duration", res.Duration)
 	if res.Err != nil {
 		ev = ev.Str("code", status.Code(res.Err).String()).Err(res.Err)
@@ -118,7 +138,7 @@ func (s *Server) finish(res Result) {
 	}
 }
 
-// run receives, validates, writes and commits the stream, and answers it.
+// run receives, validates, stages and commits the stream, and answers it.
 func (st *stream) run(ctx context.Context) (Outcome, error) {
 	s := st.s
 	msg, err := st.rpc.Recv()
@@ -134,10 +154,19 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 	}
 	st.md = md
 	st.received = uint64(proto.Size(msg))
+	if s.cfg.Contract == ContractV1 {
+		// A v1 server knows none of v2's fields: to it they are unknown
+		// fields, skipped as protobuf skips them. A resumed stream
+		// therefore looks like a full one with a sequence gap.
+		md.ResumeFromSequence, md.ResumeFromRecord, md.ChunkOptions = 0, 0, nil
+	}
 	if err := wire.ValidateMetadata(md); err != nil {
 		return OutcomeRejected, invalid("%v", err)
 	}
 	if err := checkSchemaBounds(md); err != nil {
+		return OutcomeRejected, invalid("%v", err)
+	}
+	if err := checkResume(md); err != nil {
 		return OutcomeRejected, invalid("%v", err)
 	}
 	schema, err := wire.SchemaFromProto(md.GetSchema())
@@ -149,13 +178,8 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 	if dup, out, err := st.acquire(ctx); dup || err != nil {
 		return out, err
 	}
-	if !s.cfg.Discard {
-		f, err := os.CreateTemp(s.tmpDir, md.GetIngestId()+".*.jsonl")
-		if err != nil {
-			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
-		}
-		st.tmp, st.out = f, &budgetWriter{f: f}
-		st.bw = bufio.NewWriterSize(st.out, writeBufferSize)
+	if out, err := st.openStaging(); err != nil {
+		return out, err
 	}
 
 	msgs := st.receive()
@@ -185,19 +209,182 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 	if !st.beginCommit() {
 		return OutcomeAborted, preempted(md)
 	}
-	e, err := st.commit()
+	e, out, err := st.commit()
 	if err != nil {
-		return OutcomeAborted, err
+		return out, err
+	}
+	msgText := fmt.Sprintf("committed %d records", e.Records)
+	if st.resumedChunks > 0 {
+		msgText += fmt.Sprintf(" (%d chunks, %d records staged before this stream)", st.resumedChunks, st.resumedRecords)
 	}
 	resp := &pb.IngestDataResponse{
-		IngestId: md.GetIngestId(), RecordsReceived: st.records, ChunksReceived: st.chunks,
-		Message: fmt.Sprintf("committed %d records", e.Records),
+		IngestId: md.GetIngestId(), RecordsReceived: st.records - st.resumedRecords, ChunksReceived: st.chunks - st.resumedChunks,
+		Message: msgText,
 	}
 	if err := st.rpc.SendAndClose(resp); err != nil {
 		// Committed all the same: a retry is answered duplicate=true.
 		return OutcomeCommitted, err
 	}
 	return OutcomeCommitted, nil
+}
+
+// checkResume checks the v2 value rules of the resume point:
+// resume_from_sequence is 0 exactly when resume_from_record is, and
+// resume_from_record <= total_records.
+func checkResume(md *pb.IngestMetadata) error {
+	seq, rec := md.GetResumeFromSequence(), md.GetResumeFromRecord()
+	if (seq == 0) != (rec == 0) {
+		return fmt.Errorf("resume_from_sequence %d with resume_from_record %d: both are 0 (a full stream) or both above 0", seq, rec)
+	}
+	if rec > md.GetTotalRecords() {
+		return fmt.Errorf("resume_from_record %d is above total_records %d", rec, md.GetTotalRecords())
+	}
+	return nil
+}
+
+// openStaging gives the stream, which holds its id's claim, somewhere to
+// write: in contract v1 a temp JSONL of its own; for a full stream a new
+// staging, replacing any the id had; for a resumed stream the id's staging,
+// if it matches the resume point exactly (else ABORTED).
+func (st *stream) openStaging() (Outcome, error) {
+	s, md := st.s, st.md
+	st.lastSync = time.Now()
+	switch {
+	case s.cfg.Contract == ContractV1:
+		if s.cfg.Discard {
+			return "", nil
+		}
+		if s.stagingUsed.Load() >= s.cfg.StagingMaxBytes {
+			return OutcomeAborted, st.stagingFull()
+		}
+		st.stg = &staging{id: md.GetIngestId(), v1: true}
+		if err := st.openData(os.O_CREATE|os.O_TRUNC, 0); err != nil {
+			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+		}
+		return "", nil
+	case md.GetResumeFromSequence() > 0:
+		return st.resume()
+	default:
+		return st.replace()
+	}
+}
+
+// replace starts a new staging for a full stream, dropping whatever the id
+// had staged: the client chose not to resume it.
+func (st *stream) replace() (Outcome, error) {
+	s, md := st.s, st.md
+	id := md.GetIngestId()
+	s.mu.Lock()
+	old := s.staged[id]
+	s.mu.Unlock()
+	if old != nil {
+		s.dropStaging(old, DropReplaced)
+	}
+	now := time.Now()
+	hdr := headerFrom(md, s.cfg.Discard, now)
+	line, err := json.Marshal(hdr)
+	if err != nil {
+		return OutcomeAborted, status.Errorf(codes.Internal, "encode staging manifest: %v", err)
+	}
+	line = append(line, '\n')
+	if !s.reserve(int64(len(line))) {
+		return OutcomeAborted, st.stagingFull()
+	}
+	st.stg = &staging{id: id, hdr: hdr, schema: st.schema, expires: now.Add(s.cfg.StagingTTL), manifestBytes: int64(len(line))}
+	if !s.cfg.Discard {
+		if err := st.openData(os.O_CREATE|os.O_TRUNC, 0); err != nil {
+			st.drop = DropStorageError
+			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+		}
+	}
+	m, err := s.createManifest(id, line)
+	if err != nil {
+		st.drop = DropStorageError
+		return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+	}
+	st.manifest = m
+	s.mu.Lock()
+	s.staged[id] = st.stg
+	s.mu.Unlock()
+	return "", nil
+}
+
+// resume continues the id's staging from the stream's resume point, which
+// must be exactly its last synced boundary, with the same source_sha256,
+// domain, total_records and schema; otherwise the stream is answered
+// ABORTED (the client asks GetIngestState again) and the staging is left
+// as it is.
+func (st *stream) resume() (Outcome, error) {
+	s, md := st.s, st.md
+	id := md.GetIngestId()
+	s.mu.Lock()
+	stg := s.staged[id]
+	var last boundary
+	if stg != nil {
+		last = stg.last
+	}
+	s.mu.Unlock()
+	if why := resumeMismatch(md, st.schema, stg, last); why != "" {
+		return OutcomeAborted, status.Errorf(codes.Aborted, "cannot resume ingest_id %q at sequence %d, record %d: %s; ask GetIngestState again",
+			id, md.GetResumeFromSequence(), md.GetResumeFromRecord(), why)
+	}
+	if s.stagingUsed.Load() >= s.cfg.StagingMaxBytes {
+		return OutcomeAborted, st.stagingFull()
+	}
+	st.stg = stg
+	m, err := os.OpenFile(s.stagingPath(id, manifestSuffix), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		st.drop = DropStorageError
+		return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: open manifest: %v", err)
+	}
+	st.manifest = m
+	if !s.cfg.Discard {
+		// The JSONL may run past the boundary (a chunk written but not
+		// synced): cut it back.
+		if err := st.openData(0, last.Bytes); err != nil {
+			st.drop = DropStorageError
+			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+		}
+	}
+	st.chunks, st.records = last.Chunks, last.Records
+	st.resumedChunks, st.resumedRecords = last.Chunks, last.Records
+	st.received += last.Received
+	st.receivedAtEnd = st.received
+	st.chunkEnd = last.Bytes
+	s.stats.resumed.Add(1)
+	return "", nil
+}
+
+// openData opens the staging JSONL (flags: O_CREATE|O_TRUNC for a new one)
+// and cuts it to size bytes, where the stream continues.
+func (st *stream) openData(flags int, size int64) error {
+	stg := st.stg
+	f, err := os.OpenFile(st.s.stagingPath(stg.id, dataSuffix), os.O_RDWR|flags, 0o644)
+	if err != nil {
+		return fmt.Errorf("open staged JSONL: %w", err)
+	}
+	st.data = f
+	if flags&os.O_TRUNC == 0 {
+		if err := f.Truncate(size); err != nil {
+			return fmt.Errorf("cut staged JSONL back to %d bytes: %w", size, err)
+		}
+		if _, err := f.Seek(size, io.SeekStart); err != nil {
+			return fmt.Errorf("seek staged JSONL: %w", err)
+		}
+		st.s.stagingUsed.Add(size - stg.dataBytes)
+		stg.dataBytes = size
+	}
+	st.out = &budgetWriter{s: st.s, stg: stg, f: f}
+	st.bw = bufio.NewWriterSize(st.out, writeBufferSize)
+	return nil
+}
+
+// stagingFull is the RESOURCE_EXHAUSTED status of a stream refused by
+// Config.StagingMaxBytes.
+func (st *stream) stagingFull() error {
+	s := st.s
+	return status.Errorf(codes.ResourceExhausted, "the batch server's staging area is full (%d of %d bytes): retry later",
+		s.stagingUsed.Load(), s.cfg.StagingMaxBytes)
 }
 
 // acquire answers a stream whose ingest_id is committed already, or takes the
@@ -313,15 +500,16 @@ func (st *stream) beginCommit() bool {
 	return true
 }
 
-// chunk checks one message after the metadata and writes its records.
+// chunk checks one message after the metadata, writes its records and,
+// when the sync policy says so, syncs a boundary.
 func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome, error) {
 	s, md := st.s, st.md
 	ch := msg.GetChunk()
 	if ch == nil {
 		if msg.GetMetadata() != nil {
-			return OutcomeRejected, invalid("metadata sent again after %d chunks; it comes first and once", st.chunks)
+			return OutcomeRejected, invalid("metadata sent again after %d chunks; it comes first and once", st.chunks-st.resumedChunks)
 		}
-		return OutcomeRejected, invalid("message %d carries neither metadata nor a chunk", st.chunks+1)
+		return OutcomeRejected, invalid("message %d carries neither metadata nor a chunk", st.chunks-st.resumedChunks+1)
 	}
 	if ch.GetSequence() != st.chunks {
 		return OutcomeRejected, invalid("chunk sequence %d, want %d (0-based, no gaps)", ch.GetSequence(), st.chunks)
@@ -336,11 +524,13 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 	if err != nil {
 		return OutcomeRejected, invalid("%v", err)
 	}
-	st.received += uint64(proto.Size(msg))
+	size := uint64(proto.Size(msg))
+	st.received += size
 	if st.bw != nil {
 		st.out.limit = outputBudget(st.received)
 		err := canonical.WriteTable(st.bw, t)
-		if err == nil && st.out.written+int64(st.bw.Buffered()) > st.out.limit {
+		end := st.stg.dataBytes + int64(st.bw.Buffered())
+		if err == nil && end > st.out.limit {
 			err = errOutputRatio
 		}
 		if errors.Is(err, errOutputRatio) {
@@ -348,11 +538,21 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 				ch.GetSequence(), MaxOutputRatio, st.received, OutputSlackBytes)
 		}
 		if err != nil {
-			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: chunk %d: %v", ch.GetSequence(), err)
+			return st.storageFailure(fmt.Errorf("chunk %d: %w", ch.GetSequence(), err))
 		}
+		st.unsynced += end - st.chunkEnd
+		st.chunkEnd = end
+	} else {
+		st.unsynced += int64(size)
 	}
 	st.records += uint64(ch.GetRecordCount())
 	st.chunks++
+	st.receivedAtEnd = st.received
+	if st.manifest != nil && (st.unsynced >= s.cfg.StagingSyncBytes || time.Since(st.lastSync) >= s.cfg.StagingSyncInterval) {
+		if err := st.syncBoundary(); err != nil {
+			return st.storageFailure(fmt.Errorf("stage chunk %d: %w", ch.GetSequence(), err))
+		}
+	}
 	if h := s.cfg.Hooks.ChunkReceived; h != nil {
 		h(md.GetIngestId(), ch.GetSequence())
 	}
@@ -371,39 +571,93 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 	return "", nil
 }
 
-// commit makes the stream's records durable and visible, all or nothing:
-// fsync the temp file, rename it to <out>/<domain>/<id>.jsonl, fsync the
-// directory, then append the ledger entry (fsynced). It runs to the end even
-// if the stream is cancelled meanwhile.
-func (st *stream) commit() (Entry, error) {
+// storageFailure answers a failure to write or sync the staging: the
+// staging area's bound (RESOURCE_EXHAUSTED; the stream's staging is dropped
+// to free the area) or the disk (UNAVAILABLE).
+func (st *stream) storageFailure(err error) (Outcome, error) {
+	if errors.Is(err, errStagingFull) {
+		st.drop = DropFull
+		return OutcomeAborted, st.stagingFull()
+	}
+	return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+}
+
+// syncBoundary makes the complete chunks received durable and reports them
+// as staged: it flushes and fsyncs the JSONL, appends the boundary to the
+// manifest and fsyncs it. Bytes past the boundary (a chunk cut short) may
+// reach the disk too; a resume cuts them off.
+func (st *stream) syncBoundary() error {
+	s, md, stg := st.s, st.md, st.stg
+	if st.manifest == nil || st.chunks == stg.last.Chunks {
+		return nil
+	}
+	if st.bw != nil {
+		if err := st.bw.Flush(); err != nil {
+			return err
+		}
+		if err := st.data.Sync(); err != nil {
+			return fmt.Errorf("sync staged JSONL: %w", err)
+		}
+	}
+	now := time.Now()
+	b := boundary{
+		Chunks: st.chunks, Records: st.records, Bytes: st.chunkEnd, Received: st.receivedAtEnd,
+		Attempt: md.GetAttempt(), ChunkOptions: optionsFrom(md.GetChunkOptions()), At: now.UTC(),
+	}
+	n, err := appendBoundary(st.manifest, stg, b)
+	if err != nil {
+		return err
+	}
+	s.stagingUsed.Add(int64(n))
+	s.mu.Lock()
+	stg.last, stg.expires = b, now.Add(s.cfg.StagingTTL)
+	s.mu.Unlock()
+	st.unsynced, st.lastSync = 0, now
+	if h := s.cfg.Hooks.ChunkStaged; h != nil {
+		h(stg.id, b.Chunks, b.Records)
+	}
+	return nil
+}
+
+// commit makes the ingest's records durable and visible, all or nothing:
+// flush and fsync the staged JSONL, rename it to <out>/<domain>/<id>.jsonl,
+// fsync the directory, append the ledger entry (fsynced), then drop the
+// staging. It runs to the end even if the stream is cancelled meanwhile.
+func (st *stream) commit() (Entry, Outcome, error) {
 	s, md := st.s, st.md
-	if st.tmp != nil {
-		if err := st.syncTemp(); err != nil {
-			return Entry{}, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+	if st.data != nil {
+		if err := st.bw.Flush(); err != nil {
+			out, err := st.storageFailure(err)
+			return Entry{}, out, err
+		}
+		err := st.data.Sync()
+		err = errors.Join(err, st.data.Close())
+		st.data = nil
+		if err != nil {
+			return Entry{}, OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 		}
 		dir := filepath.Join(s.cfg.OutDir, md.GetDomain())
 		if err := ensureDir(dir); err != nil {
-			return Entry{}, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+			return Entry{}, OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 		}
-		final := filepath.Join(dir, md.GetIngestId()+".jsonl")
-		if err := os.Rename(st.tmp.Name(), final); err != nil {
-			return Entry{}, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+		if err := os.Rename(s.stagingPath(md.GetIngestId(), dataSuffix), filepath.Join(dir, md.GetIngestId()+".jsonl")); err != nil {
+			return Entry{}, OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 		}
-		st.tmp = nil // renamed: nothing to clean up
+		st.drop = DropCommitted // the JSONL is in place: the staging is of no more use
 		if err := syncDir(dir); err != nil {
-			return Entry{}, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
+			return Entry{}, OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 		}
 	}
 	e := Entry{
 		IngestID: md.GetIngestId(), Domain: md.GetDomain(), FileName: md.GetFileName(),
 		Records: st.records, Chunks: st.chunks, SHA256: md.GetSourceSha256(), Attempt: md.GetAttempt(),
-		CommittedAt: time.Now().UTC(),
+		ResumedFrom: st.resumedChunks, CommittedAt: time.Now().UTC(),
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		// The file (if any) is in place; the next start recovers its entry.
-		return Entry{}, status.Error(codes.Unavailable, "the batch server is shutting down")
+		return Entry{}, OutcomeAborted, status.Error(codes.Unavailable, "the batch server is shutting down")
 	}
 	if err := s.ledger.append(e); err != nil {
 		if !s.cfg.Discard {
@@ -411,40 +665,71 @@ func (st *stream) commit() (Entry, error) {
 			// as the next start would, so a retry is answered duplicate.
 			s.ledger.entries[e.IngestID] = Entry{IngestID: e.IngestID, Domain: e.Domain, Records: e.Records, CommittedAt: e.CommittedAt, Recovered: true}
 		}
-		return Entry{}, status.Errorf(codes.Unavailable, "batch server ledger: %v", err)
+		s.mu.Unlock()
+		return Entry{}, OutcomeAborted, status.Errorf(codes.Unavailable, "batch server ledger: %v", err)
 	}
-	return e, nil
+	s.mu.Unlock()
+	st.committed = true
+	if st.stg != nil {
+		st.closeFiles()
+		s.dropStaging(st.stg, DropCommitted)
+	}
+	return e, OutcomeCommitted, nil
 }
 
-// syncTemp flushes, fsyncs and closes the temp file.
-func (st *stream) syncTemp() error {
-	if err := st.bw.Flush(); err != nil {
-		return err
+// closeFiles closes the staging files the stream has open.
+func (st *stream) closeFiles() {
+	for _, f := range []**os.File{&st.data, &st.manifest} {
+		if *f != nil {
+			if err := (*f).Close(); err != nil {
+				st.s.log.Warn().Err(err).Str("ingest_id", st.stg.id).Msg("close staging file")
+			}
+			*f = nil
+		}
 	}
-	if err := st.tmp.Sync(); err != nil {
-		return err
-	}
-	return st.tmp.Close()
 }
 
-// cleanup removes an uncommitted temp file and releases the in-flight claim.
-func (st *stream) cleanup() {
+// cleanup settles the staging of a stream that did not commit and releases
+// the in-flight claim. A stream that broke, was cancelled, stopped or
+// preempted keeps what it staged: its complete chunks are synced as a last
+// boundary, for a retry to resume. A stream refused as invalid, one that
+// filled the staging area, a contract v1 stream, and a staging with no
+// records synced are dropped.
+func (st *stream) cleanup(out Outcome) {
+	s := st.s
 	if st.stop != nil {
 		close(st.stop)
 	}
-	if st.tmp != nil {
-		_ = st.tmp.Close() // may be closed already by syncTemp; removal is what matters
-		if err := os.Remove(st.tmp.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-			st.s.log.Error().Err(err).Str("ingest_id", st.md.GetIngestId()).Msg("remove temp file")
+	if stg := st.stg; stg != nil && !st.committed {
+		reason := st.drop
+		switch {
+		case reason != "":
+		case stg.v1:
+			reason = DropV1
+		case out == OutcomeRejected:
+			reason = DropRejected
+		default:
+			if err := st.syncBoundary(); err != nil {
+				s.log.Error().Err(err).Str("ingest_id", stg.id).Msg("sync staged chunks of an unfinished stream; the last synced boundary stands")
+			}
 		}
-		st.tmp = nil
+		st.closeFiles()
+		if reason == "" && stg.last.Records == 0 {
+			reason = DropEmpty
+		}
+		if reason != "" {
+			s.dropStaging(stg, reason)
+		} else {
+			s.log.Info().Str("ingest_id", stg.id).Uint64("chunks", stg.last.Chunks).Uint64("records", stg.last.Records).
+				Msg("kept staged chunks for a retry to resume")
+		}
 	}
 	if st.claim != nil {
-		st.s.mu.Lock()
-		if st.s.inFlight[st.md.GetIngestId()] == st.claim {
-			delete(st.s.inFlight, st.md.GetIngestId())
+		s.mu.Lock()
+		if s.inFlight[st.md.GetIngestId()] == st.claim {
+			delete(s.inFlight, st.md.GetIngestId())
 		}
-		st.s.mu.Unlock()
+		s.mu.Unlock()
 		close(st.claim.released)
 	}
 }

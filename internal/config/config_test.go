@@ -88,8 +88,18 @@ func TestBatchServer(t *testing.T) {
 	if _, err := LoadBatchServer(newFS(), []string{"--fail-rate", "2"}, env(nil)); err == nil {
 		t.Fatal("fail-rate 2 accepted")
 	}
-	if c.MaxConcurrentStreams != 100 {
-		t.Fatalf("max concurrent streams %d", c.MaxConcurrentStreams)
+	if c.MaxConcurrentStreams != 100 || c.Contract != "v2" || c.StagingMaxBytes != 64<<30 || c.StagingTTL != 24*time.Hour ||
+		c.StagingSyncBytes != 8<<20 || c.StagingSyncInterval != 500*time.Millisecond {
+		t.Fatalf("v2 defaults: %+v", c)
+	}
+	c, err = LoadBatchServer(newFS(), []string{"--contract", "v1", "--staging-ttl", "1h"}, env(map[string]string{"BATCH_STAGING_MAX_BYTES": "2GiB", "BATCH_STAGING_SYNC_BYTES": "1"}))
+	if err != nil || c.Contract != "v1" || c.StagingTTL != time.Hour || c.StagingMaxBytes != 2<<30 || c.StagingSyncBytes != 1 {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	for _, bad := range [][]string{{"--contract", "v3"}, {"--staging-ttl", "0s"}, {"--staging-max-bytes", "1000"}, {"--staging-sync-bytes", "0"}, {"--staging-sync-interval", "0s"}} {
+		if _, err := LoadBatchServer(newFS(), bad, env(nil)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 	if _, err := LoadBatchServer(newFS(), nil, env(map[string]string{"BATCH_MAX_CONCURRENT_STREAMS": "0"})); err == nil {
 		t.Fatal("max-concurrent-streams 0 accepted")

@@ -342,7 +342,12 @@ type BatchServer struct {
 	TLSKey         string        // BATCH_TLS_KEY
 	TLSClientCA    string        // BATCH_TLS_CLIENT_CA
 
-	MaxConcurrentStreams int // BATCH_MAX_CONCURRENT_STREAMS
+	MaxConcurrentStreams int           // BATCH_MAX_CONCURRENT_STREAMS
+	Contract             string        // BATCH_CONTRACT
+	StagingMaxBytes      int64         // BATCH_STAGING_MAX_BYTES
+	StagingTTL           time.Duration // BATCH_STAGING_TTL
+	StagingSyncBytes     int64         // BATCH_STAGING_SYNC_BYTES
+	StagingSyncInterval  time.Duration // BATCH_STAGING_SYNC_INTERVAL
 }
 
 func (c *BatchServer) bind(b *binder) {
@@ -359,6 +364,11 @@ func (c *BatchServer) bind(b *binder) {
 	b.String(&c.TLSKey, "tls-key", "BATCH_TLS_KEY", "", "server key")
 	b.String(&c.TLSClientCA, "tls-client-ca", "BATCH_TLS_CLIENT_CA", "", "CA bundle that client certificates must chain to (enables mTLS)")
 	b.Int(&c.MaxConcurrentStreams, "max-concurrent-streams", "BATCH_MAX_CONCURRENT_STREAMS", 100, "most streams open at once on one client connection (more wait)")
+	b.String(&c.Contract, "contract", "BATCH_CONTRACT", "v2", "wire contract served: v2, or v1 to emulate a v1 server (no GetIngestState, no resume, no staging kept) in tests")
+	b.Int64(&c.StagingMaxBytes, "staging-max-bytes", "BATCH_STAGING_MAX_BYTES", 64<<30, "most bytes of staged chunks (JSONL and manifests) on disk; a stream past it is answered RESOURCE_EXHAUSTED")
+	b.Duration(&c.StagingTTL, "staging-ttl", "BATCH_STAGING_TTL", 24*time.Hour, "staged chunks no stream resumes are removed this long after their last write")
+	b.Int64(&c.StagingSyncBytes, "staging-sync-bytes", "BATCH_STAGING_SYNC_BYTES", 8<<20, "fsync staged chunks once this many bytes were written since the last fsync (1: after every chunk)")
+	b.Duration(&c.StagingSyncInterval, "staging-sync-interval", "BATCH_STAGING_SYNC_INTERVAL", 500*time.Millisecond, "fsync staged chunks at the first chunk this long after the last fsync")
 }
 
 // LoadBatchServer parses the batch server's configuration from args and
@@ -391,6 +401,21 @@ func LoadBatchServer(fs *flag.FlagSet, args []string, getenv func(string) string
 	}
 	if c.MaxConcurrentStreams < 1 || c.MaxConcurrentStreams > 1<<20 {
 		errs = append(errs, fieldErr("max-concurrent-streams", "BATCH_MAX_CONCURRENT_STREAMS", "must be 1 to 1048576"))
+	}
+	if c.Contract != "v1" && c.Contract != "v2" {
+		errs = append(errs, fieldErr("contract", "BATCH_CONTRACT", "must be v1 or v2"))
+	}
+	if c.StagingMaxBytes < 1<<20 {
+		errs = append(errs, fieldErr("staging-max-bytes", "BATCH_STAGING_MAX_BYTES", "must be at least 1MiB"))
+	}
+	if c.StagingTTL <= 0 {
+		errs = append(errs, fieldErr("staging-ttl", "BATCH_STAGING_TTL", "must be positive"))
+	}
+	if c.StagingSyncBytes < 1 {
+		errs = append(errs, fieldErr("staging-sync-bytes", "BATCH_STAGING_SYNC_BYTES", "must be at least 1"))
+	}
+	if c.StagingSyncInterval <= 0 {
+		errs = append(errs, fieldErr("staging-sync-interval", "BATCH_STAGING_SYNC_INTERVAL", "must be positive"))
 	}
 	return c, errors.Join(errs...)
 }
