@@ -23,18 +23,25 @@ The stubs are generated from the proto by grpc_tools.protoc into DIR. Once
 serving, it prints "LISTENING host:port" on stdout. SIGTERM stops it.
 """
 
-import argparse
-import base64
-import json
-import math
-import os
-import re
 import signal
-import sys
-import threading
-from concurrent import futures
 
-import grpc
+# SIGTERM and SIGINT are taken by sigwait in the main thread. Block them
+# before grpc starts any thread (threads inherit the mask): a signal
+# delivered to one of grpc's threads would otherwise wait for the main
+# thread to run Python code, which it never does while it waits.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+import argparse  # noqa: E402
+import base64  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from concurrent import futures  # noqa: E402
+
+import grpc  # noqa: E402
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -206,11 +213,8 @@ def main():
     if port == 0:
         sys.exit("cannot listen on %s:%d" % (args.host, args.port))
     server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     print("LISTENING %s:%d" % (args.host, port), flush=True)
-    stop.wait()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
     server.stop(grace=2).wait()
 
 
