@@ -332,6 +332,13 @@ func (st *stream) resume() (Outcome, error) {
 		return OutcomeAborted, st.stagingFull()
 	}
 	st.stg = stg
+	if stg.manifestBroken {
+		// A failed append could not be cut back: nothing more can be
+		// recorded, so the staging is of no use. The retry finds nothing
+		// staged and sends a full stream.
+		st.drop = DropStorageError
+		return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: the staging manifest of %q is unusable; send a full stream", id)
+	}
 	m, err := os.OpenFile(s.stagingPath(id, manifestSuffix), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		st.drop = DropStorageError
