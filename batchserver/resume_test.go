@@ -121,22 +121,22 @@ func killTable(n int) *table.Table {
 			cols[2].Vectors = append(cols[2].Vectors, float32(r)/3+float32(k))
 		}
 	}
-	return &table.Table{Rows: n, Columns: cols}
+	return &table.Table{NumRows: n, Columns: cols}
 }
 
 // streamFrom returns tb's stream for id in chunks of per rows, resuming at
 // chunk seq when seq > 0.
 func streamFrom(id string, tb *table.Table, per int, seq uint64, attempt uint32) []*pb.IngestDataRequest {
 	md := &pb.IngestMetadata{
-		IngestId: id, Domain: "recruit", FileName: "recruit.pkl", TotalRecords: uint64(tb.Rows), Attempt: attempt,
+		IngestId: id, Domain: "recruit", FileName: "recruit.pkl", TotalRecords: uint64(tb.NumRows), Attempt: attempt,
 		Schema: wire.SchemaToProto(tb.Schema()), SourceSha256: strings.Repeat("c0", 32),
 		ResumeFromSequence: seq, ResumeFromRecord: seq * uint64(per),
 		ChunkOptions: &pb.ChunkOptions{MaxRecords: uint32(per)},
 	}
 	msgs := []*pb.IngestDataRequest{{Payload: &pb.IngestDataRequest_Metadata{Metadata: md}}}
-	for lo, s := 0, uint64(0); lo < tb.Rows; lo, s = lo+per, s+1 {
+	for lo, s := 0, uint64(0); lo < tb.NumRows; lo, s = lo+per, s+1 {
 		if s >= seq {
-			msgs = append(msgs, &pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: wire.ChunkToProto(tb, lo, min(lo+per, tb.Rows), s)}})
+			msgs = append(msgs, &pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: wire.ChunkToProto(tb, lo, min(lo+per, tb.NumRows), s)}})
 		}
 	}
 	return msgs

@@ -129,7 +129,7 @@ func BenchmarkStageChunk(b *testing.B) {
 					if err := data.Sync(); err != nil {
 						b.Fatal(err)
 					}
-					bd := boundary{Chunks: chunks, Records: chunks * uint64(tb.Rows), Bytes: stg.dataBytes, Attempt: 1, At: time.Now()}
+					bd := boundary{Chunks: chunks, Records: chunks * uint64(tb.NumRows), Bytes: stg.dataBytes, Attempt: 1, At: time.Now()}
 					if _, err := appendBoundary(m, stg, bd); err != nil {
 						b.Fatal(err)
 					}

@@ -63,14 +63,14 @@ func TestLongFieldNameIsRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	name := strings.Repeat("n", 4096)
-	tb := &table.Table{Rows: 2000, Columns: []*table.Column{{Field: table.Field{Name: name, Type: table.TypeBool}, Bools: make([]bool, 2000)}}}
+	tb := &table.Table{NumRows: 2000, Columns: []*table.Column{{Field: table.Field{Name: name, Type: table.TypeBool}, Bools: make([]bool, 2000)}}}
 	_, err := send(context.Background(), b.client, messages("job-longname", tb, 2000))
 	wantInvalid(t, err, "4096 bytes", fmt.Sprint(MaxFieldNameBytes))
 	b.assertNothing(t, "job-longname")
 
 	// At the bound, the name is accepted.
 	tb.Columns[0].Name = strings.Repeat("n", MaxFieldNameBytes)
-	tb.Rows, tb.Columns[0].Bools = 10, make([]bool, 10)
+	tb.NumRows, tb.Columns[0].Bools = 10, make([]bool, 10)
 	if _, err := send(context.Background(), b.client, messages("job-longname-ok", tb, 10)); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestLongFieldNameIsRefused(t *testing.T) {
 func TestTooManyFieldsIsRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	tb := &table.Table{Rows: 1}
+	tb := &table.Table{NumRows: 1}
 	for i := range MaxFields + 1 {
 		tb.Columns = append(tb.Columns, &table.Column{Field: table.Field{Name: fmt.Sprintf("c%d", i), Type: table.TypeBool}, Bools: []bool{true}})
 	}
@@ -98,7 +98,7 @@ func TestOutputRatioIsBounded(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	const rows = 20_000
-	tb := &table.Table{Rows: rows, Columns: []*table.Column{{Field: table.Field{Name: strings.Repeat("t", MaxFieldNameBytes), Type: table.TypeTimestamp}, Int64s: make([]int64, rows)}}}
+	tb := &table.Table{NumRows: rows, Columns: []*table.Column{{Field: table.Field{Name: strings.Repeat("t", MaxFieldNameBytes), Type: table.TypeTimestamp}, Int64s: make([]int64, rows)}}}
 	_, err := send(context.Background(), b.client, messages("job-amplify", tb, 5000))
 	wantInvalid(t, err, fmt.Sprintf("%d times", MaxOutputRatio))
 	b.assertNothing(t, "job-amplify")

@@ -612,7 +612,7 @@ func TestOutputRatioCountsStagedBytes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{StagingSyncBytes: syncEveryChunk})
 	const rows = 20_000
-	tb := &table.Table{Rows: rows, Columns: []*table.Column{{Field: table.Field{Name: strings.Repeat("t", MaxFieldNameBytes), Type: table.TypeTimestamp}, Int64s: make([]int64, rows)}}}
+	tb := &table.Table{NumRows: rows, Columns: []*table.Column{{Field: table.Field{Name: strings.Repeat("t", MaxFieldNameBytes), Type: table.TypeTimestamp}, Int64s: make([]int64, rows)}}}
 	// Two chunks fit in the slack; the rest does not.
 	b.stageAndBreak(t, "job-ratio", tb, 1000, 2, 1)
 	_, err := send(context.Background(), b.client, resumeMessages("job-ratio", tb, 1000, 2, 2))

@@ -39,23 +39,23 @@ func v1Table(n int) *table.Table {
 		cols[2].Vectors = append(cols[2].Vectors, 0.5, float32(r))
 		cols[3].StringLists = append(cols[3].StringLists, []string{"go"})
 	}
-	return &table.Table{Rows: n, Columns: cols}
+	return &table.Table{NumRows: n, Columns: cols}
 }
 
 // v1Stream returns the metadata and chunks (per rows each) of tb; with
 // resume > 0, a v2 resumed stream starting at chunk resume.
 func v1Stream(id string, tb *table.Table, per int, resume uint64) []*pb.IngestDataRequest {
 	md := &pb.IngestMetadata{
-		IngestId: id, Domain: "recruit", FileName: "recruit.pkl", TotalRecords: uint64(tb.Rows), Attempt: 1,
+		IngestId: id, Domain: "recruit", FileName: "recruit.pkl", TotalRecords: uint64(tb.NumRows), Attempt: 1,
 		Schema: wire.SchemaToProto(tb.Schema()), SourceSha256: strings.Repeat("ab", 32),
 	}
 	if resume > 0 {
 		md.ResumeFromSequence, md.ResumeFromRecord, md.Attempt = resume, resume*uint64(per), 2
 	}
 	msgs := []*pb.IngestDataRequest{{Payload: &pb.IngestDataRequest_Metadata{Metadata: md}}}
-	for lo, seq := 0, uint64(0); lo < tb.Rows; lo, seq = lo+per, seq+1 {
+	for lo, seq := 0, uint64(0); lo < tb.NumRows; lo, seq = lo+per, seq+1 {
 		if seq >= resume {
-			c := wire.ChunkToProto(tb, lo, min(lo+per, tb.Rows), seq)
+			c := wire.ChunkToProto(tb, lo, min(lo+per, tb.NumRows), seq)
 			msgs = append(msgs, &pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Chunk{Chunk: c}})
 		}
 	}
