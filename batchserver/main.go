@@ -1,7 +1,8 @@
 // Command batchserver is embedstream's reference batch server: it receives
 // IngestDataStream streams over gRPC and commits each one, all or nothing, as
 // canonical JSONL under its output directory, with a ledger that makes
-// redeliveries duplicates (see internal/batchserver).
+// redeliveries duplicates (see internal/batchserver). Its settings and
+// assembly are internal/wiring/batchserver's.
 //
 //	batchserver [flags]                 run (every flag also reads its env var)
 //	batchserver healthcheck [--addr A]  probe a running server's gRPC health service (exit 0 if SERVING)
@@ -15,18 +16,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/rs/zerolog"
-
-	"github.com/embedstream/embedstream/internal/batchserver"
+	server "github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/buildinfo"
-	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/healthprobe"
 	"github.com/embedstream/embedstream/internal/telemetry"
+	"github.com/embedstream/embedstream/internal/wiring/batchserver"
 )
 
 func main() {
@@ -39,7 +37,7 @@ func main() {
 		fmt.Fprintf(fs.Output(), "usage: batchserver [flags]\n       batchserver healthcheck [--addr host:port]\n       batchserver --version\n\nflags (each also read from the environment variable named):\n")
 		fs.PrintDefaults()
 	}
-	cfg, err := config.LoadBatchServer(fs, os.Args[1:], os.Getenv)
+	cfg, err := batchserver.Load(fs, os.Args[1:], os.Getenv)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
@@ -56,30 +54,12 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, log)
+	err = batchserver.Run(ctx, cfg, log)
 	stop()
 	if err != nil {
 		log.Error().Err(err).Msg("batch server failed")
 		os.Exit(1)
 	}
-}
-
-// run serves until ctx ends, then stops gracefully.
-func run(ctx context.Context, cfg config.BatchServer, log zerolog.Logger) error {
-	log.Info().Str("version", buildinfo.String("batchserver")).Msg("starting")
-	bcfg, err := batchserver.FromSettings(cfg)
-	if err != nil {
-		return err
-	}
-	srv, err := batchserver.New(bcfg, log)
-	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), srv.Close())
-	}
-	return errors.Join(srv.Serve(ctx, lis), srv.Close())
 }
 
 // healthcheck probes a running server's gRPC health service; for a
@@ -107,7 +87,7 @@ func healthcheck(args []string, getenv func(string) string, stderr io.Writer) in
 // probeAddr is the address the healthcheck dials by default for the listen
 // address listen (see [healthprobe.LocalAddr]).
 func probeAddr(listen string) string {
-	addr, err := healthprobe.LocalAddr(listen, "127.0.0.1:50051")
+	addr, err := healthprobe.LocalAddr(listen, server.DefaultListenAddr)
 	if err != nil {
 		return listen // reported by healthprobe.Run
 	}

@@ -30,9 +30,15 @@ const (
 	DefaultBufferSize       = 256 << 10
 )
 
+// DefaultAddr is where a worker looks for the batch server when not told
+// otherwise (its setting BATCH_SERVER_ADDR defaults to it): the reference
+// batch server's default listen address.
+const DefaultAddr = "127.0.0.1:50051"
+
 // Config configures a [Client].
 type Config struct {
-	// Addr is the batch server's host:port.
+	// Addr is the batch server's host:port (required; the worker's
+	// default is [DefaultAddr]).
 	Addr string
 	// TLSCA is a PEM CA bundle verifying the server's certificate; setting
 	// it enables TLS. TLSCert and TLSKey add a client certificate (mTLS).

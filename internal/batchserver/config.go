@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/embedstream/embedstream/internal/config"
 )
 
 // Defaults applied by [New] to zero Config fields.
@@ -49,6 +47,11 @@ const (
 	// that does not commit is kept.
 	ContractV1 Contract = "v1"
 )
+
+// DefaultListenAddr is the address the batch server binary listens on when
+// not told otherwise (BATCH_LISTEN_ADDR), and its healthcheck's default
+// target. [Server.Serve] takes a listener: the address is the caller's.
+const DefaultListenAddr = "127.0.0.1:50051"
 
 // Config configures a [Server]. Only OutDir is required.
 type Config struct {
@@ -148,32 +151,6 @@ type Result struct {
 	Outcome        Outcome
 	Err            error // the gRPC status error returned; nil when committed or duplicate
 	Duration       time.Duration
-}
-
-// FromSettings converts the batch server binary's settings to a Config,
-// loading the TLS files they name.
-func FromSettings(c config.BatchServer) (Config, error) {
-	tc, err := LoadTLS(c.TLSCert, c.TLSKey, c.TLSClientCA)
-	if err != nil {
-		return Config{}, err
-	}
-	return Config{
-		OutDir:         c.OutDir,
-		MaxRecvMsgSize: int(c.MaxRecvMsgSize),
-		Discard:        c.Discard,
-		FailFirst:      c.FailFirst,
-		FailRate:       c.FailRate,
-		FailSeed:       uint64(c.FailSeed),
-		ChunkDelay:     c.ChunkDelay,
-		TLS:            tc,
-
-		MaxConcurrentStreams: uint32(c.MaxConcurrentStreams),
-		Contract:             Contract(c.Contract),
-		StagingMaxBytes:      c.StagingMaxBytes,
-		StagingTTL:           c.StagingTTL,
-		StagingSyncBytes:     c.StagingSyncBytes,
-		StagingSyncInterval:  c.StagingSyncInterval,
-	}, nil
 }
 
 // LoadTLS builds the server's TLS configuration from PEM files: certFile and

@@ -33,6 +33,10 @@ type Env struct {
 	// OnListen, when set, is called by serve with the address it listens
 	// on (tests bind port 0 and learn the port here).
 	OnListen func(net.Addr)
+	// LoadSettings loads the publisher's settings for every command that
+	// reads them (all but healthcheck and version); the publisher's
+	// composition root provides it (internal/wiring/publisher.LoadCLI).
+	LoadSettings LoadSettings
 }
 
 func (e *Env) getenv(k string) string {
@@ -50,13 +54,11 @@ type command struct {
 	run     func(ctx context.Context, env *Env, args []string) error
 }
 
-// commands lists the subcommands in usage order. A new subcommand (such as
-// `dev`, the one-process local stack) is one more entry here and a run
-// function in a file of its own.
+// commands lists the subcommands in usage order. A new subcommand is one
+// more entry here and a run function in a file of its own.
 func commands() []command {
 	return []command{
 		{"serve", "", "run the HTTP API on HTTP_ADDR", runServe},
-		{"dev", "[--workers N] [--batch-server ADDR] [--nats-port P]", "run the whole stack in this process: embedded JetStream, batch server, workers and the HTTP API", runDev},
 		{"enqueue", "DOMAIN FILE [--object] [--idempotency-key K] [--wait]", "enqueue an ingest job", runEnqueue},
 		{"upload", "FILE [--name N]", "upload a file into the ingest_files object store", runUpload},
 		{"status", "JOB_ID", "show a job's status", runStatus},
@@ -88,6 +90,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	case "-version", "--version":
 		name = "version"
+	case "dev":
+		fmt.Fprintln(env.Stderr, "publisher dev: the local stack is its own command now: go run ./publisher/dev (same flags and environment variables)")
+		return ExitUsage
 	}
 	for _, c := range commands() {
 		if c.name != name {

@@ -19,6 +19,7 @@ import (
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
+	"github.com/embedstream/embedstream/internal/wiring/publisher"
 )
 
 // result is what one CLI run printed and returned.
@@ -52,7 +53,7 @@ func run(t *testing.T, env map[string]string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var stdout, stderr syncBuffer
-	code := cli.Run(ctx, args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: mapEnv(env)})
+	code := cli.Run(ctx, args, cli.Env{Stdout: &stdout, Stderr: &stderr, Getenv: mapEnv(env), LoadSettings: publisher.LoadCLI})
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
@@ -86,6 +87,27 @@ func natsEnv(t *testing.T) (map[string]string, *queuetest.Server) {
 	return map[string]string{"NATS_URL": ns.URL(), "DATA_DIR": dataDir}, ns
 }
 
+// The local stack moved to its own command: `publisher dev` says where, in
+// one line, and exits 2.
+func TestDevMoved(t *testing.T) {
+	t.Parallel()
+	r := run(t, nil, "dev", "--workers", "1")
+	r.wantCode(t, cli.ExitUsage)
+	if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "go run ./publisher/dev") || r.stdout != "" {
+		t.Fatalf("stdout %q, stderr %q; want one line naming go run ./publisher/dev", r.stdout, r.stderr)
+	}
+}
+
+// Commands that read settings need the composition root's loader.
+func TestNoSettingsLoader(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	code := cli.Run(context.Background(), []string{"status", "x"}, cli.Env{Stderr: &stderr})
+	if code != cli.ExitFailure || !strings.Contains(stderr.String(), "LoadSettings") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	r := run(t, nil, "--help")
@@ -105,6 +127,9 @@ func TestUsage(t *testing.T) {
 	r.wantCode(t, cli.ExitUsage)
 	if !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
 		t.Errorf("stderr %q", r.stderr)
+	}
+	if strings.Contains(r.stdout, "\n  dev ") {
+		t.Errorf("--help still lists dev:\n%s", r.stdout)
 	}
 	r = run(t, nil, "enqueue", "--help")
 	r.wantCode(t, cli.ExitOK)
@@ -311,7 +336,8 @@ func TestServeAndHealthcheck(t *testing.T) {
 	go func() {
 		done <- cli.Run(ctx, []string{"serve"}, cli.Env{
 			Stdout: &stderr, Stderr: &stderr, Getenv: mapEnv(env),
-			OnListen: func(a net.Addr) { addrc <- a },
+			OnListen:     func(a net.Addr) { addrc <- a },
+			LoadSettings: publisher.LoadCLI,
 		})
 	}()
 	var addr net.Addr

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/embedstream/embedstream/internal/healthprobe"
+	"github.com/embedstream/embedstream/internal/httpapi"
 )
 
 // runHealthcheck probes a running serve's /healthz, for container
@@ -14,7 +15,7 @@ func runHealthcheck(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "healthcheck")
 	def := env.getenv("HTTP_ADDR")
 	if def == "" {
-		def = ":8000"
+		def = httpapi.DefaultAddr
 	}
 	addr := fs.String("addr", def, "address of the publisher's HTTP API (env HTTP_ADDR)")
 	timeout := fs.Duration("timeout", healthprobe.DefaultTimeout, "give up after this long")
@@ -27,7 +28,7 @@ func runHealthcheck(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("healthcheck takes no arguments")
 	}
-	target, err := healthprobe.LocalAddr(*addr, ":8000")
+	target, err := healthprobe.LocalAddr(*addr, httpapi.DefaultAddr)
 	if err != nil {
 		return usagef("--addr %q: %v", *addr, err)
 	}

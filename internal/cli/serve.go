@@ -25,7 +25,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if len(rest) > 0 {
 		return usagef("serve takes no arguments, got %q", rest)
 	}
-	log, err := telemetry.NewLogger(env.Stderr, cfg.Log.Level, cfg.Log.Format, "publisher")
+	log, err := telemetry.NewLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat, "publisher")
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
@@ -39,7 +39,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			log.Warn().Str("data_dir", cfg.DataDir).Msg("DATA_DIR is not visible here: file existence is left to the workers")
 		}
 	}
-	nc, err := queue.Connect(ctx, cfg.NATS, "publisher", log)
+	nc, err := queue.Connect(ctx, cfg.Conn, "publisher", log)
 	if err != nil {
 		return err
 	}
@@ -48,14 +48,14 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			log.Warn().Err(err).Msg("drain nats connection")
 		}
 	}()
-	q, err := queue.Open(ctx, nc, queue.PublisherConfig(cfg.NATS))
+	q, err := queue.Open(ctx, nc, cfg.Queue)
 	if err != nil {
 		return err
 	}
-	apiCfg := httpapi.ConfigFrom(cfg)
+	apiCfg := cfg.API
 	apiCfg.Ready = q.Ready
 	srv := httpapi.New(apiCfg, q, domains, log)
-	dash, err := dashboard.New(dashboard.ConfigFrom(cfg), q, domains, log.With().Str("part", "dashboard").Logger())
+	dash, err := dashboard.New(cfg.Dashboard, q, domains, log.With().Str("part", "dashboard").Logger())
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
@@ -63,7 +63,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
-	log.Info().Str("addr", lis.Addr().String()).Strs("domains", domains.Names()).Bool("auth", cfg.APIToken != "").Msg("http api listening")
+	log.Info().Str("addr", lis.Addr().String()).Strs("domains", domains.Names()).Bool("auth", cfg.API.Token != "").Msg("http api listening")
 	if env.OnListen != nil {
 		env.OnListen(lis.Addr())
 	}

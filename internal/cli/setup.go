@@ -10,7 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/dashboard"
+	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
@@ -18,16 +19,44 @@ import (
 // connectTimeout bounds how long a CLI command waits for NATS.
 const connectTimeout = 10 * time.Second
 
+// Settings are the publisher's settings as its commands use them, already
+// mapped onto the parts they configure by the publisher's composition root
+// (internal/wiring/publisher).
+type Settings struct {
+	LogLevel  string            // LOG_LEVEL
+	LogFormat string            // LOG_FORMAT
+	Conn      queue.ConnOptions // how to reach NATS
+	Queue     queue.Config      // the topology commands open (KeepTopology: a publisher never rewrites it)
+	API       httpapi.Config    // serve's API, all but Ready (serve sets it from its queue)
+	Dashboard dashboard.Config  // serve's dashboard
+	HTTPAddr  string            // HTTP_ADDR: where serve listens
+
+	DomainsFile       string   // DOMAINS_FILE
+	DataDir           string   // DATA_DIR: checked for a job's file when visible here
+	AllowedExtensions []string // ALLOWED_EXTENSIONS: extensions a job or upload may name
+	MaxUploadBytes    int64    // MAX_UPLOAD_BYTES: largest file upload sends
+}
+
+// LoadSettings registers the publisher's settings on fs, parses them from
+// args and getenv and returns them. It returns flag.ErrHelp for --help, as
+// the flag set does, and an error naming the flag and the variable of every
+// bad setting. Called with no arguments and a nil getenv, it only
+// registers the flags (commands use that to learn their names).
+type LoadSettings func(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings, error)
+
 // loadSettings parses the publisher's settings and the command's own flags
 // (already registered on fs) from args and the environment. Flags may come
 // after positional arguments; those are returned.
-func loadSettings(env *Env, fs *flag.FlagSet, args []string) (config.Publisher, []string, error) {
+func loadSettings(env *Env, fs *flag.FlagSet, args []string) (Settings, []string, error) {
+	if env.LoadSettings == nil {
+		return Settings{}, nil, errors.New("cli: Env.LoadSettings is nil")
+	}
 	// A throwaway flag set learns the settings' flag names and kinds, so
 	// the arguments can be reordered before the real parse.
 	probe := flag.NewFlagSet("probe", flag.ContinueOnError)
 	probe.SetOutput(io.Discard)
-	_, _ = config.LoadPublisher(probe, nil, nil) // only the registered flags matter
-	cfg, err := config.LoadPublisher(fs, permute(args, flagKind(fs, probe)), env.Getenv)
+	_, _ = env.LoadSettings(probe, nil, nil) // only the registered flags matter
+	cfg, err := env.LoadSettings(fs, permute(args, flagKind(fs, probe)), env.Getenv)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return cfg, nil, err
@@ -39,10 +68,10 @@ func loadSettings(env *Env, fs *flag.FlagSet, args []string) (config.Publisher, 
 
 // cliLogger builds the logger of a one-shot command: warnings and errors
 // only, for humans, unless LOG_LEVEL or LOG_FORMAT say otherwise.
-func cliLogger(env *Env, fs *flag.FlagSet, cfg config.Publisher) zerolog.Logger {
+func cliLogger(env *Env, fs *flag.FlagSet, cfg Settings) zerolog.Logger {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	level, format := cfg.Log.Level, cfg.Log.Format
+	level, format := cfg.LogLevel, cfg.LogFormat
 	if !given["log-level"] && env.getenv("LOG_LEVEL") == "" {
 		level = "warn"
 	}
@@ -58,7 +87,7 @@ func cliLogger(env *Env, fs *flag.FlagSet, cfg config.Publisher) zerolog.Logger 
 
 // session is a command's connection to the queue.
 type session struct {
-	cfg config.Publisher
+	cfg Settings
 	log zerolog.Logger
 	nc  *nats.Conn
 	q   *queue.Queue
@@ -66,15 +95,15 @@ type session struct {
 
 // open connects to NATS and opens the queue, creating the topology when it
 // does not exist yet.
-func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg config.Publisher) (*session, error) {
+func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg Settings) (*session, error) {
 	log := cliLogger(env, fs, cfg)
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	nc, err := queue.Connect(cctx, cfg.NATS, "publisher-cli", log)
+	nc, err := queue.Connect(cctx, cfg.Conn, "publisher-cli", log)
 	if err != nil {
 		return nil, err
 	}
-	q, err := queue.Open(cctx, nc, queue.PublisherConfig(cfg.NATS))
+	q, err := queue.Open(cctx, nc, cfg.Queue)
 	if err != nil {
 		nc.Close()
 		return nil, err

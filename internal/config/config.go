@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,21 +19,25 @@ type Setting struct {
 	Usage   string
 }
 
-// binder registers flags that fall back to environment variables.
-type binder struct {
+// Binder registers settings on a flag set: each is a flag that falls back to
+// an environment variable, then to its default. Bind every setting, then
+// call [Binder.Parse].
+type Binder struct {
 	fs       *flag.FlagSet
 	getenv   func(string) string
 	settings []Setting
 }
 
-func newBinder(fs *flag.FlagSet, getenv func(string) string) *binder {
+// NewBinder returns a Binder registering on fs and reading variables with
+// getenv; a nil getenv reads none.
+func NewBinder(fs *flag.FlagSet, getenv func(string) string) *Binder {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	return &binder{fs: fs, getenv: getenv}
+	return &Binder{fs: fs, getenv: getenv}
 }
 
-func (b *binder) add(p flag.Value, name, env, usage string) {
+func (b *Binder) add(p flag.Value, name, env, usage string) {
 	def := p.String()
 	b.settings = append(b.settings, Setting{Env: env, Flag: name, Default: def, Usage: usage})
 	if env != "" {
@@ -41,39 +46,46 @@ func (b *binder) add(p flag.Value, name, env, usage string) {
 	b.fs.Var(p, name, usage)
 }
 
-func (b *binder) String(p *string, name, env, def, usage string) {
+// String binds a text setting to p: flag --name, variable env.
+func (b *Binder) String(p *string, name, env, def, usage string) {
 	*p = def
 	b.add((*stringValue)(p), name, env, usage)
 }
 
-func (b *binder) Int(p *int, name, env string, def int, usage string) {
+// Int binds an integer setting to p: flag --name, variable env.
+func (b *Binder) Int(p *int, name, env string, def int, usage string) {
 	*p = def
 	b.add((*intValue)(p), name, env, usage)
 }
 
-func (b *binder) Int64(p *int64, name, env string, def int64, usage string) {
+// Int64 binds a byte-size setting (see [ParseBytes]) to p: flag --name, variable env.
+func (b *Binder) Int64(p *int64, name, env string, def int64, usage string) {
 	*p = def
 	b.add((*int64Value)(p), name, env, usage)
 }
 
-func (b *binder) Float(p *float64, name, env string, def float64, usage string) {
+// Float binds a number setting to p: flag --name, variable env.
+func (b *Binder) Float(p *float64, name, env string, def float64, usage string) {
 	*p = def
 	b.add((*floatValue)(p), name, env, usage)
 }
 
-func (b *binder) Bool(p *bool, name, env string, def bool, usage string) {
+// Bool binds a boolean setting to p: flag --name, variable env.
+func (b *Binder) Bool(p *bool, name, env string, def bool, usage string) {
 	*p = def
 	b.add((*boolValue)(p), name, env, usage)
 }
 
-func (b *binder) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+// Duration binds a Go duration setting to p: flag --name, variable env.
+func (b *Binder) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
 	*p = def
 	b.add((*durationValue)(p), name, env, usage)
 }
 
-// parse parses args, then applies environment variables to every flag that
-// was not given on the command line.
-func (b *binder) parse(args []string) error {
+// Parse parses args, then applies environment variables to every flag that
+// was not given on the command line. It returns flag.ErrHelp for -h and
+// --help, as the flag set does; a bad value names its flag or variable.
+func (b *Binder) Parse(args []string) error {
 	if err := b.fs.Parse(args); err != nil {
 		return err
 	}
@@ -187,32 +199,15 @@ func ParseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// Settings returns every setting the named binary reads, sorted by variable
-// name: "worker", "publisher", "publisher-dev", or "batchserver".
-func Settings(binary string) ([]Setting, error) {
-	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-	b := newBinder(fs, nil)
-	switch binary {
-	case "worker":
-		var c Worker
-		c.bind(b)
-	case "publisher":
-		var c Publisher
-		c.bind(b)
-	case "publisher-dev":
-		var c Dev
-		c.bind(b)
-	case "batchserver":
-		var c BatchServer
-		c.bind(b)
-	default:
-		return nil, fmt.Errorf("config: unknown binary %q", binary)
-	}
-	s := b.settings
+// Settings returns the settings bound so far, sorted by variable name.
+func (b *Binder) Settings() []Setting {
+	s := slices.Clone(b.settings)
 	sort.Slice(s, func(i, j int) bool { return s[i].Env < s[j].Env })
-	return s, nil
+	return s
 }
 
-func fieldErr(flagName, env, msg string) error {
+// FieldError returns a validation error naming a setting's flag and
+// variable: "--flag (ENV): msg".
+func FieldError(flagName, env, msg string) error {
 	return fmt.Errorf("--%s (%s): %s", flagName, env, msg)
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,116 +20,116 @@ func newFS() *flag.FlagSet {
 	return fs
 }
 
-func TestWorkerDefaults(t *testing.T) {
-	c, err := LoadWorker(newFS(), nil, env(nil))
+// sample is a binary's settings, bound as a composition root binds them.
+type sample struct {
+	Log
+	Name  string
+	Count int
+	Size  int64
+	Rate  float64
+	On    bool
+	Wait  time.Duration
+}
+
+func (s *sample) bind(b *Binder) {
+	s.Log.Bind(b)
+	b.String(&s.Name, "name", "NAME", "n", "a name")
+	b.Int(&s.Count, "count", "COUNT", 2, "a count")
+	b.Int64(&s.Size, "size", "SIZE", 1<<20, "a size")
+	b.Float(&s.Rate, "rate", "RATE", 0.5, "a rate")
+	b.Bool(&s.On, "on", "ON", false, "a switch")
+	b.Duration(&s.Wait, "wait", "WAIT", 30*time.Second, "a wait")
+}
+
+func load(args []string, getenv func(string) string) (sample, error) {
+	var s sample
+	b := NewBinder(newFS(), getenv)
+	s.bind(b)
+	if err := b.Parse(args); err != nil {
+		return s, err
+	}
+	return s, s.Log.Validate()
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := load(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AckWait != 30*time.Second || c.MaxDeliver != 5 || c.Concurrency != 2 || c.ChunkBytes != 1<<20 ||
-		c.MetricsAddr != ":9090" || c.Stream != "INGEST" || c.Replicas != 1 || c.JobTTL != 7*24*time.Hour ||
-		c.RetryBackoffMin != 2*time.Second || c.RetryBackoffMax != 2*time.Minute || c.ShutdownTimeout != 30*time.Second {
-		t.Fatalf("unexpected defaults: %+v", c)
+	if s != (sample{Log: Log{Level: "info", Format: "json"}, Name: "n", Count: 2, Size: 1 << 20, Rate: 0.5, Wait: 30 * time.Second}) {
+		t.Fatalf("unexpected defaults: %+v", s)
 	}
 }
 
 func TestFlagsWinOverEnv(t *testing.T) {
-	c, err := LoadWorker(newFS(), []string{"--ack-wait=10s", "--concurrency", "4"}, env(map[string]string{
-		"ACK_WAIT": "1m", "WORKER_CONCURRENCY": "8", "MAX_DELIVER": "7", "CHUNK_BYTES": "2MiB", "LOG_FORMAT": "console",
+	s, err := load([]string{"--wait=10s", "--count", "4", "--on"}, env(map[string]string{
+		"WAIT": "1m", "COUNT": "8", "ON": "false", "SIZE": "2MiB", "RATE": "0.25", "LOG_FORMAT": "console",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AckWait != 10*time.Second || c.Concurrency != 4 {
-		t.Fatalf("flags did not win: ack=%v conc=%d", c.AckWait, c.Concurrency)
+	if s.Wait != 10*time.Second || s.Count != 4 || !s.On {
+		t.Fatalf("flags did not win: %+v", s)
 	}
-	if c.MaxDeliver != 7 || c.ChunkBytes != 2<<20 || c.Format != "console" {
-		t.Fatalf("env not applied: %+v", c)
+	if s.Size != 2<<20 || s.Rate != 0.25 || s.Format != "console" {
+		t.Fatalf("env not applied: %+v", s)
 	}
 }
 
-func TestValidationNamesFlagAndEnv(t *testing.T) {
+func TestErrorsNameFlagOrVariable(t *testing.T) {
 	tests := []struct {
 		name string
+		args []string
 		env  map[string]string
 		want string
 	}{
-		{"bad duration", map[string]string{"ACK_WAIT": "soon"}, "ACK_WAIT"},
-		{"concurrency", map[string]string{"WORKER_CONCURRENCY": "0"}, "--concurrency (WORKER_CONCURRENCY)"},
-		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "--log-level (LOG_LEVEL)"},
-		{"tls pair", map[string]string{"BATCH_SERVER_TLS_CERT": "c.pem"}, "BATCH_SERVER_TLS_KEY"},
-		{"backoff order", map[string]string{"RETRY_BACKOFF_MIN": "5m", "RETRY_BACKOFF_MAX": "1m"}, "RETRY_BACKOFF_MIN"},
+		{"bad duration", nil, map[string]string{"WAIT": "soon"}, "WAIT"},
+		{"bad size", nil, map[string]string{"SIZE": "lots"}, "SIZE"},
+		{"bad bool", nil, map[string]string{"ON": "maybe"}, "ON"},
+		{"bad flag", []string{"--count", "x"}, nil, "-count"},
+		{"log level", nil, map[string]string{"LOG_LEVEL": "loud"}, "--log-level (LOG_LEVEL)"},
+		{"log format", nil, map[string]string{"LOG_FORMAT": "xml"}, "--log-format (LOG_FORMAT)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := LoadWorker(newFS(), nil, env(tt.env))
+			_, err := load(tt.args, env(tt.env))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want mention of %q", err, tt.want)
 			}
 		})
 	}
-}
-
-func TestPublisherExtensions(t *testing.T) {
-	c, err := LoadPublisher(newFS(), nil, env(map[string]string{"ALLOWED_EXTENSIONS": " .pkl , .p ,"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(c.AllowedExtensions, "|") != ".pkl|.p" || c.HTTPAddr != ":8000" {
-		t.Fatalf("got %+v", c)
+	if _, err := load([]string{"--help"}, nil); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: err = %v, want flag.ErrHelp", err)
 	}
 }
 
-func TestBatchServer(t *testing.T) {
-	c, err := LoadBatchServer(newFS(), []string{"--fail-first", "2", "--discard"}, env(map[string]string{"BATCH_OUT_DIR": "/tmp/x", "BATCH_CHUNK_DELAY": "50ms"}))
-	if err != nil {
-		t.Fatal(err)
+func TestBinderListsSettingsSorted(t *testing.T) {
+	var s sample
+	b := NewBinder(newFS(), nil)
+	s.bind(b)
+	list := b.Settings()
+	if len(list) != 8 || !slices.IsSortedFunc(list, func(a, b Setting) int { return strings.Compare(a.Env, b.Env) }) {
+		t.Fatalf("want 8 settings sorted by variable: %+v", list)
 	}
-	if c.FailFirst != 2 || !c.Discard || c.OutDir != "/tmp/x" || c.ChunkDelay != 50*time.Millisecond || c.MaxRecvMsgSize != 16<<20 || c.Listen != "127.0.0.1:50051" {
-		t.Fatalf("got %+v", c)
-	}
-	if _, err := LoadBatchServer(newFS(), []string{"--fail-rate", "2"}, env(nil)); err == nil {
-		t.Fatal("fail-rate 2 accepted")
-	}
-	if c.MaxConcurrentStreams != 100 || c.Contract != "v2" || c.StagingMaxBytes != 64<<30 || c.StagingTTL != 24*time.Hour ||
-		c.StagingSyncBytes != 8<<20 || c.StagingSyncInterval != 500*time.Millisecond {
-		t.Fatalf("v2 defaults: %+v", c)
-	}
-	c, err = LoadBatchServer(newFS(), []string{"--contract", "v1", "--staging-ttl", "1h"}, env(map[string]string{"BATCH_STAGING_MAX_BYTES": "2GiB", "BATCH_STAGING_SYNC_BYTES": "1"}))
-	if err != nil || c.Contract != "v1" || c.StagingTTL != time.Hour || c.StagingMaxBytes != 2<<30 || c.StagingSyncBytes != 1 {
-		t.Fatalf("got %+v, %v", c, err)
-	}
-	for _, bad := range [][]string{{"--contract", "v3"}, {"--staging-ttl", "0s"}, {"--staging-max-bytes", "1000"}, {"--staging-sync-bytes", "0"}, {"--staging-sync-interval", "0s"}} {
-		if _, err := LoadBatchServer(newFS(), bad, env(nil)); err == nil {
-			t.Errorf("%v accepted", bad)
+	for _, x := range list {
+		if x.Env == "" || x.Flag == "" || x.Usage == "" {
+			t.Errorf("incomplete setting %+v", x)
 		}
-	}
-	if _, err := LoadBatchServer(newFS(), nil, env(map[string]string{"BATCH_MAX_CONCURRENT_STREAMS": "0"})); err == nil {
-		t.Fatal("max-concurrent-streams 0 accepted")
+		if x.Env == "WAIT" && x.Default != "30s" {
+			t.Errorf("WAIT default = %q", x.Default)
+		}
 	}
 }
 
-func TestSettingsListEveryBinary(t *testing.T) {
-	for _, bin := range []string{"worker", "publisher", "publisher-dev", "batchserver"} {
-		s, err := Settings(bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[string]bool{}
-		for _, x := range s {
-			if x.Env == "" || x.Flag == "" || x.Usage == "" {
-				t.Errorf("%s: incomplete setting %+v", bin, x)
-			}
-			if seen[x.Env] {
-				t.Errorf("%s: %s bound twice", bin, x.Env)
-			}
-			seen[x.Env] = true
-		}
-		if !seen["LOG_LEVEL"] || !seen["LOG_FORMAT"] {
-			t.Errorf("%s: missing logging settings", bin)
-		}
+func TestFieldError(t *testing.T) {
+	if got := FieldError("ack-wait", "ACK_WAIT", "must be at least 1s").Error(); got != "--ack-wait (ACK_WAIT): must be at least 1s" {
+		t.Fatalf("FieldError = %q", got)
 	}
-	if _, err := Settings("nope"); err == nil {
-		t.Fatal("unknown binary accepted")
+}
+
+func TestSplitList(t *testing.T) {
+	if got := SplitList(" .pkl , .p ,"); strings.Join(got, "|") != ".pkl|.p" {
+		t.Fatalf("SplitList = %q", got)
 	}
 }
 

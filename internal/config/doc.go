@@ -1,9 +1,23 @@
-// Package config parses each binary's settings from command-line flags and
-// environment variables. Every setting has both; a flag given on the command
-// line wins over the variable, and the variable wins over the default.
+// Package config is the binaries' settings mechanism: every setting is both
+// a command-line flag and an environment variable; a flag given on the
+// command line wins over the variable, and the variable wins over the
+// default.
 //
-// Each binary's configuration is a value ([Worker], [Publisher],
-// [BatchServer], ...) built by a Load function that takes its flag set,
-// arguments and environment lookup, so it is tested without process state.
-// [Settings] lists every setting a binary reads, for docs and deploy checks.
+// # Binding
+//
+// A [Binder] registers settings on a flag set (each one recorded as a
+// [Setting]: variable, flag, default, usage) and [Binder.Parse] applies
+// the arguments, then the environment. Nothing is read from process state:
+// tests pass a flag set, arguments and a lookup function. [FieldError]
+// words a validation error with the setting's flag and variable.
+//
+// # What lives where
+//
+// Every binary links this package, so it holds only what every binary
+// needs: the mechanism and the [Log] group. The settings themselves are
+// declared by each binary's composition root (internal/wiring and its
+// subpackages), which names the owning component's constant as each
+// default (queue.DefaultAckWait, ingest.DefaultConcurrency, ...): a
+// component named here would be linked into every binary, the batch server
+// and the publisher included. No component imports this package.
 package config

@@ -7,7 +7,9 @@ import (
 
 func quote(s string) string { return strconv.Quote(s) }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, trimming spaces and dropping
+// empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
@@ -60,8 +60,8 @@ type Config struct {
 	// it names an existing directory, the enqueue form refuses a missing
 	// file as the API does; otherwise that check is left to the worker.
 	DataDir string
-	// AllowedExt lists the file extensions a job may name (default .pkl,
-	// .pickle), as for the API.
+	// AllowedExt lists the file extensions a job may name (default
+	// httpapi.DefaultAllowedExt: .pkl, .pickle), as for the API.
 	AllowedExt []string
 	// RequestTimeout bounds each call into the queue (default 10s).
 	RequestTimeout time.Duration
@@ -83,16 +83,9 @@ type Config struct {
 	CSRFKey []byte
 }
 
-// ConfigFrom maps the publisher's settings onto the dashboard's: API_TOKEN,
-// DATA_DIR and ALLOWED_EXTENSIONS, as the API reads them; the rest take
-// their defaults.
-func ConfigFrom(p config.Publisher) Config {
-	return Config{Token: p.APIToken, DataDir: p.DataDir, AllowedExt: p.AllowedExtensions}
-}
-
 func (c *Config) setDefaults() {
 	if len(c.AllowedExt) == 0 {
-		c.AllowedExt = []string{".pkl", ".pickle"}
+		c.AllowedExt = httpapi.DefaultAllowedExt()
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second

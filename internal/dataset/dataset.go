@@ -35,10 +35,16 @@ type Objects interface {
 	Open(ctx context.Context, name string) (r io.ReadCloser, size int64, err error)
 }
 
+// DefaultMaxFileBytes is the largest file the worker loads unless told
+// otherwise (its setting MAX_FILE_BYTES defaults to it). Limits' zero
+// MaxFileBytes means no limit, not this.
+const DefaultMaxFileBytes int64 = 4 << 30
+
 // Limits bound what a [Loader] reads and decodes. The zero value means no
 // file size limit and pickleload's default limits.
 type Limits struct {
-	// MaxFileBytes refuses larger files ([ErrTooLarge]); <= 0: no limit.
+	// MaxFileBytes refuses larger files ([ErrTooLarge]); <= 0: no limit
+	// (the worker's default is [DefaultMaxFileBytes]).
 	MaxFileBytes int64
 	// PickleDecodedFactor bounds a load's decoded size and conversion
 	// work to this multiple of the file size plus

@@ -67,7 +67,7 @@ func CheckJob(job queue.Job, rules JobRules) (queue.Job, error) {
 	}
 	allowed := rules.AllowedExt
 	if len(allowed) == 0 {
-		allowed = defaultExtensions
+		allowed = DefaultAllowedExt()
 	}
 	if err := checkFileName(job.FileName, allowed); err != nil {
 		return queue.Job{}, err
@@ -88,9 +88,6 @@ func CheckJob(job queue.Job, rules JobRules) (queue.Job, error) {
 	}
 	return job, nil
 }
-
-// defaultExtensions are the file extensions allowed when none are set.
-var defaultExtensions = []string{".pkl", ".pickle"}
 
 func refuse(status int, code, field string, err error, format string, args ...any) *JobCheckError {
 	return &JobCheckError{Status: status, Code: code, Field: field, Message: fmt.Sprintf(format, args...), Err: err}

@@ -33,7 +33,8 @@
 //
 // # Sharing with other front ends
 //
-// [ConfigFrom] builds the configuration from the publisher's settings, and
+// The publisher's wiring (internal/wiring/publisher) builds [Config] from
+// its settings for `publisher serve` and the local stack alike, and
 // [EnqueueOutcome] interprets queue.Queue.Enqueue's result (a duplicate
 // answers with the stored job; a status-write failure is still a success),
 // so the CLI and the local stack answer exactly as the API does. [CheckJob]

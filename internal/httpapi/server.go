@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -35,6 +34,19 @@ type Domains interface {
 	Names() []string
 }
 
+// DefaultAddr is the address the publisher serves the API on when not told
+// otherwise (HTTP_ADDR), and its healthcheck's default target.
+const DefaultAddr = ":8000"
+
+// DefaultMaxUploadBytes bounds a PUT /files body when [Config] does not
+// (MAX_UPLOAD_BYTES defaults to it).
+const DefaultMaxUploadBytes int64 = 4 << 30
+
+// DefaultAllowedExt returns the file extensions a job or upload may name
+// when none are set (ALLOWED_EXTENSIONS defaults to them): .pkl and
+// .pickle. Each call returns a new slice.
+func DefaultAllowedExt() []string { return []string{".pkl", ".pickle"} }
+
 // Config tunes a [Server]. Zero values take the defaults named on each field.
 type Config struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
@@ -46,9 +58,10 @@ type Config struct {
 	// empty or not visible here, those checks are left to the worker.
 	DataDir string
 	// AllowedExt lists the file extensions a job or upload may name
-	// (default .pkl, .pickle).
+	// (default [DefaultAllowedExt]: .pkl, .pickle).
 	AllowedExt []string
-	// MaxUploadBytes bounds a PUT /files body (default 4 GiB).
+	// MaxUploadBytes bounds a PUT /files body (default
+	// [DefaultMaxUploadBytes], 4 GiB).
 	MaxUploadBytes int64
 	// MaxBodyBytes bounds a JSON request body (default 64 KiB).
 	MaxBodyBytes int64
@@ -65,24 +78,12 @@ type Config struct {
 	Ready func(ctx context.Context) error
 }
 
-// ConfigFrom maps the publisher's settings onto the API's configuration:
-// all but Ready, which the caller sets from its queue (e.g. q.Ready).
-// `publisher serve`, `publisher dev` and the local stack all use it.
-func ConfigFrom(p config.Publisher) Config {
-	return Config{
-		Token:          p.APIToken,
-		DataDir:        p.DataDir,
-		AllowedExt:     p.AllowedExtensions,
-		MaxUploadBytes: p.MaxUploadBytes,
-	}
-}
-
 func (c *Config) setDefaults() {
 	if len(c.AllowedExt) == 0 {
-		c.AllowedExt = []string{".pkl", ".pickle"}
+		c.AllowedExt = DefaultAllowedExt()
 	}
 	if c.MaxUploadBytes <= 0 {
-		c.MaxUploadBytes = 4 << 30
+		c.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10

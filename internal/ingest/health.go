@@ -42,6 +42,10 @@ func writeJSON(rw http.ResponseWriter, code int, body map[string]string) {
 	_ = json.NewEncoder(rw).Encode(body) // the client went away: nothing to do
 }
 
+// DefaultMetricsAddr is the address a worker serves /healthz, /readyz and
+// /metrics on ([ServeHTTP]) when not told otherwise (METRICS_ADDR).
+const DefaultMetricsAddr = ":9090"
+
 // ServeHTTP serves h on addr until ctx ends, then shuts the server down
 // gracefully (bounded by 5s). It returns once the listener is closed; an
 // error means the address could not be served. ready, if not nil, receives

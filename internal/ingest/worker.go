@@ -36,48 +36,62 @@ type Conn interface {
 	IsConnected() bool
 }
 
-// WorkerConfig configures a [Worker]. Zero durations take the defaults
-// noted.
+// Defaults of [WorkerConfig]: a zero field takes these (the lease's
+// defaults are the queue's: queue.DefaultAckWait and
+// queue.DefaultMaxDeliver). ShutdownTimeout is the exception: its zero
+// cancels running jobs at once, and DefaultShutdownTimeout is what the
+// worker's settings (SHUTDOWN_TIMEOUT) default to.
+const (
+	DefaultConcurrency     = 2                      // jobs at once per worker (WORKER_CONCURRENCY)
+	DefaultBackoffMin      = 2 * time.Second        // first retry delay (RETRY_BACKOFF_MIN)
+	DefaultBackoffMax      = 2 * time.Minute        // largest retry delay (RETRY_BACKOFF_MAX)
+	DefaultShutdownTimeout = 30 * time.Second       // how long running jobs may finish after stop (SHUTDOWN_TIMEOUT)
+	DefaultFetchWait       = 2 * time.Second        // how long one pull request waits for a job
+	DefaultStatusInterval  = 250 * time.Millisecond // least time between progress writes
+	DefaultFinishTimeout   = 10 * time.Second       // bound of the final ack and status writes
+)
+
+// WorkerConfig configures a [Worker]. Zero fields take the defaults noted.
 type WorkerConfig struct {
 	Name            string        // recorded in status and dead letters
-	Concurrency     int           // jobs at once (default 2)
-	AckWait         time.Duration // the lease's length; Run uses the bound consumer's instead (default 30s)
-	MaxDeliver      int           // deliveries per message; Run uses the bound consumer's instead (default 5; -1: unlimited)
-	BackoffMin      time.Duration // first retry delay (default 2s)
-	BackoffMax      time.Duration // largest retry delay (default 2m)
+	Concurrency     int           // jobs at once ([DefaultConcurrency])
+	AckWait         time.Duration // the lease's length; Run uses the bound consumer's instead (queue.DefaultAckWait)
+	MaxDeliver      int           // deliveries per message; Run uses the bound consumer's instead (queue.DefaultMaxDeliver; -1: unlimited)
+	BackoffMin      time.Duration // first retry delay ([DefaultBackoffMin])
+	BackoffMax      time.Duration // largest retry delay ([DefaultBackoffMax], and at least BackoffMin)
 	ShutdownTimeout time.Duration // how long running jobs may finish after stop (0: cancel at once)
-	FetchWait       time.Duration // how long one pull request waits for a job (default 2s)
-	StatusInterval  time.Duration // least time between progress writes (default 250ms)
-	FinishTimeout   time.Duration // bound of the final ack and status writes (default 10s)
+	FetchWait       time.Duration // how long one pull request waits for a job ([DefaultFetchWait])
+	StatusInterval  time.Duration // least time between progress writes ([DefaultStatusInterval])
+	FinishTimeout   time.Duration // bound of the final ack and status writes ([DefaultFinishTimeout])
 }
 
 func (c *WorkerConfig) setDefaults() {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 2
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = queue.DefaultAckWait
 	}
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 5
+		c.MaxDeliver = queue.DefaultMaxDeliver
 	}
 	if c.MaxDeliver < 0 {
 		c.MaxDeliver = -1 // unlimited, as JetStream has it
 	}
 	if c.BackoffMin <= 0 {
-		c.BackoffMin = 2 * time.Second
+		c.BackoffMin = DefaultBackoffMin
 	}
 	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = max(c.BackoffMin, 2*time.Minute)
+		c.BackoffMax = max(c.BackoffMin, DefaultBackoffMax)
 	}
 	if c.FetchWait <= 0 {
-		c.FetchWait = 2 * time.Second
+		c.FetchWait = DefaultFetchWait
 	}
 	if c.StatusInterval <= 0 {
-		c.StatusInterval = 250 * time.Millisecond
+		c.StatusInterval = DefaultStatusInterval
 	}
 	if c.FinishTimeout <= 0 {
-		c.FinishTimeout = 10 * time.Second
+		c.FinishTimeout = DefaultFinishTimeout
 	}
 }
 

@@ -10,17 +10,23 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
 
 // ErrPortInUse is returned by [StartNATS] when the embedded server's port is
-// taken, typically by another NATS server or another `publisher dev`.
+// taken, typically by another NATS server or another local stack.
 var ErrPortInUse = errors.New("port in use")
+
+// DefaultNATSPort is the embedded server's port when none is given
+// (DEV_NATS_PORT): NATS's standard client port, which the workers' and the
+// publisher's NATS_URL default to.
+const DefaultNATSPort = nats.DefaultPort
 
 // NATSConfig configures the embedded JetStream server.
 type NATSConfig struct {
 	Host     string // default 127.0.0.1
-	Port     int    // 0: the default 4222; -1: any free port
+	Port     int    // 0: [DefaultNATSPort]; -1: any free port
 	StoreDir string // JetStream file storage
 	// MonitorPort, when > 0, serves the monitoring endpoints (/healthz,
 	// /jsz) on Host:MonitorPort.
@@ -35,7 +41,7 @@ func StartNATS(cfg NATSConfig, log zerolog.Logger) (*server.Server, error) {
 		cfg.Host = "127.0.0.1"
 	}
 	if cfg.Port == 0 {
-		cfg.Port = 4222
+		cfg.Port = DefaultNATSPort
 	}
 	if cfg.Port > 0 {
 		// nats-server reports a busy port only through its logger and
@@ -43,7 +49,7 @@ func StartNATS(cfg NATSConfig, log zerolog.Logger) (*server.Server, error) {
 		lis, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 		if err != nil {
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("embedded NATS: %s:%d: %w (is another NATS server or `publisher dev` running? pick another port with --nats-port or DEV_NATS_PORT)", cfg.Host, cfg.Port, ErrPortInUse)
+				return nil, fmt.Errorf("embedded NATS: %s:%d: %w (is another NATS server or `go run ./publisher/dev` running? pick another port with --nats-port or DEV_NATS_PORT)", cfg.Host, cfg.Port, ErrPortInUse)
 			}
 			return nil, fmt.Errorf("embedded NATS: listen on %s:%d: %w", cfg.Host, cfg.Port, err)
 		}

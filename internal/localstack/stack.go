@@ -19,18 +19,77 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
-	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
-	"github.com/embedstream/embedstream/internal/ingest"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
 // SampleDataDir is the shipped sample folder, relative to the repository
 // root, that DATA_DIR defaults to.
 const SampleDataDir = "data"
+
+// Defaults of the local stack's settings (DEV_*). A zero [Config.NATS]
+// StoreDir or [Config.BatchOutDir] takes these; zero Workers means none.
+const (
+	DefaultNATSDir     = ".data/nats"  // JetStream storage of the embedded server (DEV_NATS_DIR)
+	DefaultBatchOutDir = ".data/batch" // output of the in-process batch server (DEV_BATCH_OUT_DIR)
+	DefaultWorkers     = 2             // workers started in-process (DEV_WORKERS)
+)
+
+// Config configures a local stack: its parts' configurations, already
+// mapped from the settings (internal/wiring/dev does that).
+type Config struct {
+	// HTTPAddr is where the HTTP API listens.
+	HTTPAddr string
+	// NATS configures the embedded JetStream server.
+	NATS NATSConfig
+	// Conn says how the stack's parts connect to NATS; its URL is
+	// replaced by the embedded server's.
+	Conn queue.ConnOptions
+	// Queue is the topology the stack opens, as a worker does.
+	Queue queue.Config
+	// DataDir is the workers' data directory; empty means the shipped
+	// sample folder ([SampleDataDir]) in the current directory.
+	DataDir string
+	// DomainsFile adds domain definitions (optional).
+	DomainsFile string
+	// BatchServer names an external batch server; empty runs the reference
+	// batch server in-process, writing under BatchOutDir
+	// ([DefaultBatchOutDir] when empty).
+	BatchServer string
+	BatchOutDir string
+	// Workers is how many workers run in-process (0: none), each built by
+	// NewWorker.
+	Workers int
+	// WorkerConcurrency is the jobs each worker runs at once, for the
+	// banner.
+	WorkerConcurrency int
+	// API configures the HTTP API; the stack sets its DataDir (resolved)
+	// and Ready.
+	API httpapi.Config
+	// NewWorker builds one in-process worker from what the stack hands it.
+	// Required when Workers > 0.
+	NewWorker func(ctx context.Context, spec WorkerSpec) (Worker, error)
+}
+
+// WorkerSpec is what the stack hands [Config.NewWorker] for each worker.
+type WorkerSpec struct {
+	Name      string           // dev-worker-<n>
+	BatchAddr string           // the batch server's address
+	DataDir   string           // the resolved data directory
+	Conn      *nats.Conn       // the stack's NATS connection
+	Queue     *queue.Queue     // the stack's queue, opened on Conn
+	Domains   *domain.Registry // the stack's domains
+	Log       zerolog.Logger   // carries part=worker and worker=<Name>
+}
+
+// Worker is an in-process worker: the stack runs it until the stack stops,
+// then closes it (its batch client).
+type Worker interface {
+	Run(ctx context.Context) error
+	Close() error
+}
 
 // Options are the parts of the stack that are not settings: where output
 // goes and how the HTTP API is mounted.
@@ -39,16 +98,16 @@ type Options struct {
 	// command to try). Nil discards it.
 	Out io.Writer
 	// Handler, when set, wraps the API handler (e.g. to mount the
-	// dashboard beside it). cfg is the publisher's configuration as the
-	// stack resolved it (DATA_DIR made absolute).
-	Handler func(api http.Handler, q *queue.Queue, domains *domain.Registry, cfg config.Publisher) (http.Handler, error)
+	// dashboard beside it). dataDir is the data directory as the stack
+	// resolved it (absolute).
+	Handler func(api http.Handler, q *queue.Queue, domains *domain.Registry, dataDir string) (http.Handler, error)
 }
 
 // Stack is a running local stack. Create it with [Start]; stop it by
 // cancelling Start's context and calling [Stack.Wait].
 type Stack struct {
 	log      zerolog.Logger
-	cfg      config.Dev
+	cfg      Config
 	ns       *server.Server
 	nc       *nats.Conn
 	q        *queue.Queue
@@ -69,47 +128,54 @@ type Stack struct {
 // cfg.Workers workers and the HTTP API. It returns once everything accepts
 // work. When ctx ends, the parts stop in reverse order; [Stack.Wait] waits
 // for that and returns what went wrong.
-func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options) (st *Stack, err error) {
+func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (st *Stack, err error) {
+	if cfg.NATS.StoreDir == "" {
+		cfg.NATS.StoreDir = DefaultNATSDir
+	}
+	if cfg.BatchOutDir == "" {
+		cfg.BatchOutDir = DefaultBatchOutDir
+	}
+	if cfg.Workers > 0 && cfg.NewWorker == nil {
+		return nil, errors.New("localstack: Config.NewWorker is nil")
+	}
 	s := &Stack{log: log, cfg: cfg, workers: cfg.Workers, done: make(chan struct{})}
 	// Until every part is built, nothing runs: on an error, teardown
 	// closes what was opened and no goroutine is left behind.
-	var clients []*batchclient.Client
+	var workers []Worker
 	defer func() {
 		if err != nil {
-			for _, bc := range clients {
-				bc.Close()
+			for _, w := range workers {
+				w.Close()
 			}
 			s.teardown()
 		}
 	}()
 
-	s.dataDir, err = resolveDataDir(cfg.Publisher.DataDir)
+	s.dataDir, err = resolveDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	domains, err := domain.NewRegistry(cfg.Publisher.DomainsFile)
+	domains, err := domain.NewRegistry(cfg.DomainsFile)
 	if err != nil {
 		return nil, fmt.Errorf("domains: %w", err)
 	}
 	// The HTTP port is the one most often taken: claim it first.
-	pcfg := cfg.Publisher
-	pcfg.DataDir = s.dataDir
-	s.httpLis, err = net.Listen("tcp", pcfg.HTTPAddr)
+	s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("HTTP API: listen on %s (HTTP_ADDR / --http-addr): %w", pcfg.HTTPAddr, err)
+		return nil, fmt.Errorf("HTTP API: listen on %s (HTTP_ADDR / --http-addr): %w", cfg.HTTPAddr, err)
 	}
 
-	s.ns, err = StartNATS(NATSConfig{Port: cfg.NATSPort, StoreDir: cfg.NATSDir}, log)
+	s.ns, err = StartNATS(cfg.NATS, log)
 	if err != nil {
 		return nil, err
 	}
-	natsCfg := cfg.Publisher.NATS
-	natsCfg.URL = s.ns.ClientURL()
-	s.nc, err = queue.Connect(ctx, natsCfg, "publisher-dev", log)
+	conn := cfg.Conn
+	conn.URL = s.ns.ClientURL()
+	s.nc, err = queue.Connect(ctx, conn, "publisher-dev", log)
 	if err != nil {
 		return nil, err
 	}
-	s.q, err = queue.Open(ctx, s.nc, queue.ConfigFromNATS(natsCfg))
+	s.q, err = queue.Open(ctx, s.nc, cfg.Queue)
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
@@ -127,28 +193,30 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 		batchAddr = s.batchLis.Addr().String()
 	}
 
-	wcfg := cfg.Worker
-	wcfg.NATS = natsCfg
-	wcfg.DataDir = s.dataDir
-	wcfg.BatchServerAddr = batchAddr
-	workers := make([]*ingest.Worker, cfg.Workers)
-	for i := range workers {
-		wc := wcfg
-		wc.WorkerName = fmt.Sprintf("dev-worker-%d", i+1)
-		w, bc, werr := newWorker(ctx, wc, domains, s.nc, s.q, log)
+	for i := range cfg.Workers {
+		name := fmt.Sprintf("dev-worker-%d", i+1)
+		w, werr := cfg.NewWorker(ctx, WorkerSpec{
+			Name:      name,
+			BatchAddr: batchAddr,
+			DataDir:   s.dataDir,
+			Conn:      s.nc,
+			Queue:     s.q,
+			Domains:   domains,
+			Log:       log.With().Str("part", "worker").Str("worker", name).Logger(),
+		})
 		if werr != nil {
-			return nil, werr
+			return nil, fmt.Errorf("%s: %w", name, werr)
 		}
-		workers[i] = w
-		clients = append(clients, bc)
+		workers = append(workers, w)
 	}
 
-	apiCfg := httpapi.ConfigFrom(pcfg)
+	apiCfg := cfg.API
+	apiCfg.DataDir = s.dataDir
 	apiCfg.Ready = s.q.Ready
 	api := httpapi.New(apiCfg, s.q, domains, log.With().Str("part", "api").Logger())
 	var h http.Handler = api
 	if opts.Handler != nil {
-		if h, err = opts.Handler(api, s.q, domains, pcfg); err != nil {
+		if h, err = opts.Handler(api, s.q, domains, s.dataDir); err != nil {
 			return nil, err
 		}
 	}
@@ -163,11 +231,10 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 	}
 	var workerWG sync.WaitGroup
 	for i, w := range workers {
-		bc := clients[i]
 		workerWG.Add(1)
 		s.goRun(fmt.Sprintf("dev-worker-%d", i+1), func() error {
 			defer workerWG.Done()
-			defer bc.Close()
+			defer w.Close()
 			return w.Run(runCtx)
 		})
 	}
@@ -200,15 +267,6 @@ func Start(ctx context.Context, cfg config.Dev, log zerolog.Logger, opts Options
 		s.printBanner(opts.Out, batchAddr, opts.Handler != nil)
 	}
 	return s, nil
-}
-
-func newWorker(ctx context.Context, wc config.Worker, domains *domain.Registry, nc *nats.Conn, q *queue.Queue, log zerolog.Logger) (*ingest.Worker, *batchclient.Client, error) {
-	wcfg, _, _ := ingest.Configs(wc)
-	w, bc, err := ingest.Wire(ctx, wc, domains, q, nc, ingest.NewMetrics(), log.With().Str("part", "worker").Str("worker", wcfg.Name).Logger())
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", wcfg.Name, err)
-	}
-	return w, bc, nil
 }
 
 func (s *Stack) goRun(name string, f func() error) {
@@ -283,7 +341,7 @@ func resolveDataDir(dir string) (string, error) {
 	if dir == "" {
 		dir = SampleDataDir
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return "", fmt.Errorf("no DATA_DIR given and the sample folder ./%s is not here: run `go run ./publisher dev` from the repository root, or set DATA_DIR (--data-dir)", SampleDataDir)
+			return "", fmt.Errorf("no DATA_DIR given and the sample folder ./%s is not here: run `go run ./publisher/dev` from the repository root, or set DATA_DIR (--data-dir)", SampleDataDir)
 		}
 	}
 	abs, err := filepath.Abs(dir)
@@ -313,7 +371,7 @@ func (s *Stack) printBanner(w io.Writer, batchAddr string, dashboard bool) {
 	var files []string
 	if ents, err := os.ReadDir(s.dataDir); err == nil {
 		for _, e := range ents {
-			if ext := strings.ToLower(filepath.Ext(e.Name())); !e.IsDir() && (ext == ".pkl" || ext == ".pickle") {
+			if ext := strings.ToLower(filepath.Ext(e.Name())); !e.IsDir() && slices.Contains(httpapi.DefaultAllowedExt(), ext) {
 				files = append(files, e.Name())
 			}
 		}
@@ -336,7 +394,7 @@ Try:
   curl %s/jobs/<job_id>
 
 Ctrl-C stops everything.
-`, s.ns.ClientURL(), s.cfg.NATSDir, batch, s.workers, s.cfg.Worker.Concurrency, api, s.dataDir, strings.Join(files, ", "), httpURL, example, httpURL)
+`, s.ns.ClientURL(), s.cfg.NATS.StoreDir, batch, s.workers, s.cfg.WorkerConcurrency, api, s.dataDir, strings.Join(files, ", "), httpURL, example, httpURL)
 }
 
 func hostPort(a net.Addr) string {

@@ -8,8 +8,8 @@
 //
 // [Open] creates or updates, idempotently, everything below (names in
 // types.go). Workers apply their settings to what exists; publishers open
-// with [Config.KeepTopology] ([PublisherConfig]), which binds what exists
-// as it is and only creates what is missing:
+// with [Config.KeepTopology], which binds what exists as it is and only
+// creates what is missing:
 //
 //   - the job stream (INGEST by default): subjects ingest.jobs.>, work-queue
 //     retention, a 10-minute duplicate window on Nats-Msg-Id, size limits
@@ -104,8 +104,16 @@
 //
 // # Connections
 //
-// [Connect] reconnects forever and does not buffer while disconnected, so a
-// publish the caller saw fail is never sent later.
+// [Connect] dials with [ConnOptions] (URLs, credentials, TLS), reconnects
+// forever and does not buffer while disconnected, so a publish the caller
+// saw fail is never sent later.
+//
+// # Defaults
+//
+// The topology's defaults are this package's constants ([DefaultAckWait],
+// [DefaultMaxDeliver], [DefaultStatusTTL], [DefaultMaxBytes], ...): a zero
+// [Config] field takes them, and the binaries' settings (ACK_WAIT,
+// MAX_DELIVER, JOB_STATUS_TTL, QUEUE_MAX_*, ...) default to them.
 //
 // # Errors
 //

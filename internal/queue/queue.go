@@ -10,13 +10,36 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-
-	"github.com/embedstream/embedstream/internal/config"
 )
 
-// DefaultMaxAckPending is the consumer's MaxAckPending when the settings do
-// not give one: the most jobs in flight across all workers together.
-const DefaultMaxAckPending = 1000
+// Defaults of [Config] and [ConnOptions]: a zero field takes these, except
+// MaxBytes and MaxMsgs, whose zero means no limit (the binaries' settings
+// QUEUE_MAX_BYTES and QUEUE_MAX_MSGS default to DefaultMaxBytes and
+// DefaultMaxMsgs).
+const (
+	// DefaultURL is the NATS server a connection dials when none is given.
+	DefaultURL = nats.DefaultURL
+	// DefaultReplicas is the replicas of every stream, bucket and store.
+	DefaultReplicas = 1
+	// DefaultAckWait is how long a job may go without a lease extension
+	// before JetStream redelivers it.
+	DefaultAckWait = 30 * time.Second
+	// DefaultMaxDeliver is how many times a job is delivered before it is
+	// dead-lettered.
+	DefaultMaxDeliver = 5
+	// DefaultMaxAckPending is the most jobs in flight across all workers
+	// together.
+	DefaultMaxAckPending = 1000
+	// DefaultStatusTTL is how long a job's status record lives after its
+	// last write.
+	DefaultStatusTTL = 7 * 24 * time.Hour
+	// DefaultMaxBytes is the job stream's size limit the settings default
+	// to; a full queue refuses new jobs.
+	DefaultMaxBytes int64 = 1 << 30
+	// DefaultMaxMsgs is the job stream's message limit the settings
+	// default to.
+	DefaultMaxMsgs int64 = 1_000_000
+)
 
 // Bounds of the dead-letter stream INGEST_DLQ (DiscardNew, no age limit):
 // dead letters are small (the job message plus its error), so these hold
@@ -33,16 +56,17 @@ const (
 const AdvisoryConsumerName = "ingest-max-deliveries"
 
 // Config is the queue topology: the job stream, its consumer and the status
-// bucket. [ConfigFromNATS] builds it from the binaries' settings.
+// bucket. The binaries build it from their settings (internal/wiring); a
+// zero field takes the default named.
 type Config struct {
-	Stream        string        // job stream name (DefaultStream)
-	Replicas      int           // replicas of every stream, bucket and store
+	Stream        string        // job stream name ([DefaultStream])
+	Replicas      int           // replicas of every stream, bucket and store ([DefaultReplicas])
 	MaxBytes      int64         // job stream size limit; <= 0: unlimited
 	MaxMsgs       int64         // job stream message limit; <= 0: unlimited
-	AckWait       time.Duration // consumer AckWait
-	MaxDeliver    int           // consumer MaxDeliver
-	MaxAckPending int           // consumer MaxAckPending (all workers' slots together)
-	StatusTTL     time.Duration // lifetime of a status record after its last write
+	AckWait       time.Duration // consumer AckWait ([DefaultAckWait])
+	MaxDeliver    int           // consumer MaxDeliver ([DefaultMaxDeliver])
+	MaxAckPending int           // consumer MaxAckPending, all workers' slots together ([DefaultMaxAckPending])
+	StatusTTL     time.Duration // lifetime of a status record after its last write ([DefaultStatusTTL])
 	// KeepTopology binds every existing stream, bucket, object store and
 	// consumer as it is, creating only what is missing. Publishers (API and
 	// CLI) set it: the topology's replicas, limits, TTL and consumer
@@ -50,29 +74,6 @@ type Config struct {
 	// started with other settings (a laptop with the default environment
 	// against an R3 cluster) must not rewrite them.
 	KeepTopology bool
-}
-
-// ConfigFromNATS returns the queue configuration for the shared NATS
-// settings, with [DefaultMaxAckPending].
-func ConfigFromNATS(c config.NATS) Config {
-	return Config{
-		Stream:        c.Stream,
-		Replicas:      c.Replicas,
-		MaxBytes:      c.MaxBytes,
-		MaxMsgs:       c.MaxMsgs,
-		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
-		MaxAckPending: DefaultMaxAckPending,
-		StatusTTL:     c.JobTTL,
-	}
-}
-
-// PublisherConfig is [ConfigFromNATS] with KeepTopology set: what the
-// publisher (API and CLI) opens the queue with.
-func PublisherConfig(c config.NATS) Config {
-	cfg := ConfigFromNATS(c)
-	cfg.KeepTopology = true
-	return cfg
 }
 
 // AdvisoryStream is the name of the stream that captures the job consumer's
@@ -91,19 +92,19 @@ func (c Config) withDefaults() Config {
 		c.Stream = DefaultStream
 	}
 	if c.Replicas < 1 {
-		c.Replicas = 1
+		c.Replicas = DefaultReplicas
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = DefaultAckWait
 	}
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = 5
+		c.MaxDeliver = DefaultMaxDeliver
 	}
 	if c.MaxAckPending <= 0 {
 		c.MaxAckPending = DefaultMaxAckPending
 	}
 	if c.StatusTTL <= 0 {
-		c.StatusTTL = 7 * 24 * time.Hour
+		c.StatusTTL = DefaultStatusTTL
 	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = -1
@@ -114,8 +115,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Connect dials NATS with the shared settings: the comma-separated URL list,
-// optional credentials file, TLS CA and client certificate. The connection
+// ConnOptions say where [Connect] finds NATS and how it authenticates.
+type ConnOptions struct {
+	URL     string // server URL(s), comma-separated ([DefaultURL] when empty)
+	Creds   string // credentials file (optional)
+	TLSCA   string // CA bundle verifying a TLS server (optional)
+	TLSCert string // client certificate for mTLS (optional; with TLSKey)
+	TLSKey  string // client key for mTLS (optional; with TLSCert)
+}
+
+// Connect dials NATS as c says: the comma-separated URL list, optional
+// credentials file, TLS CA and client certificate. The connection
 // reconnects forever and logs disconnects, reconnects and async errors on
 // log; name identifies the client to the server (e.g. "worker host-123").
 // While disconnected, publishes (jobs, acks, status writes) fail at once
@@ -123,7 +133,10 @@ func (c Config) withDefaults() Config {
 //
 // If no server answers yet, Connect keeps retrying until ctx is done and
 // then returns an error wrapping [ErrUnavailable].
-func Connect(ctx context.Context, c config.NATS, name string, log zerolog.Logger) (*nats.Conn, error) {
+func Connect(ctx context.Context, c ConnOptions, name string, log zerolog.Logger) (*nats.Conn, error) {
+	if c.URL == "" {
+		c.URL = DefaultURL
+	}
 	connected := make(chan struct{})
 	opts := []nats.Option{
 		nats.Name(name),

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
@@ -231,7 +230,7 @@ func TestDLQStreamBounded(t *testing.T) {
 func TestConnect(t *testing.T) {
 	t.Parallel()
 	s := queuetest.StartServer(t)
-	c := config.NATS{URL: "nats://127.0.0.1:1," + s.URL()}
+	c := queue.ConnOptions{URL: "nats://127.0.0.1:1," + s.URL()}
 	nc, err := queue.Connect(testCtx(t), c, "test", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +242,7 @@ func TestConnect(t *testing.T) {
 	// Nobody listens on port 1: Connect retries until its ctx ends.
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := queue.Connect(ctx, config.NATS{URL: "nats://127.0.0.1:1"}, "test", zerolog.Nop()); !errors.Is(err, queue.ErrUnavailable) {
+	if _, err := queue.Connect(ctx, queue.ConnOptions{URL: "nats://127.0.0.1:1"}, "test", zerolog.Nop()); !errors.Is(err, queue.ErrUnavailable) {
 		t.Fatalf("Connect to nothing: %v, want ErrUnavailable", err)
 	}
 }
@@ -435,7 +434,7 @@ func TestEnqueueUnavailable(t *testing.T) {
 func TestEnqueueWhileDownNotSentLater(t *testing.T) {
 	t.Parallel()
 	s := queuetest.StartServer(t)
-	nc, err := queue.Connect(testCtx(t), config.NATS{URL: s.URL()}, "test", zerolog.Nop())
+	nc, err := queue.Connect(testCtx(t), queue.ConnOptions{URL: s.URL()}, "test", zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

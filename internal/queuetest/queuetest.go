@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -108,7 +107,7 @@ func Connect(t testing.TB, s *Server) *nats.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	nc, err := queue.Connect(ctx, config.NATS{URL: s.URL()}, t.Name(), zerolog.Nop())
+	nc, err := queue.Connect(ctx, queue.ConnOptions{URL: s.URL()}, t.Name(), zerolog.Nop())
 	if err != nil {
 		t.Fatalf("queuetest: connect to %s: %v", s.URL(), err)
 	}
@@ -117,13 +116,14 @@ func Connect(t testing.TB, s *Server) *nats.Conn {
 }
 
 // Config returns a queue configuration for tests: the default stream name,
-// one replica, AckWait 30s, MaxDeliver 5, no size limits.
+// one replica, the default AckWait and MaxDeliver, no size limits, and
+// status records that live an hour.
 func Config() queue.Config {
 	return queue.Config{
 		Stream:        queue.DefaultStream,
-		Replicas:      1,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    5,
+		Replicas:      queue.DefaultReplicas,
+		AckWait:       queue.DefaultAckWait,
+		MaxDeliver:    queue.DefaultMaxDeliver,
 		MaxAckPending: queue.DefaultMaxAckPending,
 		StatusTTL:     time.Hour,
 	}

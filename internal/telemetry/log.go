@@ -11,7 +11,7 @@ import (
 )
 
 // setTimeFormat sets zerolog's process-wide time format once: loggers built
-// concurrently (tests, `publisher dev`) must not race on the global.
+// concurrently (tests, the local stack) must not race on the global.
 var setTimeFormat sync.Once
 
 // NewLogger builds the process logger writing to w. level is one of trace,

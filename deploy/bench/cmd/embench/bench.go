@@ -25,7 +25,7 @@ type benchEnv struct {
 	runs    int
 	scratch string // deploy/bench/scratch
 	data    string // scratch/data: the generated pickles
-	bin     string // built binaries: worker, publisher, batchserver, embench
+	bin     string // built binaries: worker, publisher-dev, batchserver, embench
 	out     string // results directory
 	python  string
 	pyload  string // pyload.py

@@ -18,8 +18,9 @@ import (
 )
 
 // stack is the local pipeline the end-to-end stages run on, each part a
-// process of its own: the batch server (--discard), `publisher dev
-// --workers 0` (embedded JetStream and the HTTP API) and the workers.
+// process of its own: the batch server (--discard), the local stack
+// (publisher/dev, built as publisher-dev) with --workers 0 (embedded
+// JetStream and the HTTP API) and the workers.
 type stack struct {
 	dir     string // logs and state of this stack
 	bin     string // directory of the built binaries
@@ -35,7 +36,7 @@ type stack struct {
 	nworkers  int
 }
 
-// startStack starts the batch server and `publisher dev` under dir.
+// startStack starts the batch server and the local stack under dir.
 func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err error) {
 	s = &stack{dir: dir, bin: bin, dataDir: dataDir, http: &http.Client{Timeout: 10 * time.Second}}
 	defer func() {
@@ -73,7 +74,7 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 	_, natsPort, _ := strings.Cut(natsAddr, ":")
 	s.natsURL = "nats://" + natsAddr
 	s.api = "http://" + httpAddr
-	s.pub, err = startProc("publisher dev", filepath.Join(bin, "publisher"), []string{"dev",
+	s.pub, err = startProc("publisher-dev", filepath.Join(bin, "publisher-dev"), []string{
 		"--workers", "0", "--batch-server", s.batchAddr, "--nats-port", natsPort, "--nats-dir", filepath.Join(dir, "nats"),
 		"--http-addr", httpAddr, "--data-dir", dataDir, "--log-level", "warn", "--log-format", "json"},
 		nil, filepath.Join(dir, "publisher.log"))

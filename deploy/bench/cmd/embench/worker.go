@@ -9,22 +9,19 @@ import (
 	"runtime"
 	"runtime/pprof"
 
-	"github.com/embedstream/embedstream/internal/config"
-	"github.com/embedstream/embedstream/internal/domain"
-	"github.com/embedstream/embedstream/internal/ingest"
-	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
+	"github.com/embedstream/embedstream/internal/wiring/worker"
 )
 
-// runWorker runs the worker as worker/main.go wires it, in this process,
-// with a CPU profile from start to SIGTERM and an allocation profile
-// written at the end. The worker binary serves no /debug/pprof, so this is
-// how the end-to-end stage is profiled.
+// runWorker runs the worker as worker/main.go does (internal/wiring/worker),
+// in this process, with a CPU profile from start to SIGTERM and an
+// allocation profile written at the end. The worker binary serves no
+// /debug/pprof, so this is how the end-to-end stage is profiled.
 func runWorker(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile here at exit")
-	cfg, err := config.LoadWorker(fs, args, os.Getenv)
+	cfg, err := worker.Load(fs, args, os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -47,37 +44,7 @@ func runWorker(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	wcfg, _, _ := ingest.Configs(cfg)
-	domains, err := domain.NewRegistry(cfg.DomainsFile)
-	if err != nil {
-		return fmt.Errorf("load domains: %w", err)
-	}
-	nc, err := queue.Connect(ctx, cfg.NATS, "worker "+wcfg.Name, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	q, err := queue.Open(ctx, nc, queue.ConfigFromNATS(cfg.NATS))
-	if err != nil {
-		return fmt.Errorf("open queue: %w", err)
-	}
-	w, bc, err := ingest.Wire(ctx, cfg, domains, q, nc, ingest.NewMetrics(), log)
-	if err != nil {
-		return err
-	}
-	defer bc.Close()
-
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	served := make(chan error, 1)
-	go func() {
-		err := ingest.ServeHTTP(context.WithoutCancel(runCtx), cfg.MetricsAddr, w.Handler(), log, nil)
-		if err != nil {
-			cancelRun()
-		}
-		served <- err
-	}()
-	werr := w.Run(runCtx)
+	werr := worker.Run(ctx, cfg, log)
 	if *memProfile != "" {
 		werr = errors.Join(werr, writeHeapProfile(*memProfile))
 	}

@@ -1,0 +1,124 @@
+package worker
+
+import (
+	"errors"
+	"flag"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/batchclient"
+	"github.com/embedstream/embedstream/internal/chunk"
+	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/dataset"
+	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/wiring"
+)
+
+// Config is the worker binary's configuration.
+type Config struct {
+	config.Log
+	wiring.NATS
+	wiring.Pickle
+	BatchServerAddr    string        // BATCH_SERVER_ADDR
+	BatchServerTLSCA   string        // BATCH_SERVER_TLS_CA
+	BatchServerTLSCert string        // BATCH_SERVER_TLS_CERT
+	BatchServerTLSKey  string        // BATCH_SERVER_TLS_KEY
+	DataDir            string        // DATA_DIR
+	DomainsFile        string        // DOMAINS_FILE
+	Concurrency        int           // WORKER_CONCURRENCY
+	RetryBackoffMin    time.Duration // RETRY_BACKOFF_MIN
+	RetryBackoffMax    time.Duration // RETRY_BACKOFF_MAX
+	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT
+	ChunkBytes         int64         // CHUNK_BYTES
+	ChunkRecords       int           // CHUNK_RECORDS
+	MetricsAddr        string        // METRICS_ADDR
+	MaxFileBytes       int64         // MAX_FILE_BYTES
+	WorkerName         string        // WORKER_NAME
+}
+
+// defaultDataDir is where the worker resolves job file names unless told
+// otherwise (DATA_DIR).
+const defaultDataDir = "./data"
+
+func (c *Config) bind(b *config.Binder) {
+	c.Log.Bind(b)
+	c.NATS.Bind(b)
+	b.String(&c.BatchServerAddr, "batch-server-addr", "BATCH_SERVER_ADDR", batchclient.DefaultAddr, "batch server gRPC address (host:port)")
+	b.String(&c.BatchServerTLSCA, "batch-server-tls-ca", "BATCH_SERVER_TLS_CA", "", "CA bundle to verify the batch server's TLS certificate (enables TLS)")
+	b.String(&c.BatchServerTLSCert, "batch-server-tls-cert", "BATCH_SERVER_TLS_CERT", "", "client certificate for batch server mTLS")
+	b.String(&c.BatchServerTLSKey, "batch-server-tls-key", "BATCH_SERVER_TLS_KEY", "", "client key for batch server mTLS")
+	b.String(&c.DataDir, "data-dir", "DATA_DIR", defaultDataDir, "directory that job file names are resolved in")
+	b.String(&c.DomainsFile, "domains-file", "DOMAINS_FILE", "", "YAML or JSON file with extra domain definitions (optional)")
+	b.Int(&c.Concurrency, "concurrency", "WORKER_CONCURRENCY", ingest.DefaultConcurrency, "jobs run at once per worker process")
+	b.Duration(&c.RetryBackoffMin, "retry-backoff-min", "RETRY_BACKOFF_MIN", ingest.DefaultBackoffMin, "first retry delay after a transient failure")
+	b.Duration(&c.RetryBackoffMax, "retry-backoff-max", "RETRY_BACKOFF_MAX", ingest.DefaultBackoffMax, "largest retry delay")
+	b.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", ingest.DefaultShutdownTimeout, "how long running jobs may finish after SIGTERM")
+	b.Int64(&c.ChunkBytes, "chunk-bytes", "CHUNK_BYTES", chunk.DefaultBytes, "target encoded size of one chunk")
+	b.Int(&c.ChunkRecords, "chunk-records", "CHUNK_RECORDS", chunk.DefaultRecords, "most records in one chunk")
+	b.Int64(&c.MaxFileBytes, "max-file-bytes", "MAX_FILE_BYTES", dataset.DefaultMaxFileBytes, "largest pickle file a worker loads")
+	b.String(&c.WorkerName, "worker-name", "WORKER_NAME", "", "name recorded in job status (default: hostname-pid)")
+	c.Pickle.Bind(b)
+	b.String(&c.MetricsAddr, "metrics-addr", "METRICS_ADDR", ingest.DefaultMetricsAddr, "address of the worker's /healthz, /readyz and /metrics")
+}
+
+func (c *Config) validate() error {
+	return errors.Join(c.Log.Validate(), c.NATS.Validate(), c.ValidateProcessing())
+}
+
+// ValidateProcessing reports every job-processing setting out of its range
+// (batch server, data directory, concurrency, backoff, shutdown, chunks,
+// file and pickle limits), joined; the local stack, which binds these
+// settings itself, validates them with it.
+func (c *Config) ValidateProcessing() error {
+	var errs []error
+	if c.BatchServerAddr == "" {
+		errs = append(errs, config.FieldError("batch-server-addr", "BATCH_SERVER_ADDR", "must not be empty"))
+	}
+	if (c.BatchServerTLSCert == "") != (c.BatchServerTLSKey == "") {
+		errs = append(errs, config.FieldError("batch-server-tls-cert", "BATCH_SERVER_TLS_CERT", "needs BATCH_SERVER_TLS_KEY too, and the other way round"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, config.FieldError("data-dir", "DATA_DIR", "must not be empty"))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		errs = append(errs, config.FieldError("concurrency", "WORKER_CONCURRENCY", "must be 1 to 256"))
+	}
+	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
+		errs = append(errs, config.FieldError("retry-backoff-min", "RETRY_BACKOFF_MIN", "must be positive and not above RETRY_BACKOFF_MAX"))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, config.FieldError("shutdown-timeout", "SHUTDOWN_TIMEOUT", "must not be negative"))
+	}
+	if c.ChunkBytes < 4<<10 || c.ChunkBytes > 64<<20 {
+		errs = append(errs, config.FieldError("chunk-bytes", "CHUNK_BYTES", "must be 4KiB to 64MiB"))
+	}
+	if c.ChunkRecords < 1 {
+		errs = append(errs, config.FieldError("chunk-records", "CHUNK_RECORDS", "must be at least 1"))
+	}
+	if c.MaxFileBytes < 1 {
+		errs = append(errs, config.FieldError("max-file-bytes", "MAX_FILE_BYTES", "must be positive"))
+	}
+	errs = append(errs, c.Pickle.Validate())
+	return errors.Join(errs...)
+}
+
+// Load parses the worker's configuration from args and getenv, binding its
+// settings on fs (which may hold other flags, e.g. --version). It returns
+// flag.ErrHelp for --help, and errors naming the flag and the variable of
+// every bad setting.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	b := config.NewBinder(fs, getenv)
+	c.bind(b)
+	if err := b.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+// Settings lists every setting the worker reads, sorted by variable.
+func Settings() []config.Setting {
+	var c Config
+	b := config.NewBinder(flag.NewFlagSet("worker", flag.ContinueOnError), nil)
+	c.bind(b)
+	return b.Settings()
+}
