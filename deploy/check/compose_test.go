@@ -79,7 +79,7 @@ func TestCompose(t *testing.T) {
 			known := settings(t, binary)
 			for k := range env {
 				if _, ok := known[k]; !ok {
-					t.Errorf("environment sets %s, which %s does not read (config.Settings(%q))", k, binary, binary)
+					t.Errorf("environment sets %s, which %s does not read (its settings in internal/wiring)", k, binary)
 				}
 			}
 

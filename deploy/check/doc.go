@@ -6,9 +6,10 @@
 //
 // It is a module of its own so that compose-go, kustomize and kubeconform stay
 // out of the product's go.mod. Being nested under the product's module path,
-// it imports the product's internal/config, so "every variable the manifests
-// set is one a binary reads" is checked against config.Settings, the source
-// of truth.
+// it imports the binaries' composition roots (internal/wiring/worker,
+// .../publisher, .../batchserver, .../dev), so "every variable the
+// manifests set is one a binary reads" is checked against their Settings,
+// the source of truth.
 //
 // # Schemas
 //

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/embedstream/embedstream/internal/config"
+	"github.com/embedstream/embedstream/internal/wiring/batchserver"
+	"github.com/embedstream/embedstream/internal/wiring/publisher"
+	"github.com/embedstream/embedstream/internal/wiring/worker"
 )
 
 // repoRoot is the product's module root, two levels above this module.
@@ -24,16 +27,24 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// settings returns the settings a binary reads, by environment variable, from
-// config.Settings: the one list of what each binary reads.
+// binaries lists the settings each deployed binary reads, from its
+// composition root (internal/wiring/...): the one list of what each binary
+// reads. The local stack (publisher/dev) is not deployed.
+var binaries = map[string]func() []config.Setting{
+	"worker":      worker.Settings,
+	"publisher":   publisher.Settings,
+	"batchserver": batchserver.Settings,
+}
+
+// settings returns the settings a binary reads, by environment variable.
 func settings(t *testing.T, binary string) map[string]config.Setting {
 	t.Helper()
-	list, err := config.Settings(binary)
-	if err != nil {
-		t.Fatal(err)
+	list, ok := binaries[binary]
+	if !ok {
+		t.Fatalf("unknown binary %q", binary)
 	}
-	m := make(map[string]config.Setting, len(list))
-	for _, s := range list {
+	m := make(map[string]config.Setting)
+	for _, s := range list() {
 		if s.Env != "" {
 			m[s.Env] = s
 		}

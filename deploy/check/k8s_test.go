@@ -339,7 +339,7 @@ func checkDeployment(t *testing.T, b *build, d *deployment) {
 	known := settings(t, binary)
 	for k := range env {
 		if _, ok := known[k]; !ok {
-			t.Errorf("Deployment %s: sets %s, which %s does not read (config.Settings(%q))", name, k, binary, binary)
+			t.Errorf("Deployment %s: sets %s, which %s does not read (its settings in internal/wiring)", name, k, binary)
 		}
 	}
 
