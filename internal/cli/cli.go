@@ -150,6 +150,9 @@ Every command takes the settings of the publisher as flags or environment
 variables (NATS_URL, DATA_DIR, DOMAINS_FILE, ...): 'publisher COMMAND --help'
 lists them. Add --json for machine-readable output. The CLI talks to NATS
 directly; it does not need a running 'publisher serve'.
+
+The local stack (embedded JetStream, batch server, workers and this API in
+one process) is a command of its own: go run ./publisher/dev.
 `)
 }
 
