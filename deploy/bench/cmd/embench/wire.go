@@ -17,18 +17,23 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/embedstream/embedstream/internal/batchclient"
+	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/chunk"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/table"
 	"github.com/embedstream/embedstream/internal/wire"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
 )
 
-// Transport settings of the wire ceiling: those of batchclient and the
-// batch server (16 MiB windows on both ends, 256 KiB buffers).
+// Transport settings of the wire ceiling: the worker's (chunks of the
+// default target size, batchclient's 16 MiB windows and 256 KiB buffers,
+// which the batch server uses too) and the batch server's largest message.
 const (
-	wireMsgBytes = 1 << 20
-	wireWindow   = 16 << 20
-	wireBuffer   = 256 << 10
+	wireMsgBytes   = chunk.DefaultBytes
+	wireWindow     = batchclient.DefaultWindowSize
+	wireBuffer     = batchclient.DefaultBufferSize
+	wireMaxRecvMsg = batchserver.DefaultMaxRecvMsgSize
 )
 
 // wireResult is what `embench wire` prints.
@@ -75,7 +80,7 @@ func runWire(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("wire: %w", err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(16<<20),
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(wireMaxRecvMsg),
 		grpc.InitialWindowSize(wireWindow), grpc.InitialConnWindowSize(wireWindow),
 		grpc.ReadBufferSize(wireBuffer), grpc.WriteBufferSize(wireBuffer))
 	pb.RegisterEmbeddingStreamServiceServer(srv, discardServer{})
