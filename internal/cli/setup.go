@@ -40,8 +40,8 @@ type Settings struct {
 // LoadSettings registers the publisher's settings on fs, parses them from
 // args and getenv and returns them. It returns flag.ErrHelp for --help, as
 // the flag set does, and an error naming the flag and the variable of every
-// bad setting. Called with no arguments and a nil getenv, it only
-// registers the flags (commands use that to learn their names).
+// bad setting. Commands also call it on a throwaway flag set, with no
+// arguments, to learn the settings' flag names.
 type LoadSettings func(fs *flag.FlagSet, args []string, getenv func(string) string) (Settings, error)
 
 // loadSettings parses the publisher's settings and the command's own flags
