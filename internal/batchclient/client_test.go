@@ -207,12 +207,20 @@ func TestStreamNoServerIsTransient(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close() // nothing listens there now
-	c := newClient(t, batchclient.Config{Addr: addr})
+	c := newClient(t, batchclient.Config{Addr: addr, ReadyTimeout: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	_, err = c.Stream(ctx, meta("nobody"), sampleTable(3, 2), sink.Options{}, nil)
 	if !errors.Is(err, sink.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+	// The error says what happened, and carries UNAVAILABLE.
+	if want := "batch server at " + addr + " not reachable for 1s: "; !strings.Contains(err.Error(), want) ||
+		!strings.HasSuffix(err.Error(), "connection refused") {
+		t.Errorf("error %q, want %q ... connection refused", err, want)
+	}
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("status code of %v is %v, want Unavailable", err, status.Code(err))
 	}
 }
 

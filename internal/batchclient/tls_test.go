@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
@@ -30,7 +31,7 @@ func TestStreamMutualTLS(t *testing.T) {
 	// Without a client certificate the server refuses the handshake.
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	anon := newClient(t, batchclient.Config{Addr: s.addr, TLSCA: p.CAFile})
+	anon := newClient(t, batchclient.Config{Addr: s.addr, TLSCA: p.CAFile, ReadyTimeout: 2 * time.Second})
 	if _, err := anon.Stream(ctx, meta("tls-2"), sampleTable(10, 4), sink.Options{}, nil); !errors.Is(err, sink.ErrUnavailable) {
 		t.Fatalf("stream without a client certificate: %v, want ErrUnavailable", err)
 	}

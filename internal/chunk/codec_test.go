@@ -49,7 +49,7 @@ func TestCodecOnAServerStream(t *testing.T) {
 			return err
 		}
 		enc := chunk.NewEncoder(tb, chunk.Options{Records: 64})
-		md, err := enc.Metadata(meta)
+		md, err := enc.Metadata(meta, chunk.Start{})
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,8 @@
 // checks it on every column type). [Codec] is gRPC's proto codec that sends
 // such a [Message] as the bytes it holds, on a client or a server stream.
 // [Encoder.Metadata] builds the metadata message, so every front end sends
-// the same bytes.
+// the same bytes: with contract v2's resume point and chunk options, or
+// without them ([Encoder.MetadataV1]) for a peer of contract v1.
 //
 // # Windows and boundaries
 //

@@ -331,22 +331,62 @@ func TestMetadata(t *testing.T) {
 	tb := randomTable(rand.New(rand.NewPCG(7, 7)), 12)
 	meta := sink.Meta{IngestID: "job-1", Domain: "recruit", FileName: "f.pkl", Attempt: 2,
 		SourceSHA256: strings.Repeat("ab", 32), EnqueuedAt: time.UnixMilli(1_700_000_000_123)}
-	for _, src := range []table.Source{tb, &windowed{t: tb, n: 5}} {
-		m, err := NewEncoder(src, Options{}).Metadata(meta)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := proto.Marshal(&pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Metadata{Metadata: &pb.IngestMetadata{
+	v1 := func() *pb.IngestMetadata {
+		return &pb.IngestMetadata{
 			IngestId: "job-1", Domain: "recruit", FileName: "f.pkl", TotalRecords: 12, Attempt: 2,
 			Schema: wire.SchemaToProto(tb.Schema()), SourceSha256: meta.SourceSHA256, EnqueuedAtUnixMs: 1_700_000_000_123,
-		}}})
+		}
+	}
+	same := func(t *testing.T, m *Message, md *pb.IngestMetadata) {
+		t.Helper()
+		want, err := proto.Marshal(&pb.IngestDataRequest{Payload: &pb.IngestDataRequest_Metadata{Metadata: md}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := m.Bytes(); !bytes.Equal(got, want) || m.Size != len(want) {
-			t.Fatalf("metadata differs from proto.Marshal of the expected message")
+			t.Fatalf("metadata differs from proto.Marshal of %v", md)
 		}
 		m.Free()
+	}
+	for _, src := range []table.Source{tb, &windowed{t: tb, n: 5}} {
+		// v1: none of the v2 fields.
+		m, err := NewEncoder(src, Options{}).MetadataV1(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, m, v1())
+
+		// v2, a full stream: the effective chunk options, no resume point.
+		m, err = NewEncoder(src, Options{}).Metadata(meta, Start{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := v1()
+		md.ChunkOptions = &pb.ChunkOptions{MaxRecords: DefaultRecords, TargetBytes: DefaultBytes}
+		same(t, m, md)
+
+		// v2, resumed at chunk 3, record 7, with bounds of its own (the
+		// target lowered to what the message limit allows).
+		m, err = NewEncoder(src, Options{Records: 4, Bytes: 1 << 30, MaxBytes: 1 << 16}).Metadata(meta, Start{Sequence: 3, Record: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		md = v1()
+		md.ResumeFromSequence, md.ResumeFromRecord = 3, 7
+		md.ChunkOptions = &pb.ChunkOptions{MaxRecords: 4, TargetBytes: 1<<16 - framing}
+		same(t, m, md)
+
+		// Everything staged: a resume point at the end is valid.
+		m, err = NewEncoder(src, Options{}).Metadata(meta, Start{Sequence: 5, Record: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Free()
+	}
+	for _, from := range []Start{{Sequence: 1}, {Record: 3}, {Sequence: 2, Record: 13}, {Sequence: 1, Record: -1}} {
+		if _, err := NewEncoder(tb, Options{}).Metadata(meta, from); !errors.Is(err, sink.ErrRejected) {
+			t.Errorf("resume point %+v: %v, want ErrRejected", from, err)
+		}
 	}
 	for _, mod := range []func(*sink.Meta){
 		func(m *sink.Meta) { m.IngestID = "bad id/with slash" },
@@ -356,8 +396,11 @@ func TestMetadata(t *testing.T) {
 	} {
 		bad := meta
 		mod(&bad)
-		if _, err := NewEncoder(tb, Options{}).Metadata(bad); !errors.Is(err, sink.ErrRejected) {
+		if _, err := NewEncoder(tb, Options{}).Metadata(bad, Start{}); !errors.Is(err, sink.ErrRejected) {
 			t.Errorf("%+v: %v, want ErrRejected", bad, err)
+		}
+		if _, err := NewEncoder(tb, Options{}).MetadataV1(bad); !errors.Is(err, sink.ErrRejected) {
+			t.Errorf("v1, %+v: %v, want ErrRejected", bad, err)
 		}
 	}
 }

@@ -22,6 +22,15 @@
 // uses it to validate a dataset while it streams and to check its job's
 // lease one last time.
 //
+// # Resume
+//
+// A sender may resume a stream that an earlier attempt broke off, sending
+// only the chunks the server does not hold yet (contract v2). It says so
+// through [Options.Resumed] before the first chunk goes out, and in
+// [Result.ResumedRecords] and [Result.ResumedChunks]; [ProgressFunc]
+// totals start at the resume point, so they always count the whole
+// dataset.
+//
 // # Errors
 //
 //   - [ErrRejected]: the server refused the data for good, or the data

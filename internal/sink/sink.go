@@ -43,6 +43,11 @@ type Options struct {
 	// streams, e.g. validate the table concurrently and wait for the
 	// verdict here.
 	BeforeCommit func() error
+	// Resumed, if set, is called once, before any chunk goes out, when
+	// the stream resumes chunks the server had staged from an earlier
+	// attempt: chunks and records are the resume point, what this stream
+	// does not send again.
+	Resumed func(chunks, records uint64)
 }
 
 // Result is the server's answer to a committed stream.
@@ -50,11 +55,20 @@ type Result struct {
 	RecordsReceived uint64 // records the server received on this stream
 	ChunksReceived  uint64 // chunks the server received on this stream
 	BytesSent       uint64 // encoded chunk bytes sent on this stream
-	Duplicate       bool   // the ingest_id was committed earlier; nothing applied twice
-	Message         string // the server's detail text
+	// ResumedRecords and ResumedChunks are what the server had staged
+	// from earlier attempts and this stream did not send again: it
+	// resumed at chunk ResumedChunks, record ResumedRecords (both 0: a
+	// full stream). The dataset's records are ResumedRecords +
+	// RecordsReceived.
+	ResumedRecords uint64
+	ResumedChunks  uint64
+	Duplicate      bool   // the ingest_id was committed earlier; nothing applied twice
+	Message        string // the server's detail text
 }
 
-// ProgressFunc is told the running totals after each chunk goes out. It is
-// called on the goroutine that started the stream and must not block for
-// long.
+// ProgressFunc is told the running totals after each chunk goes out:
+// records and chunks count from the start of the dataset, so a resumed
+// stream's totals start at its resume point; bytes are the encoded chunk
+// bytes this stream sent. It is called on the goroutine that started the
+// stream and must not block for long.
 type ProgressFunc func(records, chunks, bytes uint64)
