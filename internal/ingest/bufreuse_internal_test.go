@@ -494,6 +494,7 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 type panicObserver struct{}
 
 func (panicObserver) Loaded(int, int64)           {}
+func (panicObserver) Resumed(uint64, uint64)      {}
 func (panicObserver) Sent(uint64, uint64, uint64) { panic("observer panics mid-stream") }
 func (panicObserver) BeforeCommit() error         { return nil }
 
@@ -565,7 +566,7 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 	}
 	deadAddr := lis.Addr().String()
 	lis.Close()
-	dead, err := batchclient.New(t.Context(), batchclient.Config{Addr: deadAddr}, zerolog.Nop())
+	dead, err := batchclient.New(t.Context(), batchclient.Config{Addr: deadAddr, ReadyTimeout: time.Second}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

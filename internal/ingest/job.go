@@ -27,8 +27,12 @@ type jobRun struct {
 	leaseMu sync.Mutex
 	leaseAt time.Time
 
-	total                  atomic.Int64
-	records, chunks, bytes atomic.Uint64
+	// total is the dataset's records; records and chunks count the whole
+	// dataset, staged chunks a resumed stream did not send included;
+	// bytes are what this attempt sent; resumed are the records the
+	// stream resumed from (0: a full stream).
+	total                           atomic.Int64
+	records, chunks, bytes, resumed atomic.Uint64
 }
 
 // handle runs one delivery to its end: it never panics and always settles
@@ -91,7 +95,7 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	}
 	if err == nil {
 		j.total.Store(int64(rep.Records))
-		j.records.Store(rep.Result.RecordsReceived)
+		j.records.Store(rep.Result.ResumedRecords + rep.Result.RecordsReceived)
 		if rep.Result.Duplicate {
 			j.log.Info().Msg("batch server had committed this job already (duplicate)")
 		}
@@ -103,6 +107,18 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 func (j *jobRun) Loaded(records int, fileBytes int64) {
 	j.total.Store(int64(records))
 	j.log.Debug().Int("records", records).Int64("file_bytes", fileBytes).Msg("file loaded")
+}
+
+// Resumed implements [Observer]: it says on the job's log and in the
+// metrics that this attempt resumes the stream at chunk chunks, and starts
+// the progress counters there.
+func (j *jobRun) Resumed(chunks, records uint64) {
+	j.resumed.Store(records)
+	j.records.Store(records)
+	j.chunks.Store(chunks)
+	j.w.metrics.resumed(j.metricDomain(), records)
+	j.log.Info().Uint64("resume_chunk", chunks).Uint64("resume_record", records).Int64("records_total", j.total.Load()).
+		Msgf("attempt resumes the stream at chunk %d: the batch server had staged the chunks before it", chunks)
 }
 
 // Sent implements [Observer].
@@ -234,6 +250,7 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 			j.log.Warn().Err(aerr).Msg("ack not confirmed; a redelivery will find the job committed")
 		}
 		j.log.Info().Uint64("records", j.records.Load()).Uint64("chunks", j.chunks.Load()).
+			Uint64("bytes_sent", j.bytes.Load()).Uint64("resumed_records", j.resumed.Load()).
 			Dur("duration", time.Since(j.started)).Msg("job succeeded")
 		return
 	}
@@ -289,9 +306,15 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 	}
 }
 
-// finished counts the attempt's outcome in the metrics.
+// finished counts the attempt's outcome in the metrics, with the records
+// and bytes it sent (not those a resumed stream skipped).
 func (j *jobRun) finished(outcome string) {
-	j.w.metrics.finished(j.metricDomain(), outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
+	domain := j.metricDomain()
+	records, resumed := j.records.Load(), j.resumed.Load()
+	j.w.metrics.finished(domain, outcome, time.Since(j.started), records-min(resumed, records), j.bytes.Load())
+	if j.attempt > 1 {
+		j.w.metrics.resent(domain, j.bytes.Load())
+	}
 }
 
 // metricDomain is the job's domain as a metric label: a name the worker

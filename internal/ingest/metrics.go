@@ -39,6 +39,12 @@ type Metrics struct {
 	// leaseExtensions counts in-progress acks by result: confirmed (the
 	// server replied) or failed.
 	leaseExtensions *prometheus.CounterVec
+	// resumes and resumedRecords count streams that resumed chunks the
+	// batch server had staged, and the records they did not send again;
+	// resentBytes the chunk bytes sent by retried attempts.
+	resumes        *prometheus.CounterVec
+	resumedRecords *prometheus.CounterVec
+	resentBytes    *prometheus.CounterVec
 }
 
 // Results of lease extensions, as the "result" label of
@@ -91,8 +97,21 @@ func NewMetrics() *Metrics {
 			Namespace: "embedstream", Subsystem: "worker", Name: "lease_extensions_total",
 			Help: "In-progress acks sent to extend running jobs' AckWait, by result (confirmed: the server replied; failed).",
 		}, []string{"result"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "resumes_total",
+			Help: "Streams that resumed where an earlier attempt stopped (the batch server had staged their first chunks), by domain.",
+		}, []string{"domain"}),
+		resumedRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "resumed_records_total",
+			Help: "Records that resumed streams did not send again because the batch server had them staged, by domain.",
+		}, []string{"domain"}),
+		resentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "resent_bytes_total",
+			Help: "Encoded chunk bytes sent by retried attempts (attempt 2 and later): what retries cost on the wire, by domain.",
+		}, []string{"domain"}),
 	}
 	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.phases, m.inFlight, m.deliveries, m.deadLettered, m.leaseExtensions,
+		m.resumes, m.resumedRecords, m.resentBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -121,6 +140,19 @@ func (m *Metrics) finished(domain, outcome string, d time.Duration, records, byt
 	}
 	if bytes > 0 {
 		m.bytes.WithLabelValues(domain).Add(float64(bytes))
+	}
+}
+
+// resumed counts a stream that resumed after records staged records.
+func (m *Metrics) resumed(domain string, records uint64) {
+	m.resumes.WithLabelValues(domain).Inc()
+	m.resumedRecords.WithLabelValues(domain).Add(float64(records))
+}
+
+// resent counts the chunk bytes a retried attempt sent.
+func (m *Metrics) resent(domain string, bytes uint64) {
+	if bytes > 0 {
+		m.resentBytes.WithLabelValues(domain).Add(float64(bytes))
 	}
 }
 

@@ -99,7 +99,13 @@ type Observer interface {
 	// Loaded is called once the file is loaded (validation runs while
 	// it streams).
 	Loaded(records int, fileBytes int64)
-	// Sent is called after each chunk with running totals.
+	// Resumed is called once, before the first chunk, when the stream
+	// resumes chunks 0..chunks-1 (records in all) that the batch server
+	// had staged from an earlier attempt: they are not sent again.
+	Resumed(chunks, records uint64)
+	// Sent is called after each chunk with running totals: records and
+	// chunks of the whole dataset (a resumed stream's start at its resume
+	// point), bytes sent by this attempt.
 	Sent(records, chunks, bytes uint64)
 	// BeforeCommit is called once every chunk is sent and the table has
 	// passed validation, just before the stream commits; an error cancels
@@ -249,6 +255,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	var progress sink.ProgressFunc
 	if obs != nil {
 		progress = obs.Sent
+		opts.Resumed = obs.Resumed
 	}
 	start = time.Now()
 	rep.Result, err = p.streamer.Stream(ctx, meta, src, opts, progress)
