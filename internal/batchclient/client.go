@@ -141,6 +141,10 @@ type Client struct {
 	// v1Conn is conns+1 when the server answered GetIngestState
 	// UNIMPLEMENTED (contract v1) on that connection; 0: not known.
 	v1Conn atomic.Uint64
+
+	// afterPlan, if set, is called after an attempt has decided how to
+	// stream and before it opens the stream (a test signal).
+	afterPlan func()
 }
 
 // New returns a Client for cfg.Addr. It starts connecting at once, in the

@@ -64,6 +64,9 @@ func (c *Client) Stream(ctx context.Context, meta sink.Meta, src table.Source, o
 	if err != nil {
 		return sink.Result{}, err
 	}
+	if c.afterPlan != nil {
+		c.afterPlan()
+	}
 	if p.v2 {
 		if md, err = enc.Metadata(meta, p.from); err != nil {
 			return sink.Result{}, fmt.Errorf("batchclient: %w", err)
@@ -129,6 +132,10 @@ func (c *Client) sendChunks(sctx, parent, rctx context.Context, stream grpc.Clie
 	records := uint64(from.Record)
 	err := enc.Pipe(sctx, from, func(m *chunk.Message) error {
 		size, n := m.Size, m.Records
+		if err := sctx.Err(); err != nil { // cut off (e.g. by progress): send nothing more
+			m.Free()
+			return err
+		}
 		if err := stream.SendMsg(m); err != nil { // gRPC owns m now, sent or not
 			return err
 		}
