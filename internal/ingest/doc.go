@@ -106,7 +106,14 @@
 // # Observability
 //
 // Every log line on a job's path carries job_id, domain and attempt (the
-// job's child logger travels in its context). [NewHandler] (or
+// job's child logger travels in its context). An attempt that resumes a
+// stream the batch server had partly staged (see internal/batchclient)
+// logs "stream resumed at resume_chunk" and is counted in
+// embedstream_worker_resumes_total and _resumed_records_total; its
+// progress (records_sent, chunks_sent) counts the whole dataset, staged
+// chunks included, while records_streamed_total and bytes_streamed_total
+// count what was sent, and resent_bytes_total the bytes of retried
+// attempts. [NewHandler] (or
 // [Worker.Handler]) serves /healthz, /readyz and /metrics (see [Metrics]);
 // /readyz is 503 until the worker is bound to its job consumer, again when
 // that consumer is gone or NATS disconnected, and while the MAX_DELIVERIES

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,9 @@ type envOpts struct {
 	MaxDeliver int           // consumer MaxDeliver (default 5)
 	FailFirst  int           // batch server: UNAVAILABLE for the first N streams
 	ChunkDelay time.Duration // batch server: sleep after each chunk
+	// StagingSyncInterval: batch server: sync staged chunks this often
+	// (0: its default).
+	StagingSyncInterval time.Duration
 }
 
 // env is one test's world: an in-process NATS with JetStream and the queue
@@ -69,6 +73,9 @@ type env struct {
 	chunks    chan string // ingest id of every chunk the batch server receives
 	beforeRun func()      // if set, startWorker calls it after opening the worker's queue
 	log       zerolog.Logger
+	// staged, if set, is called from the batch server's ChunkStaged hook
+	// (synchronously: the stream waits for it).
+	staged atomic.Pointer[func(id string, chunks, records uint64)]
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -86,14 +93,22 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.nc = queuetest.Connect(t, e.nats)
 
 	bs := batchservertest.Start(t, batchserver.Config{
-		FailFirst:  o.FailFirst,
-		ChunkDelay: o.ChunkDelay,
-		Hooks: batchserver.Hooks{ChunkReceived: func(id string, _ uint64) {
-			select {
-			case e.chunks <- id:
-			default:
-			}
-		}},
+		FailFirst:           o.FailFirst,
+		ChunkDelay:          o.ChunkDelay,
+		StagingSyncInterval: o.StagingSyncInterval,
+		Hooks: batchserver.Hooks{
+			ChunkReceived: func(id string, _ uint64) {
+				select {
+				case e.chunks <- id:
+				default:
+				}
+			},
+			ChunkStaged: func(id string, chunks, records uint64) {
+				if f := e.staged.Load(); f != nil {
+					(*f)(id, chunks, records)
+				}
+			},
+		},
 	}, e.log.With().Str("component", "batchserver").Logger())
 	e.batch, e.batchAddr = bs.Server, bs.Addr
 	return e

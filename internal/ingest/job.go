@@ -118,7 +118,7 @@ func (j *jobRun) Resumed(chunks, records uint64) {
 	j.chunks.Store(chunks)
 	j.w.metrics.resumed(j.metricDomain(), records)
 	j.log.Info().Uint64("resume_chunk", chunks).Uint64("resume_record", records).Int64("records_total", j.total.Load()).
-		Msgf("attempt resumes the stream at chunk %d: the batch server had staged the chunks before it", chunks)
+		Msg("stream resumed at resume_chunk: the batch server had staged the chunks before it")
 }
 
 // Sent implements [Observer].
