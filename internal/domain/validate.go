@@ -179,7 +179,6 @@ type fieldCheck struct {
 
 	seenStr   map[uint64]int32 // id hash -> first row (STRING ids)
 	collided  map[uint64][]int32
-	strAt     func(row int) (string, error)
 	seenInt   map[int64]int32
 	dupRow    int // first duplicate row (-1: none)
 	dupOf     int
