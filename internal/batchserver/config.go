@@ -151,6 +151,12 @@ type Result struct {
 	Outcome        Outcome
 	Err            error // the gRPC status error returned; nil when committed or duplicate
 	Duration       time.Duration
+	// Message is the answer's message (committed or duplicate); empty
+	// when the stream failed.
+	Message string
+	// Pulled marks a stream pulled from a worker ([Server.Pull]) rather
+	// than pushed.
+	Pulled bool
 }
 
 // LoadTLS builds the server's TLS configuration from PEM files: certFile and
@@ -180,6 +186,41 @@ func LoadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// LoadClientTLS builds the TLS configuration of a pull client
+// ([DialWorker]) from PEM files: caFile verifies the worker's certificate
+// (empty: the system's roots), certFile and keyFile are the client's
+// certificate for a worker that requires mutual TLS, and serverName, when
+// set, is the name checked in the worker's certificate. It returns nil,
+// nil when no file is named (plaintext).
+func LoadClientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("batchserver: a client certificate needs its key, and the other way round")
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("batchserver: read TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("batchserver: no PEM certificates in TLS CA %s", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("batchserver: load client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }

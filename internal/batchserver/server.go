@@ -86,8 +86,8 @@ type claim struct {
 
 // counters back [Stats].
 type counters struct {
-	streams, commits, duplicates, rejected, aborted, injected, records, resumed atomic.Uint64
-	inFlight                                                                    atomic.Int64
+	streams, commits, duplicates, rejected, aborted, injected, records, resumed, pulls atomic.Uint64
+	inFlight                                                                           atomic.Int64
 }
 
 // Stats counts the streams a Server has seen since [New].
@@ -100,6 +100,7 @@ type Stats struct {
 	Injected    uint64 // streams answered UNAVAILABLE by fault injection
 	Records     uint64 // records committed
 	Resumed     uint64 // streams that resumed staged chunks
+	Pulls       uint64 // streams pulled from workers ([Server.Pull]), also counted above
 	InFlight    int64  // streams running now
 	Staged      int    // ingest ids with staged chunks (or a stream staging them) now
 	StagedBytes int64  // bytes in the staging area now
@@ -402,6 +403,7 @@ func (s *Server) Stats() Stats {
 		Injected:    c.injected.Load(),
 		Records:     c.records.Load(),
 		Resumed:     c.resumed.Load(),
+		Pulls:       c.pulls.Load(),
 		InFlight:    c.inFlight.Load(),
 		Staged:      staged,
 		StagedBytes: s.stagingUsed.Load(),

@@ -27,14 +27,29 @@ import (
 // file; canonical.WriteRows reuses a *bufio.Writer at least this large.
 const writeBufferSize = 1 << 20
 
-// stream is one IngestDataStream call in progress.
+// ingestStream is where a stream's messages come from and its answer goes:
+// the client stream of an IngestDataStream call (push), or a pulled server
+// stream of DatasetService.StreamDataset adapted by [Server.Pull], whose
+// io.EOF is the worker's OK and whose answer stays local.
+type ingestStream interface {
+	Recv() (*pb.IngestDataRequest, error)
+	SendAndClose(*pb.IngestDataResponse) error
+}
+
+// stream is one ingest stream in progress: a push (IngestDataStream) or a
+// pull ([Server.Pull]).
 type stream struct {
 	s      *Server
-	rpc    pb.EmbeddingStreamService_IngestDataStreamServer
-	md     *pb.IngestMetadata
-	schema []table.Field
-	claim  *claim        // held in s.inFlight[md.IngestId]; nil before the claim
-	stop   chan struct{} // closed when the handler is done: ends the receive goroutine
+	rpc    ingestStream
+	pulled bool // a pull: Recv errors are the worker's statuses
+	// resumeRefused is set when the stream's resume point does not match
+	// the staged state (answered ABORTED).
+	resumeRefused bool
+	md            *pb.IngestMetadata
+	schema        []table.Field
+	resp          *pb.IngestDataResponse // the answer, once the stream is answered
+	claim         *claim                 // held in s.inFlight[md.IngestId]; nil before the claim
+	stop          chan struct{}          // closed when the handler is done: ends the receive goroutine
 
 	// Counts over the whole ingest: the staged chunks the stream resumed
 	// from (resumedChunks, resumedRecords), then its own.
@@ -82,11 +97,20 @@ func (s *Server) IngestDataStream(rpc pb.EmbeddingStreamService_IngestDataStream
 		Records: st.records - st.resumedRecords, Chunks: st.chunks - st.resumedChunks,
 		ResumedRecords: st.resumedRecords, ResumedChunks: st.resumedChunks,
 	}
+	st.fill(&res)
+	s.finish(res)
+	return err
+}
+
+// fill copies what the stream learnt into res: its metadata's ids and the
+// answer's message.
+func (st *stream) fill(res *Result) {
 	if st.md != nil {
 		res.IngestID, res.Domain, res.Attempt = st.md.GetIngestId(), st.md.GetDomain(), st.md.GetAttempt()
 	}
-	s.finish(res)
-	return err
+	if st.resp != nil {
+		res.Message = st.resp.GetMessage()
+	}
 }
 
 // injectFault decides whether fault injection answers stream number n
@@ -125,6 +149,10 @@ func (s *Server) finish(res Result) {
 		c.aborted.Add(1)
 		ev = s.log.Warn()
 	}
+	if res.Pulled {
+		c.pulls.Add(1)
+		ev = ev.Bool("pull", true)
+	}
 	ev = ev.Str("ingest_id", res.IngestID).Str("domain", res.Domain).Uint32("attempt", res.Attempt).
 		Uint64("records", res.Records).Uint64("chunks", res.Chunks).Uint64("resumed_chunks", res.ResumedChunks).
 		Uint64("resumed_records", res.ResumedRecords).Str("outcome", string(res.Outcome)).
@@ -146,7 +174,7 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 		return OutcomeRejected, invalid("the stream ended before its metadata")
 	}
 	if err != nil {
-		return recvFailure(ctx, err)
+		return st.recvFailure(ctx, err)
 	}
 	md := msg.GetMetadata()
 	if md == nil {
@@ -194,7 +222,7 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 			break
 		}
 		if r.err != nil {
-			return recvFailure(ctx, r.err)
+			return st.recvFailure(ctx, r.err)
 		}
 		if out, err := st.chunk(ctx, r.msg); err != nil {
 			return out, err
@@ -221,6 +249,7 @@ func (st *stream) run(ctx context.Context) (Outcome, error) {
 		IngestId: md.GetIngestId(), RecordsReceived: st.records - st.resumedRecords, ChunksReceived: st.chunks - st.resumedChunks,
 		Message: msgText,
 	}
+	st.resp = resp
 	if err := st.rpc.SendAndClose(resp); err != nil {
 		// Committed all the same: a retry is answered duplicate=true.
 		return OutcomeCommitted, err
@@ -325,6 +354,7 @@ func (st *stream) resume() (Outcome, error) {
 	}
 	s.mu.Unlock()
 	if why := resumeMismatch(md, st.schema, stg, last); why != "" {
+		st.resumeRefused = true
 		return OutcomeAborted, status.Errorf(codes.Aborted, "cannot resume ingest_id %q at sequence %d, record %d: %s; ask GetIngestState again",
 			id, md.GetResumeFromSequence(), md.GetResumeFromRecord(), why)
 	}
@@ -460,6 +490,7 @@ func (st *stream) duplicate(e Entry) (bool, Outcome, error) {
 		st.s.log.Warn().Str("ingest_id", id).Strs("differs", differs).Msg("duplicate ingest_id with other data: answered duplicate, nothing applied")
 	}
 	resp := &pb.IngestDataResponse{IngestId: id, Duplicate: true, Message: msg}
+	st.resp = resp
 	if err := st.rpc.SendAndClose(resp); err != nil {
 		return true, OutcomeAborted, err
 	}
@@ -741,17 +772,26 @@ func (st *stream) cleanup(out Outcome) {
 	}
 }
 
-// recvFailure classifies a Recv error. grpc-go has already answered the
-// client with the error's status (it does so for every Recv error but EOF):
-// INTERNAL for a message it could not unmarshal, such as a string field
-// that is not UTF-8 (a broken stream: counted as rejected),
+// recvFailure classifies a Recv error. On a push, grpc-go has already
+// answered the client with the error's status (it does so for every Recv
+// error but EOF): INTERNAL for a message it could not unmarshal, such as a
+// string field that is not UTF-8 (a broken stream: counted as rejected),
 // RESOURCE_EXHAUSTED for one above the size limit, CANCELED for a client
-// that went away.
-func recvFailure(ctx context.Context, err error) (Outcome, error) {
-	if status.Code(err) == codes.Internal {
+// that went away. On a pull, the error is the worker's status (or the
+// transport's): a permanent one rejects the stream, so what it staged is
+// dropped, as the contract says the caller discards everything; a
+// transient one keeps it for a resume.
+func (st *stream) recvFailure(ctx context.Context, err error) (Outcome, error) {
+	switch {
+	case st.pulled && ctx.Err() != nil:
+		return OutcomeAborted, status.FromContextError(ctx.Err()).Err()
+	case st.pulled && permanentPull(status.Code(err)):
+		return OutcomeRejected, fromWorker(err)
+	case st.pulled:
+		return OutcomeAborted, fromWorker(err)
+	case status.Code(err) == codes.Internal:
 		return OutcomeRejected, err
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return OutcomeAborted, status.FromContextError(ctx.Err()).Err()
 	}
 	return OutcomeAborted, err
