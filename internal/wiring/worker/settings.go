@@ -10,6 +10,7 @@ import (
 	"github.com/embedstream/embedstream/internal/config"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/pull"
 	"github.com/embedstream/embedstream/internal/wiring"
 )
 
@@ -33,6 +34,14 @@ type Config struct {
 	MetricsAddr        string        // METRICS_ADDR
 	MaxFileBytes       int64         // MAX_FILE_BYTES
 	WorkerName         string        // WORKER_NAME
+
+	// Pull mode (internal/pull): off while PullAddr is empty.
+	PullAddr        string // PULL_ADDR
+	PullConcurrency int    // PULL_CONCURRENCY
+	PullToken       string // PULL_TOKEN
+	PullTLSCert     string // PULL_TLS_CERT
+	PullTLSKey      string // PULL_TLS_KEY
+	PullTLSClientCA string // PULL_TLS_CLIENT_CA
 }
 
 // defaultDataDir is where the worker resolves job file names unless told
@@ -58,10 +67,39 @@ func (c *Config) bind(b *config.Binder) {
 	b.String(&c.WorkerName, "worker-name", "WORKER_NAME", "", "name recorded in job status (default: hostname-pid)")
 	c.Pickle.Bind(b)
 	b.String(&c.MetricsAddr, "metrics-addr", "METRICS_ADDR", ingest.DefaultMetricsAddr, "address of the worker's /healthz, /readyz and /metrics")
+	c.bindPull(b)
+}
+
+// bindPull binds the pull mode's settings.
+func (c *Config) bindPull(b *config.Binder) {
+	b.String(&c.PullAddr, "pull-addr", "PULL_ADDR", "", "listen address of the pull server (DatasetService, gRPC) that batch servers call; empty: pull mode off")
+	b.Int(&c.PullConcurrency, "pull-concurrency", "PULL_CONCURRENCY", pull.DefaultConcurrency, "pulls served at once per worker process; more are refused with RESOURCE_EXHAUSTED")
+	b.String(&c.PullToken, "pull-token", "PULL_TOKEN", "", "bearer token every pull must carry (authorization: Bearer <token>); empty: none")
+	b.String(&c.PullTLSCert, "pull-tls-cert", "PULL_TLS_CERT", "", "pull server certificate (enables TLS)")
+	b.String(&c.PullTLSKey, "pull-tls-key", "PULL_TLS_KEY", "", "pull server key")
+	b.String(&c.PullTLSClientCA, "pull-tls-client-ca", "PULL_TLS_CLIENT_CA", "", "CA bundle that pulling clients' certificates must chain to (enables mTLS)")
 }
 
 func (c *Config) validate() error {
-	return errors.Join(c.Log.Validate(), c.NATS.Validate(), c.ValidateProcessing())
+	return errors.Join(c.Log.Validate(), c.NATS.Validate(), c.ValidateProcessing(), c.validatePull())
+}
+
+// validatePull reports every pull setting out of its range.
+func (c *Config) validatePull() error {
+	var errs []error
+	if c.PullConcurrency < 1 || c.PullConcurrency > 256 {
+		errs = append(errs, config.FieldError("pull-concurrency", "PULL_CONCURRENCY", "must be 1 to 256"))
+	}
+	if (c.PullTLSCert == "") != (c.PullTLSKey == "") {
+		errs = append(errs, config.FieldError("pull-tls-cert", "PULL_TLS_CERT", "needs PULL_TLS_KEY too, and the other way round"))
+	}
+	if c.PullTLSClientCA != "" && c.PullTLSCert == "" {
+		errs = append(errs, config.FieldError("pull-tls-client-ca", "PULL_TLS_CLIENT_CA", "needs PULL_TLS_CERT and PULL_TLS_KEY (mTLS is TLS)"))
+	}
+	if c.PullAddr == "" && (c.PullToken != "" || c.PullTLSCert != "") {
+		errs = append(errs, config.FieldError("pull-addr", "PULL_ADDR", "is empty (pull mode off) but PULL_TOKEN or PULL_TLS_* are set"))
+	}
+	return errors.Join(errs...)
 }
 
 // ValidateProcessing reports every job-processing setting out of its range

@@ -2,13 +2,18 @@
 // [Load]), their mapping onto the worker's parts, and the assembly: [New]
 // builds a worker on an open queue (the local stack uses it for its
 // in-process workers) and [Run] runs a whole worker process (worker/main.go
-// and the benchmark's profiled worker).
+// and the benchmark's profiled worker), with its pull server
+// (internal/pull) when PULL_ADDR is set.
 package worker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
 	"os"
 	"sync/atomic"
 
@@ -17,8 +22,10 @@ import (
 
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/buildinfo"
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/pull"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wiring"
 )
@@ -83,10 +90,13 @@ func New(ctx context.Context, c Config, domains ingest.Domains, q *queue.Queue, 
 
 // Run runs a worker process until ctx ends: health and metrics first (on
 // METRICS_ADDR, before NATS is reached: /healthz answers while the worker
-// connects, and /readyz says not ready until it is bound), then the
-// connection to NATS, the queue, the batch client and the worker. It
-// returns nil once the worker stopped after ctx ended, or what stopped it
-// (e.g. a metrics address that cannot be served, bad domains).
+// connects, and /readyz says not ready until it is bound), the pull server
+// when PULL_ADDR is set (also before NATS: it serves files from DATA_DIR at
+// once, and objects once the queue is open), then the connection to NATS,
+// the queue, the batch client and the worker. When ctx ends, the jobs and
+// the pulls drain side by side, each within SHUTDOWN_TIMEOUT. It returns
+// nil once the worker stopped after ctx ended, or what stopped it (e.g. a
+// metrics or pull address that cannot be served, bad domains).
 func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	c.WorkerName = Name(c) // resolved once (the host name when unset), for every part
 	log = log.With().Str("worker", c.WorkerName).Logger()
@@ -109,6 +119,23 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	// server that cannot listen stops the worker.
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
+	var objects atomic.Pointer[queue.Queue] // the pull server's object store, once open
+	pulled := make(chan error, 1)
+	if c.PullAddr == "" {
+		pulled <- nil
+	} else {
+		ps, lis, err := newPull(c, domains, &objects, metrics, log)
+		if err != nil {
+			return err
+		}
+		go func() {
+			err := ps.Serve(runCtx, lis)
+			if err != nil {
+				cancelRun()
+			}
+			pulled <- err
+		}()
+	}
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
 	go func() {
@@ -118,15 +145,77 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 		}
 		served <- err
 	}()
-	werr := work(runCtx, c, domains, metrics, &current, log)
+	werr := work(runCtx, c, domains, metrics, &current, &objects, log)
+	cancelRun()      // work failed, or ctx ended: the pull server stops too
+	perr := <-pulled // the pulls drain alongside the jobs
 	stopHTTP()
-	return errors.Join(werr, <-served)
+	return errors.Join(werr, perr, <-served)
+}
+
+// newPull builds the pull server from c and listens on PULL_ADDR. Its
+// dataset stage reads DATA_DIR and, once work has opened the queue, its
+// object store; its metrics join the worker's.
+func newPull(c Config, domains *domain.Registry, objects *atomic.Pointer[queue.Queue], metrics *ingest.Metrics, log zerolog.Logger) (*pull.Server, net.Listener, error) {
+	tc, err := pull.LoadTLS(c.PullTLSCert, c.PullTLSKey, c.PullTLSClientCA)
+	if err != nil {
+		return nil, nil, err
+	}
+	pm := pull.NewMetrics()
+	if err := pm.Register(metrics.Registry()); err != nil {
+		return nil, nil, fmt.Errorf("register pull metrics: %w", err)
+	}
+	loader := dataset.NewLoader(dataset.Config{
+		DataDir: c.DataDir,
+		Objects: pullObjects{objects},
+		Limits:  dataset.Limits{MaxFileBytes: c.MaxFileBytes, PickleDecodedFactor: c.DecodedFactor, PickleMaxDepth: c.MaxDepth},
+	})
+	ps, err := pull.New(pullConfig(c, tc), domains, loader, pm, log.With().Str("component", "pull").Logger())
+	if err != nil {
+		return nil, nil, err
+	}
+	lis, err := net.Listen("tcp", c.PullAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pull: listen on %s: %w", c.PullAddr, err)
+	}
+	return ps, lis, nil
+}
+
+// pullConfig maps the settings onto the pull server's configuration.
+func pullConfig(c Config, tc *tls.Config) pull.Config {
+	return pull.Config{
+		Concurrency:  c.PullConcurrency,
+		Token:        c.PullToken,
+		TLS:          tc,
+		ChunkRecords: c.ChunkRecords,
+		ChunkBytes:   c.ChunkBytes,
+		StopTimeout:  c.ShutdownTimeout,
+	}
+}
+
+// pullObjects is the pull server's object store: the queue's ingest_files
+// once work has opened it. A missing object's error wraps fs.ErrNotExist
+// (NOT_FOUND); before the queue is open, objects are unavailable.
+type pullObjects struct{ q *atomic.Pointer[queue.Queue] }
+
+func (o pullObjects) Open(ctx context.Context, name string) (io.ReadCloser, int64, error) {
+	q := o.q.Load()
+	if q == nil {
+		return nil, 0, errors.New("the object store is not reachable yet: the worker is not connected to NATS")
+	}
+	r, info, err := q.OpenFile(ctx, name)
+	if errors.Is(err, queue.ErrFileNotFound) {
+		return nil, 0, fmt.Errorf("%w (%w)", err, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, info.Size, nil
 }
 
 // work connects to NATS and the batch server, publishes the worker in
 // current for readiness, and runs it until ctx ends.
 func work(ctx context.Context, c Config, domains *domain.Registry, metrics *ingest.Metrics,
-	current *atomic.Pointer[ingest.Worker], log zerolog.Logger) error {
+	current *atomic.Pointer[ingest.Worker], objects *atomic.Pointer[queue.Queue], log zerolog.Logger) error {
 	nc, err := queue.Connect(ctx, wiring.Conn(c.NATS), "worker "+c.WorkerName, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -148,6 +237,8 @@ func work(ctx context.Context, c Config, domains *domain.Registry, metrics *inge
 	if err != nil {
 		return fmt.Errorf("open queue: %w", err)
 	}
+	objects.Store(q)
+	defer objects.Store(nil) // the connection drains when work returns
 	w, bc, err := New(ctx, c, domains, q, nc, metrics, log)
 	if err != nil {
 		return err
