@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -107,7 +109,24 @@ func (c *call) finish(start time.Time, err error) error {
 	if err == nil {
 		return nil
 	}
-	return status.Error(c.res.Code, err.Error())
+	return status.Error(c.res.Code, c.message(err))
+}
+
+// message is the status message the caller gets for err: its text, but
+// for a missing file or a transient failure one that does not show the
+// worker's paths (the log has the whole error, under the request_id).
+func (c *call) message(err error) string {
+	what := "file " + strconv.Quote(c.req.GetFileName()) + " in the worker's data directory"
+	if c.req.GetObjectName() != "" {
+		what = "object " + strconv.Quote(c.req.GetObjectName()) + " in the object store"
+	}
+	switch {
+	case c.res.Code == codes.NotFound:
+		return "no " + what
+	case c.res.Code == codes.Unavailable && !errors.Is(err, ErrStopping):
+		return "reading the " + what + " failed on the worker; retry (request_id " + c.res.RequestID + " in its log)"
+	}
+	return err.Error()
 }
 
 // run serves the call while it holds a slot. The dataset is released, and

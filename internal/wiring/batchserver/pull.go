@@ -178,10 +178,11 @@ func RunPull(ctx context.Context, c PullConfig, stdout io.Writer, log zerolog.Lo
 // status code in the contract's spelling, e.g. "NOT_FOUND: worker: open
 // x.pkl: file not found"; an error without a status is its text.
 func PullErrorLine(err error) string {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() == codes.Unknown {
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) || se.GRPCStatus().Code() == codes.Unknown {
 		return oneLine(err.Error())
 	}
+	st := se.GRPCStatus()
 	name, known := rpccode.Code_name[int32(st.Code())]
 	if !known {
 		name = st.Code().String()

@@ -44,6 +44,7 @@ func TestPullErrorLine(t *testing.T) {
 		status.Error(codes.NotFound, "worker: open x.pkl:\nfile not found"): "NOT_FOUND: worker: open x.pkl: file not found",
 		status.Error(codes.InvalidArgument, "bad"):                          "INVALID_ARGUMENT: bad",
 		errors.New("plain"): "plain",
+		errors.Join(status.Error(codes.Unavailable, "worker: down"), errors.New("close: fine")): "UNAVAILABLE: worker: down",
 	} {
 		if got := PullErrorLine(err); got != want {
 			t.Errorf("PullErrorLine(%v) = %q, want %q", err, got, want)
