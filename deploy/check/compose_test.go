@@ -3,6 +3,7 @@ package check
 import (
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,26 @@ func TestCompose(t *testing.T) {
 			return int(p.Target) == httpPort && p.Published == "8000"
 		}) {
 			t.Errorf("publisher: HTTP_ADDR port %d not published on 8000 (ports %v)", httpPort, pub.Ports)
+		}
+
+		// Pull mode: the workers serve DatasetService on PULL_ADDR, on every
+		// interface of their container, exposed to the compose network and
+		// published on no host address but loopback.
+		pullAddr := effective(t, "worker", wenv, "PULL_ADDR")
+		if pullAddr == "" {
+			t.Error("worker: PULL_ADDR is empty: pull mode is off")
+		} else {
+			if !strings.HasPrefix(pullAddr, "0.0.0.0:") && !strings.HasPrefix(pullAddr, ":") {
+				t.Errorf("worker: PULL_ADDR %q: batch servers in other containers cannot reach it", pullAddr)
+			}
+			if port := strconv.Itoa(addrPort(t, pullAddr)); !slices.Contains([]string(wrk.Expose), port) {
+				t.Errorf("worker: PULL_ADDR port %s is not in expose %v", port, wrk.Expose)
+			}
+		}
+		for _, p := range wrk.Ports {
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("worker: port %d published on %q: publish to 127.0.0.1 only, if at all", p.Target, p.HostIP)
+			}
 		}
 
 		if wrk.Deploy == nil || wrk.Deploy.Replicas == nil || *wrk.Deploy.Replicas != 3 {

@@ -187,6 +187,17 @@ func TestKustomizeBase(t *testing.T) {
 		}
 	}
 	checkWiring(t, b)
+
+	// The base serves pulls, behind a Service, with a token from a Secret.
+	if w := b.deployments["worker"]; w != nil {
+		env := podEnv(t, b, w, w.Spec.Template.Spec.Containers[0])
+		if env["PULL_ADDR"] == "" {
+			t.Error("worker: PULL_ADDR is not set: pull mode is off in the base")
+		}
+		if _, ok := env["PULL_TOKEN"]; !ok {
+			t.Error("worker: PULL_TOKEN is not set from the embedstream-pull Secret")
+		}
+	}
 }
 
 func TestKustomizeOverlays(t *testing.T) {
@@ -393,6 +404,19 @@ func checkDeployment(t *testing.T, b *build, d *deployment) {
 			t.Errorf("Deployment %s: terminationGracePeriodSeconds %v must exceed SHUTDOWN_TIMEOUT %v", name, grace, shutdown)
 		}
 		checkDataMount(t, d, c, effective(t, binary, env, "DATA_DIR"))
+		// Pull mode: PULL_ADDR reachable from other pods, on the port
+		// named pull, which a Service routes to.
+		if pullAddr := effective(t, binary, env, "PULL_ADDR"); pullAddr != "" {
+			if host, _, _ := net.SplitHostPort(pullAddr); host != "" && host != "0.0.0.0" {
+				t.Errorf("Deployment %s: PULL_ADDR %q is unreachable from other pods", name, pullAddr)
+			}
+			if p := int32(addrPort(t, pullAddr)); ports["pull"] != p {
+				t.Errorf("Deployment %s: container port \"pull\" is %d, PULL_ADDR listens on %d", name, ports["pull"], p)
+			}
+			if !servicePort(b, d, "pull", ports["pull"]) {
+				t.Errorf("Deployment %s: no Service routes to its pull port", name)
+			}
+		}
 	case "publisher":
 		httpPort := int32(addrPort(t, effective(t, binary, env, "HTTP_ADDR")))
 		if ports["http"] != httpPort {
@@ -430,6 +454,22 @@ func checkDeployment(t *testing.T, b *build, d *deployment) {
 			t.Errorf("Deployment %s: mount %s has no volume", name, m.Name)
 		}
 	}
+}
+
+// servicePort reports whether a Service of the build selects d's pods and
+// routes a port to the container port named name (number port).
+func servicePort(b *build, d *deployment, name string, port int32) bool {
+	for _, s := range b.services {
+		if !selects(s.Spec.Selector, d.Spec.Template.Metadata.Labels) {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			if p.TargetPort.Str == name || p.TargetPort.Str == "" && p.TargetPort.Int == port {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkDataMount checks that DATA_DIR is a read-only mount.
