@@ -169,7 +169,7 @@ func newPull(c Config, domains *domain.Registry, objects *atomic.Pointer[queue.Q
 		Objects: pullObjects{objects},
 		Limits:  dataset.Limits{MaxFileBytes: c.MaxFileBytes, PickleDecodedFactor: c.DecodedFactor, PickleMaxDepth: c.MaxDepth},
 	})
-	ps, err := pull.New(pullConfig(c, tc), domains, loader, pm, log.With().Str("component", "pull").Logger())
+	ps, err := pull.New(pullConfig(c, tc), domains, loader, pm, log)
 	if err != nil {
 		return nil, nil, err
 	}
