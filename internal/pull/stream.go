@@ -124,7 +124,7 @@ func (c *call) message(err error) string {
 	case c.res.Code == codes.NotFound:
 		return "no " + what
 	case c.res.Code == codes.Unavailable && !errors.Is(err, ErrStopping):
-		return "reading the " + what + " failed on the worker; retry (request_id " + c.res.RequestID + " in its log)"
+		return "streaming the " + what + " failed on the worker (transient: retry); its log has the cause under request_id " + c.res.RequestID
 	}
 	return err.Error()
 }
