@@ -1,8 +1,9 @@
 // Package batchserver is the reference implementation of the batch server:
 // the receiving end of the push contract (proto/embeddingstream/v1,
 // contract v2: IngestDataStream with resumable streams, and GetIngestState),
-// used for local runs, docker compose, benchmarks and every test in this
-// project. The production batch server is a Java
+// and the calling end of pull mode ([Server.Pull]: DatasetService on a
+// worker), used for local runs, docker compose, benchmarks and every test
+// in this project. The production batch server is a Java
 // service; this one implements the same semantics exactly and writes what it
 // receives as canonical JSONL, so tests can read it back.
 //
@@ -167,6 +168,26 @@
 // staged in the other Discard mode, that expired while the server was
 // down, or whose ingest is committed. The temp directory of servers
 // before v2 (.tmp) is removed.
+//
+// # Pulling
+//
+// [Server.Pull] calls DatasetService.StreamDataset on a worker (a
+// connection from [DialWorker]: TLS from [LoadClientTLS], a bearer token)
+// and feeds the server stream it receives to the same stream handler as a
+// push: the metadata and every chunk are checked, staged and committed
+// exactly as above, the worker's OK standing for the half-close, so a pulled
+// ingest's JSONL and ledger line are those a push of the same file writes.
+// A stream the worker ends with a permanent status (INVALID_ARGUMENT for
+// rows failing their domain, NOT_FOUND, FAILED_PRECONDITION, ...) is
+// rejected and its staging dropped; a transient one (UNAVAILABLE,
+// RESOURCE_EXHAUSTED, a cancellation) keeps what was staged. Errors that
+// come from the worker keep its code and say "worker:" first. A pull with
+// an ingest_id is not made at all when the id is committed (the result is
+// a duplicate), and resumes the id's staged chunks when there are some
+// (asking the worker to start after them; a stream that does not continue
+// them is pulled whole instead). Pulls count in [Stats] like pushes, and in
+// Stats.Pulls; [Result.Pulled] marks them, and their log line says
+// "pull": true. Fault injection does not apply to pulls.
 //
 // # Contract v1 mode
 //

@@ -85,5 +85,5 @@
 // the call ends (outcome, code, records, chunks, bytes, durations).
 // [Metrics] count calls by domain and outcome, records and bytes sent,
 // durations and calls in flight; [Hooks] let tests wait for a call to hold
-// its slot and to end.
+// its slot, to send a chunk and to end.
 package pull

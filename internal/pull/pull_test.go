@@ -425,22 +425,11 @@ func TestPullResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	staged := make(chan uint64, 64)
-	bs := newSink(t, batchserver.Config{StagingSyncBytes: 1, Hooks: batchserver.Hooks{
-		ChunkStaged: func(_ string, chunks, _ uint64) { staged <- chunks },
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	cut := make(chan error, 1)
+	bs, ctx, cut := cutOff(t, 4)
 	go func() {
 		_, err := bs.Pull(ctx, conn, fileRequest("recruit", name, "r-1"))
 		cut <- err
 	}()
-	for n := range staged {
-		if n >= 4 {
-			break
-		}
-	}
-	cancel()
 	if err := <-cut; status.Code(err) != codes.Canceled {
 		t.Fatalf("cut-off pull: %v, want CANCELED", err)
 	}
@@ -469,6 +458,24 @@ func TestPullResumes(t *testing.T) {
 	}
 }
 
+// cutOff returns a batch server that stages every chunk, and the context of
+// a pull into it that is cancelled once the pull has staged chunks chunks:
+// the handler waits in the staging hook until the cancel is done, so the
+// stream cannot finish first. Send the pull's error on the channel.
+func cutOff(t *testing.T, chunks uint64) (*batchserver.Server, context.Context, chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var once sync.Once
+	bs := newSink(t, batchserver.Config{StagingSyncBytes: 1, Hooks: batchserver.Hooks{
+		ChunkStaged: func(_ string, n, _ uint64) {
+			if n >= chunks {
+				once.Do(cancel)
+			}
+		},
+	}})
+	return bs, ctx, make(chan error, 1)
+}
+
 // TestPullResumeOfAnotherFile: chunks staged from one file are not resumed
 // by a pull of another under the same ingest_id: it streams whole and
 // replaces them.
@@ -478,23 +485,14 @@ func TestPullResumeOfAnotherFile(t *testing.T) {
 	b := writeRecruit(t, dir, "b.pkl", 2000, 8, nil)
 	w := startWorker(t, dir, workerOpts{cfg: pull.Config{ChunkRecords: 100}})
 	conn := dial(t, w.Addr, nil, "")
-	staged := make(chan uint64, 64)
-	bs := newSink(t, batchserver.Config{StagingSyncBytes: 1, Hooks: batchserver.Hooks{
-		ChunkStaged: func(_ string, chunks, _ uint64) { staged <- chunks },
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	cut := make(chan error, 1)
+	bs, ctx, cut := cutOff(t, 2)
 	go func() {
 		_, err := bs.Pull(ctx, conn, fileRequest("recruit", a, "x-1"))
 		cut <- err
 	}()
-	for n := range staged {
-		if n >= 2 {
-			break
-		}
+	if err := <-cut; status.Code(err) != codes.Canceled {
+		t.Fatalf("cut-off pull: %v, want CANCELED", err)
 	}
-	cancel()
-	<-cut
 	res, err := pullInto(t, bs, conn, fileRequest("recruit", b, "x-1"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,12 +9,13 @@
 // # One root per binary
 //
 //   - [github.com/embedstream/embedstream/internal/wiring/worker]: the
-//     worker (worker/), also run by the local stack and the benchmark's
-//     profiled worker (deploy/bench/cmd/embench);
+//     worker (worker/) and its pull server (PULL_ADDR), also run by the
+//     local stack and the benchmark's profiled worker
+//     (deploy/bench/cmd/embench);
 //   - [github.com/embedstream/embedstream/internal/wiring/publisher]: the
 //     publisher's serve and CLI (publisher/), through internal/cli;
 //   - [github.com/embedstream/embedstream/internal/wiring/batchserver]: the
-//     reference batch server (batchserver/);
+//     reference batch server (batchserver/) and its pull subcommand;
 //   - [github.com/embedstream/embedstream/internal/wiring/dev]: the local
 //     stack (publisher/dev/), made of the three others.
 //

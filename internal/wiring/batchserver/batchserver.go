@@ -1,7 +1,9 @@
 // Package batchserver is the reference batch server's composition root: its
 // settings ([Config], [Load]), their mapping onto the server's
 // configuration (loading the TLS files they name), and [Run], which serves
-// until its context ends.
+// until its context ends; and its pull subcommand's ([PullConfig],
+// [LoadPull], [RunPull], [PullErrorLine]), which pulls one dataset from a
+// worker into the output directory.
 package batchserver
 
 import (
