@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/embedstream/embedstream/internal/chunk"
 	"github.com/embedstream/embedstream/internal/dataset"
@@ -338,19 +337,7 @@ func checkRequest(req *pb.DatasetRequest) (dataset.Ref, error) {
 // firstMessage returns the stream's first message: the encoder's metadata,
 // with the resume point when the stream starts past the beginning.
 func firstMessage(enc *chunk.Encoder, meta sink.Meta, from chunk.Start) (any, error) {
-	m, err := enc.Metadata(meta)
-	if err != nil || from == (chunk.Start{}) {
-		return m, err
-	}
-	b := m.Bytes()
-	m.Free()
-	var req pb.IngestDataRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		return nil, fmt.Errorf("pull: decode metadata: %w", err)
-	}
-	md := req.GetMetadata()
-	md.ResumeFromSequence, md.ResumeFromRecord = from.Sequence, uint64(from.Record)
-	return &req, nil
+	return enc.Metadata(meta, from)
 }
 
 // peerAddr returns the caller's address, for the log.
