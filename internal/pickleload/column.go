@@ -22,6 +22,7 @@ type conv struct {
 	opts   Options
 	work   int64 // units of work left (bytes of JSON, values visited)
 	inPath map[any]struct{}
+	lz     *lazyConv // the lazy path's skeleton conversion, or nil
 }
 
 func newConv(opts Options) *conv {
@@ -132,6 +133,9 @@ func kindOf(v any) valueKind {
 		if len(x.shape) == 1 && (x.dtype.kind == 'f' || x.dtype.kind == 'i' || x.dtype.kind == 'u') {
 			return vkNumList
 		}
+		if x.lazy != nil {
+			x.lazy.misused = true
+		}
 		if len(x.shape) == 1 && x.dtype.kind == 'O' {
 			return listKind(x.objs)
 		}
@@ -154,6 +158,8 @@ func kindOf(v any) valueKind {
 		if a, ok, _ := asArray(x); ok && a != nil {
 			return kindOf(a)
 		}
+	case *lazySeq:
+		x.misused = true
 	}
 	return vkOther
 }
@@ -502,6 +508,7 @@ func vecLen(v any) int {
 	case *vmList:
 		return x.len()
 	}
+	touch(v)
 	return -1
 }
 
@@ -627,6 +634,8 @@ func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		return c.appendObject(b, fields, depth)
 	case complexValue:
 		return b, newErr(ErrUnsupported, -1, "", "complex numbers")
+	case *lazySeq:
+		x.misused = true
 	}
 	if err := checkCell(v); err != nil {
 		return b, err
@@ -1022,6 +1031,7 @@ func checkKey(k any) error {
 }
 
 func checkKeyItems(k any) error {
+	touch(k)
 	switch x := k.(type) {
 	case *types.List, *vmList, *types.Dict, *types.OrderedDict, *types.ByteArray, *ndarray:
 		return newErr(ErrMalformed, -1, "", "unhashable dict key of type %s", typeName(k))

@@ -3,3 +3,29 @@ package pickleload
 // IsRecoveredPanic reports whether err is Load's last-line recover() of a
 // panic (a loader bug), for the external tests.
 var IsRecoveredPanic = isRecovered
+
+// LazyTuning sizes the lazy path for tests: lists of at least MinItems
+// items are read in parts, the sparse index has an entry every Step items,
+// windows hold WindowRows rows and pass C decodes PassItems items at a
+// time (0: the defaults).
+type LazyTuning struct {
+	MinItems, Step, WindowRows, PassItems int
+}
+
+// OpenForced is Open with the lazy path forced (whatever the memory
+// budget) and tune's sizes. lazy reports whether the file was read lazily;
+// a file the lazy path cannot read is loaded eagerly.
+func OpenForced(data []byte, opts Options, tune LazyTuning) (src Source, lazy bool, err error) {
+	t := defaultTuning()
+	t.force = true
+	if tune.MinItems > 0 {
+		t.minItems = tune.MinItems
+	}
+	if tune.Step > 0 {
+		t.step = tune.Step
+	}
+	t.windowRows, t.passItems = tune.WindowRows, tune.PassItems
+	src, err = open(data, opts, t)
+	_, lazy = src.(*lazySource)
+	return src, lazy, err
+}
