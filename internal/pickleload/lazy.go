@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/nlpodyssey/gopickle/types"
 
@@ -43,6 +45,12 @@ type lazyFile struct {
 	tune   lazyTuning
 	idx    *leanIndex
 	budget int64
+	times  lazyTimes
+}
+
+// lazyTimes says how long each phase of Open took (benchmarks report it).
+type lazyTimes struct {
+	index, skeleton, passC time.Duration
 }
 
 // lazySeq is the skeleton's placeholder for a chosen sequence.
@@ -119,6 +127,7 @@ func openLazy(data []byte, opts Options, tune lazyTuning) (src Source, err error
 	if len(data) == 0 {
 		return nil, newErr(ErrMalformed, 0, "", "empty input")
 	}
+	start := time.Now()
 	li := newLeanIndex(tune)
 	if err := leanScan(data, o, li); err != nil {
 		// pass A does not check what needs memo values: pass B finds the
@@ -136,6 +145,7 @@ func openLazy(data []byte, opts Options, tune lazyTuning) (src Source, err error
 		return nil, err
 	}
 	f := &lazyFile{data: data[:len(data):len(data)], opts: o, tune: tune, idx: li, budget: opts.MemoryBudget}
+	f.times.index = time.Since(start)
 	return f.build()
 }
 
@@ -175,6 +185,7 @@ func eagerEstimate(li *leanIndex, n int) int64 {
 // build decodes the skeleton and makes the lazy source. A placeholder the
 // conversion does not read in parts is put back into the skeleton.
 func (f *lazyFile) build() (Source, error) {
+	start := time.Now()
 	for {
 		skips, bad, err := f.skeletonSkips()
 		if err != nil {
@@ -216,6 +227,7 @@ func (f *lazyFile) build() (Source, error) {
 			}
 			continue
 		}
+		f.times.skeleton = time.Since(start)
 		return f.finish(c, t, cerr)
 	}
 }
@@ -260,28 +272,33 @@ func (f *lazyFile) decodeErrorBefore(err error) error {
 		if at >= 0 && q.start >= at {
 			break
 		}
-		w := f.passItems(q)
-		for i := int64(0); i < q.count; i += w {
-			if _, _, derr := f.decodeSeq(q, i, min(q.count, i+w)); derr != nil {
+		for i := int64(0); i < q.count; {
+			j := f.passEnd(q, i, false)
+			if _, _, derr := f.decodeSeq(q, i, j); derr != nil {
 				return derr
 			}
+			i = j
 		}
 	}
 	return err
 }
 
-// passItems is the number of items pass C decodes at a time.
-func (f *lazyFile) passItems(q *seqIndex) int64 {
-	if f.tune.passItems > 0 {
-		return int64(f.tune.passItems)
+// passEnd is where pass C's window starting at item i (a multiple of the
+// sparse step) ends: after about windowBytes of input (items differ in
+// size: a block's columns are runs of the sequence), or after the tuned
+// number of items when tuned is set and tests tuned it.
+func (f *lazyFile) passEnd(q *seqIndex, i int64, tuned bool) int64 {
+	if tuned && f.tune.passItems > 0 {
+		return min(q.count, i+int64(f.tune.passItems))
 	}
-	per := max(1, q.bytes()/q.count)
-	return max(int64(f.tune.step), f.windowBytes()/per)
-}
-
-// decodeItems is the number of items to decode at a time to check them.
-func (f *lazyFile) decodeItems(q *seqIndex) int64 {
-	return max(int64(f.tune.step), f.windowBytes()/max(1, q.bytes()/q.count))
+	step := int64(f.tune.step)
+	k := int(i / step)
+	target := q.sparse[k].off + f.windowBytes()
+	m := sort.Search(len(q.sparse), func(x int) bool { return q.sparse[x].off > target })
+	if m >= len(q.sparse) {
+		return q.count
+	}
+	return min(q.count, int64(max(k+1, m-1))*step)
 }
 
 // windowBytes is how many input bytes a window should hold.
@@ -427,7 +444,10 @@ type lazySource struct {
 func (f *lazyFile) finish(c *conv, t *table.Table, cerr error) (Source, error) {
 	lz := c.lz
 	lz.work = c.work
-	if err := lz.passC(); err != nil {
+	start := time.Now()
+	err := lz.passC()
+	f.times.passC = time.Since(start)
+	if err != nil {
 		return nil, err
 	}
 	for _, st := range lz.steps {
@@ -572,14 +592,14 @@ func (lz *lazyConv) passC() error {
 			if lz.work < 0 {
 				// the conversion has failed: decoded for decode errors only,
 				// in windows of the budget's size
-				j := min(q.count, i+max(f.passItems(q), f.decodeItems(q)))
+				j := f.passEnd(q, i, false)
 				if _, _, err := f.decodeSeq(q, i, j); err != nil {
 					return err
 				}
 				i = j
 				continue
 			}
-			j := min(q.count, i+f.passItems(q))
+			j := f.passEnd(q, i, true)
 			items, raw, err := f.decodeSeq(q, i, j)
 			if err != nil {
 				return err

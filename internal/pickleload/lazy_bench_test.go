@@ -1,0 +1,178 @@
+package pickleload
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/embedstream/embedstream/internal/canonical"
+)
+
+// mmapFile maps path read-only, as the worker's input is: outside the Go
+// heap.
+func mmapFile(t testing.TB, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Munmap(b) })
+	return b
+}
+
+// heapPeak samples the live heap every millisecond until stop is called,
+// which returns the peak.
+func heapPeak() (stop func() uint64) {
+	runtime.GC()
+	done := make(chan struct{})
+	out := make(chan uint64)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-done:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-out }
+}
+
+// streamAll reads every window of src, in order.
+func streamAll(t testing.TB, src Source) int {
+	t.Helper()
+	n := src.WindowRows()
+	if n <= 0 {
+		n = src.Rows() + 1
+	}
+	rows := 0
+	for lo := 0; lo < src.Rows(); lo += n {
+		w, err := src.Window(lo, min(src.Rows(), lo+n), nil)
+		if err != nil {
+			t.Fatalf("Window(%d): %v", lo, err)
+		}
+		rows += w.Rows
+	}
+	return rows
+}
+
+// TestBenchFilesLazy reports what the lazy path takes on the bench files
+// (EMBEDSTREAM_BENCH_DIR): the time of each phase and the peak heap of
+// Open plus a streaming pass, against Load's. No assertion beyond the
+// row counts.
+func TestBenchFilesLazy(t *testing.T) {
+	dir := os.Getenv("EMBEDSTREAM_BENCH_DIR")
+	if dir == "" {
+		t.Skip("EMBEDSTREAM_BENCH_DIR not set")
+	}
+	for _, name := range []string{"recruit_df_100000_d384.pkl", "recruit_records_100000_d384.pkl", "ndarray_100000_d768.pkl"} {
+		t.Run(name, func(t *testing.T) {
+			data := mmapFile(t, filepath.Join(dir, name))
+			stop := heapPeak()
+			start := time.Now()
+			tune := defaultTuning()
+			tune.force = true // the 100k files fit the budget: force the lazy path to measure it
+			src, err := open(data, Options{MemoryBudget: 256 << 20}, tune)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open := time.Since(start)
+			start = time.Now()
+			rows := streamAll(t, src)
+			stream := time.Since(start)
+			peak := stop()
+			if rows != src.Rows() {
+				t.Fatalf("streamed %d rows of %d", rows, src.Rows())
+			}
+			var times lazyTimes
+			l, lazy := src.(*lazySource)
+			if lazy {
+				times = l.f.times
+			}
+			window := src.WindowRows()
+			runtime.KeepAlive(src)
+			src, l = nil, nil
+			stop = heapPeak()
+			start = time.Now()
+			tbl, err := Load(data, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eager := time.Since(start)
+			epeak := stop()
+			runtime.KeepAlive(tbl)
+			t.Logf("%s: %d rows; lazy (%v, window %d rows): open %v (index %v, skeleton %v, pass C %v), streaming pass %v, peak heap %d MiB; Load %v, peak heap %d MiB",
+				name, rows, lazy, window, open, times.index, times.skeleton, times.passC, stream, peak>>20, eager, epeak>>20)
+		})
+	}
+}
+
+// TestBenchFilesLazyEqual checks the lazy windows of the bench files
+// against Load's table, window by window (EMBEDSTREAM_BENCH_DIR).
+func TestBenchFilesLazyEqual(t *testing.T) {
+	dir := os.Getenv("EMBEDSTREAM_BENCH_DIR")
+	if dir == "" {
+		t.Skip("EMBEDSTREAM_BENCH_DIR not set")
+	}
+	for _, name := range []string{"recruit_df_100000_d384.pkl", "recruit_records_100000_d384.pkl", "ndarray_100000_d768.pkl", "recruit_df_10_d384.pkl"} {
+		t.Run(name, func(t *testing.T) {
+			data := mmapFile(t, filepath.Join(dir, name))
+			tune := defaultTuning()
+			tune.force = true
+			src, err := open(data, Options{MemoryBudget: 256 << 20}, tune)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := src.(*lazySource); !ok {
+				t.Fatalf("not read lazily")
+			}
+			want, err := Load(data, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := fmt.Sprint(src.Schema()), fmt.Sprint(want.Schema()); g != w || src.Rows() != want.Rows {
+				t.Fatalf("schema %s rows %d, want %s rows %d", g, src.Rows(), w, want.Rows)
+			}
+			n := max(1, src.WindowRows())
+			for lo := 0; lo < src.Rows(); lo += n {
+				hi := min(src.Rows(), lo+n)
+				w, err := src.Window(lo, hi, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var a, b bytes.Buffer
+				if err := canonical.WriteTable(&a, w); err != nil {
+					t.Fatal(err)
+				}
+				if err := canonical.WriteTable(&b, want.Slice(lo, hi)); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a.Bytes(), b.Bytes()) {
+					t.Fatalf("rows [%d, %d) differ", lo, hi)
+				}
+			}
+		})
+	}
+}
