@@ -201,3 +201,44 @@ func sameError(t *testing.T, what string, want, got error) {
 }
 
 var _ = os.ReadFile
+
+// FuzzLazy: on arbitrary input the lazy path, forced with tiny sizes, gives
+// Load's table or Load's error, and never panics.
+//
+//	go test ./internal/pickleload -run '^$' -fuzz FuzzLazy -fuzztime 60s
+func FuzzLazy(f *testing.F) {
+	for _, dir := range []string{fixturesDir, hostileDir, randomDir} {
+		for _, name := range fixtureNames(f, dir) {
+			if data := readFile(f, filepath.Join(dir, name+".pkl")); len(data) <= 64<<10 {
+				f.Add(data)
+			}
+		}
+	}
+	opts := pickleload.Options{MaxDecodedBytes: 64 << 20}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := pickleload.Load(data, opts)
+		tune := pickleload.LazyTuning{MinItems: 2 + len(data)%3, Step: 1 + len(data)%4, WindowRows: 1 + len(data)%7, PassItems: 1 + len(data)%5}
+		src, _, err := pickleload.OpenForced(data, opts, tune)
+		if pickleload.IsRecoveredPanic(err) {
+			t.Fatalf("the lazy path panicked: %v", err)
+		}
+		if werr != nil || err != nil {
+			sameError(t, "fuzz", werr, err)
+			return
+		}
+		if g, w := fmt.Sprint(src.Schema()), fmt.Sprint(want.Schema()); g != w || src.Rows() != want.Rows {
+			t.Fatalf("schema %s rows %d, want %s rows %d", g, src.Rows(), w, want.Rows)
+		}
+		var got bytes.Buffer
+		for lo := 0; lo < src.Rows(); lo += tune.WindowRows {
+			w, err := src.Window(lo, min(src.Rows(), lo+tune.WindowRows), nil)
+			if err != nil {
+				t.Fatalf("Window(%d): %v", lo, err)
+			}
+			got.Write(jsonlOf(t, w))
+		}
+		if exp := jsonlOf(t, want); !bytes.Equal(got.Bytes(), exp) {
+			t.Fatalf("windows differ from Load\ngot  %.400s\nwant %.400s", got.Bytes(), exp)
+		}
+	})
+}

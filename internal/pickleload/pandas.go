@@ -744,7 +744,8 @@ func (c *conv) indexLen(v any) (int, error) {
 		}
 		return a.len(), nil
 	}
-	if data, ok := dictGet(d, "data"); ok && c.lz != nil && d != nil {
+	if c.lz != nil && d != nil {
+		data, _ := dictGet(d, "data")
 		if a, ok, err := asArray(data); err == nil && ok && a.lazy != nil {
 			// an object index read in parts: its length is enough here
 			if err := c.spend(int64(a.len())); err != nil {

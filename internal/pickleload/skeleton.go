@@ -75,7 +75,7 @@ func (f *lazyFile) skeletonSkips() (skips []skipRange, bad []*seqIndex, err erro
 	for _, q := range li.chosen {
 		sk := skipRange{seq: q}
 		if len(need[q.id]) > 0 {
-			segs, err := li.definitions(f.data, need[q.id], q.end, f.preambleBudget(0))
+			segs, err := li.definitions(f.data, need[q.id], q.end, f.preambleBudget())
 			if err != nil {
 				bad = append(bad, q)
 				continue

@@ -3,6 +3,7 @@ package pickleload
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -141,6 +142,11 @@ func (sy *synth) inputOffset(off int64) int64 {
 	for _, p := range sy.pieces {
 		if off >= p.at && off < p.at+p.n {
 			return p.from + off - p.at
+		}
+	}
+	for _, p := range sy.pieces {
+		if off == p.at+p.n {
+			return p.from + p.n // just after a piece: where a reader stopped
 		}
 	}
 	return -1
@@ -319,9 +325,10 @@ func (f *lazyFile) synthesize(q *seqIndex, s, e int64) (*synth, error) {
 	if err != nil {
 		return nil, err
 	}
-	segs, err := li.definitions(f.data, keys, sp.off, f.preambleBudget(cut-sp.off))
+	segs, err := li.definitions(f.data, keys, sp.off, f.preambleBudget())
 	if err != nil {
-		return nil, err
+		// not a fault of the input: a window the lazy path cannot make
+		return nil, fmt.Errorf("%w: %w", errNotLazy, err)
 	}
 	sy := &synth{}
 	size := int(cut-sp.off) + 16
@@ -363,13 +370,12 @@ func (f *lazyFile) synthesize(q *seqIndex, s, e int64) (*synth, error) {
 	return sy, nil
 }
 
-// preambleBudget is the most definition bytes a window of n input bytes may
-// copy.
-func (f *lazyFile) preambleBudget(n int64) int64 {
+// preambleBudget is the most definition bytes a window may copy.
+func (f *lazyFile) preambleBudget() int64 {
 	if f.tune.preamble > 0 {
 		return f.tune.preamble
 	}
-	return max(4<<20, 4*n)
+	return max(4<<20, 4*f.windowBytes())
 }
 
 // decodeSeq decodes items [i, j) of q; raw is the decoded list of the
