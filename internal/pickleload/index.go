@@ -1,6 +1,7 @@
 package pickleload
 
 import (
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -20,6 +21,10 @@ import (
 // Memory: bitsets over memo keys, the symbolic stack (O(depth)), one sparse
 // index entry per step items of each large sequence, and a definition per
 // read key; never O(opcodes) or O(memo keys) words.
+
+// maxNestedSparse bounds the sparse index entries kept for large sequences
+// inside other lists.
+const maxNestedSparse = 1 << 18
 
 // maxLeanDecoded bounds the protocol-0 strings an index pass keeps for
 // STACK_GLOBAL operands (a decode pass checks beyond it).
@@ -49,6 +54,14 @@ func (b *bitset) set(i uint64) {
 		clear((*b)[n:])
 	}
 	(*b)[w] |= 1 << (i % 64)
+}
+
+func (b bitset) count() int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return n
 }
 
 func (b bitset) has(i uint64) bool {
@@ -130,7 +143,10 @@ type leanIndex struct {
 	marks []lmark
 	cands []cand
 	free  []int32
+	open  int         // candidates in use
 	seqs  []*seqIndex // large sequences, nested ones too, in order of completion
+
+	nestedSparse int // sparse entries held by sequences completed inside another list
 
 	proto   int // the first PROTO's argument, or -1
 	objects bool
@@ -147,7 +163,7 @@ type leanIndex struct {
 }
 
 type leanStats struct {
-	pushes, payloads int64
+	pushes, floats, payloads int64
 }
 
 func newLeanIndex(tune lazyTuning) *leanIndex {
@@ -233,6 +249,18 @@ func (li *leanIndex) def(k int64) *memoDef {
 func (li *leanIndex) after(s *scanner, at int, op byte, n0, m0 int) {
 	low, lowM, n1 := s.lowStack, s.lowMark, len(s.stack)
 	pos := int64(s.pos)
+	if low == n0 && lowM == m0 && n1 == n0+1 && plainPush[op] {
+		// most opcodes: a literal pushed, nothing consumed
+		li.slots = append(li.slots, lslot{start: int64(at), end: pos, memoAt: li.writes, def: -1, cand: -1})
+		li.stats.pushes++
+		switch op {
+		case opBinFloat, opFloat:
+			li.stats.floats++
+		case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8, opBinUnicode, opShortBinUnicode, opBinUnicode8:
+			li.stats.payloads++
+		}
+		return
+	}
 	li.stats.pushes += int64(max(0, n1-low))
 	// where the consumed values began: the start of what replaces them
 	cstart, cmemo := int64(-1), int64(0)
@@ -269,6 +297,8 @@ func (li *leanIndex) after(s *scanner, at int, op byte, n0, m0 int) {
 		li.not("DUP opcode")
 	case opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8, opBinUnicode, opShortBinUnicode, opBinUnicode8:
 		li.stats.payloads++
+	case opBinFloat, opFloat:
+		li.stats.floats++
 	}
 	run := op == opList || op == opTuple && n0-low >= li.tune.minItems // a LIST or TUPLE of items
 	newCand := int32(-1)
@@ -324,7 +354,19 @@ func (li *leanIndex) after(s *scanner, at int, op byte, n0, m0 int) {
 	}
 }
 
+// plainPush marks the opcodes that push a literal (a value that is no
+// list, no memo read, built from nothing on the stack).
+var plainPush = func() (p [256]bool) {
+	for _, op := range []byte{opNone, opNewTrue, opNewFalse, opBinInt, opBinInt1, opBinInt2, opInt, opLong, opLong1, opLong4,
+		opFloat, opBinFloat, opString, opBinString, opShortBinString, opUnicode, opBinUnicode, opShortBinUnicode, opBinUnicode8,
+		opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8, opEmptyTuple, opEmptyDict, opEmptySet, opGlobal} {
+		p[op] = true
+	}
+	return p
+}()
+
 func (li *leanIndex) newCand() int32 {
+	li.open++
 	if n := len(li.free); n > 0 {
 		i := li.free[n-1]
 		li.free = li.free[:n-1]
@@ -364,8 +406,17 @@ func (li *leanIndex) finish(sl *lslot) {
 	}
 	ci := sl.cand
 	sl.cand = -1
+	li.open--
 	c := &li.cands[ci]
-	if !c.bad && c.count >= int64(li.tune.minItems) && c.count > 0 {
+	keep := !c.bad && c.count >= int64(li.tune.minItems) && c.count > 0
+	if keep && li.open > 0 {
+		// Inside another list (in all likelihood): used only if that one
+		// is not spliced. Their index is bounded (a column of large lists
+		// would otherwise index every cell).
+		li.nestedSparse += len(c.sparse)
+		keep = li.nestedSparse <= maxNestedSparse
+	}
+	if keep {
 		q := c.seqIndex // the slices move to q
 		li.seqs = append(li.seqs, &q)
 		*c = cand{}

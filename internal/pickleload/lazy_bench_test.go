@@ -176,3 +176,70 @@ func TestBenchFilesLazyEqual(t *testing.T) {
 		})
 	}
 }
+
+// benchLazy measures Open (the lazy path forced, budget as the worker's
+// 256 MiB) and a streaming pass over all windows: MB/s, rows/s and the
+// peak heap relative to the input (which is not in the heap when mapped).
+func benchLazy(b *testing.B, data []byte) {
+	b.Helper()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	tune := defaultTuning()
+	tune.force = true
+	var rows int
+	var peak uint64
+	for b.Loop() {
+		b.StopTimer()
+		stop := heapPeak()
+		b.StartTimer()
+		src, err := open(data, Options{MemoryBudget: 256 << 20}, tune)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = streamAll(b, src)
+		b.StopTimer()
+		peak = max(peak, stop())
+		runtime.KeepAlive(src)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(peak)/float64(len(data)), "peakheap/filesize")
+}
+
+func BenchmarkLazyFrame(b *testing.B) {
+	var buf bytes.Buffer
+	if err := genRecruitFrame(&buf, 20_000, 384); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("rows=20000/dim=384", func(b *testing.B) { benchLazy(b, buf.Bytes()) })
+}
+
+func BenchmarkLazyRecords(b *testing.B) {
+	b.Run("rows=10000/dim=384", func(b *testing.B) { benchLazy(b, genRecords(10_000, 384)) })
+}
+
+// BenchmarkLazyFile: the lazy path on the issue-14 bench files
+// (deploy/bench/gen.py into EMBEDSTREAM_BENCH_DIR); compare with
+// BenchmarkLoadFile.
+func BenchmarkLazyFile(b *testing.B) {
+	for _, name := range benchFiles {
+		b.Run(name, func(b *testing.B) { benchLazy(b, benchFile(b, name)) })
+	}
+}
+
+// BenchmarkLoadFile: Load on the same files.
+func BenchmarkLoadFile(b *testing.B) {
+	for _, name := range benchFiles {
+		b.Run(name, func(b *testing.B) { benchLoad(b, benchFile(b, name)) })
+	}
+}
+
+var benchFiles = []string{"recruit_df_100000_d384.pkl", "recruit_records_100000_d384.pkl", "ndarray_100000_d768.pkl"}
+
+func benchFile(b *testing.B, name string) []byte {
+	dir := os.Getenv("EMBEDSTREAM_BENCH_DIR")
+	if dir == "" {
+		b.Skip("EMBEDSTREAM_BENCH_DIR not set")
+	}
+	return mmapFile(b, filepath.Join(dir, name))
+}

@@ -315,15 +315,25 @@ func (f *lazyFile) synthesize(q *seqIndex, s, e int64) (*synth, error) {
 		ep := q.sparse[e/step]
 		cut, cutKind = ep.off, ep.kind
 	}
+	// one walk over the items: the memo opcodes and FRAMEs to patch, and
+	// the keys read that the items do not define
 	keys := map[int64]bool{}
-	err := walkReads(f.data, sp.off, cut, func(k int64) error {
-		if k < sp.memo {
-			keys[k] = true
+	var refs []int64
+	for at := sp.off; at < cut; {
+		n, ok := opSpan(f.data, int(at))
+		if !ok || at+int64(n) > cut {
+			return nil, fmt.Errorf("%w: unreadable opcode at byte %d of a sequence", errNotLazy, at)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		switch op := f.data[at]; op {
+		case opFrame:
+			refs = append(refs, at)
+		case opBinPut, opLongBinPut, opPut, opBinGet, opLongBinGet, opGet:
+			refs = append(refs, at)
+			if k, w, ok := memoOp(f.data, int(at), n); ok && !w && k < sp.memo {
+				keys[k] = true
+			}
+		}
+		at += int64(n)
 	}
 	segs, err := li.definitions(f.data, keys, sp.off, f.preambleBudget())
 	if err != nil {
@@ -343,11 +353,11 @@ func (f *lazyFile) synthesize(q *seqIndex, s, e int64) (*synth, error) {
 	for _, g := range segs {
 		sy.pieces = append(sy.pieces, piece{int64(len(buf)), g.start, g.end - g.start})
 		if buf, err = copyOps(buf, f.data, g.start, g.end, g.memoAt, r, true); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errNotLazy, err)
 		}
 		buf = append(buf, opPop)
 	}
-	r.offset = r.next
+	r.offset = r.next // the items write keys in order from here
 	switch sp.kind {
 	case batchAppend:
 		buf = append(buf, opEmptyList)
@@ -356,9 +366,24 @@ func (f *lazyFile) synthesize(q *seqIndex, s, e int64) (*synth, error) {
 	case batchMark:
 		buf = append(buf, opMark)
 	}
-	sy.pieces = append(sy.pieces, piece{int64(len(buf)), sp.off, cut - sp.off})
-	if buf, err = copyOps(buf, f.data, sp.off, cut, sp.memo, r, false); err != nil {
-		return nil, err
+	base := int64(len(buf))
+	sy.pieces = append(sy.pieces, piece{base, sp.off, cut - sp.off})
+	buf = append(buf, f.data[sp.off:cut]...)
+	for _, at := range refs {
+		o := buf[base+at-sp.off:]
+		if o[0] == opFrame {
+			clear(o[1:9])
+			continue
+		}
+		n, _ := opSpan(f.data, int(at))
+		k, _, _ := memoOp(f.data, int(at), n)
+		nk, ok := r.key(k)
+		if !ok {
+			return nil, fmt.Errorf("%w: memo key %d at byte %d has no definition in a window", errNotLazy, k, at)
+		}
+		if err := putKey(o[:n], nk); err != nil {
+			return nil, fmt.Errorf("%w: %w", errNotLazy, err)
+		}
 	}
 	switch cutKind {
 	case batchAppends:
