@@ -604,13 +604,12 @@ func (lz *lazyConv) passC() error {
 				gs = append(gs, g)
 			}
 		}
-		var wins [][2]int64
-		for i := int64(0); i < q.count; {
-			j := f.passEnd(q, i, true)
-			wins = append(wins, [2]int64{i, j})
-			i = j
+		end := func(i int64) int64 {
+			// once the conversion has failed, the rest is decoded for
+			// decode errors only, in windows of the budget's size
+			return f.passEnd(q, i, lz.work >= 0)
 		}
-		err := f.decodeWindows(q, wins, func(w [2]int64, items []any, raw any) {
+		err := f.decodeWindows(q, end, func(w [2]int64, items []any, raw any) {
 			if lz.work < 0 {
 				return // the conversion has failed: decoded for decode errors only
 			}
@@ -632,50 +631,53 @@ func (lz *lazyConv) passC() error {
 	return nil
 }
 
-// decodeWindows decodes the windows wins of q, several at a time, and
-// calls fn with each in order; it stops at the first decode error.
-func (f *lazyFile) decodeWindows(q *seqIndex, wins [][2]int64, fn func(w [2]int64, items []any, raw any)) error {
+// decodeWindows decodes all items of q in windows (the one from item i
+// ends at end(i)), several at a time, and calls fn with each in order; it
+// stops at the first decode error. end and fn run on the caller's
+// goroutine.
+func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w [2]int64, items []any, raw any)) error {
 	type result struct {
+		w     [2]int64
 		items []any
 		raw   any
 		err   error
 	}
-	results := make([]chan result, len(wins))
-	for k := range results {
-		results[k] = make(chan result, 1)
-	}
-	next := 0
+	var pending []chan result // in window order
+	next := int64(0)
 	start := func() {
-		if next == len(wins) {
+		if next >= q.count {
 			return
 		}
-		k := next
-		next++
+		w := [2]int64{next, end(next)}
+		next = w[1]
+		ch := make(chan result, 1)
+		pending = append(pending, ch)
 		go func() {
-			var r result
+			r := result{w: w}
 			defer func() {
 				if p := recover(); p != nil {
-					r = result{err: recoveredErr(p)}
+					r.err = recoveredErr(p)
 				}
-				results[k] <- r
+				ch <- r
 			}()
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
-			r.items, r.raw, r.err = f.decodeSeq(q, wins[k][0], wins[k][1])
+			r.items, r.raw, r.err = f.decodeSeq(q, w[0], w[1])
 		}()
 	}
 	for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
 		start()
 	}
-	for k, w := range wins {
-		r := <-results[k]
+	for len(pending) > 0 {
+		r := <-pending[0]
+		pending = pending[1:]
 		if r.err != nil {
-			for j := k + 1; j < next; j++ {
-				<-results[j] // no decode outlives the call
+			for _, ch := range pending {
+				<-ch // no decode outlives the call
 			}
 			return r.err
 		}
+		fn(r.w, r.items, r.raw)
 		start()
-		fn(w, r.items, r.raw)
 	}
 	return nil
 }
@@ -859,6 +861,11 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 		}
 	}()
 	c := newConv(s.f.opts)
+	if s.f.budget > 0 {
+		// a window's values in the budget: a file whose shared values
+		// blow up in one window is refused here
+		c.work = min(c.work, max(64<<20, s.f.budget/2))
+	}
 	decoded := map[*lazyGroup][]any{}
 	records := map[string][]any{}
 	t = &table.Table{Rows: hi - lo, Columns: make([]*table.Column, len(cols))}

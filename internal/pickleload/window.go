@@ -430,9 +430,15 @@ func (f *lazyFile) decodeSeq(q *seqIndex, i, j int64) (items []any, raw any, err
 	return all[i-s : j-s], v, nil
 }
 
-// decodeSynth runs the eager path's pre-pass and interpreter over sy.
+// decodeSynth runs the eager path's pre-pass and interpreter over sy. Its
+// decoded-size limit is relative to the window (the whole file's was
+// checked by the index passes): it bounds the window's memory, and no
+// pickle reaches it (a pushed value is charged at most 32 + 64 bytes a
+// byte, 64 only while MARKs nest deeper).
 func (f *lazyFile) decodeSynth(sy *synth) (v any, err error) {
-	sr, err := scan(sy.buf, f.opts)
+	opts := f.opts
+	opts.MaxDecodedBytes = min(opts.MaxDecodedBytes, 48*int64(len(sy.buf))+DefaultDecodedSlack)
+	sr, err := scan(sy.buf, opts)
 	if err == nil {
 		if f.idx.objects {
 			v, err = unpickle(sr, nil)
