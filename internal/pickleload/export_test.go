@@ -7,9 +7,12 @@ var IsRecoveredPanic = isRecovered
 // LazyTuning sizes the lazy path for tests: lists of at least MinItems
 // items are read in parts, the sparse index has an entry every Step items,
 // windows hold WindowRows rows and pass C decodes PassItems items at a
-// time (0: the defaults).
+// time (0: the defaults). KeepIdle keeps the lists the conversion does not
+// read out of the skeleton (they are put back into it otherwise, in case
+// something read them as another type).
 type LazyTuning struct {
 	MinItems, Step, WindowRows, PassItems int
+	KeepIdle                              bool
 }
 
 // OpenForced is Open with the lazy path forced (whatever the memory
@@ -24,7 +27,7 @@ func OpenForced(data []byte, opts Options, tune LazyTuning) (src Source, lazy bo
 	if tune.Step > 0 {
 		t.step = tune.Step
 	}
-	t.windowRows, t.passItems = tune.WindowRows, tune.PassItems
+	t.windowRows, t.passItems, t.keepIdle = tune.WindowRows, tune.PassItems, tune.KeepIdle
 	src, err = open(data, opts, t)
 	_, lazy = src.(*lazySource)
 	return src, lazy, err

@@ -37,6 +37,7 @@ type lazyTuning struct {
 	windowRows int   // rows per window; 0: from the memory budget
 	passItems  int   // items per window of pass C; 0: from the memory budget
 	force      bool  // load lazily whatever the budget says (tests)
+	keepIdle   bool  // keep sequences the conversion does not read spliced (tests: see misused)
 	preamble   int64 // most bytes of definitions a window may copy; 0: the default
 }
 

@@ -146,7 +146,7 @@ func openLazy(data []byte, opts Options, tune lazyTuning) (src Source, err error
 	if li.why != "" {
 		return nil, fmt.Errorf("%w: %s", errNotLazy, li.why)
 	}
-	if n := li.read.count(); !tune.force && int64(n)*bytesPerReadKey > opts.MemoryBudget/4 {
+	if n := li.read.count(); !tune.force && int64(n) > max(1<<16, opts.MemoryBudget/4/bytesPerReadKey) {
 		return nil, fmt.Errorf("%w: %d values are shared between places of the file (read from its memo)", errNotLazy, n)
 	}
 	li.choose()
@@ -237,7 +237,7 @@ func (f *lazyFile) build() (Source, error) {
 		// A placeholder the conversion did not read: ignored (decoded by
 		// pass C for its errors only) when the conversion failed anyway,
 		// else put back, in case it was read as something else.
-		if m := misused(seqs, cerr == nil); len(m) > 0 {
+		if m := misused(seqs, cerr == nil && !f.tune.keepIdle); len(m) > 0 {
 			if err := f.unsplice(m, "it is not a table's rows or column"); err != nil {
 				return nil, err
 			}

@@ -23,6 +23,7 @@ import (
 // lazyTunings are the sizes the differential tests force: tiny lists are
 // read in parts, windows of 1 to 7 rows.
 var lazyTunings = []pickleload.LazyTuning{
+	{MinItems: 2, Step: 2, WindowRows: 3, PassItems: 5, KeepIdle: true},
 	{MinItems: 2, Step: 2, WindowRows: 3, PassItems: 5},
 	{MinItems: 5, Step: 3, WindowRows: 7, PassItems: 4},
 	{MinItems: 3, Step: 1, WindowRows: 1, PassItems: 1},

@@ -2,6 +2,7 @@ package pickleload
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/embedstream/embedstream/internal/table"
 )
@@ -36,7 +37,10 @@ func (s tableSource) Window(lo, hi int, cols []int) (*table.Table, error) {
 		return nil, err
 	}
 	if cols == nil {
-		return s.t.Slice(lo, hi), nil
+		cols = make([]int, len(s.t.Columns))
+		for i := range cols {
+			cols[i] = i
+		}
 	}
 	w := &table.Table{Rows: hi - lo, Columns: make([]*table.Column, len(cols))}
 	for i, c := range cols {
@@ -51,9 +55,12 @@ func checkWindow(lo, hi, rows int, cols []int, ncols int) error {
 	if lo < 0 || hi < lo || hi > rows {
 		return fmt.Errorf("pickleload: window [%d, %d) outside the %d rows", lo, hi, rows)
 	}
-	for _, c := range cols {
+	for i, c := range cols {
 		if c < 0 || c >= ncols {
 			return fmt.Errorf("pickleload: column %d outside the %d columns", c, ncols)
+		}
+		if slices.Contains(cols[:i], c) {
+			return fmt.Errorf("pickleload: column %d asked twice", c)
 		}
 	}
 	return nil
