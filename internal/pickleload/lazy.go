@@ -715,9 +715,12 @@ func (lz *lazyConv) inferGroup(c *conv, g *lazyGroup, items []any, i, j int64) {
 	}
 }
 
-// inferValues adds vals (rows row0...) to lc and charges their work.
+// inferValues adds vals (rows row0...) to lc and charges their work: the
+// window's inference merged into the column's.
 func (lz *lazyConv) inferValues(c *conv, lc *lazyCol, vals []any, row0 int64) {
-	_ = c.inferCells(&lc.inf, lc.ph.Name, vals, int(row0), true)
+	w := newColInfer()
+	_ = c.inferCells(&w, lc.ph.Name, vals, int(row0), true)
+	lc.inf.merge(&w)
 	for _, v := range vals {
 		c.work -= cellWork(v)
 	}

@@ -18,7 +18,6 @@ type pickler struct {
 	frame []byte
 	memo  int
 	strs  map[string]int // memoized strings (shared values, names)
-	err   error
 }
 
 func newPickler(w io.Writer) *pickler {
