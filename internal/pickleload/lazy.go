@@ -3,6 +3,7 @@ package pickleload
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -365,10 +366,13 @@ type recordSet struct {
 	floats bool  // every part decoded by the fast path is a list of floats
 }
 
-// vecView is a 2-D little-endian float32 array kept as its bytes: rows
-// become RawVectors only inside a window.
+// vecView is a 2-D numeric array kept as it is in the input: its rows
+// become RawVectors (a little-endian C-order float32 array) or Vectors
+// only inside a window.
 type vecView struct {
-	raw   []byte
+	a     *ndarray
+	raw   bool // rows are RawVectors slices of a.raw
+	rows  int
 	dim   int
 	nulls []int // all-NaN rows
 }
@@ -433,10 +437,11 @@ func (c *conv) lazyRecords(l *lazySeq) (*table.Table, error) {
 	return &table.Table{Rows: int(l.q.count)}, nil
 }
 
-// newLazyView: a 2-D float32 array kept as its bytes.
-func (c *conv) newLazyView(name string, a *ndarray, dim int) *table.Column {
+// newLazyView: a 2-D numeric array kept as it is (raw: as RawVectors).
+func (c *conv) newLazyView(name string, a *ndarray, raw bool) *table.Column {
+	dim := a.shape[1]
 	col := &table.Column{Field: table.Field{Name: name, Type: table.TypeFloatVector, VectorDim: dim}}
-	c.lz.views[col] = &vecView{raw: a.raw, dim: dim}
+	c.lz.views[col] = &vecView{a: a, raw: raw, rows: a.shape[0], dim: dim}
 	return col
 }
 
@@ -567,19 +572,14 @@ func (lc *lazyCol) resolve() error {
 	return nil
 }
 
-// check applies finiteVectors to the view: all-NaN rows are nulls, other
-// non-finite values an error.
+// check applies finiteVectors to the view, a part at a time: all-NaN rows
+// are nulls, other non-finite values an error.
 func (v *vecView) check(name string, rows int) error {
-	w := 4 * v.dim
-	raws := make([][]byte, 0, 4096)
+	f := table.Field{Name: name, Type: table.TypeFloatVector, VectorDim: v.dim}
 	for lo := 0; lo < rows; lo += 4096 {
 		hi := min(rows, lo+4096)
-		raws = raws[:0]
-		for r := lo; r < hi; r++ {
-			raws = append(raws, v.raw[r*w:(r+1)*w:(r+1)*w])
-		}
-		col := &table.Column{Field: table.Field{Name: name, Type: table.TypeFloatVector, VectorDim: v.dim}, RawVectors: raws}
-		if err := finiteRaw(col); err != nil {
+		col := v.window(f, lo, hi)
+		if err := finiteVectors(&table.Table{Rows: hi - lo, Columns: []*table.Column{col}}); err != nil {
 			if e, ok := err.(*Error); ok && e.Row >= 0 {
 				e.Row += lo
 			}
@@ -954,18 +954,38 @@ func (s *lazySource) recordValues(items []any, out map[string][]any) error {
 	return nil
 }
 
-// window returns rows [lo, hi) of the view as RawVectors.
+// window returns rows [lo, hi) of the view (all-NaN rows null and zero,
+// as finiteVectors makes them).
 func (v *vecView) window(f table.Field, lo, hi int) *table.Column {
-	col := &table.Column{Field: f, RawVectors: make([][]byte, hi-lo)}
-	w := 4 * v.dim
-	for r := lo; r < hi; r++ {
-		col.RawVectors[r-lo] = v.raw[r*w : (r+1)*w : (r+1)*w]
-	}
-	for _, n := range v.nulls {
-		if n >= lo && n < hi {
-			col.RawVectors[n-lo] = nil
-			col.Nulls = append(col.Nulls, n-lo)
+	col := &table.Column{Field: f}
+	a, d := v.a, v.dim
+	if v.raw {
+		col.RawVectors = make([][]byte, hi-lo)
+		w := 4 * d
+		for r := lo; r < hi; r++ {
+			col.RawVectors[r-lo] = a.raw[r*w : (r+1)*w : (r+1)*w]
 		}
+	} else {
+		col.Vectors = make([]float32, (hi-lo)*d)
+		f4 := a.dtype.kind == 'f' && a.dtype.size == 4
+		for i := range col.Vectors {
+			if f4 {
+				col.Vectors[i] = math.Float32frombits(uint32(a.bits(lo*d + i)))
+			} else {
+				x, _ := a.floatAt(lo*d + i)
+				col.Vectors[i] = float32(x)
+			}
+		}
+	}
+	k := sort.SearchInts(v.nulls, lo)
+	for ; k < len(v.nulls) && v.nulls[k] < hi; k++ {
+		n := v.nulls[k] - lo
+		if v.raw {
+			col.RawVectors[n] = nil
+		} else {
+			clear(col.Vectors[n*d : (n+1)*d])
+		}
+		col.Nulls = append(col.Nulls, n)
 	}
 	return col
 }

@@ -321,7 +321,7 @@ func (c *conv) arrayTable(a *ndarray) (*table.Table, error) {
 	}
 	rows := col.Len()
 	if v := c.lazyView(col); v != nil {
-		rows = len(v.raw) / (4 * v.dim)
+		rows = v.rows
 	}
 	return &table.Table{Columns: []*table.Column{col}, Rows: rows}, nil
 }
@@ -348,7 +348,7 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 				return nil, withColumn(err, name, -1)
 			}
 			if c.lz != nil {
-				return c.newLazyView(name, a, dim), nil // rows sliced in windows only
+				return c.newLazyView(name, a, true), nil // rows sliced in windows only
 			}
 			col.RawVectors = make([][]byte, rows)
 			w := 4 * dim
@@ -357,6 +357,9 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 			}
 			return col, nil
 		case a.dtype.kind == 'f' && a.dtype.size == 4:
+			if c.lz != nil {
+				return c.newLazyView(name, a, false), nil // converted in windows only
+			}
 			col.Vectors = a.float32s()
 		default:
 			if !a.plainSize() || a.dtype.kind == 'f' && a.dtype.size == 1 {
@@ -364,6 +367,9 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 			}
 			if err := c.spend(4 * int64(rows) * int64(dim)); err != nil {
 				return nil, withColumn(err, name, -1)
+			}
+			if c.lz != nil {
+				return c.newLazyView(name, a, false), nil // converted in windows only
 			}
 			col.Vectors = make([]float32, rows*dim)
 			if a.dtype.kind == 'f' && a.dtype.size == 8 && !a.dtype.big && a.contiguous() {
