@@ -95,6 +95,15 @@ type vmSkip struct {
 	memoEnd    int
 }
 
+// stopAt is the next offset at which loop(end) must stop: end or the next
+// skip, in the current data (-1: none).
+func (m *fastVM) stopAt(end int) int {
+	if end >= 0 || len(m.skips) == 0 {
+		return end // definitions (end >= 0) hold no skips
+	}
+	return m.skips[0].start
+}
+
 // skip runs the definitions of the sequence at m.pos and pushes its
 // placeholder instead of it.
 func (m *fastVM) skip() error {
@@ -294,14 +303,16 @@ func (m *fastVM) run() (any, error) { return m.loop(-1) }
 // loop interprets opcodes up to STOP (returning the top-level value) or to
 // offset end (returning nil).
 func (m *fastVM) loop(end int) (any, error) {
+	stop := m.stopAt(end) // the next offset where the loop must look up: one compare an opcode
 	for {
-		if m.pos == end {
-			return nil, nil
-		}
-		if len(m.skips) > 0 && m.pos == m.skips[0].start {
+		if m.pos == stop {
+			if m.pos == end {
+				return nil, nil
+			}
 			if err := m.skip(); err != nil {
 				return nil, err
 			}
+			stop = m.stopAt(end)
 			continue
 		}
 		at := m.pos

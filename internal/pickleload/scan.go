@@ -475,7 +475,9 @@ func (s *scanner) run() error {
 		op := s.data[s.pos]
 		s.pos++
 		n0, m0 := len(s.stack), len(s.marks)
-		s.lowStack, s.lowMark = n0, m0
+		if s.lean != nil {
+			s.lowStack, s.lowMark = n0, m0
+		}
 		if err := s.step(at, op); err != nil {
 			return err
 		}
