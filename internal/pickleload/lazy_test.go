@@ -218,7 +218,11 @@ func FuzzLazy(f *testing.F) {
 	opts := pickleload.Options{MaxDecodedBytes: 64 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want, werr := pickleload.Load(data, opts)
-		tune := pickleload.LazyTuning{MinItems: 2 + len(data)%3, Step: 1 + len(data)%4, WindowRows: 1 + len(data)%7, PassItems: 1 + len(data)%5}
+		// tiny windows, but not so many on a large input that windows
+		// sharing every earlier value (a preamble of all of them) take
+		// quadratic time
+		tune := pickleload.LazyTuning{MinItems: 2 + len(data)%3, Step: 1 + len(data)%4,
+			WindowRows: max(1+len(data)%7, len(data)/512), PassItems: max(1+len(data)%5, len(data)/512)}
 		src, _, err := pickleload.OpenForced(data, opts, tune)
 		if pickleload.IsRecoveredPanic(err) {
 			t.Fatalf("the lazy path panicked: %v", err)
