@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -869,7 +870,10 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 		// blow up in one window is refused here
 		c.work = min(c.work, max(64<<20, s.f.budget/2))
 	}
-	decoded := map[*lazyGroup][]any{}
+	decoded, err := s.decodeGroups(lo, hi, cols)
+	if err != nil {
+		return nil, err
+	}
 	records := map[string][]any{}
 	t = &table.Table{Rows: hi - lo, Columns: make([]*table.Column, len(cols))}
 	for k, ci := range cols {
@@ -883,20 +887,10 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 		default:
 			lc := oc.lazy
 			g := lc.g
-			items, ok := decoded[g]
-			if !ok && hi > lo {
-				i, j := g.base+int64(lo)*g.stride, g.base+int64(hi-1)*g.stride+int64(len(g.members))
-				if g.records != nil {
-					i, j = int64(lo), int64(hi)
-				}
-				if items, _, err = s.f.decodeSeq(g.q, i, j); err != nil {
+			items := decoded[g]
+			if g.records != nil && len(records) == 0 && hi > lo {
+				if err := s.recordValues(items, records); err != nil {
 					return nil, err
-				}
-				decoded[g] = items
-				if g.records != nil {
-					if err := s.recordValues(items, records); err != nil {
-						return nil, err
-					}
 				}
 			}
 			var vals []any
@@ -932,6 +926,82 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
 	return t, nil
+}
+
+// decodeGroups decodes the items of rows [lo, hi) of the groups the
+// columns cols read, in parts decoded at the same time.
+func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any, error) {
+	type part struct {
+		q     *seqIndex
+		i, j  int64
+		items []any
+		err   error
+	}
+	var groups []*lazyGroup
+	parts := map[*lazyGroup][]*part{}
+	for _, ci := range cols {
+		if lc := s.cols[ci].lazy; lc != nil && hi > lo && parts[lc.g] == nil {
+			groups = append(groups, lc.g)
+			parts[lc.g] = []*part{}
+		}
+	}
+	procs := max(1, min(runtime.GOMAXPROCS(0), 4))
+	step := int64(s.f.tune.step)
+	var all []*part
+	for _, g := range groups {
+		i, j := g.base+int64(lo)*g.stride, g.base+int64(hi-1)*g.stride+int64(len(g.members))
+		if g.records != nil {
+			i, j = int64(lo), int64(hi)
+		}
+		// split so that all the cores decode, at the sparse index's steps
+		n := max(1, min(int64(procs/len(groups)), (j-i)/(4*step)))
+		for k := int64(0); k < n; k++ {
+			a, b := i+(j-i)*k/n/step*step, i+(j-i)*(k+1)/n/step*step
+			if k == 0 {
+				a = i
+			}
+			if k == n-1 {
+				b = j
+			}
+			if b > a {
+				p := &part{q: g.q, i: a, j: b}
+				parts[g] = append(parts[g], p)
+				all = append(all, p)
+			}
+		}
+	}
+	sem := make(chan struct{}, procs)
+	var wg sync.WaitGroup
+	for _, p := range all {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					p.err = recoveredErr(r)
+				}
+				<-sem
+			}()
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
+			p.items, _, p.err = s.f.decodeSeq(p.q, p.i, p.j)
+		})
+	}
+	wg.Wait()
+	out := map[*lazyGroup][]any{}
+	for _, g := range groups {
+		var items []any
+		for _, p := range parts[g] {
+			if p.err != nil {
+				return nil, p.err
+			}
+			if items == nil {
+				items = p.items
+			} else {
+				items = append(items[:len(items):len(items)], p.items...)
+			}
+		}
+		out[g] = items
+	}
+	return out, nil
 }
 
 // recordValues fills out with each field's values of the records items.
