@@ -189,7 +189,7 @@ func (li *leanIndex) exactError(data []byte, opts Options, errA error) error {
 // eagerEstimate estimates the peak heap of the eager path on the input,
 // on the high side: the pre-pass's bookkeeping (memo entries and writes,
 // payload edits) and the decoded values (floats stay unboxed on the fast
-// path). Measured on the issue-7 bench files (100k rows) it is 1.3x
+// path). Measured on the deploy/bench/gen.py files (100k rows) it is 1.3x
 // (DataFrame) and about 1x (records) the peak Load reaches.
 func eagerEstimate(li *leanIndex, n int) int64 {
 	st := li.stats
