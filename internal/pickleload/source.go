@@ -16,7 +16,9 @@ type Source interface {
 	Rows() int
 	// Window returns rows [lo, hi) of the columns cols (schema indexes, in
 	// that order; nil: all). The table may alias the input. Safe for
-	// concurrent use.
+	// concurrent use. Arguments outside the table are a plain error; a
+	// lazy source may also return ErrLimit (a window's values over the
+	// budget: ask for fewer rows) or ErrFault (see [Open]).
 	Window(lo, hi int, cols []int) (*table.Table, error)
 	// WindowRows is the most rows a Window should hold to stay within the
 	// memory budget; <= 0: no bound.
