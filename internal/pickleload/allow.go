@@ -182,10 +182,14 @@ type knownGlobal struct {
 }
 
 // Call implements types.Callable.
-func (g *knownGlobal) Call(args ...any) (any, error) { return g.call(args) }
+func (g *knownGlobal) Call(args ...any) (any, error) {
+	touchArgs(args)
+	return g.call(args)
+}
 
 // PyNew implements types.PyNewable (cls.__new__ records the arguments).
 func (g *knownGlobal) PyNew(args ...any) (any, error) {
+	touchArgs(args)
 	return &pyObject{module: g.module, name: g.name, args: args}, nil
 }
 
@@ -195,6 +199,7 @@ type dataClass struct{ module, name string }
 
 // PyNew implements types.PyNewable.
 func (c *dataClass) PyNew(args ...any) (any, error) {
+	touchArgs(args)
 	return &pyObject{module: c.module, name: c.name, args: args}, nil
 }
 

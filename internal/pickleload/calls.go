@@ -669,6 +669,9 @@ func typeName(v any) string {
 		return "bytearray"
 	case *types.List, *vmList:
 		return "list"
+	case *lazySeq:
+		o.misused = true
+		return "list"
 	case *types.Tuple:
 		return "tuple"
 	case *types.Dict, *types.OrderedDict:

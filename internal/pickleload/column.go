@@ -22,6 +22,7 @@ type conv struct {
 	opts   Options
 	work   int64 // units of work left (bytes of JSON, values visited)
 	inPath map[any]struct{}
+	lz     *lazyConv // the lazy path's skeleton conversion, or nil
 }
 
 func newConv(opts Options) *conv {
@@ -132,6 +133,9 @@ func kindOf(v any) valueKind {
 		if len(x.shape) == 1 && (x.dtype.kind == 'f' || x.dtype.kind == 'i' || x.dtype.kind == 'u') {
 			return vkNumList
 		}
+		if x.lazy != nil {
+			x.lazy.misused = true
+		}
 		if len(x.shape) == 1 && x.dtype.kind == 'O' {
 			return listKind(x.objs)
 		}
@@ -154,6 +158,8 @@ func kindOf(v any) valueKind {
 		if a, ok, _ := asArray(x); ok && a != nil {
 			return kindOf(a)
 		}
+	case *lazySeq:
+		x.misused = true
 	}
 	return vkOther
 }
@@ -186,60 +192,27 @@ func listKind(items []any) valueKind {
 
 // buildColumn infers the type of vals (one per row) and builds the column.
 func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
-	col := &table.Column{Field: table.Field{Name: name}}
-	seen := [vkEmptyList + 1]bool{}
-	nonNull := 0
-	for i, v := range vals {
-		if isNull(v) {
-			continue
-		}
-		if o, ok := v.(*pyObject); ok {
-			if a, isArr, err := asArray(o); err != nil {
-				return nil, withColumn(err, name, i)
-			} else if isArr {
-				vals[i] = a
-				v = a
-			}
-		}
-		if err := checkCell(v); err != nil {
-			return nil, withColumn(err, name, i)
-		}
-		seen[kindOf(v)] = true
-		nonNull++
+	var inf colInfer
+	if err := c.inferCells(&inf, name, vals, 0, false); err != nil {
+		return nil, err
 	}
-	n := 0
-	for _, s := range seen {
-		if s {
-			n++
-		}
-	}
-	typ := table.TypeJSON
-	switch {
-	case nonNull == 0:
-		typ = table.TypeJSON // all null: nothing to infer from
-	case n == 1 && seen[vkBool]:
-		typ = table.TypeBool
-	case n == 1 && seen[vkInt]:
-		typ = table.TypeInt64
-	case seen[vkBigInt] && !seen[vkFloat]:
+	typ, bigInts := inf.resolve()
+	if bigInts {
 		for i, v := range vals {
 			if kindOf(v) == vkBigInt {
 				return nil, colErr(ErrUnsupported, name, i, "integer outside the int64 range")
 			}
 		}
-	case (seen[vkInt] || seen[vkFloat] || seen[vkBigInt]) && !seen[vkBool] && n == btoi(seen[vkInt])+btoi(seen[vkFloat])+btoi(seen[vkBigInt]):
-		typ = table.TypeDouble
-	case n == 1 && seen[vkString]:
-		typ = table.TypeString
-	case n == 1 && seen[vkTime]:
-		typ = table.TypeTimestamp
-	case n == 1 && seen[vkBytes]:
-		typ = table.TypeBytes
-	case (seen[vkStrList] || seen[vkEmptyList]) && n == btoi(seen[vkStrList])+btoi(seen[vkEmptyList]):
-		typ = table.TypeStringList
-	case n == 1 && seen[vkNumList]:
-		typ = table.TypeFloatVector
 	}
+	return c.buildTyped(name, vals, typ, -1, inf.nonNull == 0)
+}
+
+// buildTyped builds a column of type typ from vals (normalised by
+// inferCells). dim is the vector length of a FLOAT_VECTOR column, or -1 to
+// take it from the values; allNull says that no value is non-null (such a
+// column is nullable).
+func (c *conv) buildTyped(name string, vals []any, typ table.Type, dim int, allNull bool) (*table.Column, error) {
+	col := &table.Column{Field: table.Field{Name: name}}
 	col.Type = typ
 	rows := len(vals)
 	if typ != table.TypeFloatVector {
@@ -263,7 +236,7 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 	case table.TypeStringList:
 		col.StringLists = make([][]string, rows)
 	case table.TypeFloatVector:
-		return c.vectorColumn(col, vals)
+		return c.vectorColumn(col, vals, dim)
 	}
 	var buf []byte
 	for i, v := range vals {
@@ -328,7 +301,7 @@ func (c *conv) buildColumn(name string, vals []any) (*table.Column, error) {
 		}
 	}
 	col.Nullable = len(col.Nulls) > 0
-	if nonNull == 0 {
+	if allNull {
 		col.Nullable = true
 	}
 	return col, nil
@@ -404,9 +377,8 @@ func toStrings(v any) []string {
 }
 
 // vectorColumn builds a FLOAT_VECTOR column; every non-null row must have
-// the same length.
-func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error) {
-	dim := -1
+// the same length: dim when it is >= 0, else the first non-null row's.
+func (c *conv) vectorColumn(col *table.Column, vals []any, dim int) (*table.Column, error) {
 	for i, v := range vals {
 		if isNull(v) {
 			continue
@@ -449,44 +421,49 @@ func (c *conv) vectorColumn(col *table.Column, vals []any) (*table.Column, error
 			col.Nulls = append(col.Nulls, i)
 			continue
 		}
-		dst := col.Vectors[i*dim : (i+1)*dim]
-		switch x := v.(type) {
-		case *ndarray:
-			switch {
-			case x.dtype.kind == 'f' && x.dtype.size == 4:
-				x.copyFloat32s(dst)
-			case x.dtype.kind == 'O':
-				for j := range dst {
-					dst[j] = float32(toFloat(numeric(x.at(j))))
-				}
-			default:
-				for j := range dst {
-					f, _ := x.floatAt(j)
-					dst[j] = float32(f)
-				}
-			}
-		case *types.List:
-			for j, it := range *x {
-				dst[j] = float32(toFloat(it))
-			}
-		case *types.Tuple:
-			for j, it := range *x {
-				dst[j] = float32(toFloat(it))
-			}
-		case *vmList:
-			if !x.boxed {
-				for j, f := range x.floats {
-					dst[j] = float32(f)
-				}
-			} else {
-				for j, it := range x.items {
-					dst[j] = float32(toFloat(it))
-				}
-			}
-		}
+		fillVector(col.Vectors[i*dim:(i+1)*dim], v)
 	}
 	col.Nullable = len(col.Nulls) > 0
 	return col, nil
+}
+
+// fillVector writes the elements of the vector value v (vecLen(v) ==
+// len(dst)) into dst as float32s.
+func fillVector(dst []float32, v any) {
+	switch x := v.(type) {
+	case *ndarray:
+		switch {
+		case x.dtype.kind == 'f' && x.dtype.size == 4:
+			x.copyFloat32s(dst)
+		case x.dtype.kind == 'O':
+			for j := range dst {
+				dst[j] = float32(toFloat(numeric(x.at(j))))
+			}
+		default:
+			for j := range dst {
+				f, _ := x.floatAt(j)
+				dst[j] = float32(f)
+			}
+		}
+	case *types.List:
+		for j, it := range *x {
+			dst[j] = float32(toFloat(it))
+		}
+	case *types.Tuple:
+		for j, it := range *x {
+			dst[j] = float32(toFloat(it))
+		}
+	case *vmList:
+		if !x.boxed {
+			for j, f := range x.floats {
+				dst[j] = float32(f)
+			}
+		} else {
+			for j, it := range x.items {
+				dst[j] = float32(toFloat(it))
+			}
+		}
+	}
 }
 
 // rawVectors reports whether every non-null value in vals is a float32
@@ -531,6 +508,7 @@ func vecLen(v any) int {
 	case *vmList:
 		return x.len()
 	}
+	touch(v)
 	return -1
 }
 
@@ -656,6 +634,8 @@ func (c *conv) appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		return c.appendObject(b, fields, depth)
 	case complexValue:
 		return b, newErr(ErrUnsupported, -1, "", "complex numbers")
+	case *lazySeq:
+		x.misused = true
 	}
 	if err := checkCell(v); err != nil {
 		return b, err
@@ -1051,6 +1031,7 @@ func checkKey(k any) error {
 }
 
 func checkKeyItems(k any) error {
+	touch(k)
 	switch x := k.(type) {
 	case *types.List, *vmList, *types.Dict, *types.OrderedDict, *types.ByteArray, *ndarray:
 		return newErr(ErrMalformed, -1, "", "unhashable dict key of type %s", typeName(k))

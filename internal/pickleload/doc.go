@@ -4,6 +4,9 @@
 //
 // [Load] takes the whole file in memory; [LoadFile] reads it first. Both
 // return a table whose Validate passes, or an error classified as below.
+// [Open] returns the same table as a [table.Source] of windows, decoded on demand
+// in bounded memory when the file is larger than a memory budget (see
+// Bounded memory).
 //
 // # Shapes
 //
@@ -157,6 +160,49 @@
 // are decoded straight from those bytes into typed slices. Memo writes that
 // no GET reads are skipped when feeding gopickle (its memo map was a fifth
 // of its time).
+//
+// # Bounded memory
+//
+// [Open] returns a [table.Source]: rows read in windows. With
+// [Options].MemoryBudget set, a file whose eager load would need more
+// (estimated by an index pass) is read lazily, in memory independent of
+// its number of rows except for compact per-row state (typed numeric
+// columns, 8 bytes a row; a few bits of index per memo key): the same
+// schema, values and errors as Load, or an ErrLimit refusal saying why the
+// file cannot be read in parts. How:
+//
+//   - two index passes (the pre-pass run with a compact memo: every check
+//     above, in the same order, and the same first error) find the large
+//     sequences (lists and tuples of at least 4096 items) with a sparse
+//     index of their items, and where each value read from the memo is
+//     defined;
+//   - the skeleton (the file without those sequences, each replaced by a
+//     placeholder) is decoded and converted as by Load; a placeholder
+//     becomes a lazy column where the conversion reads a list of rows: the
+//     element list of an object array (DataFrame blocks in C or Fortran
+//     order, Series, an object index), the top-level list or tuple of
+//     records (dicts or plain objects), a dict of equal-length lists. Any
+//     other large list is decoded with the skeleton when small, else the
+//     file is refused. Numeric blocks are decoded eagerly into typed
+//     columns; a 2-D float32 array stays a view of the input, sliced into
+//     RawVectors rows only inside a window;
+//   - a window's items are decoded from a small synthesized pickle: the
+//     input's bytes for those items behind copies of the definitions of the
+//     memo keys they read (globals, dtypes, shared strings), through the
+//     pre-pass and the same interpreter as Load. Every item is so decoded
+//     once at Open to infer the column types (pass C: the inference state
+//     merges window by window, so the errors name the same column and
+//     row), then again for each Window.
+//
+// Limits differ in one way: the conversion-work limit is counted per
+// window, plus an estimate for the whole file at Open, so an ErrLimit
+// error may name another place than Load's. A file the lazy path cannot
+// replay in parts (memo keys written out of order, DUP, a memo value
+// modified after it was read, a value referring to the list holding it)
+// is loaded eagerly if it fits the budget, else refused.
+//
+// A fault reading a mapped input (a file truncated while it is read, with
+// runtime/debug.SetPanicOnFault) is [ErrFault], not a bad file.
 //
 // # Fast path
 //

@@ -3,6 +3,7 @@ package pickleload
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -27,6 +28,11 @@ var (
 	// ErrMalformed: the byte stream is not a valid pickle (truncated, an
 	// unknown opcode, a stack or memo misuse, protocol > 5, empty input).
 	ErrMalformed = errors.New("malformed pickle")
+	// ErrFault: reading the input faulted (a file mapped into memory was
+	// truncated or changed while it was read, with
+	// runtime/debug.SetPanicOnFault set). Not ErrInvalid: the file may be
+	// fine; retrying may help.
+	ErrFault = errors.New("memory fault reading the input (the file changed while it was read)")
 )
 
 // Error is the typed error for a bad file. It wraps one of [ErrRefused],
@@ -103,7 +109,14 @@ func colErr(kind error, column string, row int, format string, args ...any) *Err
 // recoveredErr is the error Load returns for a panic its last-line
 // recover() caught: ErrMalformed for callers (the input is what made the
 // loader fail), marked so that tests can tell a loader bug from a refusal.
-func recoveredErr(r any) *Error {
+// A memory fault reading the input (runtime.Error with Addr, as
+// SetPanicOnFault makes it) is ErrFault instead.
+func recoveredErr(r any) error {
+	if re, ok := r.(runtime.Error); ok {
+		if f, ok := re.(interface{ Addr() uintptr }); ok {
+			return fmt.Errorf("pickleload: %w (at address %#x): %v", ErrFault, f.Addr(), re)
+		}
+	}
 	return &Error{Kind: ErrMalformed, Offset: -1, Row: -1, Msg: fmt.Sprintf("internal failure on malformed input: %v", r), recovered: true}
 }
 

@@ -83,6 +83,47 @@ type fastVM struct {
 	isSet []bool
 	nmemo int
 	mmap  map[int]slot
+	skips []vmSkip // a skeleton decode's sequences (see skeleton.go)
+}
+
+// vmSkip is a sequence the fast path replaces by its placeholder, after
+// running its definitions (blob: as the pre-pass checked them).
+type vmSkip struct {
+	start, end int
+	blob       []byte
+	seq        *lazySeq
+	memoEnd    int
+}
+
+// stopAt is the next offset at which loop(end) must stop: end or the next
+// skip, in the current data (-1: none).
+func (m *fastVM) stopAt(end int) int {
+	if end >= 0 || len(m.skips) == 0 {
+		return end // definitions (end >= 0) hold no skips
+	}
+	return m.skips[0].start
+}
+
+// skip runs the definitions of the sequence at m.pos and pushes its
+// placeholder instead of it.
+func (m *fastVM) skip() error {
+	sk := m.skips[0]
+	m.skips = m.skips[1:]
+	if len(sk.blob) > 0 {
+		data, pos := m.data, m.pos
+		m.data, m.pos = sk.blob, 0
+		_, err := m.loop(len(sk.blob))
+		m.data, m.pos = data, pos
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				e.Offset = int64(sk.start)
+			}
+			return err
+		}
+	}
+	m.push(sk.seq)
+	m.pos, m.nmemo = sk.end, sk.memoEnd
+	return nil
 }
 
 func (m *fastVM) u8() int {
@@ -257,8 +298,23 @@ func py2Str(b []byte) any {
 }
 
 // run interprets the (pre-checked) pickle and returns the top-level value.
-func (m *fastVM) run() (any, error) {
+func (m *fastVM) run() (any, error) { return m.loop(-1) }
+
+// loop interprets opcodes up to STOP (returning the top-level value) or to
+// offset end (returning nil).
+func (m *fastVM) loop(end int) (any, error) {
+	stop := m.stopAt(end) // the next offset where the loop must look up: one compare an opcode
 	for {
+		if m.pos == stop {
+			if m.pos == end {
+				return nil, nil
+			}
+			if err := m.skip(); err != nil {
+				return nil, err
+			}
+			stop = m.stopAt(end)
+			continue
+		}
 		at := m.pos
 		op := m.data[m.pos]
 		m.pos++
@@ -444,6 +500,7 @@ func (m *fastVM) run() (any, error) {
 			for i, a := range *args {
 				plain[i] = plainArg(a)
 			}
+			touchArgs(plain)
 			v, err := fn.call(plain)
 			if err != nil {
 				if e, ok := err.(*Error); ok && e.Offset < 0 {

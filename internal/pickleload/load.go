@@ -40,6 +40,10 @@ type Options struct {
 	MaxDepth int
 	// MaxMemo bounds the number of memo entries. 0 means DefaultMaxMemo.
 	MaxMemo int
+	// MemoryBudget is the memory [Open] may use for a file: a file whose
+	// eager load would need more is read in windows. 0: no budget (always
+	// eager). Load ignores it.
+	MemoryBudget int64
 }
 
 func (o Options) withDefaults(n int) Options {
@@ -87,7 +91,7 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 	}
 	var v any
 	if sr.objects || path == pathGopickle {
-		v, err = unpickle(sr)
+		v, err = unpickle(sr, nil)
 	} else {
 		v, err = (&fastVM{data: sr.data}).run()
 	}
@@ -268,13 +272,18 @@ func aliasString(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// unpickle runs gopickle over the pre-checked stream with the loader's hooks.
-func unpickle(sr scanResult) (any, error) {
+// unpickle runs gopickle over the pre-checked stream with the loader's
+// hooks. Placeholder i of a skeleton decode (persistent id -1-i) is
+// seqs[i].
+func unpickle(sr scanResult, seqs []*lazySeq) (any, error) {
 	r := &spliceReader{data: sr.data, edits: sr.edits, extra: sr.extra, drops: sr.drops}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {
 		i, ok := id.(int)
+		if ok && i < 0 && -1-i < len(seqs) {
+			return seqs[-1-i], nil
+		}
 		if !ok || i < 0 || i >= sr.bufs.len() {
 			return nil, newErr(ErrMalformed, -1, "BINPERSID", "bad buffer reference")
 		}

@@ -47,6 +47,7 @@ func parseDtypeState(o *pyObject) (*dtype, error) {
 		d.size = n
 	}
 	var st []any
+	touch(o.state)
 	if t, ok := o.state.(*types.Tuple); ok {
 		st = *t
 	}
@@ -68,7 +69,9 @@ func parseDtypeState(o *pyObject) (*dtype, error) {
 		d.size = 8
 		d.unit = "ns"
 		if len(st) >= 9 {
+			touch(st[8])
 			if md, ok := st[8].(*types.Tuple); ok && len(*md) == 2 {
+				touch((*md)[1])
 				if u, ok := (*md)[1].(*types.Tuple); ok && len(*u) >= 1 {
 					if b, ok := bytesArg((*u)[0]); ok {
 						d.unit = string(b)
@@ -105,9 +108,11 @@ type ndarray struct {
 	fortran bool
 	raw     []byte
 	objs    []any
+	lazy    *lazySeq // an object array whose element list is a placeholder (objs nil)
 }
 
 func parseShape(v any) ([]int, error) {
+	touch(v)
 	var items []any
 	switch t := v.(type) {
 	case *types.Tuple:
@@ -155,8 +160,12 @@ func (a *ndarray) check() error {
 		return newErr(ErrUnsupported, -1, "", "numpy array of the zero-size dtype %s", a.dtype.str)
 	}
 	if a.dtype.kind == 'O' {
-		if len(a.objs) != n {
-			return newErr(ErrMalformed, -1, "", "numpy object array holds %d items, shape says %d", len(a.objs), n)
+		have := len(a.objs)
+		if a.lazy != nil {
+			have = int(a.lazy.q.count)
+		}
+		if have != n {
+			return newErr(ErrMalformed, -1, "", "numpy object array holds %d items, shape says %d", have, n)
 		}
 		return nil
 	}
@@ -182,6 +191,7 @@ func asArray(v any) (*ndarray, bool, error) {
 		if o.arr != nil {
 			return o.arr, true, nil // decoded once: memo reads share it
 		}
+		touch(o.state)
 		t, ok := o.state.(*types.Tuple)
 		if !ok {
 			return nil, false, newErr(ErrMalformed, -1, "", "numpy array without state")
@@ -205,6 +215,8 @@ func asArray(v any) (*ndarray, bool, error) {
 		a := &ndarray{dtype: dt, shape: shape, fortran: fortran}
 		if dt.kind == 'O' {
 			switch l := st[3].(type) {
+			case *lazySeq:
+				a.lazy = l
 			case *types.List:
 				a.objs = *l
 			case *types.Tuple:
@@ -373,6 +385,10 @@ func (a *ndarray) floatAt(i int) (float64, bool) {
 // datetimes (nil for NaT), string for U/S, or the object for object arrays.
 func (a *ndarray) at(i int) any {
 	if a.dtype.kind == 'O' {
+		if a.lazy != nil {
+			a.lazy.misused = true // read where the lazy path reads no sequence
+			return nil
+		}
 		return a.objs[a.index(i)]
 	}
 	size := a.dtype.size

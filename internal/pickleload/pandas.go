@@ -37,6 +37,7 @@ func items(v any) ([]any, bool) {
 	case *vmList:
 		return x.all(), true
 	}
+	touch(v)
 	return nil, false
 }
 
@@ -309,6 +310,7 @@ func (c *conv) series(s *pyObject) (*table.Table, error) {
 // ndbState returns the dtype and the backing array of an NDArrayBacked
 // extension array (DatetimeArray, Categorical, StringArray, ...).
 func ndbState(o *pyObject) (dt any, arr any, ok bool) {
+	touch(o.state)
 	switch st := o.state.(type) {
 	case *types.Tuple:
 		if len(*st) >= 2 {
@@ -371,6 +373,10 @@ func (c *conv) valuesColumn(name string, v any, k int, twoD bool, rows int) (*ta
 		col, err := c.arrayRow(name, a, k, rows, nil)
 		if err != nil {
 			return nil, err
+		}
+		if lc := c.lazyCol(col); lc != nil {
+			lc.stringArray = true // its type is known after pass C
+			return col, nil
 		}
 		if col.Type == table.TypeJSON && len(col.Nulls) == col.Len() {
 			col.Type = table.TypeString // all NA: the dtype says STRING
@@ -493,6 +499,9 @@ func (c *conv) typedColumn(name string, a *ndarray, start, n int, mask []bool) (
 			col.Int64s[i] = us
 		}
 	default:
+		if a.lazy != nil && c.lz != nil && mask == nil {
+			return c.lazyArrayColumn(name, a, start, n), nil
+		}
 		vals := make([]any, n)
 		for i := range vals {
 			if !null(i) {
@@ -734,6 +743,16 @@ func (c *conv) indexLen(v any) (int, error) {
 			return 0, err
 		}
 		return a.len(), nil
+	}
+	if c.lz != nil && d != nil {
+		data, _ := dictGet(d, "data")
+		if a, ok, err := asArray(data); err == nil && ok && a.lazy != nil {
+			// an object index read in parts: its length is enough here
+			if err := c.spend(int64(a.len())); err != nil {
+				return 0, err
+			}
+			return a.len(), nil
+		}
 	}
 	labels, err := c.indexLabels(v)
 	return len(labels), err

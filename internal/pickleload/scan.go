@@ -37,6 +37,7 @@ const (
 	symTuple           // a tuple; n is its length
 	symAttr            // a 2-tuple (global, str): getattr's arguments; off indexes scanner.attrs
 	symBuiltin         // a list, dict, set, tuple or bytes (its opcode or constructor call): BUILD cannot target it
+	symUnknown         // a memo read in the lazy path's first index pass: checks that need the value pass
 )
 
 type sym struct {
@@ -137,6 +138,14 @@ type scanner struct {
 	arena   []byte        // backing for the persistent-id replacements
 	inFrame int           // end offset of the current frame, or 0
 	objects bool          // NEWOBJ, NEWOBJ_EX, BUILD, INST or OBJ seen
+
+	// the lazy path (index.go, skeleton.go)
+	lean     *leanIndex  // an index pass: no edits, a compact memo
+	lowStack int         // the stack's lowest length during the current opcode
+	lowMark  int         // the MARK stack's lowest length during the current opcode
+	skips    []skipRange // sequences the skeleton decode replaces by placeholders
+	blob     bool        // scanning a skip's definitions (not the input)
+	memoFrom int         // every MEMOIZE from this offset on gets an explicit key (-1: none)
 }
 
 // edit replaces data[at:end] with repl in the stream gopickle reads.
@@ -160,7 +169,7 @@ func scan(data []byte, opts Options) (res scanResult, err error) {
 	if len(data) == 0 {
 		return res, newErr(ErrMalformed, 0, "", "empty input")
 	}
-	s := &scanner{data: data, opts: opts, gindex: map[string]int{}}
+	s := &scanner{data: data, opts: opts, gindex: map[string]int{}, memoFrom: -1}
 	if err := s.run(); err != nil {
 		return res, err
 	}
@@ -220,6 +229,7 @@ func (s *scanner) pop(at int, op byte, n int) ([]sym, error) {
 	}
 	v := s.stack[len(s.stack)-n:]
 	s.stack = s.stack[:len(s.stack)-n]
+	s.lowStack = min(s.lowStack, len(s.stack))
 	return v, nil
 }
 
@@ -240,6 +250,8 @@ func (s *scanner) popMark(at int, op byte) (int, error) {
 	s.marks = s.marks[:len(s.marks)-1]
 	n := len(s.stack) - b
 	s.stack = s.stack[:b]
+	s.lowStack = min(s.lowStack, b)
+	s.lowMark = min(s.lowMark, len(s.marks))
 	return n, nil
 }
 
@@ -247,8 +259,17 @@ func (s *scanner) memoPut(at int, op byte, key uint64, v sym) error {
 	if key >= uint64(s.opts.MaxMemo) {
 		return s.fail(ErrLimit, at, op, "memo key %d beyond the memo limit of %d", key, s.opts.MaxMemo)
 	}
+	if s.lean != nil {
+		if s.lean.memoPut(s, key, v) {
+			s.nmemo++
+		}
+		if s.nmemo > s.opts.MaxMemo {
+			return s.fail(ErrLimit, at, op, "more than %d memo entries", s.opts.MaxMemo)
+		}
+		return s.charge(at, op, 16)
+	}
 	put := int32(-2) // not tracked: kept
-	if s.puts.len() < math.MaxInt32 {
+	if s.puts.len() < math.MaxInt32 && !s.blob {
 		put = int32(s.puts.len())
 		s.puts.append(at)
 		s.putKeys.append(uint32(key))
@@ -291,6 +312,12 @@ func (s *scanner) markRead(put int32) {
 }
 
 func (s *scanner) memoGet(at int, op byte, key uint64) (sym, error) {
+	if s.lean != nil {
+		if v, ok := s.lean.memoGet(at, key); ok {
+			return v, nil
+		}
+		return sym{}, s.fail(ErrMalformed, at, op, "memo key %d is not defined", key)
+	}
 	if key < uint64(s.memo.len()) {
 		if m := s.memo.at(int(key)); m.put != -1 {
 			s.markRead(m.put)
@@ -320,7 +347,7 @@ func (s *scanner) memoDrops() ([]int, []edit) {
 			drops = append(drops, at)
 			continue
 		}
-		if len(drops) > 0 && s.data[at] == opMemoize {
+		if (len(drops) > 0 || s.memoFrom >= 0 && at >= s.memoFrom) && s.data[at] == opMemoize {
 			r := make([]byte, 5)
 			r[0] = opLongBinPut
 			binary.LittleEndian.PutUint32(r[1:], *s.putKeys.at(i))
@@ -378,12 +405,18 @@ func (s *scanner) payload(at int, op byte, lenSize int) (int, int, error) {
 
 // replace rewrites the opcode at [at, s.pos) as repl.
 func (s *scanner) replace(at int, repl ...byte) {
+	if s.lean != nil {
+		return // an index pass: nothing is decoded
+	}
 	s.edits.append(edit{at, s.pos, repl})
 }
 
 // persist replaces the payload opcode at [at, s.pos) with a persistent id
 // resolving to b.
 func (s *scanner) persist(at int, b []byte, kind byte) {
+	if s.lean != nil {
+		return
+	}
 	idx := s.bufs.len()
 	s.bufs.append(b)
 	s.bufKind.append(kind)
@@ -426,6 +459,12 @@ func (s *scanner) global(at int, op byte, module, name string) (sym, error) {
 
 func (s *scanner) run() error {
 	for {
+		if len(s.skips) > 0 && s.pos == int(s.skips[0].seq.start) {
+			if err := s.skip(); err != nil {
+				return err
+			}
+			continue
+		}
 		if s.pos >= len(s.data) {
 			return s.fail(ErrMalformed, s.pos, 0, "truncated: no STOP opcode")
 		}
@@ -435,11 +474,18 @@ func (s *scanner) run() error {
 		at := s.pos
 		op := s.data[s.pos]
 		s.pos++
+		n0, m0 := len(s.stack), len(s.marks)
+		if s.lean != nil {
+			s.lowStack, s.lowMark = n0, m0
+		}
 		if err := s.step(at, op); err != nil {
 			return err
 		}
 		if s.inFrame > 0 && s.pos > s.inFrame {
 			return s.fail(ErrMalformed, at, op, "opcode crosses the end of its frame")
+		}
+		if s.lean != nil {
+			s.lean.after(s, at, op, n0, m0)
 		}
 		if op == opStop {
 			return nil
@@ -491,6 +537,7 @@ func (s *scanner) step(at int, op byte) error {
 	case opPop:
 		if len(s.stack)-s.base() >= 1 {
 			s.stack = s.stack[:len(s.stack)-1]
+			s.lowStack = min(s.lowStack, len(s.stack))
 		} else if len(s.marks) > 0 {
 			// CPython's POP with an empty frame pops the mark.
 			_, err := s.popMark(at, op)
@@ -611,6 +658,11 @@ func (s *scanner) step(at int, op byte) error {
 		}
 		if n >= persistThreshold {
 			s.persist(at, b, opBinUnicode)
+		}
+		if s.blob {
+			// a skip's definitions: syms must not point into the blob
+			s.decoded = append(s.decoded, string(b))
+			return s.push(at, op, sym{kind: symDecStr, off: int64(len(s.decoded) - 1)})
 		}
 		return s.push(at, op, sym{kind: symStr, off: int64(start), n: int32(min(n, math.MaxInt32))})
 	case opUnicode:
@@ -816,6 +868,9 @@ func (s *scanner) step(at int, op byte) error {
 		if err != nil {
 			return err
 		}
+		if v[0].kind == symUnknown || v[1].kind == symUnknown {
+			return s.push(at, op, sym{kind: symUnknown})
+		}
 		module, ok1 := s.str(v[0])
 		name, ok2 := s.str(v[1])
 		if !ok1 || !ok2 {
@@ -845,8 +900,11 @@ func (s *scanner) step(at int, op byte) error {
 		if err != nil {
 			return err
 		}
-		if v[1].kind != symTuple && v[1].kind != symAttr && v[1].kind != symAny {
+		if v[1].kind != symTuple && v[1].kind != symAttr && v[1].kind != symAny && v[1].kind != symUnknown {
 			return s.fail(ErrMalformed, at, op, "REDUCE arguments are not a tuple")
+		}
+		if v[0].kind == symUnknown || v[1].kind == symUnknown && v[0].kind == symGlobal && isGetattr(s.globals[v[0].off]) {
+			return s.push(at, op, sym{kind: symUnknown}) // checked by the value pass
 		}
 		if v[0].kind == symGlobal && isGetattr(s.globals[v[0].off]) {
 			g, err := s.getattr(at, op, v[1])
@@ -871,7 +929,7 @@ func (s *scanner) step(at int, op byte) error {
 		if err != nil {
 			return err
 		}
-		if v[0].kind != symGlobal {
+		if v[0].kind != symGlobal && v[0].kind != symUnknown {
 			return s.fail(ErrRefused, at, op, "%s class is not a global", opName(op))
 		}
 		return s.push(at, op, sym{})
@@ -926,6 +984,11 @@ func (s *scanner) pushDecoded(at int, op byte, str string) error {
 	if err := s.charge(at, op, int64(len(str))); err != nil {
 		return err
 	}
+	if s.lean != nil && len(s.decoded) >= maxLeanDecoded {
+		// an index pass keeps a bounded number of decoded strings; the
+		// decode passes check what needs the others
+		return s.push(at, op, sym{kind: symUnknown})
+	}
 	var r []byte
 	r = append(r, opBinUnicode)
 	r = binary.LittleEndian.AppendUint32(r, uint32(len(str)))
@@ -953,6 +1016,11 @@ func (s *scanner) pushPy2Str(at int, op byte, b []byte) error {
 }
 
 func (s *scanner) tupleSym(v []sym) sym {
+	for _, x := range v {
+		if x.kind == symUnknown {
+			return sym{kind: symUnknown} // (global, name) or not: the value pass knows
+		}
+	}
 	if len(v) == 2 && v[0].kind == symGlobal {
 		if name, ok := s.str(v[1]); ok {
 			s.attrs = append(s.attrs, attrRef{int(v[0].off), name})
@@ -997,6 +1065,9 @@ func (s *scanner) checkCall(at int, op byte, v sym) error {
 // checkInstantiate: INST/OBJ with nargs arguments. An unknown class may only
 // be instantiated without arguments (Python then calls only cls.__new__).
 func (s *scanner) checkInstantiate(at int, op byte, v sym, nargs int) error {
+	if v.kind == symUnknown {
+		return nil // checked by the value pass
+	}
 	if v.kind != symGlobal {
 		return s.fail(ErrRefused, at, op, "instantiation of a value that is not an allowed global")
 	}

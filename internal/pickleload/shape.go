@@ -62,6 +62,10 @@ func (c *conv) convert(v any) (*table.Table, error) {
 		return c.dict(dictEntries(x))
 	case *types.OrderedDict:
 		return c.dict(orderedEntries(x))
+	case *lazySeq:
+		if c.lz != nil {
+			return c.lazyRecords(x)
+		}
 	}
 	return nil, newErr(ErrUnsupported, -1, "", "top-level object of type %s (want a DataFrame, Series, list of records, dict of columns or 2-D array)", typeName(v))
 }
@@ -227,6 +231,8 @@ func (c *conv) seqLen(v any) (int, bool, *table.Column, error) {
 		return len(*x), true, nil, nil
 	case *vmList:
 		return x.len(), true, nil, nil
+	case *lazySeq:
+		return int(x.q.count), true, nil, nil
 	case *ndarray:
 		if len(x.shape) == 0 {
 			return 0, false, nil, nil
@@ -270,6 +276,10 @@ func (c *conv) seqColumn(name string, v any, rows int) (*table.Column, error) {
 		}
 	case *ndarray:
 		return c.arrayColumn(name, x)
+	case *lazySeq:
+		if c.lz != nil {
+			return c.lazyListColumn(name, x), nil
+		}
 	}
 	return nil, colErr(ErrUnsupported, name, -1, "column of type %s", typeName(v))
 }
@@ -309,7 +319,11 @@ func (c *conv) arrayTable(a *ndarray) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &table.Table{Columns: []*table.Column{col}, NumRows: col.Len()}, nil
+	rows := col.Len()
+	if v := c.lazyView(col); v != nil {
+		rows = v.rows
+	}
+	return &table.Table{Columns: []*table.Column{col}, NumRows: rows}, nil
 }
 
 // arrayColumn converts a numpy array to a column: 2-D numeric arrays are
@@ -333,6 +347,9 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 			if err := c.spend(24 * int64(rows)); err != nil {
 				return nil, withColumn(err, name, -1)
 			}
+			if c.lz != nil {
+				return c.newLazyView(name, a, true), nil // rows sliced in windows only
+			}
 			col.RawVectors = make([][]byte, rows)
 			w := 4 * dim
 			for i := range col.RawVectors {
@@ -340,6 +357,9 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 			}
 			return col, nil
 		case a.dtype.kind == 'f' && a.dtype.size == 4:
+			if c.lz != nil {
+				return c.newLazyView(name, a, false), nil // converted in windows only
+			}
 			col.Vectors = a.float32s()
 		default:
 			if !a.plainSize() || a.dtype.kind == 'f' && a.dtype.size == 1 {
@@ -347,6 +367,9 @@ func (c *conv) arrayColumn(name string, a *ndarray) (*table.Column, error) {
 			}
 			if err := c.spend(4 * int64(rows) * int64(dim)); err != nil {
 				return nil, withColumn(err, name, -1)
+			}
+			if c.lz != nil {
+				return c.newLazyView(name, a, false), nil // converted in windows only
 			}
 			col.Vectors = make([]float32, rows*dim)
 			if a.dtype.kind == 'f' && a.dtype.size == 8 && !a.dtype.big && a.contiguous() {
