@@ -203,6 +203,7 @@ type Queue struct {
 	adv   jetstream.Stream
 	kv    jetstream.KeyValue
 	files jetstream.ObjectStore
+	aux   auxBuckets // buckets bound on first use (workers)
 }
 
 // Open creates or updates the whole topology, idempotently and safely when
