@@ -53,6 +53,9 @@ type envOpts struct {
 	MaxDeliver int           // consumer MaxDeliver (default 5)
 	FailFirst  int           // batch server: UNAVAILABLE for the first N streams
 	ChunkDelay time.Duration // batch server: sleep after each chunk
+	// OnChunk, if set, is called by the batch server after each chunk it
+	// received (it may block to hold the stream).
+	OnChunk func(ingestID string, seq uint64)
 }
 
 // env is one test's world: an in-process NATS with JetStream and the queue
@@ -88,10 +91,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 	bs := batchservertest.Start(t, batchserver.Config{
 		FailFirst:  o.FailFirst,
 		ChunkDelay: o.ChunkDelay,
-		Hooks: batchserver.Hooks{ChunkReceived: func(id string, _ uint64) {
+		Hooks: batchserver.Hooks{ChunkReceived: func(id string, seq uint64) {
 			select {
 			case e.chunks <- id:
 			default:
+			}
+			if o.OnChunk != nil {
+				o.OnChunk(id, seq)
 			}
 		}},
 	}, e.log.With().Str("component", "batchserver").Logger())

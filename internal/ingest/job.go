@@ -29,6 +29,9 @@ type jobRun struct {
 
 	total                  atomic.Int64
 	records, chunks, bytes atomic.Uint64
+	acked                  atomic.Uint64 // records the batch server acknowledged (its answer)
+
+	live liveState // phase, and the signals of the progress writer and cancel
 }
 
 // handle runs one delivery to its end: it never panics and always settles
@@ -50,8 +53,13 @@ func (w *Worker) handle(workCtx context.Context, d *queue.Delivery) {
 	ctx := telemetry.WithLogger(workCtx, j.log)
 
 	w.metrics.delivered(d.NumDelivered())
+	if d.NumDelivered() == 1 {
+		w.metrics.queueWait.WithLabelValues(j.metricDomain()).Observe(d.Received().Sub(d.Timestamp()).Seconds())
+	}
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
+	w.running.add(j)
+	defer w.running.remove(j)
 
 	var runErr error
 	if parseErr != nil {
@@ -80,7 +88,11 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	bg.Go(func() { j.keepLease(jctx, cancel, j.d.ExtendLease) })
 
 	j.log.Info().Str("file_name", j.job.FileName).Str("source", j.job.Source).Msg("job started")
+	j.live.begin(cancel, j.started)
 	j.d.Start(jctx)
+	if j.d.CancelRequested() {
+		j.requestCancel("status record")
+	}
 	bg.Go(func() { j.writeProgress(jctx) })
 
 	rep, err := j.w.proc.Run(jctx, j.job, j.attempt, j)
@@ -92,6 +104,7 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	if err == nil {
 		j.total.Store(int64(rep.Records))
 		j.records.Store(rep.Result.RecordsReceived)
+		j.acked.Store(rep.Result.RecordsReceived)
 		if rep.Result.Duplicate {
 			j.log.Info().Msg("batch server had committed this job already (duplicate)")
 		}
@@ -99,9 +112,10 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	return err
 }
 
-// Loaded implements [Observer].
+// Loaded implements [Observer]: the file is loaded, streaming begins.
 func (j *jobRun) Loaded(records int, fileBytes int64) {
 	j.total.Store(int64(records))
+	j.live.enter(queue.PhaseStreaming)
 	j.log.Debug().Int("records", records).Int64("file_bytes", fileBytes).Msg("file loaded")
 }
 
@@ -182,40 +196,18 @@ func (j *jobRun) leaseHeld() error {
 	return nil
 }
 
-// BeforeCommit implements [Observer]: the stream commits only while the
-// lease is still held.
-func (j *jobRun) BeforeCommit() error { return j.leaseHeld() }
-
-// writeProgress writes the progress counters to the status record at most
-// every StatusInterval while they change (the delivery writes them only
-// while the record shows this attempt running).
-func (j *jobRun) writeProgress(ctx context.Context) {
-	tick := time.NewTicker(j.w.cfg.StatusInterval)
-	defer tick.Stop()
-	var written [3]uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		now := [3]uint64{uint64(j.total.Load()), j.records.Load(), j.chunks.Load()}
-		if now == written {
-			continue
-		}
-		written = now
-		j.d.Progress(ctx, j.progress())
+// BeforeCommit implements [Observer]: every chunk is sent; the stream
+// commits only while the lease is still held and the job is not canceled,
+// and the attempt then waits for the batch server's answer (committing).
+func (j *jobRun) BeforeCommit() error {
+	if err := j.leaseHeld(); err != nil {
+		return err
 	}
-}
-
-// progress returns the attempt's counters as the status record shows them.
-func (j *jobRun) progress() queue.Progress {
-	return queue.Progress{
-		RecordsTotal: uint64(j.total.Load()),
-		RecordsSent:  j.records.Load(),
-		ChunksSent:   j.chunks.Load(),
-		BytesSent:    j.bytes.Load(),
+	if j.live.canceled() {
+		return fmt.Errorf("%w before the commit", errCanceled)
 	}
+	j.live.enter(queue.PhaseCommitting)
+	return nil
 }
 
 // finish decides the outcome of err and ends the delivery with the
@@ -244,6 +236,14 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		// Another worker may own the job now: leave message and status alone.
 		j.log.Warn().Err(err).Msg("job lease lost: abandoned without ack")
 		j.finished(OutcomeLeaseLost)
+
+	case e.Class == ClassCanceled:
+		// Nothing was committed (the stream was cancelled); no dead letter.
+		j.log.Info().Msg("job canceled by an operator: stopped, nothing committed")
+		j.finished(OutcomeCanceled)
+		if cerr := j.d.Cancel(fctx, j.progress()); cerr != nil {
+			j.log.Warn().Err(cerr).Msg("term of the canceled job failed; it returns after AckWait and is canceled again")
+		}
 
 	case j.d.Superseded(fctx):
 		// A later delivery runs the job (this one's lease ran out unnoticed,
@@ -289,8 +289,10 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 	}
 }
 
-// finished counts the attempt's outcome in the metrics.
+// finished counts the attempt's outcome in the metrics and the worker's
+// heartbeat.
 func (j *jobRun) finished(outcome string) {
+	j.w.outcomes.add(outcome)
 	j.w.metrics.finished(j.metricDomain(), outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
 }
 
