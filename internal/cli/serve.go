@@ -70,7 +70,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := srv.Registry().Register(buildinfo.Collector("publisher")); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	dash, err := dashboard.New(cfg.Dashboard, q, domains, log.With().Str("part", "dashboard").Logger())
+	dashCfg := cfg.Dashboard
+	dashCfg.Index = ix
+	dash, err := dashboard.New(dashCfg, q, domains, log.With().Str("part", "dashboard").Logger())
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

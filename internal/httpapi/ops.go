@@ -108,7 +108,9 @@ func LoadQueueView(ctx context.Context, q interface {
 	if err != nil {
 		return v, err
 	}
-	v.Recent = RecentFigures{WindowSeconds: int64(recent.To.Sub(recent.From).Seconds()),
+	// The series starts on a whole minute: the figures cover from there
+	// to now.
+	v.Recent = RecentFigures{WindowSeconds: int64(now.Sub(recent.From).Seconds()),
 		Succeeded: recent.Totals.Succeeded, Failed: recent.Totals.Failed, Canceled: recent.Totals.Canceled,
 		Retried: recent.Totals.Retried, Records: recent.Totals.Records}
 	tp, err := ix.Series(ctx, now.Add(-ThroughputWindow), now, ThroughputWindow)

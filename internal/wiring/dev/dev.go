@@ -169,7 +169,9 @@ func Start(ctx context.Context, c Config, log zerolog.Logger, out io.Writer) (*l
 func withDashboard(p publisher.Config, log zerolog.Logger) func(http.Handler, *queue.Queue, *jobindex.Index, *domain.Registry, string) (http.Handler, error) {
 	return func(api http.Handler, q *queue.Queue, ix *jobindex.Index, domains *domain.Registry, dataDir string) (http.Handler, error) {
 		p.DataDir = dataDir
-		dash, err := dashboard.New(publisher.Dashboard(p), q, domains, log.With().Str("part", "dashboard").Logger())
+		cfg := publisher.Dashboard(p)
+		cfg.Index = ix
+		dash, err := dashboard.New(cfg, q, domains, log.With().Str("part", "dashboard").Logger())
 		if err != nil {
 			return nil, err
 		}
