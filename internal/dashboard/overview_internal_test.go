@@ -12,8 +12,6 @@ import (
 
 var t0 = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 
-
-
 func TestRow(t *testing.T) {
 	t.Parallel()
 	d := &Dashboard{now: func() time.Time { return t0.Add(time.Minute) }}

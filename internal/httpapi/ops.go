@@ -278,4 +278,3 @@ func (s *Server) handleDLQBulk(op bulkOp) func(http.ResponseWriter, *http.Reques
 		return nil
 	}
 }
-

@@ -137,7 +137,9 @@ func TestListPagesNewestFirst(t *testing.T) {
 	}
 	// Jobs arriving between pages do not shift the later pages.
 	p1 := w.list(jobindex.Query{Limit: 10})
-	w.put("j999", func(s *queue.Status) { s.Domain, s.State, s.EnqueuedAt = "recruit", queue.StateQueued, base.Add(time.Hour) })
+	w.put("j999", func(s *queue.Status) {
+		s.Domain, s.State, s.EnqueuedAt = "recruit", queue.StateQueued, base.Add(time.Hour)
+	})
 	p2 := w.list(jobindex.Query{Limit: 10, Cursor: p1.Next})
 	if ids(p2.Jobs)[0] != "j239" {
 		t.Fatalf("second page after an insert starts at %s, want j239", ids(p2.Jobs)[0])
