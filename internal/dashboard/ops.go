@@ -120,7 +120,6 @@ type workerJobRow struct {
 	queue.WorkerJob
 	ShortID string
 	For     string
-	Percent int
 }
 
 func (d *Dashboard) handleWorkers(w http.ResponseWriter, r *http.Request) error {
@@ -135,11 +134,7 @@ func (d *Dashboard) handleWorkers(w http.ResponseWriter, r *http.Request) error 
 	for _, wi := range ws {
 		row := workerRow{WorkerInfo: wi, Up: formatDuration(now.Sub(wi.StartedAt)), Heartbeat: formatDuration(now.Sub(wi.HeartbeatAt)) + " ago", Busy: len(wi.Jobs)}
 		for _, j := range wi.Jobs {
-			jr := workerJobRow{WorkerJob: j, ShortID: shortID(j.JobID), For: formatDuration(now.Sub(j.StartedAt))}
-			if j.RecordsTotal > 0 {
-				jr.Percent = int(min(j.RecordsSent, j.RecordsTotal) * 100 / j.RecordsTotal)
-			}
-			row.Running = append(row.Running, jr)
+			row.Running = append(row.Running, workerJobRow{WorkerJob: j, ShortID: shortID(j.JobID), For: formatDuration(now.Sub(j.StartedAt))})
 		}
 		outcomes := make([]string, 0, len(wi.Finished))
 		for o := range wi.Finished {

@@ -111,8 +111,10 @@ func startWorker(t *testing.T, s *stack, o stackOpts) *batchserver.Server {
 	bs := batchservertest.Start(t, batchserver.Config{ChunkDelay: o.chunkDelay, Hooks: o.hooks}, log)
 	pcfg := ingesttest.ProcessorConfig(s.dataDir)
 	pcfg.ChunkRecords = o.chunkRecords
+	wcfg := ingesttest.WorkerConfig("worker-1")
+	wcfg.Heartbeat = 200 * time.Millisecond // the workers page follows it closely
 	ingesttest.StartWorker(t, s.nats, ingesttest.Config{
-		BatchAddr: bs.Addr, Worker: ingesttest.WorkerConfig("worker-1"), Processor: pcfg, Log: log,
+		BatchAddr: bs.Addr, Worker: wcfg, Processor: pcfg, Log: log,
 	})
 	return bs.Server
 }
