@@ -81,7 +81,7 @@ func metricNames(t *testing.T, p parser.Parser, expr string) []string {
 	var out []string
 	for _, ms := range parser.ExtractSelectors(e) {
 		for _, m := range ms {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 				out = append(out, m.Value)
 			}
 		}
