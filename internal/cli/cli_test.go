@@ -438,3 +438,21 @@ func TestInspect(t *testing.T) {
 	r = run(t, nil, "inspect", filepath.Join(t.TempDir(), "absent.pkl"))
 	r.wantCode(t, cli.ExitFailure)
 }
+
+// serve that cannot listen fails at once, one line, stopping what it
+// started (the job index) instead of hanging.
+func TestServeCannotListen(t *testing.T) {
+	t.Parallel()
+	env, _ := natsEnv(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	env["HTTP_ADDR"] = lis.Addr().String()
+	r := run(t, env, "serve")
+	r.wantCode(t, cli.ExitFailure)
+	if !strings.Contains(r.stderr, "listen on "+lis.Addr().String()) {
+		t.Errorf("stderr %q", r.stderr)
+	}
+}

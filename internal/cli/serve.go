@@ -57,9 +57,13 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The job index answers listings and counts; it follows the status
 	// bucket until serve stops.
 	ix := jobindex.New(q, jobindex.Config{}, log)
+	ixCtx, stopIndex := context.WithCancel(ctx)
 	ixDone := make(chan error, 1)
-	go func() { ixDone <- ix.Run(ctx) }()
-	defer func() { <-ixDone }()
+	go func() { ixDone <- ix.Run(ixCtx) }()
+	defer func() {
+		stopIndex() // also when serve fails before ctx ends
+		<-ixDone
+	}()
 	apiCfg := cfg.API
 	apiCfg.Ready = q.Ready
 	apiCfg.Index = ix
