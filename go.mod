@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/google/btree v1.1.3
 	github.com/klauspost/compress v1.20.1
 	github.com/ulikunitz/xz v0.5.17
 	google.golang.org/grpc v1.85.0

@@ -61,9 +61,12 @@ func commands() []command {
 		{"serve", "", "run the HTTP API on HTTP_ADDR", runServe},
 		{"enqueue", "DOMAIN FILE [--object] [--idempotency-key K] [--wait]", "enqueue an ingest job", runEnqueue},
 		{"upload", "FILE [--name N]", "upload a file into the ingest_files object store", runUpload},
-		{"status", "JOB_ID", "show a job's status", runStatus},
-		{"jobs", "[--state S] [--domain D] [--limit N]", "list recent jobs, newest first", runJobs},
-		{"dlq", "list [--domain D] | replay JOB_ID | purge JOB_ID", "list, replay or purge dead letters", runDLQ},
+		{"status", "JOB_ID [--follow]", "show a job's status, or follow it to its end", runStatus},
+		{"cancel", "JOB_ID [--wait]", "cancel a queued or running job (nothing of it is committed)", runCancel},
+		{"jobs", "[--state S] [--domain D] [--id ID] [--file F] [--q TEXT] [--since T] [--until T] [--limit N] [--cursor C]", "list jobs, newest first, one page at a time", runJobs},
+		{"queue", "", "show the queue: JetStream's counts, jobs by state and domain, recent figures", runQueue},
+		{"workers", "", "show the running workers: who runs what, since when", runWorkers},
+		{"dlq", "list [--domain D] | replay JOB_ID | purge JOB_ID | replay|purge --all [--domain D] [--class C] [--since T]", "list, replay or purge dead letters", runDLQ},
 		{"inspect", "FILE [--format table|schema|jsonl] [--limit N] [--domain D]", "show what a worker would send for a pickle file", runInspect},
 		{"healthcheck", "[--addr HOST:PORT]", "probe a running serve's /healthz (exit 0 when healthy)", runHealthcheck},
 		{"version", "", "print the version", runVersion},
@@ -132,7 +135,7 @@ func exitCode(stderr io.Writer, name string, err error) int {
 		fmt.Fprintf(stderr, "publisher %s: %v (see 'publisher %s --help')\n", name, err, name)
 		return ExitUsage
 	default:
-		fmt.Fprintf(stderr, "publisher %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "publisher %s: %s\n", name, errorLine(err))
 		return ExitFailure
 	}
 }
@@ -149,7 +152,9 @@ func usage(w io.Writer) {
 Every command takes the settings of the publisher as flags or environment
 variables (NATS_URL, DATA_DIR, DOMAINS_FILE, ...): 'publisher COMMAND --help'
 lists them. Add --json for machine-readable output. The CLI talks to NATS
-directly; it does not need a running 'publisher serve'.
+directly; it does not need a running 'publisher serve'. With PUBLISHER_URL
+set, 'jobs' and 'queue' ask that publisher's job index instead of reading
+every job status record.
 
 The local stack (embedded JetStream, batch server, workers and this API in
 one process) is a command of its own: go run ./publisher/dev.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/embedstream/embedstream/internal/cli"
 	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 	"github.com/embedstream/embedstream/internal/wiring/publisher"
@@ -367,6 +369,24 @@ func TestServeAndHealthcheck(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusAccepted || enq.JobID == "" {
 		t.Fatalf("POST to serve: %s, %+v, %v", resp.Status, enq, err)
 	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Ready once the job index has loaded (at once on a small bucket).
+	polltest.Until(t, 30*time.Second, "serve to be ready", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	if code, body := get("/jobs"); code != http.StatusOK || !strings.Contains(body, enq.JobID) {
+		t.Errorf("GET /jobs from serve's index: %d %s", code, body)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, `embedstream_build_info{binary="publisher"`) ||
+		!strings.Contains(body, "embedstream_queue_up 1\n") || !strings.Contains(body, `embedstream_jobs{state="queued"} 1`) {
+		t.Errorf("serve's /metrics lacks the build information or the queue's figures:\n%s", body)
+	}
 	for path, want := range map[string]int{"/readyz": 200, "/jobs/" + enq.JobID: 200, "/data/ingest/recruit?file_name=absent.pkl": 405} {
 		resp, err := http.Get("http://" + addr.String() + path)
 		if err != nil {
@@ -417,4 +437,22 @@ func TestInspect(t *testing.T) {
 	}
 	r = run(t, nil, "inspect", filepath.Join(t.TempDir(), "absent.pkl"))
 	r.wantCode(t, cli.ExitFailure)
+}
+
+// serve that cannot listen fails at once, one line, stopping what it
+// started (the job index) instead of hanging.
+func TestServeCannotListen(t *testing.T) {
+	t.Parallel()
+	env, _ := natsEnv(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	env["HTTP_ADDR"] = lis.Addr().String()
+	r := run(t, env, "serve")
+	r.wantCode(t, cli.ExitFailure)
+	if !strings.Contains(r.stderr, "listen on "+lis.Addr().String()) {
+		t.Errorf("stderr %q", r.stderr)
+	}
 }

@@ -1,6 +1,7 @@
 // Package cli is the publisher binary's command line: `publisher serve`
 // runs the HTTP API of package httpapi, and the other subcommands (enqueue,
-// upload, status, jobs, dlq, inspect, healthcheck, version) talk to NATS
+// upload, status, cancel, jobs, queue, workers, dlq, inspect, healthcheck,
+// version) talk to NATS
 // directly, so they need no running serve. The local stack is a binary of
 // its own (`go run ./publisher/dev`); `publisher dev` says so and exits 2.
 //
@@ -20,7 +21,25 @@
 // already mapped onto the parts' configurations ([Settings]): the
 // publisher's composition root (internal/wiring/publisher) declares and
 // maps them, so this package knows nothing of internal/config. Output is
-// text for humans, or JSON with --json.
+// text for humans, or JSON with --json (the API's shapes).
+//
+// # Costs
+//
+// A one-shot command keeps no index of the job status records. `jobs` and
+// `queue` therefore ask a running publisher's index when PUBLISHER_URL is
+// set (one HTTP request, a page's cost, with API_TOKEN as bearer token);
+// without it they read every retained status record once
+// (jobindex.Load), a cost that grows with retention, and say so on stderr
+// past 10,000 records. The other commands cost what they touch: a status
+// record (status, cancel), JetStream's info (queue's own figures), one
+// record per worker (workers), the dead letters a filter selects (dlq).
+//
+// # Errors
+//
+// A failure is one line on stderr: what failed, then what to do (start
+// NATS, fix the file then `publisher dlq replay ID`, set API_TOKEN, ...).
+// Console logs are coloured only on a terminal, and closing the
+// connection at exit logs nothing.
 //
 // # Adding a subcommand
 //

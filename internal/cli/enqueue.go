@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/embedstream/embedstream/internal/domain"
@@ -150,11 +148,13 @@ type jobWatcher interface {
 }
 
 // waitJob follows a job's status record until it succeeds (nil) or fails
-// (an error carrying the job's error), drawing progress on env.Stdout. It
-// watches the record's KV key, and also reads it every [pollInterval] in
-// case the watch breaks (NATS reconnect) or could not start.
+// or is canceled (an error saying what to do), drawing its progress on
+// env.Stdout. It watches the record's KV key, and also reads it every
+// [pollInterval] in case the watch breaks (NATS reconnect) or could not
+// start. On a terminal the line is redrawn every second, so elapsed time
+// and ETA move between the record's writes.
 func waitJob(ctx context.Context, env *Env, q jobWatcher, id string, jsonOut bool) error {
-	bar := &progressBar{w: env.Stdout, terminal: env.Terminal, quiet: jsonOut}
+	bar := &progressBar{w: env.Stdout, terminal: env.Terminal, quiet: jsonOut, now: time.Now}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	updates, err := q.WatchJob(wctx, id)
@@ -163,6 +163,12 @@ func waitJob(ctx context.Context, env *Env, q jobWatcher, id string, jsonOut boo
 	}
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
+	var redraw <-chan time.Time
+	if env.Terminal && !jsonOut {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		redraw = t.C
+	}
 	// done reports whether st is final, with waitJob's result.
 	done := func(st queue.Status) (bool, error) {
 		bar.update(st)
@@ -172,17 +178,16 @@ func waitJob(ctx context.Context, env *Env, q jobWatcher, id string, jsonOut boo
 			if jsonOut {
 				return true, writeJSON(env.Stdout, st)
 			}
-			fmt.Fprintf(env.Stdout, "job %s succeeded: %d of %d records sent in %d chunks, %d attempt(s)%s\n",
-				id, st.RecordsSent, st.RecordsTotal, st.ChunksSent, st.Attempts, dupNote(st))
+			fmt.Fprintln(env.Stdout, succeededLine(st))
 			return true, nil
-		case queue.StateFailed:
+		case queue.StateFailed, queue.StateCanceled:
 			bar.done()
 			if jsonOut {
 				if err := writeJSON(env.Stdout, st); err != nil {
 					return true, err
 				}
 			}
-			return true, fmt.Errorf("job %s failed after %d attempt(s): %s", id, st.Attempts, jobErrorText(st.Error))
+			return true, jobFailed(st)
 		}
 		return false, nil
 	}
@@ -206,7 +211,11 @@ func waitJob(ctx context.Context, env *Env, q jobWatcher, id string, jsonOut boo
 		select {
 		case <-ctx.Done():
 			bar.done()
-			return fmt.Errorf("stopped waiting for job %s (it goes on; 'publisher status %s' shows it): %w", id, id, context.Cause(ctx))
+			return &actionError{
+				what: fmt.Sprintf("stopped waiting for job %s (it goes on)", id),
+				todo: fmt.Sprintf("'publisher status %s --follow' follows it again", id),
+				err:  context.Cause(ctx),
+			}
 		case st, ok := <-updates:
 			if !ok {
 				updates = nil // broken watch: the polls carry on
@@ -217,77 +226,8 @@ func waitJob(ctx context.Context, env *Env, q jobWatcher, id string, jsonOut boo
 			}
 		case <-poll.C:
 			read = true
+		case <-redraw:
+			bar.redraw()
 		}
 	}
-}
-
-func dupNote(st queue.Status) string {
-	if st.Duplicate {
-		return " (the batch server had it already)"
-	}
-	return ""
-}
-
-func jobErrorText(e *queue.JobError) string {
-	if e == nil {
-		return "no error recorded"
-	}
-	return e.Class + ": " + e.Message
-}
-
-// progressBar draws "records sent of total" from status records: in place
-// on a terminal, else one line per change.
-type progressBar struct {
-	w        io.Writer
-	terminal bool
-	quiet    bool
-	last     string
-	drawn    bool
-}
-
-const barWidth = 30
-
-func (p *progressBar) update(st queue.Status) {
-	if p.quiet {
-		return
-	}
-	line := progressLine(st)
-	if line == p.last {
-		return
-	}
-	p.last = line
-	if p.terminal {
-		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
-		p.drawn = true
-		return
-	}
-	fmt.Fprintln(p.w, line)
-}
-
-func (p *progressBar) done() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-		p.drawn = false
-	}
-}
-
-func progressLine(st queue.Status) string {
-	filled, pct := 0, 0.0
-	if st.RecordsTotal > 0 {
-		pct = float64(st.RecordsSent) / float64(st.RecordsTotal)
-		filled = int(pct * barWidth)
-	}
-	if st.State == queue.StateSucceeded {
-		filled, pct = barWidth, 1
-	}
-	total := "?"
-	if st.RecordsTotal > 0 || st.State == queue.StateSucceeded {
-		total = fmt.Sprint(st.RecordsTotal)
-	}
-	line := fmt.Sprintf("%-9s [%s%s] %d/%s records %3.0f%%",
-		st.State, strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), st.RecordsSent, total, pct*100)
-	if st.Attempts > 0 {
-		line += fmt.Sprintf("  attempt %d", st.Attempts)
-	}
-	return line
 }

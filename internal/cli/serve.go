@@ -10,7 +10,9 @@ import (
 	"github.com/embedstream/embedstream/internal/dashboard"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuemetrics"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
@@ -52,10 +54,29 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The job index answers listings and counts; it follows the status
+	// bucket until serve stops.
+	ix := jobindex.New(q, jobindex.Config{}, log)
+	ixCtx, stopIndex := context.WithCancel(ctx)
+	ixDone := make(chan error, 1)
+	go func() { ixDone <- ix.Run(ixCtx) }()
+	defer func() {
+		stopIndex() // also when serve fails before ctx ends
+		<-ixDone
+	}()
 	apiCfg := cfg.API
 	apiCfg.Ready = q.Ready
+	apiCfg.Index = ix
 	srv := httpapi.New(apiCfg, q, domains, log)
-	dash, err := dashboard.New(cfg.Dashboard, q, domains, log.With().Str("part", "dashboard").Logger())
+	if err := srv.Registry().Register(queuemetrics.New(q, ix)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := srv.Registry().Register(buildinfo.Collector("publisher")); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	dashCfg := cfg.Dashboard
+	dashCfg.Index = ix
+	dash, err := dashboard.New(dashCfg, q, domains, log.With().Str("part", "dashboard").Logger())
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}

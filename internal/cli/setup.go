@@ -35,6 +35,12 @@ type Settings struct {
 	DataDir           string   // DATA_DIR: checked for a job's file when visible here
 	AllowedExtensions []string // ALLOWED_EXTENSIONS: extensions a job or upload may name
 	MaxUploadBytes    int64    // MAX_UPLOAD_BYTES: largest file upload sends
+	// PublisherURL (PUBLISHER_URL), when set, is a running publisher whose
+	// API the listing and counting commands (jobs, queue) ask, with
+	// APIToken (API_TOKEN) as bearer token: they then cost a page, not a
+	// read of every status record.
+	PublisherURL string
+	APIToken     string
 }
 
 // LoadSettings registers the publisher's settings on fs, parses them from
@@ -101,12 +107,12 @@ func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg Settings) (*sessi
 	defer cancel()
 	nc, err := queue.Connect(cctx, cfg.Conn, "publisher-cli", log)
 	if err != nil {
-		return nil, err
+		return nil, natsHint(cfg.Conn.URL, err)
 	}
 	q, err := queue.Open(cctx, nc, cfg.Queue)
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, natsHint(cfg.Conn.URL, err)
 	}
 	return &session{cfg: cfg, log: log, nc: nc, q: q}, nil
 }

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
@@ -11,7 +13,9 @@ import (
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "status")
-	jsonOut := fs.Bool("json", false, "print the status record as JSON")
+	jsonOut := fs.Bool("json", false, "print the status record (with its pace and retry, as GET /jobs/{id} does) as JSON")
+	follow := fs.Bool("follow", false, "follow the job until it ends, showing its progress; exit 0 on success, 1 on failure or cancel")
+	timeout := fs.Duration("timeout", 0, "with --follow: give up after this long (0: no limit)")
 	cfg, rest, err := loadSettings(env, fs, args)
 	if err != nil {
 		return err
@@ -19,40 +23,83 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if len(rest) != 1 {
 		return usagef("want JOB_ID, got %d argument(s)", len(rest))
 	}
+	id := rest[0]
 	s, err := open(ctx, env, fs, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	st, err := s.q.GetStatus(ctx, rest[0])
+	if *follow {
+		wctx := ctx
+		if *timeout > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, *timeout)
+			defer cancel()
+		}
+		if _, err := s.q.GetStatus(ctx, id); err != nil {
+			return notFoundHint(id, err)
+		}
+		return waitJob(wctx, env, s.q, id, *jsonOut)
+	}
+	st, err := s.q.GetStatus(ctx, id)
 	if err != nil {
-		return fmt.Errorf("job %s: %w", rest[0], err)
+		return notFoundHint(id, err)
 	}
 	if *jsonOut {
-		return writeJSON(env.Stdout, st)
+		return writeJSON(env.Stdout, httpapi.NewJobView(st, time.Now()))
 	}
-	return printStatus(env.Stdout, st)
+	return printStatus(env.Stdout, st, time.Now())
 }
 
-func printStatus(w io.Writer, st queue.Status) error {
+// notFoundHint says what to do about a job that has no status record.
+func notFoundHint(id string, err error) error {
+	if errors.Is(err, queue.ErrNotFound) {
+		return &actionError{what: fmt.Sprintf("no job %s", id),
+			todo: "check the id ('publisher jobs --id PREFIX' lists matching jobs); records expire JOB_STATUS_TTL after their last change", err: err}
+	}
+	return fmt.Errorf("job %s: %w", id, err)
+}
+
+func printStatus(w io.Writer, st queue.Status, now time.Time) error {
+	pace := st.Pace(now)
 	t := newTable(w, "job", st.JobID)
 	t.row("state", st.State)
+	if st.Phase != "" {
+		t.row("phase", fmt.Sprintf("%s for %s", st.Phase, seconds(now.Sub(st.PhaseSince).Seconds())))
+	}
 	t.row("domain", st.Domain)
 	t.row("file", st.FileName+" ("+st.Source+")")
-	t.row("progress", progressLine(st))
-	t.row("records", fmt.Sprintf("%d of %d sent in %d chunks", st.RecordsSent, st.RecordsTotal, st.ChunksSent))
+	t.row("progress", progressLine(st, now))
+	t.row("records", fmt.Sprintf("%d of %d sent in %d chunks, %d acknowledged by the batch server", st.RecordsSent, st.RecordsTotal, st.ChunksSent, committed(st)))
+	if pace.ElapsedSeconds > 0 {
+		line := seconds(pace.ElapsedSeconds)
+		if pace.RecordsPerSecond > 0 {
+			line += ", " + rate(pace.RecordsPerSecond) + " records/s"
+		}
+		if pace.ETASeconds != nil {
+			line += ", ETA " + seconds(*pace.ETASeconds)
+		}
+		t.row("elapsed", line)
+	}
 	t.row("attempts", st.Attempts)
 	if st.Worker != "" {
 		t.row("worker", st.Worker)
 	}
 	t.row("enqueued", when(st.EnqueuedAt))
 	t.row("started", when(st.StartedAt))
+	t.row("updated", when(st.UpdatedAt))
 	t.row("finished", when(st.FinishedAt))
+	if !st.CancelRequestedAt.IsZero() {
+		t.row("cancel", "requested at "+when(st.CancelRequestedAt))
+	}
 	if st.Duplicate {
 		t.row("duplicate", "yes: the batch server had committed it already")
 	}
 	if st.Error != nil {
 		t.row("error", jobErrorText(st.Error))
+	}
+	if st.State == queue.StateRetrying {
+		t.row("retry", retryText(st, now))
 	}
 	for _, a := range st.History {
 		line := fmt.Sprintf("%s on %s at %s", a.Outcome, a.Worker, when(a.FinishedAt))
@@ -60,57 +107,6 @@ func printStatus(w io.Writer, st queue.Status) error {
 			line += ": " + jobErrorText(a.Error)
 		}
 		t.row(fmt.Sprintf("attempt %d", a.Attempt), line)
-	}
-	return t.flush()
-}
-
-func runJobs(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "jobs")
-	state := fs.String("state", "", "only jobs in this state: queued, running, retrying, succeeded, failed")
-	domainName := fs.String("domain", "", "only jobs of this domain")
-	limit := fs.Int("limit", 50, "at most this many jobs")
-	jsonOut := fs.Bool("json", false, "print JSON instead of text")
-	cfg, rest, err := loadSettings(env, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return usagef("jobs takes no arguments, got %q", rest)
-	}
-	switch *state {
-	case "", queue.StateQueued, queue.StateRunning, queue.StateRetrying, queue.StateSucceeded, queue.StateFailed:
-	default:
-		return usagef("--state %q: want queued, running, retrying, succeeded or failed", *state)
-	}
-	if *limit < 1 {
-		return usagef("--limit must be at least 1")
-	}
-	s, err := open(ctx, env, fs, cfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	jobs, err := s.q.ListStatus(ctx, queue.Filter{State: *state, Domain: *domainName, Limit: *limit})
-	if err != nil {
-		return fmt.Errorf("list jobs: %w", err)
-	}
-	if *jsonOut {
-		if jobs == nil {
-			jobs = []queue.Status{}
-		}
-		return writeJSON(env.Stdout, httpapi.JobList{Jobs: jobs}) // GET /jobs's shape
-	}
-	if len(jobs) == 0 {
-		fmt.Fprintln(env.Stdout, "no jobs")
-		return nil
-	}
-	t := newTable(env.Stdout, "JOB", "STATE", "DOMAIN", "FILE", "RECORDS", "ATTEMPTS", "ENQUEUED", "ERROR")
-	for _, st := range jobs {
-		errText := ""
-		if st.Error != nil {
-			errText = st.Error.Class
-		}
-		t.row(st.JobID, st.State, st.Domain, st.FileName, fmt.Sprintf("%d/%d", st.RecordsSent, st.RecordsTotal), st.Attempts, when(st.EnqueuedAt), errText)
 	}
 	return t.flush()
 }

@@ -48,7 +48,7 @@ func TestWaitJobFollowsTheWatch(t *testing.T) {
 	if err := <-waited; err != nil {
 		t.Fatalf("waitJob: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "job followed succeeded: 10 of 10 records sent in 2 chunks") {
+	if !strings.Contains(out.String(), "job followed succeeded: 10 of 10 records acknowledged by the batch server (sent in 2 chunks)") {
 		t.Fatalf("output:\n%s", out.String())
 	}
 }

@@ -64,12 +64,24 @@ func TestEnqueueWait(t *testing.T) {
 		r := run(t, env, "enqueue", "recruit", "recruit.pkl", "--wait")
 		r.wantCode(t, cli.ExitOK)
 		t.Logf("stdout:\n%s", r.stdout)
-		final := "succeeded: " + strconv.Itoa(records) + " of " + strconv.Itoa(records) + " records sent"
+		final := "succeeded: " + strconv.Itoa(records) + " of " + strconv.Itoa(records) + " records acknowledged by the batch server"
 		if !strings.Contains(r.stdout, final) {
 			t.Errorf("stdout lacks %q:\n%s", final, r.stdout)
 		}
-		if !strings.Contains(r.stdout, "[##############################] "+strconv.Itoa(records)+"/"+strconv.Itoa(records)+" records 100%") {
+		if !strings.Contains(r.stdout, "[##############################] "+strconv.Itoa(records)+"/"+strconv.Itoa(records)+" records acknowledged") {
 			t.Errorf("no completed progress bar:\n%s", r.stdout)
+		}
+		// The bar is full only once the batch server answered.
+		for line := range strings.Lines(r.stdout) {
+			if strings.Contains(line, "running") && strings.Contains(line, "[##############################]") {
+				t.Errorf("a full bar before the batch server acknowledged: %q", line)
+			}
+		}
+		if !strings.Contains(r.stdout, "running streaming") && !strings.Contains(r.stdout, "running committing") {
+			t.Errorf("no phase shown:\n%s", r.stdout)
+		}
+		if strings.Contains(r.stderr, "nats disconnected") || r.stderr != "" {
+			t.Errorf("stderr of a successful run: %q", r.stderr)
 		}
 	})
 	t.Run("succeeds, json", func(t *testing.T) {
@@ -88,6 +100,10 @@ func TestEnqueueWait(t *testing.T) {
 		r.wantCode(t, cli.ExitFailure)
 		if !strings.Contains(r.stderr, "failed after 1 attempt(s): file_not_found") || !strings.Contains(r.stderr, "missing.pkl") {
 			t.Errorf("stderr does not give the reason:\n%s", r.stderr)
+		}
+		// One line: what failed, then what to do.
+		if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "then run 'publisher dlq replay ") {
+			t.Errorf("stderr is not one actionable line:\n%s", r.stderr)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
@@ -25,23 +26,32 @@ import (
 // Queue is what the dashboard needs from the job queue; *queue.Queue
 // implements it. Its errors wrap the queue package's sentinels
 // (queue.ErrNotFound, queue.ErrQueueFull, queue.ErrUnavailable,
-// queue.ErrStatusWrite), which the dashboard turns into messages.
+// queue.ErrStatusWrite, queue.ErrFinished), which the dashboard turns
+// into messages.
 type Queue interface {
 	Enqueue(ctx context.Context, job queue.Job) (queue.EnqueueResult, error)
 	GetStatus(ctx context.Context, id string) (queue.Status, error)
-	ListStatus(ctx context.Context, f queue.Filter) ([]queue.Status, error)
 	ListDeadLetters(ctx context.Context, domain string, limit int) ([]queue.DeadLetter, error)
 	GetDeadLetter(ctx context.Context, id string) (queue.DeadLetter, error)
 	ReplayDeadLetter(ctx context.Context, id string) (queue.EnqueueResult, error)
 	DeleteDeadLetter(ctx context.Context, id string) error
-	// ConsumerStats gives the queue depth, the jobs in flight and the
-	// waiting pull requests of the workers' consumer ingest-workers.
-	ConsumerStats(ctx context.Context) (queue.ConsumerStats, error)
-	// DeadLetterCount gives the number of dead letters.
-	DeadLetterCount(ctx context.Context) (uint64, error)
+	// CancelJob cancels a queued or running job.
+	CancelJob(ctx context.Context, id string) (queue.CancelResult, error)
+	// ReplayDeadLetters and PurgeDeadLetters act on every dead letter a
+	// filter selects.
+	ReplayDeadLetters(ctx context.Context, f queue.DeadLetterFilter) (queue.BulkResult, error)
+	PurgeDeadLetters(ctx context.Context, f queue.DeadLetterFilter) (queue.BulkResult, error)
+	// Info gives JetStream's figures: the job stream, the workers'
+	// consumer ingest-workers, the dead letters.
+	Info(ctx context.Context) (queue.QueueInfo, error)
+	// ListWorkers reads the workers' heartbeats.
+	ListWorkers(ctx context.Context) ([]queue.WorkerInfo, error)
 	// Bucket binds the dashboard's own bucket ([SessionBucket]) beside
 	// the queue's, creating it with the queue's replicas when missing.
 	Bucket(ctx context.Context, name, description string, ttl time.Duration) (jetstream.KeyValue, error)
+	// The status bucket's watch and state, which a one-shot job index
+	// reads when [Config].Index is nil.
+	jobindex.Source
 }
 
 // Domains lists the domains jobs may name; *domain.Registry implements it.
@@ -65,12 +75,11 @@ type Config struct {
 	AllowedExt []string
 	// RequestTimeout bounds each call into the queue (default 10s).
 	RequestTimeout time.Duration
-	// Window is the "recent" window of the overview's per-state counts
-	// (default 1h).
-	Window time.Duration
-	// ThroughputWindow is how far back the overview's records/s looks
-	// (default 5m); its chart shows twice that, per minute.
-	ThroughputWindow time.Duration
+	// Index answers the job listings, counts and series (the publisher's
+	// job index, as for the API). Nil: each page that needs them reads
+	// the whole status bucket once, a cost that grows with retention:
+	// for tests only.
+	Index httpapi.JobIndex
 	// SessionTTL is how long a login lasts (default 12h).
 	SessionTTL time.Duration
 	// RefreshInterval is how often open pages refresh their live parts
@@ -89,12 +98,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
-	}
-	if c.Window <= 0 {
-		c.Window = time.Hour
-	}
-	if c.ThroughputWindow <= 0 {
-		c.ThroughputWindow = 5 * time.Minute
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 12 * time.Hour
@@ -170,6 +173,8 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) (*Dashboard, 
 const (
 	pathOverview = "/"
 	pathJobs     = "/ui/jobs"
+	pathQueue    = "/ui/queue"
+	pathWorkers  = "/ui/workers"
 	pathDLQ      = "/ui/dlq"
 	pathEnqueue  = "/ui/enqueue"
 	pathLogin    = "/ui/login"
@@ -184,7 +189,12 @@ func (d *Dashboard) routes() {
 	})
 	d.mux.HandleFunc("GET "+pathJobs, d.page(d.handleJobs))
 	d.mux.HandleFunc("GET "+pathJobs+"/{id}", d.page(d.handleJob))
+	d.mux.HandleFunc("POST "+pathJobs+"/{id}/cancel", d.form(d.handleCancel))
+	d.mux.HandleFunc("GET "+pathQueue, d.page(d.handleQueue))
+	d.mux.HandleFunc("GET "+pathWorkers, d.page(d.handleWorkers))
 	d.mux.HandleFunc("GET "+pathDLQ, d.page(d.handleDLQ))
+	d.mux.HandleFunc("POST "+pathDLQ+"/replay-all", d.form(d.handleBulk(bulkReplay)))
+	d.mux.HandleFunc("POST "+pathDLQ+"/purge-all", d.form(d.handleBulk(bulkPurge)))
 	d.mux.HandleFunc("POST "+pathDLQ+"/{id}/replay", d.form(d.handleReplay))
 	d.mux.HandleFunc("POST "+pathDLQ+"/{id}/delete", d.form(d.handleDelete))
 	d.mux.HandleFunc("GET "+pathEnqueue, d.page(d.handleEnqueueForm))
@@ -281,6 +291,23 @@ func (e *errPage) Error() string {
 }
 
 func (e *errPage) Unwrap() error { return e.err }
+
+// index returns the job index, caught up with what JetStream stored
+// before the request; without a configured one, a one-shot index read now.
+func (d *Dashboard) index(ctx context.Context) (httpapi.JobIndex, error) {
+	if d.cfg.Index == nil {
+		ix, err := jobindex.Load(ctx, d.q)
+		if err != nil {
+			return nil, queueErr("Reading the job records", err)
+		}
+		return ix, nil
+	}
+	if err := d.cfg.Index.Sync(ctx); err != nil {
+		return nil, &errPage{status: http.StatusServiceUnavailable, title: "Job index loading",
+			detail: "The publisher is still reading the job records; retry in a few seconds.", err: err}
+	}
+	return d.cfg.Index, nil
+}
 
 // queueErr turns a failed queue call into the page that explains it.
 func queueErr(what string, err error) error {

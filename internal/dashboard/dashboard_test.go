@@ -25,7 +25,7 @@ func TestPagesHeadersAndRoutes(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOpts{})
 	c := s.client(t)
-	for _, path := range []string{"/", "/ui/jobs", "/ui/jobs?state=failed&domain=recruit", "/ui/dlq", "/ui/enqueue"} {
+	for _, path := range []string{"/", "/?range=7d", "/ui/jobs", "/ui/jobs?state=failed&domain=recruit", "/ui/jobs?q=x&since=1h", "/ui/queue", "/ui/workers", "/ui/dlq", "/ui/enqueue"} {
 		p := c.get(path)
 		if p.status != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, p.status, p.body)
@@ -70,8 +70,10 @@ func TestPagesHeadersAndRoutes(t *testing.T) {
 	if p := c.get("/ui/"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
 		t.Errorf("GET /ui/: %d %q", p.status, p.header.Get("Location"))
 	}
-	if p := c.get("/ui/jobs?state=bogus"); p.status != http.StatusBadRequest {
-		t.Errorf("bad state filter: %d", p.status)
+	for _, bad := range []string{"/ui/jobs?state=bogus", "/ui/jobs?since=yesterday", "/ui/jobs?cursor=nope!"} {
+		if p := c.get(bad); p.status != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 400", bad, p.status)
+		}
 	}
 	// The API is still there, in JSON.
 	for _, path := range []string{"/jobs", "/dlq", "/healthz", "/nope"} {
@@ -556,5 +558,65 @@ func TestFinishedJobPageIsFinal(t *testing.T) {
 	}
 	if p := c.get("/ui/jobs/" + res.JobID); !strings.Contains(p.body, `id="live-job"`) || strings.Contains(p.body, `id="live-job" data-live`) {
 		t.Errorf("finished job's page is still live")
+	}
+}
+
+// Without JavaScript, cancel and the bulk actions show a confirmation page
+// first, and act only once it is confirmed.
+func TestCancelAndBulkNeedConfirmation(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := s.q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: "one.pkl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.q.PublishDeadLetter(ctx, queue.DeadLetter{JobID: "dl-1", Domain: "candidate", Subject: queue.SubjectPrefix + "candidate",
+		Job: json.RawMessage(`{"file_name":"x.pkl"}`), Reason: queue.ReasonPermanent, Error: queue.JobError{Class: "validation"}, Attempts: 1, StreamSeq: 99}); err != nil {
+		t.Fatal(err)
+	}
+	c := s.client(t)
+	csrf := c.csrf("/ui/jobs/" + res.JobID)
+	p := c.post("/ui/jobs/"+res.JobID+"/cancel", url.Values{"csrf": {csrf}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Cancel job?") {
+		t.Fatalf("unconfirmed cancel: %d", p.status)
+	}
+	if st, _ := s.q.GetStatus(ctx, res.JobID); st.State != queue.StateQueued {
+		t.Fatalf("an unconfirmed cancel canceled: %s", st.State)
+	}
+	p = c.post("/ui/jobs/"+res.JobID+"/cancel", url.Values{"csrf": {csrf}, "confirmed": {"yes"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/jobs/"+res.JobID+"?notice=canceled" {
+		t.Fatalf("cancel: %d Location %q", p.status, p.header.Get("Location"))
+	}
+	if p := c.get("/ui/jobs/" + res.JobID + "?notice=canceled"); !strings.Contains(p.body, `data-state="canceled"`) || !strings.Contains(p.body, "Job canceled") {
+		t.Errorf("the job page after the cancel")
+	}
+	if p := c.post("/ui/jobs/"+res.JobID+"/cancel", url.Values{"csrf": {csrf}, "confirmed": {"yes"}}); p.status != http.StatusSeeOther {
+		t.Errorf("a second cancel: %d", p.status)
+	}
+
+	form := url.Values{"csrf": {csrf}, "domain": {"candidate"}, "class": {"validation"}}
+	p = c.post("/ui/dlq/purge-all", form)
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Purge dead letters?") || !strings.Contains(p.body, "every dead letter of domain candidate with error class validation") ||
+		!strings.Contains(p.body, `name="class" value="validation"`) {
+		t.Fatalf("unconfirmed bulk purge: %d %s", p.status, p.body)
+	}
+	if n, _ := s.q.DeadLetterCount(ctx); n != 1 {
+		t.Fatalf("an unconfirmed purge purged")
+	}
+	form.Set("confirmed", "yes")
+	p = c.post("/ui/dlq/purge-all", form)
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/dlq?notice=bulkpurge&n=1" {
+		t.Fatalf("bulk purge: %d Location %q", p.status, p.header.Get("Location"))
+	}
+	if p := c.get("/ui/dlq?notice=bulkpurge&n=1"); !strings.Contains(p.body, "1 dead letter(s) purged.") {
+		t.Errorf("no notice after the bulk purge")
+	}
+	if p := c.get("/ui/dlq?notice=bulkpurge&n=<b>"); strings.Contains(p.body, "purged") || strings.Contains(p.body, "<b>") {
+		t.Errorf("a notice took a non-number")
+	}
+	if p := c.post("/ui/dlq/replay-all", url.Values{"csrf": {csrf}, "since": {"soon"}}); p.status != http.StatusBadRequest {
+		t.Errorf("a bad filter: %d", p.status)
 	}
 }

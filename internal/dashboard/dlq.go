@@ -26,6 +26,7 @@ type dlqData struct {
 	Domain      string
 	DeadLetters []deadLetterRow
 	Truncated   bool
+	Classes     []string // the error classes the workers use, for the bulk form
 }
 
 func (d *Dashboard) handleDLQ(w http.ResponseWriter, r *http.Request) error {
@@ -41,7 +42,7 @@ func (d *Dashboard) handleDLQ(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return queueErr("Listing dead letters", err)
 	}
-	data := dlqData{Domain: domain}
+	data := dlqData{Domain: domain, Classes: errorClasses}
 	if len(dls) > maxDeadLetters {
 		dls, data.Truncated = dls[:maxDeadLetters], true
 	}
@@ -67,13 +68,16 @@ func jobFileName(dl queue.DeadLetter) string {
 	return j.FileName
 }
 
-// confirmData is the confirmation page of a dead-letter action, shown when
-// the button was pressed without the script's confirmation (no JavaScript).
+// confirmData is the confirmation page of an action (replay, delete,
+// cancel, or a bulk replay or purge), shown when the button was pressed
+// without the script's confirmation (no JavaScript).
 type confirmData struct {
-	Action   string // "replay" or "delete"
-	JobID    string
+	Action   string // "replay", "delete", "cancel", "replay all", "purge all"
+	JobID    string // the job acted on, for a one-job action
 	FileName string
-	Target   string // the form's action URL
+	Filter   string     // what a bulk action selects, in words
+	Fields   url.Values // a bulk action's filter, posted again
+	Target   string     // the form's action URL
 }
 
 // confirmed reports whether a dead-letter action was confirmed; if not, it
@@ -137,3 +141,8 @@ func (d *Dashboard) handleDelete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func jobPath(id string) string { return pathJobs + "/" + url.PathEscape(id) }
+
+// errorClasses are the error classes a dead letter may carry (those of
+// ingest.Classify that end in a dead letter), offered by the bulk form.
+var errorClasses = []string{"bad_job", "unknown_domain", "unsafe_path", "file_not_found", "bad_pickle", "validation",
+	"server_rejected", "server_unavailable", "io", "nats", "max_deliveries", "internal"}

@@ -5,35 +5,50 @@
 //
 // # Pages
 //
-//	GET  /                          overview: queue depth and in-flight jobs of ingest-workers,
-//	                                jobs per state, records/s, busy workers and waiting pull
-//	                                requests (workers with a free slot), dead letters, recent jobs
-//	GET  /ui/jobs?state=&domain=    jobs, newest first, with live progress bars
-//	GET  /ui/jobs/{id}              a job's full status record and attempt history
-//	GET  /ui/dlq?domain=            dead letters with Replay and Delete
+//	GET  /?range=1h|6h|24h|7d       overview: queue depth, in flight, workers and busy slots,
+//	                                records committed per second, failures and dead letters,
+//	                                jobs per state, charts with axes over the chosen range,
+//	                                recent jobs
+//	GET  /ui/jobs?q=&state=&domain=&since=&until=&cursor=
+//	                                jobs, newest first, searched and paged (Next / First page)
+//	GET  /ui/jobs/{id}              a job's status: phase, pace (elapsed, records/s, ETA),
+//	                                records sent and acknowledged, retry, history, Cancel
+//	POST /ui/jobs/{id}/cancel       cancel a queued or running job (confirmed)
+//	GET  /ui/queue                  JetStream's counts and the jobs by domain and state
+//	GET  /ui/workers                the workers' heartbeats: who runs what, since when
+//	GET  /ui/dlq?domain=            dead letters with Replay and Delete, and a bulk form
 //	POST /ui/dlq/{id}/replay        replay a dead letter (confirmed), then show the job
 //	POST /ui/dlq/{id}/delete        delete a dead letter (confirmed)
+//	POST /ui/dlq/replay-all         replay every dead letter of a domain, error class and
+//	POST /ui/dlq/purge-all          time (confirmed), or purge them
 //	GET  /ui/enqueue, POST          the enqueue form; success redirects to the job's page
 //	GET  /ui/login, POST            login form (only when a token is configured)
 //	POST /ui/logout
 //	GET  /ui/static/...             app.js, app.css, favicon.svg
 //
 // [Dashboard.Wrap] mounts these next to the JSON API of package httpapi,
-// whose routes (/jobs, /dlq, /healthz, ...) stay as they are.
+// whose routes (/jobs, /queue, /dlq, /healthz, ...) stay as they are.
 //
 // # Live updates
 //
-// Regions marked data-live (the overview, the jobs table, a job's status)
-// are re-fetched by app.js every [Config.RefreshInterval] (1 s by default)
-// from the page's own URL and swapped in place, so one template renders both
-// the first view and every update. Polling, not server-sent events, keeps
-// the server stateless and lets a graceful shutdown finish at once.
+// Regions marked data-live (the overview, the jobs table and its pager, a
+// job's status, the queue and workers pages) are re-fetched by app.js
+// every [Config.RefreshInterval] (1 s by default) from the page's own URL
+// (a jobs page keeps its cursor) and swapped in place, so one template
+// renders both the first view and every update. Polling, not server-sent
+// events, keeps the server stateless and lets a graceful shutdown finish
+// at once.
 //
-// Each refresh is bounded: the overview reads at most the newest 1,000
-// status records, takes the dead-letter count from INGEST_DLQ's stream info
-// (no scan) and the consumer's figures from one lookup, and is computed at
-// most once per half refresh interval for all open tabs; a finished job's
-// page is rendered without data-live and stops refreshing.
+// # Costs
+//
+// No page reads the status records one by one. Counts, charts, listings
+// and searches come from the publisher's job index ([Config].Index: the
+// same jobindex.Index the API answers from), the queue's figures from
+// JetStream's stream and consumer info (httpapi.LoadQueueView, as GET
+// /queue), the workers from one heartbeat record each. The overview is
+// computed at most once per half refresh interval per chart range for all
+// open tabs; a finished job's page is rendered without data-live and stops
+// refreshing.
 //
 // # Security
 //

@@ -3,24 +3,24 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"slices"
+	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wire"
 )
 
 // allStates are the job states, in the order a job goes through them.
-var allStates = []string{queue.StateQueued, queue.StateRunning, queue.StateRetrying, queue.StateSucceeded, queue.StateFailed}
+var allStates = queue.States()
 
-// Limits of the jobs list.
-const (
-	defaultJobsLimit = 100
-	maxJobsLimit     = 1000
-)
+// defaultJobsLimit is the jobs list's page size unless the query says.
+const defaultJobsLimit = 100
 
 // jobRow is one job as the pages show it.
 type jobRow struct {
@@ -38,6 +38,8 @@ type jobRow struct {
 	ProgressValue uint64
 	ProgressMax   uint64
 	Percent       int
+	Phase         string
+	Acked         uint64
 	Duration      string
 	Enqueued      time.Time
 	EnqueuedAgo   string
@@ -50,13 +52,20 @@ func (d *Dashboard) row(st queue.Status) jobRow {
 	now := d.now()
 	r := jobRow{
 		ID: st.JobID, ShortID: shortID(st.JobID), Domain: st.Domain, FileName: st.FileName, Source: st.Source, State: st.State,
-		Attempts: st.Attempts, Sent: st.RecordsSent, Total: st.RecordsTotal,
+		Attempts: st.Attempts, Sent: st.RecordsSent, Total: st.RecordsTotal, Phase: st.Phase, Acked: st.RecordsAcked,
 		Enqueued: st.EnqueuedAt, Updated: st.UpdatedAt, Worker: st.Worker, Error: st.Error,
 	}
 	switch {
+	case st.State == queue.StateSucceeded && st.RecordsTotal > 0:
+		r.ProgressValue, r.ProgressMax, r.Percent = st.RecordsTotal, st.RecordsTotal, 100
 	case st.RecordsTotal > 0:
+		// Records sent; the bar is full, and says 100 %, only once the
+		// batch server acknowledged them (the job succeeded).
 		r.ProgressValue, r.ProgressMax = min(st.RecordsSent, st.RecordsTotal), st.RecordsTotal
 		r.Percent = int(r.ProgressValue * 100 / r.ProgressMax)
+		if r.ProgressValue == r.ProgressMax {
+			r.ProgressValue, r.Percent = r.ProgressMax-1, 99
+		}
 	case st.State == queue.StateSucceeded:
 		r.ProgressValue, r.ProgressMax, r.Percent = 1, 1, 100
 	default:
@@ -66,7 +75,7 @@ func (d *Dashboard) row(st queue.Status) jobRow {
 		end := st.FinishedAt
 		if end.IsZero() || end.Before(st.StartedAt) {
 			end = now
-			if st.State == queue.StateSucceeded || st.State == queue.StateFailed {
+			if queue.Finished(st.State) {
 				end = st.UpdatedAt
 			}
 		}
@@ -97,50 +106,110 @@ func formatDuration(d time.Duration) string {
 type jobsData struct {
 	State  string
 	Domain string
+	Text   string // q: job id or file name
+	Since  string
+	Until  string
 	Limit  int
 	Jobs   []jobRow
-	Query  string // the filter as a query string, for the live refresh
+	// Matching is how many jobs the filter selects, when the index can
+	// tell without reading them (state and domain filters only); -1
+	// otherwise.
+	Matching int
+	Next     string // the next page's URL, or ""
+	First    string // the first page's URL when this is a later one, or ""
+	Partial  bool   // a text search stopped after reading its budget
 }
 
 func (d *Dashboard) handleJobs(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := queue.Filter{State: q.Get("state"), Domain: q.Get("domain"), Limit: defaultJobsLimit}
-	if f.State != "" && !slices.Contains(allStates, f.State) {
-		return &errPage{status: http.StatusBadRequest, title: "Bad filter", detail: fmt.Sprintf("state is %q; want one of queued, running, retrying, succeeded, failed", f.State)}
+	v := r.URL.Query()
+	q, err := httpapi.ParseJobQuery(v, d.now())
+	if err != nil {
+		return &errPage{status: http.StatusBadRequest, title: "Bad filter", detail: err.Error(), err: err}
 	}
-	if f.Domain != "" {
-		if err := queue.ValidateDomain(f.Domain); err != nil {
-			return &errPage{status: http.StatusBadRequest, title: "Bad filter", detail: err.Error(), err: err}
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxJobsLimit {
-			return &errPage{status: http.StatusBadRequest, title: "Bad filter", detail: fmt.Sprintf("limit is %q; want an integer from 1 to %d", v, maxJobsLimit)}
-		}
-		f.Limit = n
+	if v.Get("limit") == "" {
+		q.Limit = defaultJobsLimit
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.RequestTimeout)
 	defer cancel()
-	list, err := d.q.ListStatus(ctx, f)
+	ix, err := d.index(ctx)
+	if err != nil {
+		return err
+	}
+	page, err := ix.List(ctx, q)
+	if errors.Is(err, jobindex.ErrBadCursor) {
+		return &errPage{status: http.StatusBadRequest, title: "Bad page", detail: "This page link is not one the dashboard made; start from the first page.", err: err}
+	}
 	if err != nil {
 		return queueErr("Listing jobs", err)
 	}
-	data := jobsData{State: f.State, Domain: f.Domain, Limit: f.Limit, Jobs: make([]jobRow, 0, len(list))}
-	for _, st := range list {
+	data := jobsData{
+		State: q.State, Domain: q.Domain, Text: q.Text, Since: v.Get("since"), Until: v.Get("until"), Limit: q.Limit,
+		Jobs: make([]jobRow, 0, len(page.Jobs)), Matching: -1, Partial: page.Partial,
+	}
+	for _, st := range page.Jobs {
 		data.Jobs = append(data.Jobs, d.row(st))
+	}
+	if q.Text == "" && q.ID == "" && q.File == "" && q.Since.IsZero() && q.Until.IsZero() {
+		if c, err := ix.Counts(ctx); err == nil {
+			data.Matching = matching(c, q.State, q.Domain)
+		}
+	}
+	link := func(cursor string) string {
+		u := url.Values{}
+		for _, k := range []string{"state", "domain", "q", "id", "file", "since", "until", "limit"} {
+			if val := v.Get(k); val != "" {
+				u.Set(k, val)
+			}
+		}
+		if cursor != "" {
+			u.Set("cursor", cursor)
+		}
+		if len(u) == 0 {
+			return pathJobs
+		}
+		return pathJobs + "?" + u.Encode()
+	}
+	if page.Next != "" {
+		data.Next = link(page.Next)
+	}
+	if q.Cursor != "" {
+		data.First = link("")
 	}
 	d.render(w, r, http.StatusOK, "jobs", data)
 	return nil
 }
 
+// matching is how many jobs a state and domain filter selects.
+func matching(c jobindex.Counts, state, domain string) int {
+	switch {
+	case state != "" && domain != "":
+		return c.Domains[domain][state]
+	case state != "":
+		return c.States[state]
+	case domain != "":
+		n := 0
+		for _, k := range c.Domains[domain] {
+			n += k
+		}
+		return n
+	}
+	return c.Total
+}
+
 type jobData struct {
 	Job        jobRow
 	Status     queue.Status
+	Pace       queue.Pace
+	Retry      *queue.Retrying
+	PhaseFor   string // how long the current phase has lasted
+	Elapsed    string
+	Rate       string // records/s
+	ETA        string
 	History    []attemptRow
 	Raw        string            // the status record as indented JSON
 	DeadLetter *queue.DeadLetter // the job's dead letter, if it has one
 	Finished   bool
+	Cancelable bool // queued, running or retrying, and not asked to cancel yet
 }
 
 type attemptRow struct {
@@ -163,8 +232,23 @@ func (d *Dashboard) handleJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("encode status of job %s: %w", id, err)
 	}
-	data := jobData{Job: d.row(st), Status: st, Raw: string(raw),
-		Finished: st.State == queue.StateSucceeded || st.State == queue.StateFailed}
+	now := d.now()
+	pace := st.Pace(now)
+	data := jobData{Job: d.row(st), Status: st, Pace: pace, Retry: st.Retrying(now), Raw: string(raw),
+		Finished:   queue.Finished(st.State),
+		Cancelable: !queue.Finished(st.State) && st.CancelRequestedAt.IsZero()}
+	if st.Phase != "" && !st.PhaseSince.IsZero() {
+		data.PhaseFor = formatDuration(now.Sub(st.PhaseSince))
+	}
+	if pace.ElapsedSeconds > 0 {
+		data.Elapsed = formatDuration(time.Duration(pace.ElapsedSeconds * float64(time.Second)))
+	}
+	if pace.RecordsPerSecond > 0 {
+		data.Rate = formatRate(pace.RecordsPerSecond)
+	}
+	if pace.ETASeconds != nil {
+		data.ETA = formatDuration(time.Duration(*pace.ETASeconds * float64(time.Second)))
+	}
 	for _, a := range st.History {
 		data.History = append(data.History, attemptRow{Attempt: a, Duration: formatDuration(a.FinishedAt.Sub(a.StartedAt))})
 	}

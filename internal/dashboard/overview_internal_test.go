@@ -2,59 +2,15 @@ package dashboard
 
 import (
 	"crypto/tls"
-	"math"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
 var t0 = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
-
-func TestRecordsPerMinute(t *testing.T) {
-	t.Parallel()
-	now := t0.Add(10 * time.Minute)
-	got := recordsPerMinute([]queue.Status{
-		// 120 records over the two minutes 10:07-10:09: 60 in each.
-		{RecordsSent: 120, StartedAt: t0.Add(7 * time.Minute), FinishedAt: t0.Add(9 * time.Minute)},
-		// Running: 30 records from 10:09:30 to its last write at 10:09:45.
-		{RecordsSent: 30, StartedAt: t0.Add(9*time.Minute + 30*time.Second), UpdatedAt: t0.Add(9*time.Minute + 45*time.Second)},
-		// Zero-length span: all in its minute.
-		{RecordsSent: 7, StartedAt: t0.Add(5 * time.Minute), FinishedAt: t0.Add(5 * time.Minute)},
-		// Before the window, a duplicate, and one that never started: ignored.
-		{RecordsSent: 1000, StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(-50 * time.Minute)},
-		{RecordsSent: 1000, StartedAt: t0.Add(time.Minute), FinishedAt: t0.Add(2 * time.Minute), Duplicate: true},
-		{RecordsSent: 0, State: queue.StateQueued},
-	}, now, 4)
-	want := []float64{0, 60, 60, 30} // 10:06, 10:07, 10:08, 10:09
-	for i := range want {
-		if math.Abs(got[i]-want[i]) > 1e-9 {
-			t.Fatalf("buckets %v, want %v", got, want)
-		}
-	}
-	all := recordsPerMinute([]queue.Status{{RecordsSent: 7, StartedAt: t0.Add(5 * time.Minute), FinishedAt: t0.Add(5 * time.Minute)}}, now, 10)
-	if all[5] != 7 {
-		t.Errorf("zero-length job: buckets %v, want 7 in the 10:05 bucket", all)
-	}
-}
-
-func TestCountStates(t *testing.T) {
-	t.Parallel()
-	since := t0
-	got := countStates([]queue.Status{
-		{State: queue.StateQueued, UpdatedAt: t0.Add(-24 * time.Hour)}, // unfinished: counted however old
-		{State: queue.StateRunning, UpdatedAt: t0.Add(time.Minute)},
-		{State: queue.StateSucceeded, UpdatedAt: t0.Add(time.Minute)},
-		{State: queue.StateSucceeded, UpdatedAt: t0.Add(-time.Minute)}, // finished before the window
-		{State: queue.StateFailed, UpdatedAt: t0.Add(time.Second)},
-	}, since)
-	want := []stateCount{{queue.StateQueued, 1}, {queue.StateRunning, 1}, {queue.StateRetrying, 0}, {queue.StateSucceeded, 1}, {queue.StateFailed, 1}}
-	if !slices.Equal(got, want) {
-		t.Errorf("countStates = %v, want %v", got, want)
-	}
-}
 
 func TestRow(t *testing.T) {
 	t.Parallel()
@@ -70,7 +26,10 @@ func TestRow(t *testing.T) {
 		{"running", queue.Status{State: queue.StateRunning, RecordsTotal: 200, RecordsSent: 50, StartedAt: t0.Add(30 * time.Second)}, 50, 200, 25, "30.0s", ""},
 		{"succeeded", queue.Status{State: queue.StateSucceeded, RecordsTotal: 10, RecordsSent: 10, StartedAt: t0, FinishedAt: t0.Add(1500 * time.Millisecond)}, 10, 10, 100, "1.5s", ""},
 		{"empty file", queue.Status{State: queue.StateSucceeded, StartedAt: t0, FinishedAt: t0.Add(5 * time.Millisecond)}, 1, 1, 100, "5ms", ""},
-		{"sent beyond total", queue.Status{State: queue.StateRunning, RecordsTotal: 10, RecordsSent: 12}, 10, 10, 100, "", ""},
+		// Everything sent is not everything acknowledged: the bar is full
+		// only once the job succeeded.
+		{"sent beyond total", queue.Status{State: queue.StateRunning, RecordsTotal: 10, RecordsSent: 12}, 9, 10, 99, "", ""},
+		{"all sent, committing", queue.Status{State: queue.StateRunning, Phase: queue.PhaseCommitting, RecordsTotal: 50, RecordsSent: 50}, 49, 50, 99, "", ""},
 	} {
 		r := d.row(tc.st)
 		if r.ProgressValue != tc.value || r.ProgressMax != tc.max || r.Percent != tc.pct || r.Duration != tc.duration || r.EnqueuedAgo != tc.ago {
@@ -166,20 +125,37 @@ func TestSessionExpires(t *testing.T) {
 	}
 }
 
-// Whatever the throughput window, the chart's bars have a positive width
-// and stay inside the viewBox.
+// Whatever the range, the chart's bars have a positive width, stay inside
+// the plot, and the y axis' top tick is at least the highest bar.
 func TestChartGeometry(t *testing.T) {
 	t.Parallel()
-	for _, win := range []time.Duration{time.Minute, 5 * time.Minute, 75 * time.Minute, 151 * time.Minute, 10 * time.Hour} {
-		d := &Dashboard{cfg: Config{ThroughputWindow: win}}
-		c := d.throughput(nil, t0).Chart
-		if len(c.Bars) != 2*int(win.Minutes()) {
-			t.Errorf("window %v: %d bars", win, len(c.Bars))
+	for _, rng := range chartRanges {
+		n := int(rng.Span / rng.Step)
+		s := jobindex.Series{From: t0, To: t0.Add(rng.Span), Step: rng.Step}
+		for i := range n {
+			s.Points = append(s.Points, jobindex.Point{Start: t0.Add(time.Duration(i) * rng.Step), Records: uint64(i * 37 % 1000), Succeeded: uint64(i % 3), Failed: uint64(i % 2)})
 		}
-		for i, b := range c.Bars {
-			if b.W < 1 || b.X < 0 || b.X+b.W > c.Width {
-				t.Fatalf("window %v: bar %d at x=%d width %d in a chart %d wide", win, i, b.X, b.W, c.Width)
+		for _, c := range []chart{newChart("records", "records", s, recordStack), newChart("jobs", "jobs", s, jobStack)} {
+			if len(c.XTicks) == 0 || len(c.YTicks) != 5 || c.Empty {
+				t.Errorf("%s %s: %d x ticks, %d y ticks, empty %v", rng.Name, c.Title, len(c.XTicks), len(c.YTicks), c.Empty)
 			}
+			for i, b := range c.Bars {
+				if b.W < 1 || b.H < 1 || b.X < c.PlotX || b.X+b.W > c.PlotX+c.PlotW || b.Y < c.PlotY || b.Y+b.H > c.Bottom+1 {
+					t.Fatalf("%s %s: bar %d %+v outside the plot %d,%d %dx%d", rng.Name, c.Title, i, b, c.PlotX, c.PlotY, c.PlotW, c.PlotH)
+				}
+			}
+		}
+	}
+	if c := newChart("none", "jobs", jobindex.Series{From: t0, To: t0.Add(time.Hour), Step: time.Minute}, jobStack); !c.Empty || len(c.Bars) != 0 {
+		t.Errorf("an empty series: %+v", c)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[float64]float64{0: 4, 3: 4, 7: 10, 11: 20, 180: 200, 401: 500, 999: 1000, 1001: 2000} {
+		if got := niceCeil(in); got != want {
+			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"overview", "jobs", "job", "dlq", "enqueue", "login", "confirm", "error"}
+var pageNames = []string{"overview", "jobs", "job", "queue", "workers", "dlq", "enqueue", "login", "confirm", "error"}
 
 var funcs = template.FuncMap{
 	"join":  strings.Join,
 	"num":   groupDigits,
 	"short": shortID,
+	"pct":   func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) },
+	"add":   func(a, b int) int { return a + b },
+	"numi":  func(n int) string { return groupDigits(uint64(max(n, 0))) },
 }
 
 // groupDigits renders n with thousands separators: 42259 -> "42,259".
@@ -74,10 +78,28 @@ type view struct {
 // notices are the messages a redirect may ask a page to show (?notice=...);
 // only these fixed texts are ever shown.
 var notices = map[string]string{
-	"enqueued":  "Job enqueued.",
-	"duplicate": "A job with this id was already enqueued; nothing new was added.",
-	"replayed":  "Dead letter replayed: the job is queued again under the same id.",
-	"deleted":   "Dead letter deleted.",
+	"enqueued":   "Job enqueued.",
+	"duplicate":  "A job with this id was already enqueued; nothing new was added.",
+	"replayed":   "Dead letter replayed: the job is queued again under the same id.",
+	"deleted":    "Dead letter deleted.",
+	"canceled":   "Job canceled: it left the queue, and nothing of it was committed.",
+	"canceling":  "Cancel requested: the worker running the job is stopping it; nothing of it will be committed.",
+	"bulkreplay": "%d dead letter(s) replayed: their jobs are queued again under their ids.",
+	"bulkpurge":  "%d dead letter(s) purged.",
+}
+
+// notice returns the fixed text a redirect asked for; a %d in it takes
+// the query's n (an integer, nothing else).
+func notice(q url.Values) string {
+	text := notices[q.Get("notice")]
+	if strings.Contains(text, "%d") {
+		n, err := strconv.Atoi(q.Get("n"))
+		if err != nil || n < 0 {
+			return ""
+		}
+		return fmt.Sprintf(text, n)
+	}
+	return text
 }
 
 // render executes page name with data and writes it with status. The page is
@@ -89,7 +111,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 		Auth:     d.cfg.Token != "" && authenticated(r),
 		Insecure: insecureBanner(d.cfg.Token != "", r),
 		Refresh:  int(d.cfg.RefreshInterval.Milliseconds()),
-		Notice:   notices[r.URL.Query().Get("notice")],
+		Notice:   notice(r.URL.Query()),
 		Data:     data,
 		Domains:  d.domains.Names(),
 		Statuses: allStates,

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -20,8 +21,10 @@ import (
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/ingesttest"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuemetrics"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
@@ -48,6 +51,7 @@ type stack struct {
 	// only when opts.publisherSeesData is set.
 	dataDir string
 	batch   *batchserver.Server
+	index   *jobindex.Index
 }
 
 type stackOpts struct {
@@ -72,8 +76,22 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if o.publisherSeesData {
 		pubData = s.dataDir
 	}
-	api := httpapi.New(httpapi.Config{Token: o.token, DataDir: pubData, Ready: s.q.Ready}, s.q, domains, log)
-	dash, err := dashboard.New(dashboard.Config{Token: o.token, DataDir: pubData, RefreshInterval: 200 * time.Millisecond}, s.q, domains, log)
+	// As serve does: one job index for the API and the dashboard.
+	s.index = jobindex.New(s.q, jobindex.Config{}, log)
+	ictx, stopIndex := context.WithCancel(context.Background())
+	indexDone := make(chan error, 1)
+	go func() { indexDone <- s.index.Run(ictx) }()
+	t.Cleanup(func() {
+		stopIndex()
+		if err := <-indexDone; err != nil {
+			t.Errorf("job index: %v", err)
+		}
+	})
+	api := httpapi.New(httpapi.Config{Token: o.token, DataDir: pubData, Ready: s.q.Ready, Index: s.index}, s.q, domains, log)
+	if err := api.Registry().Register(queuemetrics.New(s.q, s.index)); err != nil {
+		t.Fatal(err)
+	}
+	dash, err := dashboard.New(dashboard.Config{Token: o.token, DataDir: pubData, RefreshInterval: 200 * time.Millisecond, Index: s.index}, s.q, domains, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +111,10 @@ func startWorker(t *testing.T, s *stack, o stackOpts) *batchserver.Server {
 	bs := batchservertest.Start(t, batchserver.Config{ChunkDelay: o.chunkDelay, Hooks: o.hooks}, log)
 	pcfg := ingesttest.ProcessorConfig(s.dataDir)
 	pcfg.ChunkRecords = o.chunkRecords
+	wcfg := ingesttest.WorkerConfig("worker-1")
+	wcfg.Heartbeat = 200 * time.Millisecond // the workers page follows it closely
 	ingesttest.StartWorker(t, s.nats, ingesttest.Config{
-		BatchAddr: bs.Addr, Worker: ingesttest.WorkerConfig("worker-1"), Processor: pcfg, Log: log,
+		BatchAddr: bs.Addr, Worker: wcfg, Processor: pcfg, Log: log,
 	})
 	return bs.Server
 }

@@ -9,13 +9,31 @@
 // short:
 //
 //	POST   /data/ingest/{domain}?file_name=...   enqueue a job (202, Location: /jobs/{id})
-//	GET    /jobs/{id}                            a job's status record
-//	GET    /jobs?state=&domain=&limit=           recent jobs, newest first
+//	GET    /jobs/{id}                            a job's status record, with its pace and retry
+//	POST   /jobs/{id}/cancel                     cancel a queued or running job
+//	GET    /jobs?state=&domain=&id=&file=&q=&since=&until=&limit=&cursor=
+//	                                             jobs, newest first, one page at a time
+//	GET    /queue                                JetStream's counts, jobs by state, recent figures
+//	GET    /workers                              the workers' heartbeats: who runs what, since when
+//	GET    /stats/series?since=&until=&step=     jobs finished, retried and records committed per step
 //	PUT    /files/{name}                         stream a file into the ingest_files object store
 //	GET    /dlq?domain=&limit=                   dead letters
 //	POST   /dlq/{id}/replay                      re-enqueue a dead letter under the same job id
 //	DELETE /dlq/{id}                             drop a dead letter
+//	POST   /dlq/replay?domain=&class=&reason=&since=&until=&all=
+//	POST   /dlq/purge?...                        replay or purge every dead letter a filter selects
 //	GET    /healthz, /readyz, /metrics           liveness, readiness, Prometheus
+//
+// # Costs
+//
+// Listings, counts and series come from the job index ([Config].Index, a
+// jobindex.Index the publisher keeps current with a watch of the status
+// bucket): a page costs O(log n + page) for filters on state, domain and
+// time, and reads at most jobindex.MaxScan entries for text filters; each
+// request first waits for the index to hold every write stored before it
+// (one JetStream API call). GET /queue adds JetStream's stream and
+// consumer info (three API calls); GET /workers reads one record per
+// worker. None grows with the number of jobs retained.
 //
 // # Errors
 //

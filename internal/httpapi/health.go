@@ -27,6 +27,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 			return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "not ready: " + err.Error(), err: err}
 		}
 	}
+	// Listings and counts need the job index: not ready until it loaded.
+	if ix, ok := s.cfg.Index.(interface{ Ready() bool }); ok && !ix.Ready() {
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "not ready: the job index is loading"}
+	}
 	writeJSON(w, http.StatusOK, HealthResponse{Status: "ready"})
 	return nil
 }

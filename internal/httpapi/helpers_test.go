@@ -15,8 +15,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuemetrics"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
 
@@ -33,6 +35,20 @@ type bundle struct {
 	http    *httptest.Server
 	dataDir string
 	token   string
+	index   *jobindex.Index // nil with noIndex
+}
+
+// runIndex runs ix until the test ends.
+func runIndex(t *testing.T, ix *jobindex.Index) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ix.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("job index: %v", err)
+		}
+	})
 }
 
 type setupOpts struct {
@@ -40,6 +56,7 @@ type setupOpts struct {
 	maxUpload int64
 	noDataDir bool
 	maxMsgs   int64 // job stream message limit (0: none)
+	noIndex   bool  // no job index: GET /jobs reads the bucket per request
 }
 
 func setup(t *testing.T, o setupOpts) *bundle {
@@ -53,12 +70,29 @@ func setup(t *testing.T, o setupOpts) *bundle {
 		b.dataDir = t.TempDir()
 		writeFile(t, filepath.Join(b.dataDir, "processed_recruitment_data.pkl"), "pickle bytes")
 	}
+	// As serve does: a job index following the status bucket, and the
+	// queue's figures on /metrics.
+	var index httpapi.JobIndex
+	if !o.noIndex {
+		ix := jobindex.New(q, jobindex.Config{}, testLogger(t))
+		runIndex(t, ix)
+		index = ix
+		b.index = ix
+	}
 	b.api = httpapi.New(httpapi.Config{
 		Token:          o.token,
 		DataDir:        b.dataDir,
 		MaxUploadBytes: o.maxUpload,
 		Ready:          q.Ready,
+		Index:          index,
 	}, q, domainNames{"candidate", "recruit"}, testLogger(t))
+	var counts queuemetrics.Index
+	if b.index != nil {
+		counts = b.index
+	}
+	if err := b.api.Registry().Register(queuemetrics.New(q, counts)); err != nil {
+		t.Fatal(err)
+	}
 	b.http = httptest.NewServer(b.api)
 	t.Cleanup(b.http.Close)
 	return b

@@ -35,9 +35,23 @@ func newMetrics() *metrics {
 			Help: "Jobs enqueued (acknowledged by JetStream, duplicates not counted), by domain.",
 		}, []string{"domain"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.enqueued,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Describe implements prometheus.Collector: the publisher's own metrics,
+// without the Go and process collectors its registry adds.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.enqueued} {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector; see [metrics.Describe].
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.enqueued} {
+		c.Collect(ch)
+	}
 }
 
 func (m *metrics) observeRequest(route string, status int, d time.Duration) {

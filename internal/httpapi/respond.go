@@ -28,6 +28,7 @@ const (
 	CodeTooLarge            = "too_large"             // body over its size limit
 	CodeQueueFull           = "queue_full"            // the job stream is at its limit
 	CodeIdempotencyConflict = "idempotency_conflict"  // Idempotency-Key already names a different job
+	CodeJobFinished         = "job_finished"          // cancel of a job that already succeeded or failed
 	CodeTimeout             = "request_timeout"       // the request body did not arrive in time
 	CodeUnavailable         = "unavailable"           // NATS unreachable or not ready
 	CodeInternal            = "internal"              // anything else

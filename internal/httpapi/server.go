@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -22,11 +23,35 @@ import (
 type Queue interface {
 	Enqueue(ctx context.Context, job queue.Job) (queue.EnqueueResult, error)
 	GetStatus(ctx context.Context, id string) (queue.Status, error)
-	ListStatus(ctx context.Context, f queue.Filter) ([]queue.Status, error)
 	ListDeadLetters(ctx context.Context, domain string, limit int) ([]queue.DeadLetter, error)
 	ReplayDeadLetter(ctx context.Context, jobID string) (queue.EnqueueResult, error)
 	DeleteDeadLetter(ctx context.Context, jobID string) error
 	PutFile(ctx context.Context, name string, r io.Reader) (queue.FileInfo, error)
+	// CancelJob cancels a job (removed from the queue, or stopped by its
+	// worker).
+	CancelJob(ctx context.Context, jobID string) (queue.CancelResult, error)
+	// ReplayDeadLetters and PurgeDeadLetters act on every dead letter a
+	// filter selects.
+	ReplayDeadLetters(ctx context.Context, f queue.DeadLetterFilter) (queue.BulkResult, error)
+	PurgeDeadLetters(ctx context.Context, f queue.DeadLetterFilter) (queue.BulkResult, error)
+	// Info reads the queue's figures from JetStream (streams, consumer).
+	Info(ctx context.Context) (queue.QueueInfo, error)
+	// ListWorkers reads the workers' heartbeats.
+	ListWorkers(ctx context.Context) ([]queue.WorkerInfo, error)
+	// The job status bucket's watch and state, which a [JobIndex] reads
+	// (and, without one, a one-shot index per request).
+	jobindex.Source
+}
+
+// JobIndex answers listings, counts and series of jobs from an index of
+// the status records kept current by a watch; *jobindex.Index implements
+// it. Every call first waits until the index holds what JetStream stored
+// before it (Sync).
+type JobIndex interface {
+	Sync(ctx context.Context) error
+	List(ctx context.Context, q jobindex.Query) (jobindex.Page, error)
+	Counts(ctx context.Context) (jobindex.Counts, error)
+	Series(ctx context.Context, from, to time.Time, step time.Duration) (jobindex.Series, error)
 }
 
 // Domains lists the domains jobs may name; *domain.Registry implements it.
@@ -76,6 +101,14 @@ type Config struct {
 	// Ready reports readiness for /readyz: nil when NATS is connected and
 	// the job stream exists. A nil Ready always reports ready.
 	Ready func(ctx context.Context) error
+	// Index answers GET /jobs, the counts of GET /queue and GET
+	// /stats/series; the publisher runs one (jobindex.Index.Run), and
+	// /readyz says not ready until it loaded (when it has a Ready method).
+	// Nil:
+	// each such request reads the whole status bucket once
+	// (jobindex.Load), a cost that grows with retention: for tests and
+	// tools only.
+	Index JobIndex
 }
 
 func (c *Config) setDefaults() {
@@ -126,17 +159,23 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) *Server {
 
 // Routes are the mux patterns, also used as the "route" metric label.
 const (
-	routeIngest   = "POST /data/ingest/{domain}"
-	routeJob      = "GET /jobs/{id}"
-	routeJobs     = "GET /jobs"
-	routeFile     = "PUT /files/{name}"
-	routeDLQ      = "GET /dlq"
-	routeReplay   = "POST /dlq/{id}/replay"
-	routeDLQDel   = "DELETE /dlq/{id}"
-	routeHealthz  = "GET /healthz"
-	routeReadyz   = "GET /readyz"
-	routeMetrics  = "GET /metrics"
-	routeNotFound = "unmatched"
+	routeIngest    = "POST /data/ingest/{domain}"
+	routeJob       = "GET /jobs/{id}"
+	routeJobs      = "GET /jobs"
+	routeFile      = "PUT /files/{name}"
+	routeCancel    = "POST /jobs/{id}/cancel"
+	routeQueue     = "GET /queue"
+	routeWorkers   = "GET /workers"
+	routeSeries    = "GET /stats/series"
+	routeDLQ       = "GET /dlq"
+	routeReplay    = "POST /dlq/{id}/replay"
+	routeDLQDel    = "DELETE /dlq/{id}"
+	routeReplayAll = "POST /dlq/replay"
+	routePurgeAll  = "POST /dlq/purge"
+	routeHealthz   = "GET /healthz"
+	routeReadyz    = "GET /readyz"
+	routeMetrics   = "GET /metrics"
+	routeNotFound  = "unmatched"
 )
 
 func (s *Server) routes() {
@@ -144,6 +183,12 @@ func (s *Server) routes() {
 	s.mux.Handle(routeJob, s.api(s.handleJob))
 	s.mux.Handle(routeJobs, s.api(s.handleJobs))
 	s.mux.Handle(routeFile, s.api(s.handlePutFile))
+	s.mux.Handle(routeCancel, s.api(s.handleCancel))
+	s.mux.Handle(routeQueue, s.api(s.handleQueue))
+	s.mux.Handle(routeWorkers, s.api(s.handleWorkers))
+	s.mux.Handle(routeSeries, s.api(s.handleSeries))
+	s.mux.Handle(routeReplayAll, s.api(s.handleDLQBulk(bulkReplay)))
+	s.mux.Handle(routePurgeAll, s.api(s.handleDLQBulk(bulkPurge)))
 	s.mux.Handle(routeDLQ, s.api(s.handleDLQList))
 	s.mux.Handle(routeReplay, s.api(s.handleDLQReplay))
 	s.mux.Handle(routeDLQDel, s.api(s.handleDLQDelete))
@@ -160,6 +205,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Registry returns the Prometheus registry behind /metrics, so a process can
 // add its own collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// Metrics returns the API's own metrics (requests, their duration, jobs
+// enqueued) as one collector, without the Go and process ones: what the
+// deployment checks read the metric names from.
+func (s *Server) Metrics() prometheus.Collector { return s.metrics }
 
 // shutdownGrace bounds how long Serve waits for in-flight requests.
 const shutdownGrace = 15 * time.Second

@@ -75,6 +75,12 @@
 //     would act on the live delivery. A success is always acked: the data
 //     is committed, and the batch server answers the other delivery
 //     duplicate=true.
+//   - canceled by an operator (queue.Queue.CancelJob): the worker hears it
+//     announced (queue.CancelSubject) or reads it in the status record as
+//     it writes progress (or at its start), cancels the attempt's stream
+//     (nothing is committed; BeforeCommit refuses too), terminates the
+//     message and writes state canceled (queue.Delivery.Cancel): no dead
+//     letter. A stream that committed first wins: the job succeeded.
 //   - deliveries exhausted with no worker left to report it (every worker
 //     holding it crashed): the MAX_DELIVERIES advisory is handled by moving
 //     the job to the dead letters (queue.Queue.DeadLetterBySeq), with the
@@ -103,6 +109,26 @@
 // once the grace period ends. Final acks and status writes use a fresh
 // bounded context, never the job's cancelled one.
 //
+// # Progress
+//
+// The status record says what a running attempt does (queue.Status.Phase):
+// loading (from its start), streaming (the file is loaded: Observer.Loaded),
+// committing (every chunk sent and validated: Observer.BeforeCommit; the
+// worker waits for the batch server's answer). records_sent counts records
+// handed to the stream; records_acked is 0 until the batch server answered,
+// then what it committed. The record is written at most every
+// StatusInterval while the counters move, at once when the phase changes,
+// and at least every ProgressHeartbeat (5 s) while nothing moves, so a long
+// load or commit still shows a fresh updated_at.
+//
+// # Heartbeats
+//
+// Every Heartbeat (queue.WorkerHeartbeat, 10 s) the worker writes its
+// record in queue.WorkersBucket: name, host, pid, version, slots, when it
+// started, whether it is draining, the jobs it runs (with phase and
+// progress) and its finished attempts by outcome. The bucket's TTL drops
+// the record of a worker that stopped writing; a clean stop removes it.
+//
 // # Observability
 //
 // Every log line on a job's path carries job_id, domain and attempt (the
@@ -113,8 +139,10 @@
 // progress (records_sent, chunks_sent) counts the whole dataset, staged
 // chunks included, while records_streamed_total and bytes_streamed_total
 // count what was sent, and resent_bytes_total the bytes of retried
-// attempts. [NewHandler] (or
-// [Worker.Handler]) serves /healthz, /readyz and /metrics (see [Metrics]);
+// attempts. [NewHandler] (or [Worker.Handler]) serves /healthz, /readyz
+// and /metrics (see [Metrics]: attempts by outcome, durations in buckets up
+// to 12 h, the time jobs waited in the queue before their first delivery,
+// records and bytes, deliveries, dead letters, lease extensions, resumes);
 // /readyz is 503 until the worker is bound to its job consumer, again when
 // that consumer is gone or NATS disconnected, and while the MAX_DELIVERIES
 // watcher waits to restart after a failure (it is restarted with backoff

@@ -29,6 +29,7 @@ const (
 	ClassNATS              = "nats"
 	ClassLeaseLost         = "lease_lost"
 	ClassShutdown          = "shutdown"
+	ClassCanceled          = "canceled" // an operator canceled the job (queue.Queue.CancelJob)
 	ClassMaxDeliveries     = "max_deliveries"
 	ClassInternal          = "internal" // a recovered panic: a bug, not worth retrying
 )
@@ -43,6 +44,9 @@ var (
 	// errLeaseLost is the cause given to a job's context when its lease
 	// could not be confirmed: the job may already run on another worker.
 	errLeaseLost = errors.New("job lease lost")
+	// errCanceled is the cause given to a job's context when an operator
+	// canceled it.
+	errCanceled = errors.New("job canceled by an operator")
 	// errPanic wraps a recovered panic.
 	errPanic = errors.New("panic")
 )
@@ -70,9 +74,9 @@ func Permanent(err error) error {
 // file, a bad, refused or oversized pickle, a domain validation failure, a
 // stream the batch server refused, a recovered panic, and anything wrapped
 // with [Permanent]. Everything else is transient: the batch server
-// unavailable, NATS errors, I/O errors. A shutdown or a lost lease is
-// neither a success nor a failure of the job; callers check for those
-// classes first.
+// unavailable, NATS errors, I/O errors. A shutdown, a lost lease or a
+// cancel is neither a success nor a failure of the job; callers check for
+// those classes first.
 func Classify(err error) queue.JobError {
 	class, permanent := classify(err)
 	return queue.JobError{Class: class, Message: err.Error(), Permanent: permanent}
@@ -80,7 +84,7 @@ func Classify(err error) queue.JobError {
 
 func classify(err error) (class string, permanent bool) {
 	class, permanent = classOf(err)
-	if class != ClassShutdown && class != ClassLeaseLost && errors.Is(err, ErrPermanent) {
+	if class != ClassShutdown && class != ClassLeaseLost && class != ClassCanceled && errors.Is(err, ErrPermanent) {
 		permanent = true
 	}
 	return class, permanent
@@ -92,6 +96,8 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassShutdown, false
 	case errors.Is(err, errLeaseLost):
 		return ClassLeaseLost, false
+	case errors.Is(err, errCanceled):
+		return ClassCanceled, false
 	case errors.Is(err, queue.ErrBadJob):
 		return ClassBadJob, true
 	case errors.Is(err, domain.ErrUnknownDomain):

@@ -57,6 +57,9 @@ type envOpts struct {
 	// StagingSyncInterval: batch server: sync staged chunks this often
 	// (0: its default).
 	StagingSyncInterval time.Duration
+	// OnChunk, if set, is called by the batch server after each chunk it
+	// received (it may block to hold the stream).
+	OnChunk func(ingestID string, seq uint64)
 }
 
 // env is one test's world: an in-process NATS with JetStream and the queue
@@ -97,10 +100,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 		ChunkDelay:          o.ChunkDelay,
 		StagingSyncInterval: o.StagingSyncInterval,
 		Hooks: batchserver.Hooks{
-			ChunkReceived: func(id string, _ uint64) {
+			ChunkReceived: func(id string, seq uint64) {
 				select {
 				case e.chunks <- id:
 				default:
+				}
+				if o.OnChunk != nil {
+					o.OnChunk(id, seq)
 				}
 			},
 			ChunkStaged: func(id string, chunks, records uint64) {

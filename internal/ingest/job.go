@@ -33,6 +33,9 @@ type jobRun struct {
 	// stream resumed from (0: a full stream).
 	total                           atomic.Int64
 	records, chunks, bytes, resumed atomic.Uint64
+	acked                           atomic.Uint64 // records the batch server acknowledged (its answer)
+
+	live liveState // phase, and the signals of the progress writer and cancel
 }
 
 // handle runs one delivery to its end: it never panics and always settles
@@ -54,8 +57,13 @@ func (w *Worker) handle(workCtx context.Context, d *queue.Delivery) {
 	ctx := telemetry.WithLogger(workCtx, j.log)
 
 	w.metrics.delivered(d.NumDelivered())
+	if d.NumDelivered() == 1 {
+		w.metrics.queueWait.WithLabelValues(j.metricDomain()).Observe(d.Received().Sub(d.Timestamp()).Seconds())
+	}
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
+	w.running.add(j)
+	defer w.running.remove(j)
 
 	var runErr error
 	if parseErr != nil {
@@ -84,7 +92,11 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	bg.Go(func() { j.keepLease(jctx, cancel, j.d.ExtendLease) })
 
 	j.log.Info().Str("file_name", j.job.FileName).Str("source", j.job.Source).Msg("job started")
+	j.live.begin(cancel, j.started)
 	j.d.Start(jctx)
+	if j.d.CancelRequested() {
+		j.requestCancel("status record")
+	}
 	bg.Go(func() { j.writeProgress(jctx) })
 
 	rep, err := j.w.proc.Run(jctx, j.job, j.attempt, j)
@@ -96,6 +108,7 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	if err == nil {
 		j.total.Store(int64(rep.Records))
 		j.records.Store(rep.Result.ResumedRecords + rep.Result.RecordsReceived)
+		j.acked.Store(rep.Result.ResumedRecords + rep.Result.RecordsReceived)
 		if rep.Result.Duplicate {
 			j.log.Info().Msg("batch server had committed this job already (duplicate)")
 		}
@@ -103,9 +116,10 @@ func (j *jobRun) run(ctx context.Context) (err error) {
 	return err
 }
 
-// Loaded implements [Observer].
+// Loaded implements [Observer]: the file is loaded, streaming begins.
 func (j *jobRun) Loaded(records int, fileBytes int64) {
 	j.total.Store(int64(records))
+	j.live.enter(queue.PhaseStreaming)
 	j.log.Debug().Int("records", records).Int64("file_bytes", fileBytes).Msg("file loaded")
 }
 
@@ -198,40 +212,18 @@ func (j *jobRun) leaseHeld() error {
 	return nil
 }
 
-// BeforeCommit implements [Observer]: the stream commits only while the
-// lease is still held.
-func (j *jobRun) BeforeCommit() error { return j.leaseHeld() }
-
-// writeProgress writes the progress counters to the status record at most
-// every StatusInterval while they change (the delivery writes them only
-// while the record shows this attempt running).
-func (j *jobRun) writeProgress(ctx context.Context) {
-	tick := time.NewTicker(j.w.cfg.StatusInterval)
-	defer tick.Stop()
-	var written [3]uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		now := [3]uint64{uint64(j.total.Load()), j.records.Load(), j.chunks.Load()}
-		if now == written {
-			continue
-		}
-		written = now
-		j.d.Progress(ctx, j.progress())
+// BeforeCommit implements [Observer]: every chunk is sent; the stream
+// commits only while the lease is still held and the job is not canceled,
+// and the attempt then waits for the batch server's answer (committing).
+func (j *jobRun) BeforeCommit() error {
+	if err := j.leaseHeld(); err != nil {
+		return err
 	}
-}
-
-// progress returns the attempt's counters as the status record shows them.
-func (j *jobRun) progress() queue.Progress {
-	return queue.Progress{
-		RecordsTotal: uint64(j.total.Load()),
-		RecordsSent:  j.records.Load(),
-		ChunksSent:   j.chunks.Load(),
-		BytesSent:    j.bytes.Load(),
+	if j.live.canceled() {
+		return fmt.Errorf("%w before the commit", errCanceled)
 	}
+	j.live.enter(queue.PhaseCommitting)
+	return nil
 }
 
 // finish decides the outcome of err and ends the delivery with the
@@ -261,6 +253,14 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		// Another worker may own the job now: leave message and status alone.
 		j.log.Warn().Err(err).Msg("job lease lost: abandoned without ack")
 		j.finished(OutcomeLeaseLost)
+
+	case e.Class == ClassCanceled:
+		// Nothing was committed (the stream was cancelled); no dead letter.
+		j.log.Info().Msg("job canceled by an operator: stopped, nothing committed")
+		j.finished(OutcomeCanceled)
+		if cerr := j.d.Cancel(fctx, j.progress()); cerr != nil {
+			j.log.Warn().Err(cerr).Msg("term of the canceled job failed; it returns after AckWait and is canceled again")
+		}
 
 	case j.d.Superseded(fctx):
 		// A later delivery runs the job (this one's lease ran out unnoticed,
@@ -306,9 +306,11 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 	}
 }
 
-// finished counts the attempt's outcome in the metrics, with the records
-// and bytes it sent (not those a resumed stream skipped).
+// finished counts the attempt's outcome in the metrics (with the records
+// and bytes it sent, not those a resumed stream skipped) and the worker's
+// heartbeat.
 func (j *jobRun) finished(outcome string) {
+	j.w.outcomes.add(outcome)
 	domain := j.metricDomain()
 	records, resumed := j.records.Load(), j.resumed.Load()
 	j.w.metrics.finished(domain, outcome, time.Since(j.started), records-min(resumed, records), j.bytes.Load())

@@ -17,6 +17,7 @@ const (
 	OutcomeRetrying  = "retrying"
 	OutcomeFailed    = "failed"
 	OutcomeShutdown  = "shutdown"   // cut off by the worker's shutdown, Nak'd
+	OutcomeCanceled  = "canceled"   // canceled by an operator, terminated
 	OutcomeLeaseLost = "lease_lost" // lease unconfirmed, left to redelivery
 	// OutcomeSuperseded: the attempt failed after a later delivery of the
 	// same job had started (its lease ran out unnoticed); it is left alone
@@ -33,6 +34,7 @@ type Metrics struct {
 	bytes        *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	phases       *prometheus.HistogramVec
+	queueWait    *prometheus.HistogramVec
 	inFlight     prometheus.Gauge
 	deliveries   *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
@@ -74,8 +76,13 @@ func NewMetrics() *Metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "embedstream", Subsystem: "worker", Name: "job_duration_seconds",
 			Help:    "Duration of job attempts, from delivery to ack, by domain and outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12), // 10ms .. ~10min
+			Buckets: durationBuckets,
 		}, []string{"domain", "outcome"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "embedstream", Subsystem: "worker", Name: "enqueue_to_start_seconds",
+			Help:    "Time a job waited in the queue, from its message's store (enqueue, replay or handoff) to its first delivery, by domain.",
+			Buckets: durationBuckets,
+		}, []string{"domain"}),
 		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "embedstream", Subsystem: "worker", Name: "phase_duration_seconds",
 			Help:    "Duration of the phases of job attempts (read, load, validate, stream), by domain and phase; validate overlaps stream.",
@@ -110,10 +117,39 @@ func NewMetrics() *Metrics {
 			Help: "Encoded chunk bytes sent by retried attempts (attempt 2 and later): what retries cost on the wire, by domain.",
 		}, []string{"domain"}),
 	}
-	m.reg.MustRegister(m.jobs, m.records, m.bytes, m.duration, m.phases, m.inFlight, m.deliveries, m.deadLettered, m.leaseExtensions,
-		m.resumes, m.resumedRecords, m.resentBytes,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// durationBuckets are the buckets of job durations and queue waits, in
+// seconds: from 50 ms to 12 h, so a job that runs up to its stream's
+// deadline (hours for files of GiBs) still lands in a finite bucket.
+var durationBuckets = []float64{
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800,
+	3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600,
+}
+
+// collectors are the worker's own metrics (not the Go and process ones).
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.jobs, m.records, m.bytes, m.duration, m.queueWait, m.phases, m.inFlight,
+		m.deliveries, m.deadLettered, m.leaseExtensions, m.resumes, m.resumedRecords, m.resentBytes}
+}
+
+// Describe implements prometheus.Collector: the worker's own metrics,
+// without the Go and process collectors its registry adds, so several
+// workers in one process (the local stack) can be registered together,
+// each under a label of its own.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector; see [Metrics.Describe].
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
 }
 
 // Registry returns the registry the metrics are registered with.

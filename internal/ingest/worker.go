@@ -29,6 +29,13 @@ type Queue interface {
 	// DeadLetterBySeq moves the job at streamSeq to the dead letters and
 	// removes it from the work queue.
 	DeadLetterBySeq(ctx context.Context, streamSeq uint64, deliveries int, jerr queue.JobError, worker string) error
+	// WatchCancels calls fn with the id of every job whose cancel is
+	// announced, until ctx ends.
+	WatchCancels(ctx context.Context, fn func(jobID string)) error
+	// PutWorker writes the worker's heartbeat record; DeleteWorker removes
+	// it when the worker stops.
+	PutWorker(ctx context.Context, w queue.WorkerInfo) error
+	DeleteWorker(ctx context.Context, name string) error
 }
 
 // Conn is the NATS connection, for readiness; implemented by *nats.Conn.
@@ -49,6 +56,9 @@ const (
 	DefaultFetchWait       = 2 * time.Second        // how long one pull request waits for a job
 	DefaultStatusInterval  = 250 * time.Millisecond // least time between progress writes
 	DefaultFinishTimeout   = 10 * time.Second       // bound of the final ack and status writes
+	// DefaultProgressHeartbeat is the longest a running job's status
+	// record goes unwritten while nothing changes (a long load or commit).
+	DefaultProgressHeartbeat = 5 * time.Second
 )
 
 // WorkerConfig configures a [Worker]. Zero fields take the defaults noted.
@@ -63,6 +73,12 @@ type WorkerConfig struct {
 	FetchWait       time.Duration // how long one pull request waits for a job ([DefaultFetchWait])
 	StatusInterval  time.Duration // least time between progress writes ([DefaultStatusInterval])
 	FinishTimeout   time.Duration // bound of the final ack and status writes ([DefaultFinishTimeout])
+	// ProgressHeartbeat is the longest a running job's record goes
+	// unwritten ([DefaultProgressHeartbeat]).
+	ProgressHeartbeat time.Duration
+	// Heartbeat is how often the worker writes its record in
+	// queue.WorkersBucket (queue.WorkerHeartbeat).
+	Heartbeat time.Duration
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -93,6 +109,12 @@ func (c *WorkerConfig) setDefaults() {
 	if c.FinishTimeout <= 0 {
 		c.FinishTimeout = DefaultFinishTimeout
 	}
+	if c.ProgressHeartbeat <= 0 {
+		c.ProgressHeartbeat = DefaultProgressHeartbeat
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = queue.WorkerHeartbeat
+	}
 }
 
 // Worker consumes jobs from the queue and runs each with a [Processor],
@@ -112,6 +134,8 @@ type Worker struct {
 	// advisoryDown is set while the MAX_DELIVERIES watcher waits to be
 	// restarted after a failure.
 	advisoryDown atomic.Bool
+	running      runningJobs   // the attempts running now
+	outcomes     outcomeCounts // finished attempts by outcome, for the heartbeat
 }
 
 // NewWorker returns a Worker. metrics may be nil. log should already carry
@@ -174,9 +198,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	workCtx, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
 
+	// The heartbeat outlives ctx until the running jobs are done: a
+	// draining worker still reports them.
+	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeat(hbCtx, ctx.Done(), time.Now().UTC()) })
+	defer func() {
+		stopHB()
+		hb.Wait()
+		w.leave()
+	}()
+
 	var wg sync.WaitGroup
 	gate := &fetchGate{zero: make(chan struct{})}
 	wg.Go(func() { w.watchAdvisories(ctx) })
+	// Cancels are heard while jobs run, including while they drain.
+	cancelCtx, stopCancels := context.WithCancel(context.WithoutCancel(ctx))
+	var cw sync.WaitGroup
+	cw.Go(func() { w.watchCancels(cancelCtx) })
+	defer func() {
+		stopCancels()
+		cw.Wait()
+	}()
 	for range w.cfg.Concurrency {
 		wg.Go(func() { w.slot(ctx, workCtx, cons, gate) })
 	}

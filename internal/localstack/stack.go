@@ -17,12 +17,16 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/embedstream/embedstream/internal/batchserver"
+	"github.com/embedstream/embedstream/internal/buildinfo"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/httpapi"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/queuemetrics"
 )
 
 // SampleDataDir is the shipped sample folder, relative to the repository
@@ -82,6 +86,10 @@ type WorkerSpec struct {
 	Queue     *queue.Queue     // the stack's queue, opened on Conn
 	Domains   *domain.Registry // the stack's domains
 	Log       zerolog.Logger   // carries part=worker and worker=<Name>
+	// Metrics is where the worker registers its own metrics (not the Go
+	// and process collectors): the stack's /metrics, under the label
+	// worker=<Name>.
+	Metrics prometheus.Registerer
 }
 
 // Worker is an in-process worker: the stack runs it until the stack stops,
@@ -100,7 +108,7 @@ type Options struct {
 	// Handler, when set, wraps the API handler (e.g. to mount the
 	// dashboard beside it). dataDir is the data directory as the stack
 	// resolved it (absolute).
-	Handler func(api http.Handler, q *queue.Queue, domains *domain.Registry, dataDir string) (http.Handler, error)
+	Handler func(api http.Handler, q *queue.Queue, ix *jobindex.Index, domains *domain.Registry, dataDir string) (http.Handler, error)
 }
 
 // Stack is a running local stack. Create it with [Start]; stop it by
@@ -114,6 +122,7 @@ type Stack struct {
 	batch    *batchserver.Server
 	batchLis net.Listener
 	httpLis  net.Listener
+	index    *jobindex.Index
 	dataDir  string
 	workers  int
 
@@ -193,6 +202,28 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 		batchAddr = s.batchLis.Addr().String()
 	}
 
+	// The publisher's part: the job index (run below) and the API, whose
+	// /metrics also serves the queue's figures and every in-process
+	// worker's metrics (labelled worker=<name>).
+	s.index = jobindex.New(s.q, jobindex.Config{}, log.With().Str("part", "api").Logger())
+	apiCfg := cfg.API
+	apiCfg.DataDir = s.dataDir
+	apiCfg.Ready = s.q.Ready
+	apiCfg.Index = s.index
+	api := httpapi.New(apiCfg, s.q, domains, log.With().Str("part", "api").Logger())
+	if err := api.Registry().Register(queuemetrics.New(s.q, s.index)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := api.Registry().Register(buildinfo.Collector("dev")); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	var h http.Handler = api
+	if opts.Handler != nil {
+		if h, err = opts.Handler(api, s.q, s.index, domains, s.dataDir); err != nil {
+			return nil, err
+		}
+	}
+
 	for i := range cfg.Workers {
 		name := fmt.Sprintf("dev-worker-%d", i+1)
 		w, werr := cfg.NewWorker(ctx, WorkerSpec{
@@ -203,22 +234,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 			Queue:     s.q,
 			Domains:   domains,
 			Log:       log.With().Str("part", "worker").Str("worker", name).Logger(),
+			Metrics:   prometheus.WrapRegistererWith(prometheus.Labels{"worker": name}, api.Registry()),
 		})
 		if werr != nil {
 			return nil, fmt.Errorf("%s: %w", name, werr)
 		}
 		workers = append(workers, w)
-	}
-
-	apiCfg := cfg.API
-	apiCfg.DataDir = s.dataDir
-	apiCfg.Ready = s.q.Ready
-	api := httpapi.New(apiCfg, s.q, domains, log.With().Str("part", "api").Logger())
-	var h http.Handler = api
-	if opts.Handler != nil {
-		if h, err = opts.Handler(api, s.q, domains, s.dataDir); err != nil {
-			return nil, err
-		}
 	}
 
 	// Everything is built: run it. Workers run on runCtx, the batch
@@ -229,6 +250,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 	if s.batch != nil {
 		s.goRun("batch server", func() error { return s.batch.Serve(batchCtx, s.batchLis) })
 	}
+	s.goRun("job index", func() error { return s.index.Run(runCtx) })
 	var workerWG sync.WaitGroup
 	for i, w := range workers {
 		workerWG.Add(1)
@@ -327,6 +349,9 @@ func (s *Stack) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 
 // Queue is the stack's job queue.
 func (s *Stack) Queue() *queue.Queue { return s.q }
+
+// Index is the stack's job index.
+func (s *Stack) Index() *jobindex.Index { return s.index }
 
 // BatchServer is the in-process batch server, or nil when an external one
 // is used.

@@ -188,13 +188,22 @@ func attemptsBefore(h nats.Header) int {
 // Progress is how far an attempt got, as its status record shows it.
 type Progress struct {
 	RecordsTotal uint64 // records in the file (0 until loaded)
-	RecordsSent  uint64 // records the batch server received
+	RecordsSent  uint64 // records handed to the batch server's stream
+	RecordsAcked uint64 // records the batch server acknowledged (its answer, at commit)
 	ChunksSent   uint64
 	BytesSent    uint64
+	// Phase is what the attempt does now (PhaseLoading, PhaseStreaming,
+	// PhaseCommitting) since PhaseSince; StreamingSince is when it began
+	// streaming. The settling transitions clear Phase.
+	Phase          string
+	PhaseSince     time.Time
+	StreamingSince time.Time
 }
 
 func (p Progress) fill(s *Status) {
 	s.RecordsTotal, s.RecordsSent, s.ChunksSent, s.BytesSent = p.RecordsTotal, p.RecordsSent, p.ChunksSent, p.BytesSent
+	s.RecordsAcked = p.RecordsAcked
+	s.Phase, s.PhaseSince, s.StreamingSince = p.Phase, p.PhaseSince, p.StreamingSince
 }
 
 // Handoff says how [Delivery.HandBack] or [Delivery.Release] returned a
@@ -238,6 +247,9 @@ type Delivery struct {
 
 	deadLettered atomic.Bool
 	settled      atomic.Bool
+	// cancelAsked is set once a status write saw the record's
+	// CancelRequestedAt ([Delivery.CancelRequested]).
+	cancelAsked atomic.Bool
 }
 
 // Job returns the job, parsed once when the message was fetched. For a
@@ -294,13 +306,21 @@ func (d *Delivery) ExtendLease(ctx context.Context) error {
 // Start marks the job running on this delivery: state running, this
 // attempt and worker, StartedAt [Delivery.Received], no error, progress
 // zero. A missing record (a job published straight to NATS) is created.
+//
+// The attempt starts in PhaseLoading. When the record asks for the job to
+// be canceled, [Delivery.CancelRequested] says so from then on.
 func (d *Delivery) Start(ctx context.Context) {
 	d.writeStatus(ctx, func(s *Status) error {
+		d.noteCancel(s)
+		if s.State == StateCanceled {
+			return ErrSkipUpdate // canceled while it waited: the worker settles it with Cancel
+		}
 		d.fill(s)
 		s.State = StateRunning
 		s.StartedAt = d.received
+		s.StreamSeq = d.m.seq
 		s.Error, s.FinishedAt = nil, time.Time{}
-		Progress{}.fill(s)
+		Progress{Phase: PhaseLoading, PhaseSince: d.received}.fill(s)
 		return nil
 	})
 }
@@ -310,6 +330,7 @@ func (d *Delivery) Start(ctx context.Context) {
 // otherwise.
 func (d *Delivery) Progress(ctx context.Context, p Progress) {
 	d.writeStatus(ctx, func(s *Status) error {
+		d.noteCancel(s)
 		if s.State != StateRunning || s.Attempts != d.Attempt() || s.Worker != d.c.worker {
 			return ErrSkipUpdate
 		}
@@ -475,11 +496,12 @@ func (d *Delivery) record(ctx context.Context, p Progress, outcome, state string
 		d.fill(s)
 		s.Attempts = max(seen, attempt) // a success may land after a later delivery started
 		p.fill(s)
+		s.Phase, s.PhaseSince = "", time.Time{}
 		s.State, s.Error = state, jerr
-		if state == StateSucceeded || state == StateFailed {
+		if Finished(state) {
 			s.FinishedAt = finished
 		}
-		s.History = append(s.History, Attempt{
+		s.History = appendAttempt(s.History, Attempt{
 			Attempt: attempt, Worker: d.c.worker, StartedAt: d.received, FinishedAt: finished,
 			Outcome: outcome, Error: jerr,
 		})

@@ -78,7 +78,7 @@ func (q *Queue) ListDeadLetters(ctx context.Context, domain string, limit int) (
 		filter = DLQSubject(domain)
 	}
 	var out []DeadLetter
-	err := q.scanDLQ(ctx, []string{filter}, false, func(m jetstream.Msg, seq uint64) {
+	err := q.scanDLQ(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}, func(m jetstream.Msg, seq uint64) {
 		dl, err := decodeDeadLetter(m.Data(), seq)
 		if err != nil {
 			return // not ours: skip a foreign message on the DLQ subjects
@@ -120,7 +120,7 @@ func (q *Queue) deadLetterSeqs(ctx context.Context, id string) ([]uint64, error)
 		filters = []string{DLQSubject(st.Domain), DLQSubject(dlqUnknownDomain)}
 	}
 	var seqs []uint64
-	err := q.scanDLQ(ctx, filters, true, func(m jetstream.Msg, seq uint64) {
+	err := q.scanDLQ(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters, HeadersOnly: true}, func(m jetstream.Msg, seq uint64) {
 		if m.Headers().Get(HeaderJobID) == id {
 			seqs = append(seqs, seq)
 		}
@@ -128,13 +128,11 @@ func (q *Queue) deadLetterSeqs(ctx context.Context, id string) ([]uint64, error)
 	return seqs, err
 }
 
-// scanDLQ calls fn for every message on filters in INGEST_DLQ, oldest
-// first, through an ordered consumer.
-func (q *Queue) scanDLQ(ctx context.Context, filters []string, headersOnly bool, fn func(jetstream.Msg, uint64)) error {
-	cons, err := q.js.OrderedConsumer(ctx, DLQStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filters,
-		HeadersOnly:    headersOnly,
-	})
+// scanDLQ calls fn for every message of INGEST_DLQ that the ordered
+// consumer cc selects (its filter subjects, start, headers only), oldest
+// first.
+func (q *Queue) scanDLQ(ctx context.Context, cc jetstream.OrderedConsumerConfig, fn func(jetstream.Msg, uint64)) error {
+	cons, err := q.js.OrderedConsumer(ctx, DLQStream, cc)
 	if err != nil {
 		return classify("queue: read dead letters", err)
 	}
@@ -220,7 +218,9 @@ func (q *Queue) deleteDLQSeqs(ctx context.Context, id string, seqs []uint64) err
 // its original subject with Nats-Msg-Id "<id>:replay:<dlq seq>" (the plain
 // id could fall in the 10-minute duplicate window and be dropped; the DLQ
 // sequence makes a retried replay of the same dead letter a duplicate) and
-// the [HeaderJobID] header set to id, which [ParseJob] prefers. After the
+// the [HeaderJobID] header set to id, which [ParseJob] prefers, and
+// [HeaderAttemptsBefore] set to the dead letter's attempts, so attempt
+// numbers keep increasing across the replay. After the
 // publish succeeded, a "failed" status goes back to "queued" (attempt
 // history kept; a status a worker already moved on is left alone) and the
 // job's dead letters are removed. The result carries the job's status
@@ -232,6 +232,25 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 	if err != nil {
 		return EnqueueResult{}, err
 	}
+	res, err := q.replay(ctx, dl)
+	if err != nil {
+		return res, err
+	}
+	seqs, err := q.deadLetterSeqs(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	// Only the dead letters up to the replayed one: the fresh attempt may
+	// already have failed and left a new one.
+	seqs = slices.DeleteFunc(seqs, func(s uint64) bool { return s > dl.DLQSeq })
+	return res, q.deleteDLQSeqs(ctx, id, seqs)
+}
+
+// replay publishes dead letter dl's job again and moves a failed status
+// back to queued (see [Queue.ReplayDeadLetter]); it removes no dead
+// letter.
+func (q *Queue) replay(ctx context.Context, dl DeadLetter) (EnqueueResult, error) {
+	id := dl.JobID
 	subject := dl.Subject
 	if subject == "" {
 		subject = SubjectPrefix + dl.Domain
@@ -242,6 +261,9 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 	}
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderJobID, id)
+	// The attempts so far carry over: the replay's first delivery is the
+	// next attempt, so the history shows each attempt once.
+	msg.Header.Set(HeaderAttemptsBefore, strconv.Itoa(max(dl.Attempts, 0)))
 	msgID := id + ":replay:" + strconv.FormatUint(dl.DLQSeq, 10)
 	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(q.cfg.Stream))
 	if err != nil {
@@ -261,17 +283,11 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 		s.State = StateQueued
 		s.Error = nil
 		s.FinishedAt = time.Time{}
+		s.StreamSeq = ack.Sequence
 		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("queue: replay job %s: %w: %w", id, ErrStatusWrite, err)
 	}
-	seqs, err := q.deadLetterSeqs(ctx, id)
-	if err != nil {
-		return res, err
-	}
-	// Only the dead letters up to the replayed one: the fresh attempt may
-	// already have failed and left a new one.
-	seqs = slices.DeleteFunc(seqs, func(s uint64) bool { return s > dl.DLQSeq })
-	return res, q.deleteDLQSeqs(ctx, id, seqs)
+	return res, nil
 }

@@ -105,8 +105,8 @@ func TestDeadLetterListReplayDelete(t *testing.T) {
 		if err != nil || job.ID != id {
 			t.Fatalf("replayed job = %+v, %v; want id %s", job, err, id)
 		}
-		if d.NumDelivered() != 1 || d.Attempt() != 1 {
-			t.Fatalf("replayed job delivered %d times (attempt %d), want a fresh message", d.NumDelivered(), d.Attempt())
+		if d.NumDelivered() != 1 || d.Attempt() != 2 {
+			t.Fatalf("replayed job delivered %d times (attempt %d), want a fresh message carrying on at attempt 2", d.NumDelivered(), d.Attempt())
 		}
 		if err := d.Succeed(ctx, queue.Progress{}); err != nil {
 			t.Fatal(err)

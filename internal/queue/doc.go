@@ -26,7 +26,10 @@
 //     worker was listening when it fired;
 //   - KV bucket ingest_jobs: one [Status] per job, key = job id (with '.'
 //     and ':' escaped), expiring StatusTTL after its last write;
-//   - object store ingest_files: uploaded job files ([Queue.PutFile]).
+//   - object store ingest_files: uploaded job files ([Queue.PutFile]);
+//   - KV bucket ingest_workers ([WorkersBucket]), bound on first use: the
+//     workers' heartbeats ([Queue.PutWorker], [Queue.ListWorkers]), dropped
+//     by its TTL ([WorkerTTL]) once a worker stops writing.
 //
 // # Job ids
 //
@@ -48,9 +51,11 @@
 // subject and the worker. The queue owns everything a delivery does to the
 // job's message and status record, through named transitions:
 //
-//   - [Delivery.Start]: status running (this attempt, this worker);
-//   - [Delivery.Progress]: counters, only while the record still shows
-//     this attempt running on this worker;
+//   - [Delivery.Start]: status running (this attempt, this worker, phase
+//     loading, the message's stream sequence), unless the job was canceled
+//     meanwhile;
+//   - [Delivery.Progress]: counters and phase ([Progress]), only while the
+//     record still shows this attempt running on this worker;
 //   - [Delivery.Succeed]: status succeeded, always written (the data is
 //     committed), then DoubleAck;
 //   - [Delivery.Retry]: status retrying, then NakWithDelay;
@@ -63,6 +68,9 @@
 //     last allowed delivery, republish the job with [HeaderJobID],
 //     Nats-Msg-Id "<id>:handoff:<stream seq>:<attempt>" and
 //     [HeaderAttemptsBefore], then Term it once the copy is stored;
+//   - [Delivery.Cancel]: status canceled (outcome canceled), then Term: no
+//     dead letter; Start and Progress note a cancel request they see in
+//     the record ([Delivery.CancelRequested]);
 //   - [Delivery.Superseded] and [Delivery.ExtendLease] (the "+WPI"
 //     request on the reply subject) for the worker's lease policy.
 //
@@ -83,8 +91,27 @@
 // Deliveries change records through [Queue.UpdateStatus], a
 // compare-and-set loop on the KV revision that creates a missing record (a
 // job published straight to NATS). [Queue.ListStatus] lists them newest
-// first; [Queue.WatchStatus] streams changes, [Queue.WatchJob] those of
-// one job.
+// first by reading them all; [Queue.WatchStatus] streams changes,
+// [Queue.WatchJob] those of one job; [Queue.WatchStatusEvents] streams
+// every record, then every write, deletion and purge, for an index that
+// must stay exact (internal/jobindex), with [Queue.StatusBucket] giving
+// the bucket's TTL and latest revision. [Status.Pace] and
+// [Status.Retrying] say what a record tells of a job's pace and retry.
+//
+// # Cancel
+//
+// [Queue.CancelJob] records the request in the status record
+// (CancelRequestedAt), then removes a waiting job's message from the work
+// queue (found at the record's StreamSeq, else by searching its subject)
+// and marks it canceled, or announces it on [CancelSubject] for the worker
+// running it ([Queue.WatchCancels]), which settles with [Delivery.Cancel].
+//
+// # Figures
+//
+// [Queue.Info] reads the queue as JetStream counts it, exact at any
+// volume: the job stream's and the dead letters' messages per domain, and
+// the job consumer's pending, ack pending, redelivered and waiting pulls
+// (three API calls).
 //
 // # Dead letters
 //
@@ -100,7 +127,10 @@
 // its message is removed). [Queue.ReplayDeadLetter] re-publishes the
 // original job under the same job id (header [HeaderJobID], Nats-Msg-Id
 // "<job id>:replay:<dlq seq>"), moves a failed status back to queued and
-// removes the dead letter; [Queue.DeleteDeadLetter] drops it.
+// removes the dead letter; [Queue.DeleteDeadLetter] drops it. The replay
+// carries the attempts so far ([HeaderAttemptsBefore]). In bulk,
+// [Queue.ReplayDeadLetters] and [Queue.PurgeDeadLetters] act on every dead
+// letter a [DeadLetterFilter] selects (domain, error class, reason, time).
 //
 // # Connections
 //
@@ -119,7 +149,7 @@
 //
 // Errors wrap the sentinels in errors.go: [ErrBadJob] (permanent),
 // [ErrQueueFull], [ErrUnavailable] (transient), [ErrNotFound],
-// [ErrFileNotFound], [ErrStatusWrite], [ErrConflict]; a consumer's and a
+// [ErrFileNotFound], [ErrStatusWrite], [ErrConflict], [ErrFinished]; a consumer's and a
 // delivery's: [ErrNoJob], [ErrNoConsumer], [ErrBadDelivery], [ErrSettled],
 // [ErrNotDeadLettered].
 package queue

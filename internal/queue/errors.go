@@ -34,6 +34,9 @@ var (
 	// file_name or source: nothing was enqueued, and the result carries the
 	// stored job's status.
 	ErrIdempotencyConflict = errors.New("job id already used by a different job")
+	// ErrFinished is returned by [Queue.CancelJob] for a job that already
+	// succeeded or failed: there is nothing left to cancel.
+	ErrFinished = errors.New("job already finished")
 	// ErrSkipUpdate may be returned by the function given to
 	// [Queue.UpdateStatus] to leave the record unchanged.
 	ErrSkipUpdate = errors.New("skip status update")

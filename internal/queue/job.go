@@ -317,6 +317,7 @@ func (q *Queue) Enqueue(ctx context.Context, job Job) (EnqueueResult, error) {
 		FileName:   job.FileName,
 		Source:     job.Source,
 		State:      StateQueued,
+		StreamSeq:  ack.Sequence,
 		EnqueuedAt: job.EnqueuedAt,
 		UpdatedAt:  time.Now().UTC(),
 	}

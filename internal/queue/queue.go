@@ -149,6 +149,9 @@ func Connect(ctx context.Context, c ConnOptions, name string, log zerolog.Logger
 		nats.ReconnectBufSize(-1),
 		nats.ConnectHandler(func(*nats.Conn) { close(connected) }),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil && nc.IsClosed() {
+				return // our own Close or Drain: not a disconnect to warn about
+			}
 			log.Warn().Err(err).Msg("nats disconnected")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -203,6 +206,7 @@ type Queue struct {
 	adv   jetstream.Stream
 	kv    jetstream.KeyValue
 	files jetstream.ObjectStore
+	aux   auxBuckets // buckets bound on first use (workers)
 }
 
 // Open creates or updates the whole topology, idempotently and safely when

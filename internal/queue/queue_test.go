@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -476,4 +477,55 @@ func TestEnqueueSurvivesRestart(t *testing.T) {
 	if n := streamMsgs(t, q, queue.DefaultStream); n != 1 {
 		t.Fatalf("stream holds %d jobs after restart, want 1", n)
 	}
+}
+
+// syncBuffer is a log sink safe for the connection's callback goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Closing or draining our own connection logs no "nats disconnected"
+// warning (a CLI's normal exit); losing the server does.
+func TestConnectWarnsOnlyOnRealDisconnects(t *testing.T) {
+	t.Parallel()
+	s := queuetest.StartServer(t)
+	for _, drain := range []bool{false, true} {
+		var buf syncBuffer
+		nc, err := queue.Connect(testCtx(t), queue.ConnOptions{URL: s.URL()}, "test", zerolog.New(&buf).Level(zerolog.DebugLevel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drain {
+			if err := nc.Drain(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			nc.Close()
+		}
+		waitFor(t, "the closed callback", func() bool { return strings.Contains(buf.String(), "nats connection closed") })
+		if strings.Contains(buf.String(), "nats disconnected") {
+			t.Errorf("drain %v: a normal close logged %q", drain, buf.String())
+		}
+	}
+	var buf syncBuffer
+	nc, err := queue.Connect(testCtx(t), queue.ConnOptions{URL: s.URL()}, "test", zerolog.New(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s.Shutdown()
+	waitFor(t, "a disconnect warning", func() bool { return strings.Contains(buf.String(), "nats disconnected") })
 }

@@ -47,30 +47,73 @@ const (
 	StateRetrying  = "retrying"
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
+	// StateCanceled: an operator canceled the job ([Queue.CancelJob]);
+	// nothing of it was committed and it has no dead letter.
+	StateCanceled = "canceled"
+)
+
+// States lists the job states in the order a job goes through them.
+func States() []string {
+	return []string{StateQueued, StateRunning, StateRetrying, StateSucceeded, StateFailed, StateCanceled}
+}
+
+// Finished reports whether state is final: succeeded, failed or canceled.
+func Finished(state string) bool {
+	return state == StateSucceeded || state == StateFailed || state == StateCanceled
+}
+
+// Phases of a running attempt, as stored in [Status.Phase].
+const (
+	// PhaseLoading: the worker reads and decodes the file.
+	PhaseLoading = "loading"
+	// PhaseStreaming: chunks are being handed to the batch server's stream.
+	PhaseStreaming = "streaming"
+	// PhaseCommitting: every chunk was sent and validation passed; the
+	// worker waits for the batch server to commit and answer.
+	PhaseCommitting = "committing"
 )
 
 // Status is a job's record in the ingest_jobs KV bucket (key = job id), as
 // JSON.
 type Status struct {
-	JobID        string    `json:"job_id"`
-	Domain       string    `json:"domain"`
-	FileName     string    `json:"file_name"`
-	Source       string    `json:"source"`
-	State        string    `json:"state"`
-	Attempts     int       `json:"attempts"`
-	RecordsTotal uint64    `json:"records_total"`
-	RecordsSent  uint64    `json:"records_sent"`
+	JobID        string `json:"job_id"`
+	Domain       string `json:"domain"`
+	FileName     string `json:"file_name"`
+	Source       string `json:"source"`
+	State        string `json:"state"`
+	Attempts     int    `json:"attempts"`
+	RecordsTotal uint64 `json:"records_total"`
+	// RecordsSent counts the records handed to the batch server's stream
+	// (sent, not yet acknowledged: the server answers once, at commit).
+	RecordsSent uint64 `json:"records_sent"`
+	// RecordsAcked counts the records the batch server acknowledged: 0
+	// until it answered the attempt's stream, then what it committed.
+	RecordsAcked uint64    `json:"records_acked"`
 	ChunksSent   uint64    `json:"chunks_sent"`
 	BytesSent    uint64    `json:"bytes_sent,omitempty"`
 	Duplicate    bool      `json:"duplicate,omitempty"` // the batch server had committed it already
 	Error        *JobError `json:"error,omitempty"`
 	Worker       string    `json:"worker,omitempty"`
-	EnqueuedAt   time.Time `json:"enqueued_at,omitzero"`
-	StartedAt    time.Time `json:"started_at,omitzero"` // start of the latest attempt
-	UpdatedAt    time.Time `json:"updated_at"`
-	FinishedAt   time.Time `json:"finished_at,omitzero"`
-	History      []Attempt `json:"history,omitempty"` // one entry per finished attempt, oldest first
-	Revision     uint64    `json:"-"`                 // KV revision, for compare-and-set updates
+	// Phase is what the running attempt does now (PhaseLoading,
+	// PhaseStreaming, PhaseCommitting), since PhaseSince; empty when no
+	// attempt runs.
+	Phase      string    `json:"phase,omitempty"`
+	PhaseSince time.Time `json:"phase_since,omitzero"`
+	// StreamingSince is when the latest attempt began streaming: the
+	// start of its records/s.
+	StreamingSince time.Time `json:"streaming_since,omitzero"`
+	// CancelRequestedAt is when an operator asked to cancel the job
+	// ([Queue.CancelJob]); the worker running it stops it.
+	CancelRequestedAt time.Time `json:"cancel_requested_at,omitzero"`
+	// StreamSeq is the job's message in the job stream, as last known
+	// (enqueue, replay, delivery): where a cancel finds it.
+	StreamSeq  uint64    `json:"stream_seq,omitempty"`
+	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
+	StartedAt  time.Time `json:"started_at,omitzero"` // start of the latest attempt
+	UpdatedAt  time.Time `json:"updated_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	History    []Attempt `json:"history,omitempty"` // one entry per finished attempt, oldest first
+	Revision   uint64    `json:"-"`                 // KV revision, for compare-and-set updates
 }
 
 // JobError is the class and message of a job's failure.
@@ -90,6 +133,7 @@ const (
 	OutcomeRetrying  = "retrying"  // [Delivery.Retry]
 	OutcomeFailed    = "failed"    // [Delivery.Fail]
 	OutcomeShutdown  = "shutdown"  // [Delivery.HandBack]
+	OutcomeCanceled  = "canceled"  // [Delivery.Cancel]
 )
 
 // Attempt records how one delivery of a job ended.
@@ -98,7 +142,7 @@ type Attempt struct {
 	Worker     string    `json:"worker,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
-	Outcome    string    `json:"outcome"` // succeeded, retrying, failed, shutdown
+	Outcome    string    `json:"outcome"` // succeeded, retrying, failed, shutdown, canceled
 	Error      *JobError `json:"error,omitempty"`
 }
 

@@ -1,8 +1,11 @@
 package telemetry
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +30,36 @@ func TestResponseRecorder(t *testing.T) {
 	_, _ = w2.Write([]byte("x"))
 	if w2.Status() != http.StatusOK {
 		t.Fatalf("implicit status = %d, want 200", w2.Status())
+	}
+}
+
+// Console logs written to anything but a terminal (a pipe, a file, a
+// buffer) carry no colour escape sequences.
+func TestConsoleLogsColourOnlyOnATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := NewLogger(&buf, "info", "console", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Warn().Str("k", "v").Msg("hello")
+	if strings.Contains(buf.String(), "\x1b[") || !strings.Contains(buf.String(), "hello") {
+		t.Fatalf("console log %q", buf.String())
+	}
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	log, err = NewLogger(f, "info", "console", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Warn().Msg("to a file")
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "\x1b[") {
+		t.Fatalf("console log to a file %q", data)
 	}
 }

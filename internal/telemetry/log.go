@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ var setTimeFormat sync.Once
 
 // NewLogger builds the process logger writing to w. level is one of trace,
 // debug, info, warn, error; format is "json" (one JSON object per line) or
-// "console" (coloured, for humans). component names the binary or subsystem
+// "console" (for humans; coloured only on a terminal). component names the binary or subsystem
 // and is added to every line.
 func NewLogger(w io.Writer, level, format, component string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
@@ -26,7 +27,7 @@ func NewLogger(w io.Writer, level, format, component string) (zerolog.Logger, er
 	switch format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !colorful(w)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("telemetry: unknown log format %q (want json or console)", format)
 	}
@@ -36,6 +37,18 @@ func NewLogger(w io.Writer, level, format, component string) (zerolog.Logger, er
 		l = l.Str("component", component)
 	}
 	return l.Logger(), nil
+}
+
+// colorful reports whether console logs to w may be coloured: w is a
+// terminal and NO_COLOR (https://no-color.org) is not set. Logs piped to
+// a file or another program carry no escape sequences.
+func colorful(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // WithLogger returns a ctx carrying l; see [Logger].

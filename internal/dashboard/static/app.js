@@ -6,14 +6,21 @@
 
   // Forms with data-confirm ask first; the server shows its own
   // confirmation page when this script does not run (confirmed != "yes").
+  // A submit button may carry its own data-confirm (and formaction).
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
-    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+    if (!(form instanceof HTMLFormElement)) return;
+    var button = ev.submitter;
+    var question = (button && button.dataset.confirm) || form.dataset.confirm;
+    if (!question) return;
     var confirmed = form.elements.namedItem("confirmed");
     if (!confirmed || confirmed.value === "yes") return;
     ev.preventDefault();
-    if (window.confirm(form.dataset.confirm)) {
+    if (window.confirm(question)) {
       confirmed.value = "yes";
+      // submit() skips the submit event (requestSubmit would be ignored
+      // inside its handler): take the button's formaction by hand.
+      if (button && button.hasAttribute("formaction")) form.action = button.formAction;
       form.submit();
     }
   });

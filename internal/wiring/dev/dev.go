@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
+	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/localstack"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wiring"
@@ -133,7 +135,13 @@ func newWorker(wc worker.Config) func(context.Context, localstack.WorkerSpec) (l
 		c.DataDir = spec.DataDir
 		c.BatchServerAddr = spec.BatchAddr
 		c.WorkerName = spec.Name
-		w, bc, err := worker.New(ctx, c, spec.Domains, spec.Queue, spec.Conn, ingest.NewMetrics(), spec.Log)
+		metrics := ingest.NewMetrics()
+		if spec.Metrics != nil {
+			if err := spec.Metrics.Register(metrics); err != nil {
+				return nil, fmt.Errorf("worker metrics: %w", err)
+			}
+		}
+		w, bc, err := worker.New(ctx, c, spec.Domains, spec.Queue, spec.Conn, metrics, spec.Log)
 		if err != nil {
 			return nil, err
 		}
@@ -158,10 +166,12 @@ func Start(ctx context.Context, c Config, log zerolog.Logger, out io.Writer) (*l
 
 // withDashboard mounts the dashboard beside the API, as `publisher serve`
 // does, with the data directory the stack resolved.
-func withDashboard(p publisher.Config, log zerolog.Logger) func(http.Handler, *queue.Queue, *domain.Registry, string) (http.Handler, error) {
-	return func(api http.Handler, q *queue.Queue, domains *domain.Registry, dataDir string) (http.Handler, error) {
+func withDashboard(p publisher.Config, log zerolog.Logger) func(http.Handler, *queue.Queue, *jobindex.Index, *domain.Registry, string) (http.Handler, error) {
+	return func(api http.Handler, q *queue.Queue, ix *jobindex.Index, domains *domain.Registry, dataDir string) (http.Handler, error) {
 		p.DataDir = dataDir
-		dash, err := dashboard.New(publisher.Dashboard(p), q, domains, log.With().Str("part", "dashboard").Logger())
+		cfg := publisher.Dashboard(p)
+		cfg.Index = ix
+		dash, err := dashboard.New(cfg, q, domains, log.With().Str("part", "dashboard").Logger())
 		if err != nil {
 			return nil, err
 		}

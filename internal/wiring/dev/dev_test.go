@@ -115,6 +115,28 @@ func TestDevStackIngestsWithTheOriginalCall(t *testing.T) {
 		t.Errorf("committed records: %v", err)
 	}
 
+	// /metrics serves the in-process workers' metrics (labelled by worker),
+	// the queue's figures and the build information.
+	r, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{
+		`embedstream_worker_jobs_total{domain="recruit",outcome="succeeded",worker="dev-worker-`,
+		`embedstream_worker_enqueue_to_start_seconds_count{domain="recruit",worker="dev-worker-`,
+		`embedstream_worker_jobs_in_flight{worker="dev-worker-2"} 0`,
+		`embedstream_build_info{binary="dev"`,
+		"embedstream_queue_pending_jobs 0\n",
+		`embedstream_jobs{state="succeeded"} 1`,
+		"\ngo_goroutines ",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	cancel()
 	done := make(chan error, 1)
 	go func() { done <- st.Wait() }()

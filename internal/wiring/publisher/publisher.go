@@ -32,6 +32,7 @@ type Config struct {
 	APIToken          string   // API_TOKEN
 	AllowedExtensions []string // ALLOWED_EXTENSIONS
 	MaxUploadBytes    int64    // MAX_UPLOAD_BYTES
+	PublisherURL      string   // PUBLISHER_URL: the CLI lists and counts jobs through this publisher
 	allowedExt        string
 }
 
@@ -40,6 +41,7 @@ func (c *Config) bind(b *config.Binder) {
 	c.NATS.Bind(b)
 	c.BindAPI(b)
 	b.String(&c.DataDir, "data-dir", "DATA_DIR", "", "data directory, when the publisher can see it: missing files are refused early (optional)")
+	b.String(&c.PublisherURL, "publisher-url", "PUBLISHER_URL", "", "CLI: list and count jobs through this publisher's API (its job index) instead of reading every status record (optional)")
 }
 
 // BindAPI binds the settings of the HTTP API and the dashboard: HTTP_ADDR,
@@ -130,6 +132,8 @@ func CLI(c Config) cli.Settings {
 		DataDir:           c.DataDir,
 		AllowedExtensions: c.AllowedExtensions,
 		MaxUploadBytes:    c.MaxUploadBytes,
+		PublisherURL:      strings.TrimRight(c.PublisherURL, "/"),
+		APIToken:          c.APIToken,
 	}
 }
 

@@ -107,6 +107,9 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 		return fmt.Errorf("load domains: %w", err)
 	}
 	metrics := ingest.NewMetrics()
+	if err := metrics.Registry().Register(buildinfo.Collector("worker")); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	var current atomic.Pointer[ingest.Worker]
 	ready := func() error {
 		if w := current.Load(); w != nil {
