@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wire"
 )
@@ -25,7 +26,7 @@ type JobList struct {
 func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := wire.ValidateID("job id", id); err != nil {
-		return errorf(http.StatusNotFound, CodeNotFound, "no job %q: %v", id, err)
+		return errorf(http.StatusNotFound, CodeNotFound, "no job %s: %v", clip.Quote(id), err)
 	}
 	setJobID(r, id)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -47,7 +48,7 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	switch f.State {
 	case "", queue.StateQueued, queue.StateRunning, queue.StateRetrying, queue.StateSucceeded, queue.StateFailed:
 	default:
-		return errorf(http.StatusBadRequest, CodeBadRequest, "state is %q; want one of queued, running, retrying, succeeded, failed", f.State)
+		return errorf(http.StatusBadRequest, CodeBadRequest, "state is %s; want one of queued, running, retrying, succeeded, failed", clip.Quote(f.State))
 	}
 	limit, err := parseLimit(q.Get("limit"))
 	if err != nil {
@@ -73,7 +74,7 @@ func parseLimit(v string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > MaxListLimit {
-		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "limit is %q; want an integer from 1 to %d", v, MaxListLimit)
+		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "limit is %s; want an integer from 1 to %d", clip.Quote(v), MaxListLimit)
 	}
 	return n, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
@@ -83,6 +84,9 @@ func classify(err error) *apiError {
 	}
 }
 
+// maxErrorMessage bounds the message of an error body.
+const maxErrorMessage = 4 * clip.MaxEcho
+
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -101,7 +105,9 @@ func writeError(w http.ResponseWriter, ae *apiError) {
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="embedstream"`)
 	}
-	writeJSON(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: ae.message}})
+	// The messages quote outside values cut to clip.MaxEcho; this bounds
+	// the whole, whatever a message quotes.
+	writeJSON(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: clip.Text(ae.message, maxErrorMessage)}})
 }
 
 // writeJSON answers with status and v as indented JSON.
