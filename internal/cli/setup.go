@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"time"
 
@@ -94,12 +95,19 @@ type session struct {
 }
 
 // open connects to NATS and opens the queue, creating the topology when it
-// does not exist yet.
+// does not exist yet. It fails at once when nothing listens at NATS_URL
+// (with a hint to start the local stack) or NATS refuses the connection
+// (naming the cause: credentials, TLS).
 func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg Settings) (*session, error) {
 	log := cliLogger(env, fs, cfg)
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	nc, err := queue.Connect(cctx, cfg.Conn, "publisher-cli", log)
+	conn := cfg.Conn
+	conn.FailFast = true
+	nc, err := queue.Connect(cctx, conn, "publisher-cli", log)
+	if errors.Is(err, queue.ErrUnavailable) {
+		return nil, fmt.Errorf("%w\n  hint: nothing answers at NATS_URL; start the local stack (go run ./publisher/dev) or set NATS_URL (--nats-url) to your NATS server", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -258,18 +258,17 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		h, herr := j.d.HandBack(fctx, j.progress(), e)
 		logHandoff(j.log, h, herr)
 
-	case e.Permanent || j.d.Last():
+	case e.Permanent || j.budgetSpent():
 		reason := queue.ReasonPermanent
 		if !e.Permanent {
 			reason = queue.ReasonRetries
 		}
 		// Dead letter first; terminate only once it is stored.
 		if derr := j.d.DeadLetter(fctx, e, reason); derr != nil {
-			j.log.Error().Err(derr).Str("class", e.Class).Msg("dead-letter publish failed; nak so the job comes back")
+			j.log.Error().Err(derr).Str("class", e.Class).Msg("dead-letter publish failed; retry so the job comes back")
 			j.finished(OutcomeRetrying)
-			if nerr := j.d.Retry(fctx, j.progress(), e, j.w.backoff(j.attempt)); nerr != nil {
-				j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
-			}
+			h, rerr := j.d.Reschedule(fctx, j.progress(), e, j.w.backoff(j.attempt))
+			logRetry(j.log, h, rerr)
 			return
 		}
 		j.w.metrics.deadLettered.WithLabelValues(reason).Inc()
@@ -281,11 +280,51 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 
 	default:
 		delay := j.w.backoff(j.attempt)
-		j.log.Warn().Err(err).Str("class", e.Class).Dur("retry_in", delay).Msg("job failed; will retry")
-		j.finished(OutcomeRetrying)
-		if nerr := j.d.Retry(fctx, j.progress(), e, delay); nerr != nil {
-			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
+		ev := j.log.Warn().Err(err).Str("class", e.Class).Dur("retry_in", delay)
+		if since := j.d.RetryingSince(); !since.IsZero() {
+			ev = ev.Time("retrying_since", since).Dur("budget_left", j.w.cfg.RetryBudget-time.Since(since))
 		}
+		ev.Msg("job failed; will retry")
+		j.finished(OutcomeRetrying)
+		h, rerr := j.d.Reschedule(fctx, j.progress(), e, delay)
+		logRetry(j.log, h, rerr)
+	}
+}
+
+// budgetSpent reports whether the job's retry budget is spent: more than
+// RetryBudget has passed since the first transient failure of its current
+// run (none yet: this failure starts the run, and the budget is whole).
+func (j *jobRun) budgetSpent() bool {
+	since := j.d.RetryingSince()
+	if since.IsZero() {
+		return false
+	}
+	if spent := time.Since(since); spent > j.w.cfg.RetryBudget {
+		j.log.Warn().Time("retrying_since", since).Dur("retry_budget", j.w.cfg.RetryBudget).
+			Msg("retry budget spent: dead-lettering the job")
+		return true
+	}
+	return false
+}
+
+// logRetry logs how a job was returned for its next attempt
+// ([queue.Delivery.Reschedule]): err is the Nak's or, after a handoff, the
+// Term's.
+func logRetry(log zerolog.Logger, h queue.Handoff, err error) {
+	switch {
+	case h.PublishErr != nil:
+		log.Error().Err(h.PublishErr).Msg("handoff publish failed on the last delivery; nak (the deliveries run out)")
+		if err != nil {
+			log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
+		}
+	case h.Republished:
+		log.Info().Uint64("handoff_seq", h.Seq).Bool("duplicate", h.Duplicate).
+			Msg("last delivery failed with retry budget left: job republished for its next attempt")
+		if err != nil {
+			log.Error().Err(err).Msg("term after handoff failed")
+		}
+	case err != nil:
+		log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
 	}
 }
 

@@ -139,6 +139,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 		return nil, errors.New("localstack: Config.NewWorker is nil")
 	}
 	s := &Stack{log: log, cfg: cfg, workers: cfg.Workers, done: make(chan struct{})}
+	// The stack also stops, with an error, when its NATS connection is
+	// closed for good (see below).
+	ctx, stop := context.WithCancelCause(ctx)
 	// Until every part is built, nothing runs: on an error, teardown
 	// closes what was opened and no goroutine is left behind.
 	var workers []Worker
@@ -148,6 +151,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 				w.Close()
 			}
 			s.teardown()
+			stop(err)
 		}
 	}()
 
@@ -175,6 +179,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 	if err != nil {
 		return nil, err
 	}
+	queue.WatchClosed(ctx, s.nc, func(err error) {
+		log.Error().Err(err).Msg("the NATS connection was closed for good: stopping the stack")
+		s.addErr(err)
+		stop(err)
+	})
 	s.q, err = queue.Open(ctx, s.nc, cfg.Queue)
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
@@ -260,6 +269,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 		stopBatch()
 		s.wg.Wait()
 		s.teardown()
+		stop(nil)
 		close(s.done)
 	}()
 
@@ -309,6 +319,11 @@ func (s *Stack) teardown() {
 		s.ns.WaitForShutdown()
 	}
 }
+
+// Done is closed once the stack has stopped: after Start's ctx ended, or
+// by itself when its NATS connection was closed for good ([Stack.Wait]
+// then returns that error).
+func (s *Stack) Done() <-chan struct{} { return s.done }
 
 // Wait blocks until the stack has stopped (after Start's ctx ended) and
 // returns the errors its parts stopped with.

@@ -261,6 +261,7 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 		s.State = StateQueued
 		s.Error = nil
 		s.FinishedAt = time.Time{}
+		s.RetryingSince, s.NextRetryAt = time.Time{}, time.Time{} // a replay starts a new run
 		return nil
 	})
 	if err != nil {

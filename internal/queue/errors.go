@@ -19,6 +19,14 @@ var (
 	// ErrUnavailable marks a failure to reach NATS or JetStream (no
 	// connection, no responders, timeout). Transient.
 	ErrUnavailable = errors.New("nats unavailable")
+	// ErrRefused marks a NATS server that answered and refused the
+	// connection: an authorization violation (wrong or missing
+	// credentials), a TLS mismatch or a failed TLS handshake. Retrying the
+	// same settings cannot help.
+	ErrRefused = errors.New("nats refused the connection")
+	// ErrClosed marks a connection NATS closed for good: it will not
+	// reconnect (see [WatchClosed]).
+	ErrClosed = errors.New("nats connection closed for good")
 	// ErrNotFound is returned when a job status record or a dead letter does
 	// not exist.
 	ErrNotFound = errors.New("not found")

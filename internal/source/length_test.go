@@ -25,8 +25,8 @@ func TestCheckLengthCountsBytes(t *testing.T) {
 	bad := []string{
 		strings.Repeat("a", 256),
 		"dir/" + strings.Repeat("€", 86) + "/x.pkl", // 258-byte component of 86 characters
-		strings.Repeat("€", 1020),                    // within 1,024 characters, 3,060 bytes
-		strings.Repeat("abcd/", 205),                 // 1,025 bytes
+		strings.Repeat("€", 1020),                   // within 1,024 characters, 3,060 bytes
+		strings.Repeat("abcd/", 205),                // 1,025 bytes
 		strings.Repeat("x", 3100) + ".pkl",
 	}
 	for _, name := range bad {

@@ -50,6 +50,7 @@ func (c *Config) bind(b *config.Binder) {
 	b.Int(&c.Worker.Concurrency, "concurrency", "WORKER_CONCURRENCY", ingest.DefaultConcurrency, "jobs run at once per worker")
 	b.Duration(&c.Worker.RetryBackoffMin, "retry-backoff-min", "RETRY_BACKOFF_MIN", ingest.DefaultBackoffMin, "first retry delay after a transient failure")
 	b.Duration(&c.Worker.RetryBackoffMax, "retry-backoff-max", "RETRY_BACKOFF_MAX", ingest.DefaultBackoffMax, "largest retry delay")
+	c.Worker.BindRetryBudget(b)
 	b.Duration(&c.Worker.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", ingest.DefaultShutdownTimeout, "how long running jobs may finish on Ctrl-C")
 	b.Int64(&c.Worker.ChunkBytes, "chunk-bytes", "CHUNK_BYTES", chunk.DefaultBytes, "target encoded size of one chunk")
 	b.Int(&c.Worker.ChunkRecords, "chunk-records", "CHUNK_RECORDS", chunk.DefaultRecords, "most records in one chunk")
@@ -177,7 +178,10 @@ func Run(ctx context.Context, c Config, log zerolog.Logger, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-st.Done(): // stopped by itself: Wait says why
+	}
 	log.Info().Msg("stopping local stack")
 	if err := st.Wait(); err != nil {
 		return err

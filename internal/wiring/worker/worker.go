@@ -47,6 +47,7 @@ func parts(c Config) (ingest.WorkerConfig, ingest.ProcessorConfig, batchclient.C
 		MaxDeliver:      c.MaxDeliver,
 		BackoffMin:      c.RetryBackoffMin,
 		BackoffMax:      c.RetryBackoffMax,
+		RetryBudget:     c.RetryBudget,
 		ShutdownTimeout: c.ShutdownTimeout,
 	}
 	p := ingest.ProcessorConfig{
@@ -98,7 +99,17 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	}
 	metrics := ingest.NewMetrics()
 	var current atomic.Pointer[ingest.Worker]
+	var lost atomic.Pointer[error] // the NATS connection closed for good
+	live := func() error {
+		if err := lost.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
 	ready := func() error {
+		if err := live(); err != nil {
+			return err
+		}
 		if w := current.Load(); w != nil {
 			return w.Readiness()
 		}
@@ -112,21 +123,26 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
 	go func() {
-		err := ingest.ServeHTTP(httpCtx, c.MetricsAddr, ingest.NewHandler(ready, metrics), log, nil)
+		err := ingest.ServeHTTP(httpCtx, c.MetricsAddr, ingest.NewHandler(live, ready, metrics), log, nil)
 		if err != nil {
 			cancelRun()
 		}
 		served <- err
 	}()
-	werr := work(runCtx, c, domains, metrics, &current, log)
+	werr := work(runCtx, c, domains, metrics, &current, &lost, log)
 	stopHTTP()
 	return errors.Join(werr, <-served)
 }
 
 // work connects to NATS and the batch server, publishes the worker in
-// current for readiness, and runs it until ctx ends.
+// current for readiness, and runs it until ctx ends. A NATS refusal at
+// start (queue.ErrRefused: wrong credentials, TLS) is returned at once,
+// and a connection NATS closes for good while the worker runs
+// (queue.ErrClosed) stops the worker and is returned (kept in lost for
+// /healthz meanwhile): either way the process exits non-zero, to be
+// restarted, instead of retrying forever or answering 503 forever.
 func work(ctx context.Context, c Config, domains *domain.Registry, metrics *ingest.Metrics,
-	current *atomic.Pointer[ingest.Worker], log zerolog.Logger) error {
+	current *atomic.Pointer[ingest.Worker], lost *atomic.Pointer[error], log zerolog.Logger) error {
 	nc, err := queue.Connect(ctx, wiring.Conn(c.NATS), "worker "+c.WorkerName, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -138,15 +154,24 @@ func work(ctx context.Context, c Config, domains *domain.Registry, metrics *inge
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	defer func() {
 		if err := nc.Drain(); err != nil {
-			log.Warn().Err(err).Msg("nats drain failed")
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				log.Warn().Err(err).Msg("nats drain failed")
+			}
 			nc.Close()
 			return
 		}
 		<-closed
 	}()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	queue.WatchClosed(ctx, nc, func(err error) {
+		lost.Store(&err)
+		log.Error().Err(err).Msg("the NATS connection was closed for good: stopping, to be restarted")
+		stop(err)
+	})
 	q, err := queue.Open(ctx, nc, wiring.Queue(c.NATS))
 	if err != nil {
-		return fmt.Errorf("open queue: %w", err)
+		return errors.Join(fmt.Errorf("open queue: %w", err), closedErr(lost))
 	}
 	w, bc, err := New(ctx, c, domains, q, nc, metrics, log)
 	if err != nil {
@@ -154,5 +179,17 @@ func work(ctx context.Context, c Config, domains *domain.Registry, metrics *inge
 	}
 	defer bc.Close()
 	current.Store(w)
-	return w.Run(ctx)
+	if err := w.Run(ctx); err != nil {
+		return errors.Join(err, closedErr(lost))
+	}
+	return closedErr(lost)
+}
+
+// closedErr returns the error the NATS connection was closed with for
+// good, or nil.
+func closedErr(lost *atomic.Pointer[error]) error {
+	if err := lost.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
