@@ -54,23 +54,24 @@ const (
 
 // WorkerConfig configures a [Worker]. Zero fields take the defaults noted.
 type WorkerConfig struct {
-	Name        string        // recorded in status and dead letters
-	Concurrency int           // jobs at once ([DefaultConcurrency])
-	AckWait     time.Duration // the lease's length; Run uses the bound consumer's instead (queue.DefaultAckWait)
-	MaxDeliver  int           // deliveries per message; Run uses the bound consumer's instead (queue.DefaultMaxDeliver; -1: unlimited)
-	BackoffMin  time.Duration // first retry delay ([DefaultBackoffMin])
-	BackoffMax  time.Duration // largest retry delay ([DefaultBackoffMax], and at least BackoffMin)
+	Name            string        // recorded in status and dead letters
+	Concurrency     int           // jobs at once ([DefaultConcurrency])
+	AckWait         time.Duration // the lease's length; Run uses the bound consumer's instead (queue.DefaultAckWait)
+	MaxDeliver      int           // deliveries per message; Run uses the bound consumer's instead (queue.DefaultMaxDeliver; -1: unlimited)
+	BackoffMin      time.Duration // first retry delay ([DefaultBackoffMin])
+	BackoffMax      time.Duration // largest retry delay ([DefaultBackoffMax], and at least BackoffMin)
+	ShutdownTimeout time.Duration // how long running jobs may finish after stop (0: cancel at once)
+	FetchWait       time.Duration // how long one pull request waits for a job ([DefaultFetchWait])
+	StatusInterval  time.Duration // least time between progress writes ([DefaultStatusInterval])
+	FinishTimeout   time.Duration // bound of the final ack and status writes ([DefaultFinishTimeout])
+
 	// RetryBudget is how long a job's transient failures are retried,
 	// counted from the first one of its current run (queue.Status's
 	// RetryingSince): a failure once it is spent dead-letters the job
 	// (reason retries_exhausted). MaxDeliver does not end retries: on the
 	// last allowed delivery the job is handed off while budget remains.
 	// ([DefaultRetryBudget])
-	RetryBudget     time.Duration
-	ShutdownTimeout time.Duration // how long running jobs may finish after stop (0: cancel at once)
-	FetchWait       time.Duration // how long one pull request waits for a job ([DefaultFetchWait])
-	StatusInterval  time.Duration // least time between progress writes ([DefaultStatusInterval])
-	FinishTimeout   time.Duration // bound of the final ack and status writes ([DefaultFinishTimeout])
+	RetryBudget time.Duration
 }
 
 func (c *WorkerConfig) setDefaults() {
