@@ -69,6 +69,9 @@ type Status struct {
 	StartedAt    time.Time `json:"started_at,omitzero"` // start of the latest attempt
 	UpdatedAt    time.Time `json:"updated_at"`
 	FinishedAt   time.Time `json:"finished_at,omitzero"`
+	History      []Attempt `json:"history,omitempty"` // one entry per finished attempt, oldest first
+	Revision     uint64    `json:"-"`                 // KV revision, for compare-and-set updates
+
 	// RetryingSince is when the current run of transient failures began:
 	// the job's first transient failure since it last succeeded, was
 	// dead-lettered or was replayed. Its retry budget counts from here.
@@ -76,8 +79,6 @@ type Status struct {
 	// NextRetryAt is when the job's next attempt is due, while it waits
 	// to be retried (state retrying).
 	NextRetryAt time.Time `json:"next_retry_at,omitzero"`
-	History     []Attempt `json:"history,omitempty"` // one entry per finished attempt, oldest first
-	Revision    uint64    `json:"-"`                 // KV revision, for compare-and-set updates
 }
 
 // JobError is the class and message of a job's failure.
