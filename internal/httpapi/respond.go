@@ -73,6 +73,8 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest, message: err.Error(), err: err}
 	case errors.Is(err, queue.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: err.Error(), err: err}
+	case errors.Is(err, queue.ErrTooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge, message: "NATS refused the message for its size", err: err}
 	case errors.Is(err, queue.ErrQueueFull):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeQueueFull,
 			message: "the job queue is full; retry later", err: err}

@@ -3,6 +3,8 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -163,7 +165,10 @@ func (m jobMsg) job() (Job, error) {
 // deadLetter is the dead-letter record of job (as m.job named it) that
 // failed with jerr: the only place a [DeadLetter] of a job is built.
 func (m jobMsg) deadLetter(job Job, jerr JobError, reason, worker string) DeadLetter {
+	sum := sha256.Sum256(m.data)
 	return DeadLetter{
+		JobSize:   len(m.data),
+		JobSHA256: hex.EncodeToString(sum[:]),
 		JobID:     job.ID,
 		Domain:    job.Domain,
 		Subject:   m.subject,

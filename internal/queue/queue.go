@@ -40,6 +40,13 @@ const (
 	DefaultMaxMsgs int64 = 1_000_000
 )
 
+// MaxJobBytes is the job stream's MaxMsgSize: the largest job message it
+// stores (headers included). A job is a small JSON object (its file_name
+// is at most 1 KiB; see [ParseJob]), and the publisher's API takes bodies
+// of at most 64 KiB; a larger message is refused when it is published
+// ([ErrTooLarge]), so it never reaches a worker.
+const MaxJobBytes = 64 << 10
+
 // Bounds of the dead-letter stream INGEST_DLQ (DiscardNew, no age limit):
 // dead letters are small (the job message plus its error), so these hold
 // far more than an operator will triage, and a full stream refuses new dead
@@ -132,7 +139,7 @@ type Queue struct {
 // many processes race to do it:
 //   - stream cfg.Stream: subjects ingest.jobs.>, work-queue retention, file
 //     storage, cfg.Replicas, 10-minute duplicate window, cfg.MaxBytes and
-//     cfg.MaxMsgs with DiscardNew;
+//     cfg.MaxMsgs with DiscardNew, messages of at most [MaxJobBytes];
 //   - stream INGEST_DLQ: subjects ingest.dlq.>, limits retention, at most
 //     [DLQMaxBytes] and [DLQMaxMsgs] with DiscardNew and no age limit: a
 //     dead letter is never dropped; when the stream is full, dead-lettering
@@ -169,6 +176,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		Duplicates:  DuplicateWindow,
 		MaxBytes:    cfg.MaxBytes,
 		MaxMsgs:     cfg.MaxMsgs,
+		MaxMsgSize:  MaxJobBytes,
 		Discard:     jetstream.DiscardNew,
 		AllowDirect: true,
 	})

@@ -11,11 +11,6 @@ import (
 // counts from there across the handoff even if the status record is gone.
 const HeaderRetryingSince = "Embedstream-Retrying-Since"
 
-// MaxErrorBytes bounds a [JobError]'s message as the status record and the
-// dead letter store it: longer messages are cut, with a marker saying how
-// much was cut.
-const MaxErrorBytes = 2 << 10
-
 // RetryingSince returns when the job's current run of transient failures
 // began, as the delivery knows it: the earlier of the status record's
 // RetryingSince (as [Delivery.Start] found it) and the message's

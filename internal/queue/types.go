@@ -116,7 +116,7 @@ type DeadLetter struct {
 	Domain    string          `json:"domain"`
 	Subject   string          `json:"subject"`           // the job's original subject
 	Job       json.RawMessage `json:"job"`               // the original job message, verbatim
-	JobRaw    []byte          `json:"job_raw,omitempty"` // the original message when it is not JSON (base64)
+	JobRaw    []byte          `json:"job_raw,omitempty"` // the original message when it is not JSON, or its first DeadLetterJobBytes when truncated (base64)
 	Error     JobError        `json:"error"`
 	Attempts  int             `json:"attempts"`
 	Worker    string          `json:"worker,omitempty"`
@@ -124,4 +124,12 @@ type DeadLetter struct {
 	FailedAt  time.Time       `json:"failed_at"`
 	StreamSeq uint64          `json:"stream_seq"`        // the job's sequence in the job stream
 	DLQSeq    uint64          `json:"dlq_seq,omitempty"` // filled when read back from INGEST_DLQ
+
+	// JobSize and JobSHA256 are the original job message's size in bytes
+	// and its sha256 (hex), kept whole when the record keeps only part of
+	// the message (JobTruncated: JobRaw holds its first
+	// [DeadLetterJobBytes] bytes; such a dead letter cannot be replayed).
+	JobSize      int    `json:"job_size,omitempty"`
+	JobSHA256    string `json:"job_sha256,omitempty"`
+	JobTruncated bool   `json:"job_truncated,omitempty"`
 }
