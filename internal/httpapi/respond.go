@@ -26,6 +26,7 @@ const (
 	CodeNotFound            = "not_found"             // unknown job, dead letter or route
 	CodeMethod              = "method_not_allowed"    // route exists, method does not
 	CodeUnauthorized        = "unauthorized"          // API_TOKEN set and the bearer token is wrong or absent
+	CodeCrossOrigin         = "cross_origin"          // a browser sent a state-changing request from another site
 	CodeTooLarge            = "too_large"             // body over its size limit
 	CodeQueueFull           = "queue_full"            // the job stream is at its limit
 	CodeIdempotencyConflict = "idempotency_conflict"  // Idempotency-Key already names a different job
