@@ -35,6 +35,10 @@ const (
 	DefaultNATSDir     = ".data/nats"  // JetStream storage of the embedded server (DEV_NATS_DIR)
 	DefaultBatchOutDir = ".data/batch" // output of the in-process batch server (DEV_BATCH_OUT_DIR)
 	DefaultWorkers     = 2             // workers started in-process (DEV_WORKERS)
+	// DefaultHTTPAddr is where the local stack serves the API and the
+	// dashboard unless told otherwise (HTTP_ADDR): loopback only, so a
+	// laptop's stack, without API_TOKEN, is not open to its network.
+	DefaultHTTPAddr = "127.0.0.1:8000"
 )
 
 // Config configures a local stack: its parts' configurations, already

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/rs/zerolog"
@@ -45,7 +46,7 @@ type Config struct {
 func (c *Config) bind(b *config.Binder) {
 	c.Publisher.Log.Bind(b)
 	c.Publisher.NATS.Bind(b)
-	c.Publisher.BindAPI(b)
+	c.Publisher.BindAPI(b, localstack.DefaultHTTPAddr)
 	b.String(&c.Publisher.DataDir, "data-dir", "DATA_DIR", "", "data directory (default: the shipped sample folder)")
 	b.Int(&c.Worker.Concurrency, "concurrency", "WORKER_CONCURRENCY", ingest.DefaultConcurrency, "jobs run at once per worker")
 	b.Duration(&c.Worker.RetryBackoffMin, "retry-backoff-min", "RETRY_BACKOFF_MIN", ingest.DefaultBackoffMin, "first retry delay after a transient failure")
@@ -177,6 +178,9 @@ func Run(ctx context.Context, c Config, log zerolog.Logger, out io.Writer) error
 	st, err := Start(ctx, c, log, out)
 	if err != nil {
 		return err
+	}
+	if tcp, ok := st.HTTPAddr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && c.Publisher.APIToken == "" {
+		log.Warn().Str("addr", tcp.String()).Msg("the API and dashboard are open to the network without API_TOKEN: anyone who reaches this address can enqueue, upload and replay; set API_TOKEN, or keep HTTP_ADDR on 127.0.0.1")
 	}
 	select {
 	case <-ctx.Done():
