@@ -248,7 +248,7 @@ func TestProcessBatchServerOutageWithDefaults(t *testing.T) {
 	bs.kill(t)
 
 	const outage = time.Minute
-	watchJobs(t, q, ids, 5*time.Minute, "every job to fail for a minute, six times", func(s queue.Status) bool {
+	watchJobs(t, q, ids, outage+4*time.Minute, "every job to fail for the outage, six times", func(s queue.Status) bool {
 		return s.State == queue.StateSucceeded ||
 			s.State == queue.StateRetrying && s.Attempts >= 6 && !s.RetryingSince.IsZero() && time.Since(s.RetryingSince) >= outage
 	})
