@@ -77,7 +77,7 @@ func Connect(ctx context.Context, c ConnOptions, name string, log zerolog.Logger
 			log.Warn().Err(err).Msg("nats disconnected")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
+			log.Info().Str("url", clip.RedactURL(nc.ConnectedUrl())).Msg("nats reconnected")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			if err := nc.LastError(); err != nil {
@@ -108,7 +108,7 @@ func Connect(ctx context.Context, c ConnOptions, name string, log zerolog.Logger
 		return nil, connectError(url, err)
 	}
 	if nc.IsConnected() {
-		log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
+		log.Info().Str("url", clip.RedactURL(nc.ConnectedUrl())).Msg("nats connected")
 		return nc, nil
 	}
 	closed := nc.StatusChanged(nats.CLOSED)
@@ -116,7 +116,7 @@ func Connect(ctx context.Context, c ConnOptions, name string, log zerolog.Logger
 	for {
 		select {
 		case <-connected:
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
+			log.Info().Str("url", clip.RedactURL(nc.ConnectedUrl())).Msg("nats connected")
 			return nc, nil
 		case <-closed:
 			err := nc.LastError()

@@ -129,11 +129,15 @@ func TestConnectRedactsWhileRetrying(t *testing.T) {
 func TestWatchClosedReportsAConnectionClosedForGood(t *testing.T) {
 	t.Parallel()
 	s := queuetest.StartServerWith(t, withUser)
-	nc, err := queue.Connect(testCtx(t), queue.ConnOptions{URL: "nats://embed:" + secret + "@" + hostPort(s)}, "test", zerolog.Nop())
+	var logs logBuffer
+	nc, err := queue.Connect(testCtx(t), queue.ConnOptions{URL: "nats://embed:" + secret + "@" + hostPort(s)}, "test", zerolog.New(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	if !strings.Contains(logs.String(), "nats connected") || strings.Contains(logs.String(), secret) {
+		t.Errorf("the connected line is missing or holds the password:\n%s", logs.String())
+	}
 	closed := make(chan error, 2)
 	queue.WatchClosed(t.Context(), nc, func(err error) { closed <- err })
 
@@ -145,6 +149,9 @@ func TestWatchClosedReportsAConnectionClosedForGood(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("the connection was not reported closed")
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the password leaked into the log:\n%s", logs.String())
 	}
 
 	nc2, err := queue.Connect(testCtx(t), queue.ConnOptions{URL: "nats://embed:rotated@" + hostPort(s)}, "test", zerolog.Nop())
