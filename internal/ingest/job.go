@@ -256,7 +256,7 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		j.log.Warn().Err(err).Msg("job cut off by shutdown: handing it back for redelivery")
 		j.finished(OutcomeShutdown)
 		h, herr := j.d.HandBack(fctx, j.progress(), e)
-		logHandoff(j.log, h, herr)
+		logHandoff(j.log, h, herr, handedOffShutdown)
 
 	case e.Permanent || j.budgetSpent():
 		reason := queue.ReasonPermanent
@@ -268,7 +268,7 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 			j.log.Error().Err(derr).Str("class", e.Class).Msg("dead-letter publish failed; retry so the job comes back")
 			j.finished(OutcomeRetrying)
 			h, rerr := j.d.Reschedule(fctx, j.progress(), e, j.w.backoff(j.attempt))
-			logRetry(j.log, h, rerr)
+			logHandoff(j.log, h, rerr, handedOffRetry)
 			return
 		}
 		j.w.metrics.deadLettered.WithLabelValues(reason).Inc()
@@ -287,7 +287,7 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		ev.Msg("job failed; will retry")
 		j.finished(OutcomeRetrying)
 		h, rerr := j.d.Reschedule(fctx, j.progress(), e, delay)
-		logRetry(j.log, h, rerr)
+		logHandoff(j.log, h, rerr, handedOffRetry)
 	}
 }
 
@@ -307,27 +307,6 @@ func (j *jobRun) budgetSpent() bool {
 	return false
 }
 
-// logRetry logs how a job was returned for its next attempt
-// ([queue.Delivery.Reschedule]): err is the Nak's or, after a handoff, the
-// Term's.
-func logRetry(log zerolog.Logger, h queue.Handoff, err error) {
-	switch {
-	case h.PublishErr != nil:
-		log.Error().Err(h.PublishErr).Msg("handoff publish failed on the last delivery; nak (the deliveries run out)")
-		if err != nil {
-			log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
-		}
-	case h.Republished:
-		log.Info().Uint64("handoff_seq", h.Seq).Bool("duplicate", h.Duplicate).
-			Msg("last delivery failed with retry budget left: job republished for its next attempt")
-		if err != nil {
-			log.Error().Err(err).Msg("term after handoff failed")
-		}
-	case err != nil:
-		log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
-	}
-}
-
 // finished counts the attempt's outcome in the metrics.
 func (j *jobRun) finished(outcome string) {
 	j.w.metrics.finished(j.metricDomain(), outcome, time.Since(j.started), j.records.Load(), j.bytes.Load())
@@ -343,10 +322,16 @@ func (j *jobRun) metricDomain() string {
 	return j.job.Domain
 }
 
-// logHandoff logs how a job cut off by shutdown went back to the queue
-// ([queue.Delivery.HandBack] or Release): err is the Nak's or, after a
-// handoff, the Term's.
-func logHandoff(log zerolog.Logger, h queue.Handoff, err error) {
+// Messages of [logHandoff]: why a job was republished.
+const (
+	handedOffShutdown = "last delivery cut off by shutdown: job republished for another worker"
+	handedOffRetry    = "last delivery failed with retry budget left: job republished for its next attempt"
+)
+
+// logHandoff logs how a job went back to the queue ([queue.Delivery.HandBack],
+// Release or Reschedule), saying why when it was republished: err is the
+// Nak's or, after a handoff, the Term's.
+func logHandoff(log zerolog.Logger, h queue.Handoff, err error, why string) {
 	switch {
 	case h.PublishErr != nil:
 		log.Error().Err(h.PublishErr).Msg("handoff publish failed on the last delivery; nak (the deliveries run out)")
@@ -354,8 +339,7 @@ func logHandoff(log zerolog.Logger, h queue.Handoff, err error) {
 			log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
 		}
 	case h.Republished:
-		log.Info().Uint64("handoff_seq", h.Seq).Bool("duplicate", h.Duplicate).
-			Msg("last delivery cut off by shutdown: job republished for another worker")
+		log.Info().Uint64("handoff_seq", h.Seq).Bool("duplicate", h.Duplicate).Msg(why)
 		if err != nil {
 			// The copy is queued; this message returns after AckWait with
 			// no delivery left and its MAX_DELIVERIES advisory may

@@ -270,7 +270,7 @@ func (w *Worker) handBackUnstarted(d *queue.Delivery) {
 	job, _ := d.Job()
 	log := w.log.With().Str("job_id", job.ID).Int("attempt", d.Attempt()).Uint64("stream_seq", d.StreamSeq()).Logger()
 	h, err := d.Release(ctx)
-	logHandoff(log, h, err)
+	logHandoff(log, h, err, handedOffShutdown)
 }
 
 // Advisory watcher restart delays: the first, doubling up to the last.
