@@ -25,43 +25,43 @@ import (
 
 // The batch server binary, built once per test run on first use.
 var (
-	batchBuildOnce sync.Once
-	batchBuildErr  error
+	outageBatchBuildOnce sync.Once
+	outageBatchBuildErr  error
 )
 
-func batchBinary(t *testing.T) string {
+func outageBatchBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("process tests build and run the batch server binary")
 	}
-	path := filepath.Join(binDir, "batchserver")
-	batchBuildOnce.Do(func() {
+	path := filepath.Join(binDir, "batchserver-outage")
+	outageBatchBuildOnce.Do(func() {
 		out, err := exec.Command("go", "build", "-o", path, "github.com/embedstream/embedstream/batchserver").CombinedOutput()
 		if err != nil {
-			batchBuildErr = fmt.Errorf("go build batchserver: %v\n%s", err, out)
+			outageBatchBuildErr = fmt.Errorf("go build batchserver: %v\n%s", err, out)
 		}
 	})
-	if batchBuildErr != nil {
-		t.Fatal(batchBuildErr)
+	if outageBatchBuildErr != nil {
+		t.Fatal(outageBatchBuildErr)
 	}
 	return path
 }
 
-// batchProc is a reference batch server process.
-type batchProc struct {
+// batchServerProc is a reference batch server process.
+type batchServerProc struct {
 	cmd     *exec.Cmd
 	out     *lockedBuffer
 	exited  chan struct{}
 	waitErr error
 }
 
-// startBatchProcess runs the batch server binary on addr, committing into
+// runBatchServer runs the batch server binary on addr, committing into
 // outDir, and waits until it serves. It is killed when the test ends if
 // still running.
-func startBatchProcess(t *testing.T, addr, outDir string, args ...string) *batchProc {
+func runBatchServer(t *testing.T, addr, outDir string, args ...string) *batchServerProc {
 	t.Helper()
-	p := &batchProc{out: &lockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(batchBinary(t), append([]string{"--listen", addr, "--out", outDir, "--log-format", "json"}, args...)...)
+	p := &batchServerProc{out: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(outageBatchBinary(t), append([]string{"--listen", addr, "--out", outDir, "--log-format", "json"}, args...)...)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -77,7 +77,7 @@ func startBatchProcess(t *testing.T, addr, outDir string, args ...string) *batch
 }
 
 // kill takes the server down at once, as a crash or a lost host would.
-func (p *batchProc) kill(t *testing.T) {
+func (p *batchServerProc) kill(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestProcessBatchServerOutageWithDefaults(t *testing.T) {
 	dataDir, outDir := t.TempDir(), t.TempDir()
 	copyFixture(t, "recruit_small_df.pkl", dataDir)
 	addr := freeLoopbackAddr(t)
-	bs := startBatchProcess(t, addr, outDir, "--chunk-delay", "100ms")
+	bs := runBatchServer(t, addr, outDir, "--chunk-delay", "100ms")
 	defaultWorker(t, "a", ns.URL(), addr, dataDir)
 	defaultWorker(t, "b", ns.URL(), addr, dataDir)
 
@@ -253,7 +253,7 @@ func TestProcessBatchServerOutageWithDefaults(t *testing.T) {
 			s.State == queue.StateRetrying && s.Attempts >= 6 && !s.RetryingSince.IsZero() && time.Since(s.RetryingSince) >= outage
 	})
 	down := time.Since(killed)
-	startBatchProcess(t, addr, outDir)
+	runBatchServer(t, addr, outDir)
 	final := watchJobs(t, q, ids, 10*time.Minute, "every job to succeed", func(s queue.Status) bool { return s.State == queue.StateSucceeded })
 
 	maxAttempts := 0
