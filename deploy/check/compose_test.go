@@ -179,6 +179,12 @@ func TestCompose(t *testing.T) {
 		}) {
 			t.Errorf("publisher: HTTP_ADDR port %d not published on 8000 (ports %v)", httpPort, pub.Ports)
 		}
+		// With API_TOKEN empty by default, the API is this host's only.
+		for _, p := range pub.Ports {
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("publisher: port %d published on %q, want 127.0.0.1 only (the default has no API_TOKEN)", p.Target, p.HostIP)
+			}
+		}
 
 		// Pull mode: the workers serve DatasetService on PULL_ADDR, on every
 		// interface of their container, exposed to the compose network and

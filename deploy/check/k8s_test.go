@@ -217,7 +217,28 @@ func TestKustomizeOverlays(t *testing.T) {
 			}
 			checkWiring(t, b)
 			checkAutoscaling(t, b)
+			if strings.HasPrefix(name, "prod") {
+				checkTokenRequired(t, b)
+			}
 		})
+	}
+}
+
+// checkTokenRequired: a production publisher refuses to start without
+// API_TOKEN (REQUIRE_API_TOKEN), so the base's empty placeholder can never
+// leave it open.
+func checkTokenRequired(t *testing.T, b *build) {
+	t.Helper()
+	d := b.deployments["publisher"]
+	if d == nil {
+		return
+	}
+	env := podEnv(t, b, d, d.Spec.Template.Spec.Containers[0])
+	if env["REQUIRE_API_TOKEN"] != "true" {
+		t.Errorf("publisher: REQUIRE_API_TOKEN=%q, want true in production (an empty API_TOKEN must not start an open API)", env["REQUIRE_API_TOKEN"])
+	}
+	if _, ok := env["API_TOKEN"]; !ok {
+		t.Error("publisher: no API_TOKEN in its environment (Secret embedstream-api)")
 	}
 }
 

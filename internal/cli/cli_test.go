@@ -456,3 +456,30 @@ func TestServeCannotListen(t *testing.T) {
 		t.Errorf("stderr %q", r.stderr)
 	}
 }
+
+// TestHostileNames: the CLI refuses names over the byte bounds before it
+// reaches NATS (1,020 '€' are within 1,024 characters but 3,060 bytes:
+// their object subject would pass NATS's control-line limit and close the
+// connection), and NATS serves the next command.
+func TestHostileNames(t *testing.T) {
+	t.Parallel()
+	env, _ := natsEnv(t)
+	local := filepath.Join(t.TempDir(), "local.pkl")
+	if err := os.WriteFile(local, []byte("pickle"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	euro := strings.Repeat("€", 1020) + ".pkl"
+	for _, args := range [][]string{
+		{"upload", local, "--name", euro},
+		{"upload", local, "--name", strings.Repeat("x", 3100) + ".pkl"},
+		{"enqueue", "recruit", euro, "--object"},
+		{"enqueue", "recruit", strings.Repeat("a", 300) + ".pkl"},
+	} {
+		r := run(t, env, args...)
+		r.wantCode(t, cli.ExitUsage)
+		if !strings.Contains(r.stderr, "bytes") || len(r.stderr) > 400 {
+			t.Errorf("%s %.20s...: stderr %q, want a short message about the name's bytes", args[0], args[len(args)-1], r.stderr)
+		}
+	}
+	run(t, env, "upload", local, "--name", "fine.pkl").wantCode(t, cli.ExitOK)
+}

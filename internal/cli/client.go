@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/embedstream/embedstream/internal/clip"
 )
 
 // publisherTimeout bounds one request to the publisher's API.
@@ -43,7 +45,7 @@ func (p *publisherAPI) get(ctx context.Context, path string, query url.Values, o
 	}
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return &actionError{what: "cannot reach the publisher at " + redactURLs(p.base),
+		return &actionError{what: "cannot reach the publisher at " + clip.RedactURL(p.base),
 			todo: "start 'publisher serve' (or the local stack), or unset PUBLISHER_URL to read NATS directly", err: err}
 	}
 	defer resp.Body.Close()
@@ -56,7 +58,7 @@ func (p *publisherAPI) get(ctx context.Context, path string, query url.Values, o
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		_ = json.Unmarshal(body, &e) // a body that is not ours says nothing more
-		what := fmt.Sprintf("the publisher at %s answered %s", redactURLs(p.base), resp.Status)
+		what := fmt.Sprintf("the publisher at %s answered %s", clip.RedactURL(p.base), resp.Status)
 		if e.Error.Message != "" {
 			what += ": " + oneLine(e.Error.Message)
 		}
@@ -70,7 +72,7 @@ func (p *publisherAPI) get(ctx context.Context, path string, query url.Values, o
 		return &actionError{what: what, todo: todo, err: errors.New(resp.Status)}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("the publisher at %s answered something else than its API (%w): is PUBLISHER_URL right?", redactURLs(p.base), err)
+		return fmt.Errorf("the publisher at %s answered something else than its API (%w): is PUBLISHER_URL right?", clip.RedactURL(p.base), err)
 	}
 	return nil
 }

@@ -3,9 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 )
 
@@ -35,21 +35,10 @@ func natsHint(urls string, err error) error {
 		urls = queue.DefaultURL
 	}
 	return &actionError{
-		what: "cannot reach NATS at " + redactURLs(urls),
+		what: "cannot reach NATS at " + clip.RedactURL(urls),
 		todo: "start it (for a local stack: go run ./publisher/dev) or point NATS_URL at a running server",
 		err:  err,
 	}
-}
-
-// redactURLs hides the passwords of a comma-separated URL list.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // generalHint is what to do about an error whose command did not say.

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/embedstream/embedstream/internal/buildinfo"
 	"github.com/embedstream/embedstream/internal/dashboard"
@@ -17,7 +21,11 @@ import (
 )
 
 // runServe runs the HTTP API until ctx is cancelled (SIGINT/SIGTERM in
-// main), then shuts it down gracefully and drains the NATS connection.
+// main), then shuts it down gracefully and drains the NATS connection. A
+// NATS server that refuses it at start (queue.ErrRefused), or a
+// connection NATS closes for good while it serves (queue.ErrClosed), ends
+// it with that error: the process exits non-zero, to be restarted,
+// instead of answering 503 forever.
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "serve")
 	cfg, rest, err := loadSettings(env, fs, args)
@@ -46,13 +54,27 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer func() {
-		if err := nc.Drain(); err != nil {
+		if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 			log.Warn().Err(err).Msg("drain nats connection")
 		}
 	}()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var lost atomic.Pointer[error]
+	queue.WatchClosed(ctx, nc, func(err error) {
+		lost.Store(&err)
+		log.Error().Err(err).Msg("the NATS connection was closed for good: stopping, to be restarted")
+		stop(err)
+	})
+	closed := func() error {
+		if err := lost.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
 	q, err := queue.Open(ctx, nc, cfg.Queue)
 	if err != nil {
-		return err
+		return errors.Join(err, closed())
 	}
 	// The job index answers listings and counts; it follows the status
 	// bucket until serve stops.
@@ -89,6 +111,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		env.OnListen(lis.Addr())
 	}
 	if err := srv.ServeHandler(ctx, lis, dash.Wrap(srv)); err != nil {
+		return errors.Join(err, closed())
+	}
+	if err := closed(); err != nil {
 		return err
 	}
 	log.Info().Msg("stopped")

@@ -100,12 +100,16 @@ type session struct {
 }
 
 // open connects to NATS and opens the queue, creating the topology when it
-// does not exist yet.
+// does not exist yet. It fails at once when nothing listens at NATS_URL
+// (with a hint to start the local stack) or NATS refuses the connection
+// (naming the cause: credentials, TLS).
 func open(ctx context.Context, env *Env, fs *flag.FlagSet, cfg Settings) (*session, error) {
 	log := cliLogger(env, fs, cfg)
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	nc, err := queue.Connect(cctx, cfg.Conn, "publisher-cli", log)
+	conn := cfg.Conn
+	conn.FailFast = true
+	nc, err := queue.Connect(cctx, conn, "publisher-cli", log)
 	if err != nil {
 		return nil, natsHint(cfg.Conn.URL, err)
 	}

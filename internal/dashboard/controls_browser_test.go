@@ -81,7 +81,7 @@ func TestBrowserOperatorControls(t *testing.T) {
 	if len(first) != 100 || first[0] != "seed-129" {
 		t.Fatalf("first page: %d rows starting %v", len(first), first[:min(1, len(first))])
 	}
-	if txt := run(b, "caption", chromedp.Text(chromedp.CSS("#live-jobs caption"))); !strings.Contains(txt, "of 130 matching") {
+	if txt := run(b, "caption", chromedp.Evaluate[string](`(document.querySelector('#live-jobs caption') || {}).textContent || ""`)); !strings.Contains(txt, "of 130 matching") {
 		t.Errorf("caption %q", txt)
 	}
 	b.screenshot(shots, "jobs-page-1.png")
@@ -134,7 +134,7 @@ func TestBrowserOperatorControls(t *testing.T) {
 	// The button lives in the refreshed region: click it as it is now.
 	b.do("cancel", chromedp.Evaluate[chromedp.Void](`document.getElementById('cancel-job').click()`), chromedp.WaitVisible(chromedp.CSS(".notice")))
 	b.waitState("canceled")
-	if txt := run(b, "history", chromedp.Text(chromedp.CSS("table.history"))); !strings.Contains(txt, "canceled") {
+	if txt := run(b, "history", chromedp.Evaluate[string](`(document.querySelector('table.history') || {}).textContent || ""`)); !strings.Contains(txt, "canceled") {
 		t.Errorf("history after cancel: %q", txt)
 	}
 	if _, ok := s.batch.Committed(id); ok {

@@ -405,6 +405,10 @@ func TestEnqueueValidationMatchesAPI(t *testing.T) {
 		{"no file name", "recruit", "", "", http.StatusBadRequest},
 		{"bad source", "recruit", "present.pkl", "ftp", http.StatusBadRequest},
 		{"name too long", "recruit", strings.Repeat("a", 2000) + ".pkl", "object", http.StatusBadRequest},
+		// Bytes, not characters: 1,020 '€' are 3,060 bytes (their object
+		// subject would pass NATS's control-line limit).
+		{"1,020 '€' as an object", "recruit", strings.Repeat("€", 1020) + ".pkl", "object", http.StatusBadRequest},
+		{"component over 255 bytes", "recruit", "d/" + strings.Repeat("é", 128) + ".pkl", "object", http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := c.post("/ui/enqueue", url.Values{"csrf": {csrf}, "domain": {tc.domain}, "file_name": {tc.file}, "source": {tc.source}})

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/source"
 )
@@ -63,7 +64,7 @@ func CheckJob(job queue.Job, rules JobRules) (queue.Job, error) {
 	}
 	if job.Source != queue.SourceFile && job.Source != queue.SourceObject {
 		return queue.Job{}, refuse(http.StatusBadRequest, CodeBadRequest, "source", nil,
-			"source is %q; want %q or %q", job.Source, queue.SourceFile, queue.SourceObject)
+			"source is %s; want %q or %q", clip.Quote(job.Source), queue.SourceFile, queue.SourceObject)
 	}
 	allowed := rules.AllowedExt
 	if len(allowed) == 0 {
@@ -99,7 +100,7 @@ func checkDomain(domain string, names []string) error {
 		return nil
 	}
 	return refuse(http.StatusNotFound, CodeUnknownDomain, "domain", nil,
-		"unknown domain %q (known domains: %s)", domain, strings.Join(names, ", "))
+		"unknown domain %s (known domains: %s)", clip.Quote(domain), strings.Join(names, ", "))
 }
 
 // checkFileName refuses an empty, unsafe or wrongly suffixed file name.

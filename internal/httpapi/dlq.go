@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wire"
 )
@@ -86,7 +87,7 @@ func (s *Server) handleDLQDelete(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deadLetterID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
 	if err := wire.ValidateID("job id", id); err != nil {
-		return "", errorf(http.StatusNotFound, CodeNotFound, "no dead letter %q: %v", id, err)
+		return "", errorf(http.StatusNotFound, CodeNotFound, "no dead letter %s: %v", clip.Quote(id), err)
 	}
 	setJobID(r, id)
 	return id, nil

@@ -45,9 +45,16 @@
 // # Security
 //
 // When [Config.Token] is set every route except /healthz and /readyz needs
-// "Authorization: Bearer <token>", compared in constant time. Request bodies
-// are bounded: JSON bodies by [Config.MaxBodyBytes] in size and
-// [Config.ReadTimeout] in time, uploads by [Config.MaxUploadBytes].
+// "Authorization: Bearer <token>", compared in constant time. With or
+// without it, a state-changing request (POST, PUT, DELETE) a browser sends
+// from another site is refused with 403 [CodeCrossOrigin], by the check
+// the dashboard's forms use (net/http.CrossOriginProtection: Sec-Fetch-Site,
+// else Origin against Host); clients that send neither header (curl,
+// scripts) are unaffected. Request bodies are bounded: JSON bodies by
+// [Config.MaxBodyBytes] in size and [Config.ReadTimeout] in time, uploads
+// by [Config.MaxUploadBytes]; file names by source.CheckLength (1 KiB, 255
+// bytes per path component); and every outside value an error message
+// quotes is cut at 2 KiB (internal/clip).
 //
 // # Sharing with other front ends
 //

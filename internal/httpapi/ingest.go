@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 	"github.com/embedstream/embedstream/internal/wire"
@@ -130,7 +131,7 @@ func (s *Server) parseIngest(r *http.Request, domain string) (queue.Job, error) 
 		case *p.dst == "":
 			*p.dst = v
 		case *p.dst != v:
-			return queue.Job{}, errorf(http.StatusBadRequest, CodeBadRequest, "%s is %q in the query string but %q in the body", p.name, v, *p.dst)
+			return queue.Job{}, errorf(http.StatusBadRequest, CodeBadRequest, "%s is %s in the query string but %s in the body", p.name, clip.Quote(v), clip.Quote(*p.dst))
 		}
 	}
 	job := queue.Job{Domain: domain, FileName: req.FileName, Source: req.Source, Options: req.Options}
@@ -168,7 +169,7 @@ func (s *Server) decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, CodeBadRequest, "request body is not a valid JSON object of this route: %v", err)
+		return errorf(http.StatusBadRequest, CodeBadRequest, "request body is not a valid JSON object of this route: %s", clip.Text(err.Error(), clip.MaxEcho))
 	}
 	if dec.More() {
 		return errorf(http.StatusBadRequest, CodeBadRequest, "request body has data after its JSON object")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/jobindex"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wire"
@@ -51,7 +52,7 @@ func NewJobView(st queue.Status, now time.Time) JobView {
 func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := wire.ValidateID("job id", id); err != nil {
-		return errorf(http.StatusNotFound, CodeNotFound, "no job %q: %v", id, err)
+		return errorf(http.StatusNotFound, CodeNotFound, "no job %s: %v", clip.Quote(id), err)
 	}
 	setJobID(r, id)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -59,7 +60,7 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.q.GetStatus(ctx, id)
 	switch {
 	case errors.Is(err, queue.ErrNotFound):
-		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: fmt.Sprintf("no job %q", id), err: err}
+		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: fmt.Sprintf("no job %s", clip.Quote(id)), err: err}
 	case err != nil:
 		return fmt.Errorf("job %s: %w", id, err)
 	}
@@ -77,7 +78,7 @@ func ParseJobQuery(v url.Values, now time.Time) (jobindex.Query, error) {
 		File: strings.TrimSpace(v.Get("file")), Text: strings.TrimSpace(v.Get("q")), Cursor: v.Get("cursor"),
 	}
 	if q.State != "" && !validState(q.State) {
-		return q, fmt.Errorf("state is %q; want one of %s", q.State, strings.Join(queue.States(), ", "))
+		return q, fmt.Errorf("state is %s; want one of %s", clip.Quote(q.State), strings.Join(queue.States(), ", "))
 	}
 	if q.Domain != "" {
 		if err := queue.ValidateDomain(q.Domain); err != nil {
@@ -115,13 +116,13 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d < 0 {
-			return time.Time{}, fmt.Errorf("%q: a duration before now must be positive", s)
+			return time.Time{}, fmt.Errorf("%s: a duration before now must be positive", clip.Quote(s))
 		}
 		return now.Add(-d).UTC(), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-25T09:30:00Z) nor a duration before now (1h)", s)
+		return time.Time{}, fmt.Errorf("%s is neither an RFC 3339 time (2026-11-25T09:30:00Z) nor a duration before now (1h)", clip.Quote(s))
 	}
 	return t.UTC(), nil
 }
@@ -140,7 +141,7 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	page, err := ix.List(ctx, q)
 	switch {
 	case errors.Is(err, jobindex.ErrBadCursor):
-		return errorf(http.StatusBadRequest, CodeBadRequest, "cursor %q is not one this API returned", q.Cursor)
+		return errorf(http.StatusBadRequest, CodeBadRequest, "cursor %s is not one this API returned", clip.Quote(q.Cursor))
 	case err != nil:
 		return fmt.Errorf("list jobs: %w", err)
 	}
@@ -183,7 +184,7 @@ func parseLimitValue(v string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > MaxListLimit {
-		return 0, fmt.Errorf("limit is %q; want an integer from 1 to %d", v, MaxListLimit)
+		return 0, fmt.Errorf("limit is %s; want an integer from 1 to %d", clip.Quote(v), MaxListLimit)
 	}
 	return n, nil
 }

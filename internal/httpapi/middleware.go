@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/telemetry"
 	"github.com/embedstream/embedstream/internal/wire"
 )
@@ -144,6 +145,24 @@ func bearer(h string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+// crossOrigin refuses state-changing requests a browser sends from
+// another site (403 cross_origin), as the dashboard's forms do
+// (net/http.CrossOriginProtection): a POST, PUT or DELETE whose
+// Sec-Fetch-Site says cross-site or same-site, or, from a browser too old
+// to send it, whose Origin is not the request's host. Without API_TOKEN a
+// page on any site could otherwise make its visitors' browsers enqueue,
+// upload, replay or purge on a publisher they can reach. Requests without
+// those headers (curl, scripts, other services) are not browsers' and
+// pass, as do GET, HEAD and OPTIONS.
+func crossOrigin(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusForbidden, CodeCrossOrigin,
+			"cross-origin request refused: a browser sent %s %s from another site", r.Method, clip.Quote(r.URL.Path)))
+	}))
+	return cop.Handler(h)
 }
 
 // newStdLogger routes net/http's internal log lines into zerolog.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
@@ -25,6 +26,7 @@ const (
 	CodeNotFound            = "not_found"             // unknown job, dead letter or route
 	CodeMethod              = "method_not_allowed"    // route exists, method does not
 	CodeUnauthorized        = "unauthorized"          // API_TOKEN set and the bearer token is wrong or absent
+	CodeCrossOrigin         = "cross_origin"          // a browser sent a state-changing request from another site
 	CodeTooLarge            = "too_large"             // body over its size limit
 	CodeQueueFull           = "queue_full"            // the job stream is at its limit
 	CodeIdempotencyConflict = "idempotency_conflict"  // Idempotency-Key already names a different job
@@ -73,6 +75,8 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusBadRequest, code: CodeBadRequest, message: err.Error(), err: err}
 	case errors.Is(err, queue.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: err.Error(), err: err}
+	case errors.Is(err, queue.ErrTooLarge):
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge, message: "NATS refused the message for its size", err: err}
 	case errors.Is(err, queue.ErrQueueFull):
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeQueueFull,
 			message: "the job queue is full; retry later", err: err}
@@ -83,6 +87,9 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", err: err}
 	}
 }
+
+// maxErrorMessage bounds the message of an error body.
+const maxErrorMessage = 4 * clip.MaxEcho
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -102,7 +109,9 @@ func writeError(w http.ResponseWriter, ae *apiError) {
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="embedstream"`)
 	}
-	writeJSON(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: ae.message}})
+	// The messages quote outside values cut to clip.MaxEcho; this bounds
+	// the whole, whatever a message quotes.
+	writeJSON(w, ae.status, errorBody{Error: errorDetail{Code: ae.code, Message: clip.Text(ae.message, maxErrorMessage)}})
 }
 
 // writeJSON answers with status and v as indented JSON.

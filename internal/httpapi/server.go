@@ -153,7 +153,7 @@ func New(cfg Config, q Queue, domains Domains, log zerolog.Logger) *Server {
 		metrics: newMetrics(),
 	}
 	s.routes()
-	s.handler = s.observe(s.authenticate(http.HandlerFunc(s.dispatch)))
+	s.handler = s.observe(crossOrigin(s.authenticate(http.HandlerFunc(s.dispatch))))
 	return s
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -46,6 +47,8 @@ func TestClassify(t *testing.T) {
 		{"server unavailable", wrap(fmt.Errorf("%w: %w", sink.ErrUnavailable, status.Error(codes.Unavailable, "down"))), ingest.ClassServerUnavailable, false},
 		{"nats", wrap(nats.ErrTimeout), ingest.ClassNATS, false},
 		{"nats via queue", wrap(fmt.Errorf("%w: no responders", queue.ErrUnavailable)), ingest.ClassNATS, false},
+		{"too large for nats", wrap(fmt.Errorf("%w: %w", queue.ErrTooLarge, nats.ErrMaxPayload)), ingest.ClassNATS, true},
+		{"maximum payload exceeded", wrap(nats.ErrMaxPayload), ingest.ClassNATS, true},
 		{"io", wrap(fs.ErrPermission), ingest.ClassIO, false},
 		{"marked permanent", ingest.Permanent(wrap(fs.ErrPermission)), ingest.ClassIO, true},
 	} {
@@ -59,6 +62,11 @@ func TestClassify(t *testing.T) {
 	}
 	if ingest.Permanent(nil) != nil {
 		t.Error("Permanent(nil) != nil")
+	}
+	// A message quoting a hostile value is cut: the status record stays small.
+	huge := ingest.Classify(fmt.Errorf("%w: field %q: unknown field", queue.ErrBadJob, strings.Repeat("k", 440_000)))
+	if len(huge.Message) > queue.MaxErrorBytes || !strings.HasSuffix(huge.Message, "bytes cut)") {
+		t.Errorf("Classify of a 440 KB message: %d bytes, ending %q", len(huge.Message), huge.Message[len(huge.Message)-30:])
 	}
 	if err := ingest.Permanent(fs.ErrClosed); !errors.Is(err, ingest.ErrPermanent) || !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("Permanent does not wrap: %v", err)

@@ -47,13 +47,19 @@
 //
 //   - success (including the batch server's duplicate=true): DoubleAck, so
 //     the worker knows the ack landed; status succeeded.
-//   - transient failure before the last delivery: NakWithDelay with an
-//     exponential backoff with jitter (RETRY_BACKOFF_MIN doubling up to
-//     RETRY_BACKOFF_MAX); status retrying.
-//   - permanent failure, or a failure on the last allowed delivery: the dead
-//     letter is published first, and the message terminated only once that
-//     publish is stored (if it is not, the message is Nak'd and comes back);
-//     status failed.
+//   - transient failure while the job's retry budget lasts (RETRY_BUDGET,
+//     counted from the first transient failure of its current run: a
+//     success, a dead letter or a replay starts a new run): NakWithDelay
+//     with an exponential backoff with jitter (RETRY_BACKOFF_MIN doubling up
+//     to RETRY_BACKOFF_MAX); on the last allowed delivery, where a Nak
+//     would exhaust the deliveries, the job is handed off instead
+//     (queue.Delivery.Reschedule), carrying the run's start; status
+//     retrying, with retrying_since and next_retry_at. MAX_DELIVER bounds
+//     only deliveries whose worker died or lost its lease.
+//   - permanent failure, or a transient one once the budget is spent: the
+//     dead letter is published first, and the message terminated only once
+//     that publish is stored (if it is not, the job is rescheduled and
+//     comes back); status failed.
 //   - shutdown: jobs still running after SHUTDOWN_TIMEOUT are cancelled and
 //     Nak'd without delay, so another worker takes them at once. This is not
 //     a failure: nothing is dead-lettered and the status says retrying with
@@ -143,6 +149,8 @@
 // and /metrics (see [Metrics]: attempts by outcome, durations in buckets up
 // to 12 h, the time jobs waited in the queue before their first delivery,
 // records and bytes, deliveries, dead letters, lease extensions, resumes);
+// /healthz is 503 once its live check fails (the worker binary's: its NATS
+// connection closed for good, and it is exiting);
 // /readyz is 503 until the worker is bound to its job consumer, again when
 // that consumer is gone or NATS disconnected, and while the MAX_DELIVERIES
 // watcher waits to restart after a failure (it is restarted with backoff

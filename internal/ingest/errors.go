@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
@@ -72,14 +73,18 @@ func Permanent(err error) error {
 //
 // Permanent: a bad job message, an unknown domain, an unsafe or missing
 // file, a bad, refused or oversized pickle, a domain validation failure, a
-// stream the batch server refused, a recovered panic, and anything wrapped
-// with [Permanent]. Everything else is transient: the batch server
+// stream the batch server refused, a message NATS refuses for its size
+// (queue.ErrTooLarge), a recovered panic, and anything wrapped with
+// [Permanent]. Everything else is transient: the batch server
 // unavailable, NATS errors, I/O errors. A shutdown, a lost lease or a
 // cancel is neither a success nor a failure of the job; callers check for
-// those classes first.
+// those classes first. The message is the error's text cut to
+// queue.MaxErrorBytes, so whatever the error quotes (a hostile JSON key,
+// a pickle's field name) the status record and the dead letter stay
+// small.
 func Classify(err error) queue.JobError {
 	class, permanent := classify(err)
-	return queue.JobError{Class: class, Message: err.Error(), Permanent: permanent}
+	return queue.JobError{Class: class, Message: clip.Text(err.Error(), queue.MaxErrorBytes), Permanent: permanent}
 }
 
 func classify(err error) (class string, permanent bool) {
@@ -112,6 +117,8 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassValidation, true
 	case errors.Is(err, sink.ErrRejected):
 		return ClassServerRejected, true
+	case errors.Is(err, queue.ErrTooLarge), errors.Is(err, nats.ErrMaxPayload):
+		return ClassNATS, true // NATS refuses the message for its size: a retry sends the same
 	case errors.Is(err, errPanic):
 		return ClassInternal, true
 	case errors.Is(err, dataset.ErrNoObjectStore):

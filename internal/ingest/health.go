@@ -14,15 +14,23 @@ import (
 
 // Handler serves the worker's /healthz, /readyz and /metrics: see
 // [NewHandler].
-func (w *Worker) Handler() http.Handler { return NewHandler(w.Readiness, w.metrics) }
+func (w *Worker) Handler() http.Handler { return NewHandler(nil, w.Readiness, w.metrics) }
 
-// NewHandler serves /healthz (the process is alive: always 200), /readyz
-// (200 when ready returns nil, else 503 with its error as the reason) and
-// m's /metrics. The worker's main serves it before it connects to NATS,
-// with a ready that fails until the [Worker] exists.
-func NewHandler(ready func() error, m *Metrics) http.Handler {
+// NewHandler serves /healthz (200 while live returns nil, else 503 with
+// its error as the reason; a nil live is always alive), /readyz (200 when
+// ready returns nil, else 503 with its error as the reason) and m's
+// /metrics. The worker's main serves it before it connects to NATS, with
+// a ready that fails until the [Worker] exists, and a live that fails once
+// its NATS connection is closed for good (the process then exits).
+func NewHandler(live, ready func() error, m *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		if live != nil {
+			if err := live(); err != nil {
+				writeJSON(rw, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "reason": err.Error()})
+				return
+			}
+		}
 		writeJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {

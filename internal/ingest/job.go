@@ -273,20 +273,19 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 		j.log.Warn().Err(err).Msg("job cut off by shutdown: handing it back for redelivery")
 		j.finished(OutcomeShutdown)
 		h, herr := j.d.HandBack(fctx, j.progress(), e)
-		logHandoff(j.log, h, herr)
+		logHandoff(j.log, h, herr, handedOffShutdown)
 
-	case e.Permanent || j.d.Last():
+	case e.Permanent || j.budgetSpent():
 		reason := queue.ReasonPermanent
 		if !e.Permanent {
 			reason = queue.ReasonRetries
 		}
 		// Dead letter first; terminate only once it is stored.
 		if derr := j.d.DeadLetter(fctx, e, reason); derr != nil {
-			j.log.Error().Err(derr).Str("class", e.Class).Msg("dead-letter publish failed; nak so the job comes back")
+			j.log.Error().Err(derr).Str("class", e.Class).Msg("dead-letter publish failed; retry so the job comes back")
 			j.finished(OutcomeRetrying)
-			if nerr := j.d.Retry(fctx, j.progress(), e, j.w.backoff(j.attempt)); nerr != nil {
-				j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
-			}
+			h, rerr := j.d.Reschedule(fctx, j.progress(), e, j.w.backoff(j.attempt), j.w.cfg.RetryBudget)
+			logHandoff(j.log, h, rerr, handedOffRetry)
 			return
 		}
 		j.w.metrics.deadLettered.WithLabelValues(reason).Inc()
@@ -298,11 +297,14 @@ func (j *jobRun) finish(ctx context.Context, err error) {
 
 	default:
 		delay := j.w.backoff(j.attempt)
-		j.log.Warn().Err(err).Str("class", e.Class).Dur("retry_in", delay).Msg("job failed; will retry")
-		j.finished(OutcomeRetrying)
-		if nerr := j.d.Retry(fctx, j.progress(), e, delay); nerr != nil {
-			j.log.Warn().Err(nerr).Msg("nak failed; the job returns after AckWait")
+		ev := j.log.Warn().Err(err).Str("class", e.Class).Dur("retry_in", delay)
+		if since := j.d.RetryingSince(); !since.IsZero() {
+			ev = ev.Time("retrying_since", since).Dur("budget_left", j.w.cfg.RetryBudget-time.Since(since))
 		}
+		ev.Msg("job failed; will retry")
+		j.finished(OutcomeRetrying)
+		h, rerr := j.d.Reschedule(fctx, j.progress(), e, delay, j.w.cfg.RetryBudget)
+		logHandoff(j.log, h, rerr, handedOffRetry)
 	}
 }
 
@@ -329,10 +331,16 @@ func (j *jobRun) metricDomain() string {
 	return j.job.Domain
 }
 
-// logHandoff logs how a job cut off by shutdown went back to the queue
-// ([queue.Delivery.HandBack] or Release): err is the Nak's or, after a
-// handoff, the Term's.
-func logHandoff(log zerolog.Logger, h queue.Handoff, err error) {
+// Messages of [logHandoff]: why a job was republished.
+const (
+	handedOffShutdown = "last delivery cut off by shutdown: job republished for another worker"
+	handedOffRetry    = "last delivery failed with retry budget left: job republished for its next attempt"
+)
+
+// logHandoff logs how a job went back to the queue ([queue.Delivery.HandBack],
+// Release or Reschedule), saying why when it was republished: err is the
+// Nak's or, after a handoff, the Term's.
+func logHandoff(log zerolog.Logger, h queue.Handoff, err error, why string) {
 	switch {
 	case h.PublishErr != nil:
 		log.Error().Err(h.PublishErr).Msg("handoff publish failed on the last delivery; nak (the deliveries run out)")
@@ -340,8 +348,7 @@ func logHandoff(log zerolog.Logger, h queue.Handoff, err error) {
 			log.Warn().Err(err).Msg("nak failed; the job returns after AckWait")
 		}
 	case h.Republished:
-		log.Info().Uint64("handoff_seq", h.Seq).Bool("duplicate", h.Duplicate).
-			Msg("last delivery cut off by shutdown: job republished for another worker")
+		log.Info().Uint64("handoff_seq", h.Seq).Bool("duplicate", h.Duplicate).Msg(why)
 		if err != nil {
 			// The copy is queued; this message returns after AckWait with
 			// no delivery left and its MAX_DELIVERIES advisory may

@@ -52,6 +52,7 @@ const (
 	DefaultConcurrency     = 2                      // jobs at once per worker (WORKER_CONCURRENCY)
 	DefaultBackoffMin      = 2 * time.Second        // first retry delay (RETRY_BACKOFF_MIN)
 	DefaultBackoffMax      = 2 * time.Minute        // largest retry delay (RETRY_BACKOFF_MAX)
+	DefaultRetryBudget     = 15 * time.Minute       // how long a run of transient failures is retried (RETRY_BUDGET)
 	DefaultShutdownTimeout = 30 * time.Second       // how long running jobs may finish after stop (SHUTDOWN_TIMEOUT)
 	DefaultFetchWait       = 2 * time.Second        // how long one pull request waits for a job
 	DefaultStatusInterval  = 250 * time.Millisecond // least time between progress writes
@@ -79,6 +80,14 @@ type WorkerConfig struct {
 	// Heartbeat is how often the worker writes its record in
 	// queue.WorkersBucket (queue.WorkerHeartbeat).
 	Heartbeat time.Duration
+
+	// RetryBudget is how long a job's transient failures are retried,
+	// counted from the first one of its current run (queue.Status's
+	// RetryingSince): a failure once it is spent dead-letters the job
+	// (reason retries_exhausted). MaxDeliver does not end retries: on the
+	// last allowed delivery the job is handed off while budget remains.
+	// ([DefaultRetryBudget])
+	RetryBudget time.Duration
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -100,6 +109,9 @@ func (c *WorkerConfig) setDefaults() {
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = max(c.BackoffMin, DefaultBackoffMax)
 	}
+	if c.RetryBudget <= 0 {
+		c.RetryBudget = DefaultRetryBudget
+	}
 	if c.FetchWait <= 0 {
 		c.FetchWait = DefaultFetchWait
 	}
@@ -119,10 +131,12 @@ func (c *WorkerConfig) setDefaults() {
 
 // Worker consumes jobs from the queue and runs each with a [Processor],
 // mapping every outcome onto a transition of its queue.Delivery: Succeed
-// (DoubleAck) after the batch server's answer, Retry (NakWithDelay) on a
-// transient failure, DeadLetter then Fail (TermWithReason) on a permanent
-// one or on the last delivery, HandBack (Nak at once, or a handoff on the
-// last delivery) when cut off by shutdown. See the package documentation.
+// (DoubleAck) after the batch server's answer, Reschedule (NakWithDelay,
+// or a handoff on the last delivery) on a transient failure while its
+// retry budget lasts, DeadLetter then Fail (TermWithReason) on a permanent
+// one or once the budget is spent, HandBack (Nak at once, or a handoff on
+// the last delivery) when cut off by shutdown. See the package
+// documentation.
 type Worker struct {
 	cfg     WorkerConfig
 	q       Queue
@@ -191,7 +205,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.bound.Store(true)
 	defer w.bound.Store(false)
 	w.log.Info().Int("concurrency", w.cfg.Concurrency).Dur("ack_wait", w.cfg.AckWait).
-		Int("max_deliver", w.cfg.MaxDeliver).Msg("worker started")
+		Int("max_deliver", w.cfg.MaxDeliver).Dur("retry_budget", w.cfg.RetryBudget).Msg("worker started")
 
 	// Jobs run on a context detached from ctx: a signal stops fetching, not
 	// the jobs. It is cancelled with errShutdown after the grace period.
@@ -299,7 +313,7 @@ func (w *Worker) handBackUnstarted(d *queue.Delivery) {
 	job, _ := d.Job()
 	log := w.log.With().Str("job_id", job.ID).Int("attempt", d.Attempt()).Uint64("stream_seq", d.StreamSeq()).Logger()
 	h, err := d.Release(ctx)
-	logHandoff(log, h, err)
+	logHandoff(log, h, err, handedOffShutdown)
 }
 
 // Advisory watcher restart delays: the first, doubling up to the last.

@@ -130,19 +130,47 @@ func TestPermanentErrorsAreDeadLettered(t *testing.T) {
 	e.checkCommitted("recruit", good, "recruit_small_df.jsonl")
 }
 
-func TestLastDeliveryFailingIsDeadLettered(t *testing.T) {
+// TestRetryBudgetNotMaxDeliverEndsRetries: transient failures are retried
+// past the consumer's MaxDeliver (the last delivery hands the job off)
+// until the retry budget, counted from the run's first failure, is spent;
+// only then is the job dead-lettered, with reason retries_exhausted. While
+// it waits, its status says since when it is retrying and when the next
+// attempt is due.
+func TestRetryBudgetNotMaxDeliverEndsRetries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{MaxDeliver: 2, FailFirst: 1000})
 	e.addFixture("recruit_small_records.pkl")
-	e.startWorker("w1", nil)
+	const budget = 1500 * time.Millisecond
+	e.startWorker("w1", func(w *ingest.WorkerConfig, _ *ingest.ProcessorConfig) { w.RetryBudget = budget })
 	id := e.enqueue(queue.Job{Domain: "recruit", FileName: "recruit_small_records.pkl"})
+
+	retrying := e.waitStatus(id, func(s queue.Status) bool { return s.State == queue.StateRetrying })
+	if retrying.RetryingSince.IsZero() || retrying.NextRetryAt.IsZero() || retrying.NextRetryAt.Before(retrying.RetryingSince) ||
+		retrying.Error == nil || retrying.Error.Class != ingest.ClassServerUnavailable {
+		t.Errorf("retrying status %+v, want retrying_since, next_retry_at and the error", retrying)
+	}
 	s := e.waitFinished(id)
-	if s.State != queue.StateFailed || s.Attempts != 2 || s.Error == nil || s.Error.Class != ingest.ClassServerUnavailable || s.Error.Permanent {
-		t.Fatalf("status %+v, want failed after 2 attempts with server_unavailable", s)
+	if s.State != queue.StateFailed || s.Error == nil || s.Error.Class != ingest.ClassServerUnavailable || s.Error.Permanent {
+		t.Fatalf("status %+v, want failed with server_unavailable", s)
+	}
+	if s.Attempts <= 2 {
+		t.Errorf("failed after %d attempts: MaxDeliver (2) ended the retries, not the budget", s.Attempts)
+	}
+	if !s.RetryingSince.IsZero() || !s.NextRetryAt.IsZero() {
+		t.Errorf("a dead letter ends the run: retrying_since %v, next_retry_at %v", s.RetryingSince, s.NextRetryAt)
+	}
+	last := s.History[len(s.History)-1]
+	if spent := last.FinishedAt.Sub(s.History[0].FinishedAt); spent < budget {
+		t.Errorf("dead-lettered %s after the first failure, within the %s budget", spent, budget)
 	}
 	dl, ok := e.deadLetters()[id]
-	if !ok || dl.Reason != queue.ReasonRetries || dl.Attempts != 2 {
-		t.Fatalf("dead letter %+v (found %v), want reason %s after 2 attempts", dl, ok, queue.ReasonRetries)
+	if !ok || dl.Reason != queue.ReasonRetries || dl.Attempts != s.Attempts {
+		t.Fatalf("dead letter %+v (found %v), want reason %s after %d attempts", dl, ok, queue.ReasonRetries, s.Attempts)
+	}
+	for i, a := range s.History {
+		if a.Attempt != i+1 {
+			t.Errorf("history %d is attempt %d: attempt numbers must count on across handoffs", i, a.Attempt)
+		}
 	}
 }
 

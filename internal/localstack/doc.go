@@ -18,5 +18,8 @@
 // Start builds every part before running any (a failure leaves nothing
 // behind), then runs them; when its context ends they stop in reverse
 // order: HTTP API, workers (which finish or hand back their jobs), batch
-// server, NATS. [Stack.Wait] waits for that.
+// server, NATS. [Stack.Wait] waits for that. The stack also stops by
+// itself, the same way, when its NATS connection is closed for good
+// ([Stack.Done] is closed and Wait returns the error), so the local stack
+// exits non-zero instead of answering 503 forever.
 package localstack

@@ -39,6 +39,10 @@ const (
 	DefaultNATSDir     = ".data/nats"  // JetStream storage of the embedded server (DEV_NATS_DIR)
 	DefaultBatchOutDir = ".data/batch" // output of the in-process batch server (DEV_BATCH_OUT_DIR)
 	DefaultWorkers     = 2             // workers started in-process (DEV_WORKERS)
+	// DefaultHTTPAddr is where the local stack serves the API and the
+	// dashboard unless told otherwise (HTTP_ADDR): loopback only, so a
+	// laptop's stack, without API_TOKEN, is not open to its network.
+	DefaultHTTPAddr = "127.0.0.1:8000"
 )
 
 // Config configures a local stack: its parts' configurations, already
@@ -148,6 +152,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 		return nil, errors.New("localstack: Config.NewWorker is nil")
 	}
 	s := &Stack{log: log, cfg: cfg, workers: cfg.Workers, done: make(chan struct{})}
+	// The stack also stops, with an error, when its NATS connection is
+	// closed for good (see below).
+	ctx, stop := context.WithCancelCause(ctx)
 	// Until every part is built, nothing runs: on an error, teardown
 	// closes what was opened and no goroutine is left behind.
 	var workers []Worker
@@ -157,6 +164,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 				w.Close()
 			}
 			s.teardown()
+			stop(err)
 		}
 	}()
 
@@ -184,6 +192,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 	if err != nil {
 		return nil, err
 	}
+	queue.WatchClosed(ctx, s.nc, func(err error) {
+		log.Error().Err(err).Msg("the NATS connection was closed for good: stopping the stack")
+		s.addErr(err)
+		stop(err)
+	})
 	s.q, err = queue.Open(ctx, s.nc, cfg.Queue)
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
@@ -282,6 +295,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger, opts Options) (s
 		stopBatch()
 		s.wg.Wait()
 		s.teardown()
+		stop(nil)
 		close(s.done)
 	}()
 
@@ -331,6 +345,11 @@ func (s *Stack) teardown() {
 		s.ns.WaitForShutdown()
 	}
 }
+
+// Done is closed once the stack has stopped: after Start's ctx ended, or
+// by itself when its NATS connection was closed for good ([Stack.Wait]
+// then returns that error).
+func (s *Stack) Done() <-chan struct{} { return s.done }
 
 // Wait blocks until the stack has stopped (after Start's ctx ended) and
 // returns the errors its parts stopped with.

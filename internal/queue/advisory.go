@@ -126,6 +126,7 @@ func (q *Queue) DeadLetterBySeq(ctx context.Context, seq uint64, deliveries int,
 		s.Error = &jobErr
 		s.Attempts = max(s.Attempts, dl.Attempts)
 		s.FinishedAt = time.Now().UTC()
+		s.RetryingSince, s.NextRetryAt, s.RetryDeadline = time.Time{}, time.Time{}, time.Time{} // the run ends with the dead letter
 		return nil
 	})
 	if err != nil {

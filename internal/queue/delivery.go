@@ -3,6 +3,8 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/clip"
 	"github.com/embedstream/embedstream/internal/telemetry"
 )
 
@@ -162,7 +165,10 @@ func (m jobMsg) job() (Job, error) {
 // deadLetter is the dead-letter record of job (as m.job named it) that
 // failed with jerr: the only place a [DeadLetter] of a job is built.
 func (m jobMsg) deadLetter(job Job, jerr JobError, reason, worker string) DeadLetter {
+	sum := sha256.Sum256(m.data)
 	return DeadLetter{
+		JobSize:   len(m.data),
+		JobSHA256: hex.EncodeToString(sum[:]),
 		JobID:     job.ID,
 		Domain:    job.Domain,
 		Subject:   m.subject,
@@ -250,6 +256,9 @@ type Delivery struct {
 	// cancelAsked is set once a status write saw the record's
 	// CancelRequestedAt ([Delivery.CancelRequested]).
 	cancelAsked atomic.Bool
+	// recordSince is the status record's RetryingSince as Start found it
+	// (unix nanoseconds; 0: none): see [Delivery.RetryingSince].
+	recordSince atomic.Int64
 }
 
 // Job returns the job, parsed once when the message was fetched. For a
@@ -315,11 +324,12 @@ func (d *Delivery) Start(ctx context.Context) {
 		if s.State == StateCanceled {
 			return ErrSkipUpdate // canceled while it waited: the worker settles it with Cancel
 		}
+		d.noteRecordSince(s.RetryingSince)
 		d.fill(s)
 		s.State = StateRunning
 		s.StartedAt = d.received
 		s.StreamSeq = d.m.seq
-		s.Error, s.FinishedAt = nil, time.Time{}
+		s.Error, s.FinishedAt, s.NextRetryAt = nil, time.Time{}, time.Time{}
 		Progress{Phase: PhaseLoading, PhaseSince: d.received}.fill(s)
 		return nil
 	})
@@ -365,13 +375,15 @@ func (d *Delivery) Succeed(ctx context.Context, p Progress) error {
 }
 
 // Retry records the attempt as failed with jerr, to be retried (state
-// retrying), then Naks the message with delay. Errors: [ErrSettled], or
-// the Nak's.
+// retrying, RetryingSince kept or set to now, NextRetryAt now plus delay),
+// then Naks the message with delay. On the last allowed delivery the
+// message is then not delivered again: see [Delivery.Reschedule], which
+// hands it off instead. Errors: [ErrSettled], or the Nak's.
 func (d *Delivery) Retry(ctx context.Context, p Progress, jerr JobError, delay time.Duration) error {
 	if err := d.settle(); err != nil {
 		return err
 	}
-	d.record(ctx, p, OutcomeRetrying, StateRetrying, &jerr)
+	d.recordRetry(ctx, p, jerr, delay, 0)
 	if err := d.msg.NakWithDelay(delay); err != nil {
 		return fmt.Errorf("queue: nak job %s: %w", d.job.ID, err)
 	}
@@ -449,12 +461,21 @@ func (d *Delivery) handBack(ctx context.Context) (Handoff, error) {
 	if !d.Last() {
 		return Handoff{}, d.nak()
 	}
+	return d.handOff(ctx)
+}
+
+// handOff republishes the job for another delivery and terminates this
+// one once the copy is stored; if the publish fails, it Naks instead.
+func (d *Delivery) handOff(ctx context.Context) (Handoff, error) {
 	id, attempt := d.job.ID, d.Attempt()
 	cp := nats.NewMsg(d.m.subject)
 	cp.Data = d.m.data
 	cp.Header.Set(HeaderJobID, id)
 	cp.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s:handoff:%d:%d", id, d.m.seq, attempt))
 	cp.Header.Set(HeaderAttemptsBefore, strconv.Itoa(attempt))
+	if since := d.RetryingSince(); !since.IsZero() {
+		cp.Header.Set(HeaderRetryingSince, since.UTC().Format(time.RFC3339Nano))
+	}
 	ack, err := d.c.q.js.PublishMsg(ctx, cp)
 	if err != nil {
 		return Handoff{PublishErr: classify("queue: hand off job "+id, err)}, d.nak()
@@ -468,9 +489,13 @@ func (d *Delivery) handBack(ctx context.Context) (Handoff, error) {
 
 func (d *Delivery) nak() error {
 	if err := d.msg.Nak(); err != nil {
-		return fmt.Errorf("queue: nak job %s: %w", d.job.ID, err)
+		return d.nakErr(err)
 	}
 	return nil
+}
+
+func (d *Delivery) nakErr(err error) error {
+	return fmt.Errorf("queue: nak job %s: %w", d.job.ID, err)
 }
 
 // settle claims the delivery's one settlement.
@@ -484,8 +509,18 @@ func (d *Delivery) settle() error {
 // record writes how the attempt ended to the status record, with its
 // entry in the history. A success is always written (the data is
 // committed, even if a later delivery started meanwhile); other outcomes
-// never overwrite a success or the record of a later delivery.
+// never overwrite a success or the record of a later delivery. A success
+// or a failure ends the job's run of retries (RetryingSince and
+// NextRetryAt cleared); then retry, when not nil, changes the record
+// further (recordRetry).
 func (d *Delivery) record(ctx context.Context, p Progress, outcome, state string, jerr *JobError) {
+	d.recordWith(ctx, p, outcome, state, jerr, nil)
+}
+
+func (d *Delivery) recordWith(ctx context.Context, p Progress, outcome, state string, jerr *JobError, retry func(*Status)) {
+	if jerr != nil {
+		jerr.Message = clip.Text(jerr.Message, MaxErrorBytes)
+	}
 	finished := time.Now()
 	attempt := d.Attempt()
 	d.writeStatus(ctx, func(s *Status) error {
@@ -500,6 +535,10 @@ func (d *Delivery) record(ctx context.Context, p Progress, outcome, state string
 		s.State, s.Error = state, jerr
 		if Finished(state) {
 			s.FinishedAt = finished
+			s.RetryingSince, s.NextRetryAt, s.RetryDeadline = time.Time{}, time.Time{}, time.Time{}
+		}
+		if retry != nil {
+			retry(s)
 		}
 		s.History = appendAttempt(s.History, Attempt{
 			Attempt: attempt, Worker: d.c.worker, StartedAt: d.received, FinishedAt: finished,

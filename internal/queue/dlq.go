@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +14,20 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/embedstream/embedstream/internal/clip"
 )
+
+// DeadLetterJobBytes is the most bytes of a job message a dead letter
+// keeps: a valid job is far smaller (see [MaxJobBytes]), so only a message
+// that was never a valid job is ever cut, and a dead letter stays well
+// under NATS's max_payload whatever it holds.
+const DeadLetterJobBytes = 16 << 10
+
+// MaxErrorBytes bounds a [JobError]'s message as the status record and the
+// dead letter store it: longer messages are cut, with a marker saying how
+// much was cut.
+const MaxErrorBytes = 2 << 10
 
 // Dead-letter reasons, as stored in [DeadLetter.Reason].
 const (
@@ -38,7 +54,11 @@ func DLQSubject(domain string) string {
 // stream's acknowledgement: only after a nil error may the worker Term the
 // job. The Nats-Msg-Id is "<job id>-dlq-<stream seq>", so two workers
 // dead-lettering the same delivery store it once. A zero FailedAt is set to
-// now; a Job that is not valid JSON is stored in JobRaw instead.
+// now; a Job that is not valid JSON is stored in JobRaw instead. The record
+// is bounded whatever the job held: a job message above
+// [DeadLetterJobBytes] is kept as its first DeadLetterJobBytes bytes in
+// JobRaw (JobTruncated, with JobSize and JobSHA256 of the whole), and the
+// error message is cut to [MaxErrorBytes].
 // Errors: [ErrQueueFull] (INGEST_DLQ is at its limits: see [Open]),
 // [ErrUnavailable], or the JetStream API error.
 func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
@@ -48,9 +68,20 @@ func (q *Queue) PublishDeadLetter(ctx context.Context, dl DeadLetter) error {
 	if dl.FailedAt.IsZero() {
 		dl.FailedAt = time.Now().UTC()
 	}
-	if len(dl.Job) > 0 && !json.Valid(dl.Job) {
+	if dl.JobSize == 0 {
+		dl.JobSize = len(dl.Job)
+	}
+	switch {
+	case len(dl.Job) > DeadLetterJobBytes:
+		if dl.JobSHA256 == "" {
+			sum := sha256.Sum256(dl.Job)
+			dl.JobSHA256 = hex.EncodeToString(sum[:])
+		}
+		dl.JobRaw, dl.Job, dl.JobTruncated = bytes.Clone(dl.Job[:DeadLetterJobBytes]), nil, true
+	case len(dl.Job) > 0 && !json.Valid(dl.Job):
 		dl.JobRaw, dl.Job = []byte(dl.Job), nil
 	}
+	dl.Error.Message = clip.Text(dl.Error.Message, MaxErrorBytes)
 	body, err := json.Marshal(dl)
 	if err != nil {
 		return fmt.Errorf("queue: encode dead letter of job %s: %w", dl.JobID, err)
@@ -226,7 +257,9 @@ func (q *Queue) deleteDLQSeqs(ctx context.Context, id string, seqs []uint64) err
 // job's dead letters are removed. The result carries the job's status
 // record as it stands after the replay.
 //
-// Errors: [ErrNotFound] (no dead letter), [ErrQueueFull], [ErrUnavailable].
+// Errors: [ErrNotFound] (no dead letter), [ErrBadJob] (a dead letter that
+// keeps only part of its job: [DeadLetter.JobTruncated]), [ErrQueueFull],
+// [ErrUnavailable].
 func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult, error) {
 	dl, err := q.GetDeadLetter(ctx, id)
 	if err != nil {
@@ -251,6 +284,10 @@ func (q *Queue) ReplayDeadLetter(ctx context.Context, id string) (EnqueueResult,
 // letter.
 func (q *Queue) replay(ctx context.Context, dl DeadLetter) (EnqueueResult, error) {
 	id := dl.JobID
+	if dl.JobTruncated {
+		return EnqueueResult{}, fmt.Errorf("queue: replay job %s: %w: its dead letter keeps only the first %d of the job's %d bytes (sha256 %s), so it cannot be replayed; purge it",
+			id, ErrBadJob, len(dl.JobRaw), dl.JobSize, dl.JobSHA256)
+	}
 	subject := dl.Subject
 	if subject == "" {
 		subject = SubjectPrefix + dl.Domain
@@ -284,6 +321,7 @@ func (q *Queue) replay(ctx context.Context, dl DeadLetter) (EnqueueResult, error
 		s.Error = nil
 		s.FinishedAt = time.Time{}
 		s.StreamSeq = ack.Sequence
+		s.RetryingSince, s.NextRetryAt, s.RetryDeadline = time.Time{}, time.Time{}, time.Time{} // a replay starts a new run
 		return nil
 	})
 	if err != nil {

@@ -14,7 +14,8 @@
 //   - the job stream (INGEST by default): subjects ingest.jobs.>, work-queue
 //     retention, a 10-minute duplicate window on Nats-Msg-Id, size limits
 //     with DiscardNew so a full queue refuses new jobs ([ErrQueueFull])
-//     instead of dropping accepted ones;
+//     instead of dropping accepted ones, and messages of at most
+//     [MaxJobBytes] (a larger job is refused at publish);
 //   - the durable pull consumer ingest-workers: explicit ack, AckWait,
 //     MaxDeliver, MaxAckPending from [Config]; a later worker Open with
 //     other values updates it;
@@ -58,7 +59,12 @@
 //     record still shows this attempt running on this worker;
 //   - [Delivery.Succeed]: status succeeded, always written (the data is
 //     committed), then DoubleAck;
-//   - [Delivery.Retry]: status retrying, then NakWithDelay;
+//   - [Delivery.Reschedule]: status retrying (with the run's
+//     RetryingSince, kept across deliveries and handoffs, and
+//     NextRetryAt), then NakWithDelay, or, on the last allowed delivery, a
+//     handoff at once carrying [HeaderRetryingSince] (a transient failure
+//     never spends the last delivery: the retry budget is the caller's
+//     policy); [Delivery.Retry] is the same without the handoff;
 //   - [Delivery.DeadLetter] then [Delivery.Fail]: the dead letter is
 //     published first; Fail writes status failed and Terms the message, and
 //     refuses ([ErrNotDeadLettered]) unless the dead letter was stored (if
@@ -73,6 +79,9 @@
 //     the record ([Delivery.CancelRequested]);
 //   - [Delivery.Superseded] and [Delivery.ExtendLease] (the "+WPI"
 //     request on the reply subject) for the worker's lease policy.
+//
+// A success or a failure ends the job's run of retries (RetryingSince and
+// NextRetryAt cleared); so does a replay.
 //
 // Every transition writes the status before it settles the message, so
 // the next delivery's "running" comes after this one's outcome; outcomes
@@ -132,11 +141,22 @@
 // [Queue.ReplayDeadLetters] and [Queue.PurgeDeadLetters] act on every dead
 // letter a [DeadLetterFilter] selects (domain, error class, reason, time).
 //
+// Records are bounded whatever a job held: a dead letter keeps at most
+// [DeadLetterJobBytes] of the job message (with its size and sha256; a
+// truncated one cannot be replayed), and error messages in dead letters
+// and status records are cut to [MaxErrorBytes].
+//
 // # Connections
 //
 // [Connect] dials with [ConnOptions] (URLs, credentials, TLS), reconnects
 // forever and does not buffer while disconnected, so a publish the caller
-// saw fail is never sent later.
+// saw fail is never sent later. A server that refuses the client
+// (authorization, TLS) ends Connect at once with [ErrRefused] naming the
+// cause; while none answers it logs why and retries (or, with
+// [ConnOptions.FailFast], gives up at once). Every URL it logs or puts in
+// an error is redacted (internal/clip). [WatchClosed] reports a
+// connection NATS closed for good, which never reconnects: the binaries
+// then exit non-zero, to be restarted.
 //
 // # Defaults
 //
@@ -148,8 +168,10 @@
 // # Errors
 //
 // Errors wrap the sentinels in errors.go: [ErrBadJob] (permanent),
-// [ErrQueueFull], [ErrUnavailable] (transient), [ErrNotFound],
-// [ErrFileNotFound], [ErrStatusWrite], [ErrConflict], [ErrFinished]; a consumer's and a
+// [ErrQueueFull], [ErrUnavailable] (transient), [ErrTooLarge] (a message
+// NATS refuses for its size: permanent), [ErrRefused], [ErrClosed],
+// [ErrNotFound], [ErrFileNotFound], [ErrStatusWrite], [ErrConflict],
+// [ErrFinished]; a consumer's and a
 // delivery's: [ErrNoJob], [ErrNoConsumer], [ErrBadDelivery], [ErrSettled],
 // [ErrNotDeadLettered].
 package queue

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,6 +20,18 @@ var (
 	// ErrUnavailable marks a failure to reach NATS or JetStream (no
 	// connection, no responders, timeout). Transient.
 	ErrUnavailable = errors.New("nats unavailable")
+	// ErrTooLarge marks a message NATS refused for its size: above the
+	// server's max_payload, or the stream's MaxMsgSize (a job above
+	// [MaxJobBytes]). Retrying it cannot help.
+	ErrTooLarge = errors.New("message too large for NATS")
+	// ErrRefused marks a NATS server that answered and refused the
+	// connection: an authorization violation (wrong or missing
+	// credentials), a TLS mismatch or a failed TLS handshake. Retrying the
+	// same settings cannot help.
+	ErrRefused = errors.New("nats refused the connection")
+	// ErrClosed marks a connection NATS closed for good: it will not
+	// reconnect (see [WatchClosed]).
+	ErrClosed = errors.New("nats connection closed for good")
 	// ErrNotFound is returned when a job status record or a dead letter does
 	// not exist.
 	ErrNotFound = errors.New("not found")
@@ -62,22 +75,33 @@ var (
 )
 
 // classify wraps a JetStream publish or request error with the package's
-// vocabulary: a full stream becomes [ErrQueueFull], a server-side API error
-// stays as it is, anything else (no connection, no responders, timeouts) is
-// [ErrUnavailable].
+// vocabulary: a full stream becomes [ErrQueueFull], a message too large
+// for the server or the stream [ErrTooLarge], a server-side API error
+// stays as it is, anything else (no connection, no responders, timeouts)
+// is [ErrUnavailable].
 func classify(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("%s: %w: %w", op, ErrTooLarge, err)
+	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		if isStreamFull(apiErr) {
+		switch {
+		case isStreamFull(apiErr):
 			return fmt.Errorf("%s: %w: %w", op, ErrQueueFull, err)
+		case apiErr.ErrorCode == jsErrCodeMessageTooLarge:
+			return fmt.Errorf("%s: %w: %w", op, ErrTooLarge, err)
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
+
+// jsErrCodeMessageTooLarge is the JetStream API error code of a publish
+// above the stream's MaxMsgSize ("message size exceeds maximum allowed").
+const jsErrCodeMessageTooLarge jetstream.ErrorCode = 10054
 
 // jsErrCodeStreamStoreFailed is the JetStream API error code a stream with
 // DiscardNew answers when a publish would exceed its limits; the description

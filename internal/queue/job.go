@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/clip"
+	"github.com/embedstream/embedstream/internal/source"
 	"github.com/embedstream/embedstream/internal/wire"
 )
 
@@ -28,7 +29,6 @@ const (
 	MaxChunkRecords = 1_000_000
 	MinChunkBytes   = 4 << 10
 	MaxChunkBytes   = 64 << 20
-	MaxFileNameLen  = 1024
 )
 
 // ParseJob parses and validates a job message as a worker receives it:
@@ -41,7 +41,8 @@ const (
 //
 // The domain is the subject's last token (the subject must be
 // ingest.jobs.<domain>); a body domain must equal it. file_name is required
-// and non-empty; source is "file" (default) or "object"; options, when
+// and non-empty, within source.CheckLength's bounds (1 KiB, 255 bytes per
+// path component); source is "file" (default) or "object"; options, when
 // present, hold chunk_records in [MinChunkRecords, MaxChunkRecords] and
 // chunk_bytes in [MinChunkBytes, MaxChunkBytes]; enqueued_at is RFC 3339.
 // Unknown fields, at the top level or in options, and explicit nulls are
@@ -56,13 +57,13 @@ func ParseJob(subject string, header nats.Header, data []byte, streamSeq uint64,
 	}
 	domain, ok := strings.CutPrefix(subject, SubjectPrefix)
 	if !ok || domain == "" || strings.Contains(domain, ".") {
-		return Job{}, fmt.Errorf("%w: subject %q is not %s<domain>", ErrBadJob, subject, SubjectPrefix)
+		return Job{}, fmt.Errorf("%w: subject %s is not %s<domain>", ErrBadJob, clip.Quote(subject), SubjectPrefix)
 	}
 	if err := ValidateDomain(domain); err != nil {
-		return Job{}, fmt.Errorf("%w: subject %q: %w", ErrBadJob, subject, err)
+		return Job{}, fmt.Errorf("%w: subject %s: %w", ErrBadJob, clip.Quote(subject), err)
 	}
 	if job.Domain != "" && job.Domain != domain {
-		return Job{}, fmt.Errorf("%w: body domain %q disagrees with subject %q", ErrBadJob, job.Domain, subject)
+		return Job{}, fmt.Errorf("%w: body domain %s disagrees with subject %s", ErrBadJob, clip.Quote(job.Domain), clip.Quote(subject))
 	}
 	job.Domain = domain
 
@@ -131,7 +132,7 @@ func parseBody(data []byte) (Job, error) {
 			}
 		case "source":
 			if err = decodeString(raw, &job.Source); err == nil && job.Source != SourceFile && job.Source != SourceObject {
-				err = fmt.Errorf("want %q or %q, got %q", SourceFile, SourceObject, job.Source)
+				err = fmt.Errorf("want %q or %q, got %s", SourceFile, SourceObject, clip.Quote(job.Source))
 			}
 		case "options":
 			job.Options, err = parseOptions(raw)
@@ -145,7 +146,7 @@ func parseBody(data []byte) (Job, error) {
 			err = errors.New("unknown field")
 		}
 		if err != nil {
-			return Job{}, fmt.Errorf("%w: field %q: %w", ErrBadJob, k, err)
+			return Job{}, fmt.Errorf("%w: field %s: %w", ErrBadJob, clip.Quote(k), err)
 		}
 	}
 	if _, ok := fields["file_name"]; !ok {
@@ -158,13 +159,10 @@ func parseBody(data []byte) (Job, error) {
 }
 
 func checkFileName(name string) error {
-	switch {
-	case name == "":
+	if name == "" {
 		return errors.New("must not be empty")
-	case utf8.RuneCountInString(name) > MaxFileNameLen:
-		return fmt.Errorf("is %d characters long (at most %d)", utf8.RuneCountInString(name), MaxFileNameLen)
 	}
-	return nil
+	return source.CheckLength(name)
 }
 
 func decodeString(raw json.RawMessage, dst *string) error {
@@ -212,7 +210,7 @@ func parseOptions(raw json.RawMessage) (JobOptions, error) {
 			}
 			o.ChunkBytes = n
 		default:
-			return JobOptions{}, fmt.Errorf("%q: unknown field", k)
+			return JobOptions{}, fmt.Errorf("%s: unknown field", clip.Quote(k))
 		}
 	}
 	return o, nil
@@ -235,7 +233,7 @@ func (j Job) Validate() error {
 		return fmt.Errorf("%w: file_name %w", ErrBadJob, err)
 	}
 	if j.Source != "" && j.Source != SourceFile && j.Source != SourceObject {
-		return fmt.Errorf("%w: source: want %q or %q, got %q", ErrBadJob, SourceFile, SourceObject, j.Source)
+		return fmt.Errorf("%w: source: want %q or %q, got %s", ErrBadJob, SourceFile, SourceObject, clip.Quote(j.Source))
 	}
 	if n := j.Options.ChunkRecords; n != 0 && (n < MinChunkRecords || n > MaxChunkRecords) {
 		return fmt.Errorf("%w: options.chunk_records must be %d to %d, got %d", ErrBadJob, MinChunkRecords, MaxChunkRecords, n)

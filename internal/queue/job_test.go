@@ -178,9 +178,11 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		`{"file_name":"a.pkl","options":{"chunk_records":1000000,"chunk_bytes":67108864}}`,
 		`{"file_name":"a.pkl","enqueued_at":"2026-11-25T20:00:00Z"}`,
 		`{"file_name":"a.pkl","enqueued_at":"2026-11-25T20:00:00.123456+05:30"}`,
-		`{"file_name":"` + strings.Repeat("a", 1024) + `"}`,
+		`{"file_name":"` + strings.Repeat("abcd/", 203) + `x.pkl"}`, // 1,020 bytes
+		`{"file_name":"` + strings.Repeat("a", 255) + `"}`,
+		`{"file_name":"` + strings.Repeat("a", 255) + "/" + strings.Repeat("b", 255) + `"}`,
 		`{"job_id":"` + strings.Repeat("j", 200) + `","file_name":"a"}`,
-		`{"file_name":"` + strings.Repeat("é", 1024) + `"}`,
+		`{"file_name":"` + strings.Repeat("é", 127) + `"}`, // 254 bytes
 		// invalid
 		`{}`,
 		`[]`,
@@ -191,6 +193,9 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		`{"file_name":7}`,
 		`{"file_name":"` + strings.Repeat("a", 1025) + `"}`,
 		`{"file_name":"` + strings.Repeat("é", 1025) + `"}`,
+		`{"file_name":"` + strings.Repeat("a", 256) + `"}`,
+		`{"file_name":"x/` + strings.Repeat("a", 256) + `/y.pkl"}`,
+		`{"file_name":"` + strings.Repeat("abcd/", 204) + `x.pkl"}`, // 1,025 bytes
 		`{"file_name":"a.pkl","extra":1}`,
 		`{"file_name":"a.pkl","domain":"re.cruit"}`,
 		`{"file_name":"a.pkl","domain":""}`,
@@ -214,7 +219,7 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		`{"file_name":"a.pkl","enqueued_at":"2026-11-25 20:00:00Z"}`,
 		`{"file_name":"a.pkl","enqueued_at":1764100000}`,
 	}
-	const nValid = 12 // the first bodies are valid, the rest not
+	const nValid = 14 // the first bodies are valid, the rest not
 	for i, body := range bodies {
 		_, perr := queue.ParseJob("ingest.jobs.recruit", nil, []byte(body), 1, stored)
 		inst, jerr := jsonschema.UnmarshalJSON(strings.NewReader(body))
@@ -227,6 +232,22 @@ func TestJobSchemaAgreesWithParser(t *testing.T) {
 		}
 		if (perr == nil) != (serr == nil) {
 			t.Errorf("body %.80s: parser err = %v, schema err = %v", body, perr, serr)
+		}
+	}
+	// The schema states the name's bounds in characters, the parser in
+	// bytes: non-ASCII names within the first but not the second are the
+	// one difference, and the parser refuses them.
+	for _, name := range []string{strings.Repeat("é", 128), strings.Repeat("€", 250), strings.Repeat(strings.Repeat("€", 84)+"/", 11) + strings.Repeat("€", 84), "d/" + strings.Repeat("€", 86)} {
+		body := `{"file_name":"` + name + `"}`
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("schema refuses %d characters (%d bytes): %v", len([]rune(name)), len(name), err)
+		}
+		if _, err := queue.ParseJob("ingest.jobs.recruit", nil, []byte(body), 1, stored); !errors.Is(err, queue.ErrBadJob) {
+			t.Errorf("parser accepts a name of %d bytes: %v", len(name), err)
 		}
 	}
 }

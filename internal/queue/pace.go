@@ -115,11 +115,14 @@ func (s Status) Retrying(now time.Time) *Retrying {
 
 // retryClock returns when a retrying job's run of transient failures
 // began, when it is retried next and when its retry budget runs out, as
-// far as its record says (zero when it does not). The run's start is the
-// end of the first of the trailing retried attempts of its history; the
-// next retry time and the budget are the worker's (its retry policy) and
-// reach the record only where the worker writes them.
+// its record says (the worker writes RetryingSince, NextRetryAt and
+// RetryDeadline when it reschedules); a record written before those
+// fields existed gives the run's start from its history (the end of the
+// first of the trailing retried attempts) and nothing else.
 func retryClock(s Status) (since, next, deadline time.Time) {
+	if !s.RetryingSince.IsZero() {
+		return s.RetryingSince, s.NextRetryAt, s.RetryDeadline
+	}
 	for i := len(s.History) - 1; i >= 0; i-- {
 		a := s.History[i]
 		if a.Outcome != OutcomeRetrying && a.Outcome != OutcomeShutdown {
@@ -129,7 +132,7 @@ func retryClock(s Status) (since, next, deadline time.Time) {
 			since = a.FinishedAt
 		}
 	}
-	return since, time.Time{}, time.Time{}
+	return since, s.NextRetryAt, s.RetryDeadline
 }
 
 func nonNegative(d time.Duration) float64 { return max(d.Seconds(), 0) }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 // Defaults of [Config] and [ConnOptions]: a zero field takes these, except
@@ -40,6 +39,13 @@ const (
 	// default to.
 	DefaultMaxMsgs int64 = 1_000_000
 )
+
+// MaxJobBytes is the job stream's MaxMsgSize: the largest job message it
+// stores (headers included). A job is a small JSON object (its file_name
+// is at most 1 KiB; see [ParseJob]), and the publisher's API takes bodies
+// of at most 64 KiB; a larger message is refused when it is published
+// ([ErrTooLarge]), so it never reaches a worker.
+const MaxJobBytes = 64 << 10
 
 // Bounds of the dead-letter stream INGEST_DLQ (DiscardNew, no age limit):
 // dead letters are small (the job message plus its error), so these hold
@@ -115,85 +121,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// ConnOptions say where [Connect] finds NATS and how it authenticates.
-type ConnOptions struct {
-	URL     string // server URL(s), comma-separated ([DefaultURL] when empty)
-	Creds   string // credentials file (optional)
-	TLSCA   string // CA bundle verifying a TLS server (optional)
-	TLSCert string // client certificate for mTLS (optional; with TLSKey)
-	TLSKey  string // client key for mTLS (optional; with TLSCert)
-}
-
-// Connect dials NATS as c says: the comma-separated URL list, optional
-// credentials file, TLS CA and client certificate. The connection
-// reconnects forever and logs disconnects, reconnects and async errors on
-// log; name identifies the client to the server (e.g. "worker host-123").
-// While disconnected, publishes (jobs, acks, status writes) fail at once
-// rather than being buffered and sent later.
-//
-// If no server answers yet, Connect keeps retrying until ctx is done and
-// then returns an error wrapping [ErrUnavailable].
-func Connect(ctx context.Context, c ConnOptions, name string, log zerolog.Logger) (*nats.Conn, error) {
-	if c.URL == "" {
-		c.URL = DefaultURL
-	}
-	connected := make(chan struct{})
-	opts := []nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.RetryOnFailedConnect(true),
-		// No buffering while disconnected: a publish then fails at once
-		// instead of being sent after the caller already gave up on it (a
-		// job reported as not enqueued must not appear later).
-		nats.ReconnectBufSize(-1),
-		nats.ConnectHandler(func(*nats.Conn) { close(connected) }),
-		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if err == nil && nc.IsClosed() {
-				return // our own Close or Drain: not a disconnect to warn about
-			}
-			log.Warn().Err(err).Msg("nats disconnected")
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
-		}),
-		nats.ClosedHandler(func(*nats.Conn) { log.Debug().Msg("nats connection closed") }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			ev := log.Error().Err(err)
-			if sub != nil {
-				ev = ev.Str("subject", sub.Subject)
-			}
-			ev.Msg("nats async error")
-		}),
-	}
-	if c.Creds != "" {
-		opts = append(opts, nats.UserCredentials(c.Creds))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
-	nc, err := nats.Connect(c.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("queue: connect to %s: %w", c.URL, err)
-	}
-	if nc.IsConnected() {
-		log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
-		return nc, nil
-	}
-	log.Warn().Str("url", c.URL).Msg("nats not reachable yet, retrying")
-	select {
-	case <-connected:
-		log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("nats connected")
-		return nc, nil
-	case <-ctx.Done():
-		nc.Close()
-		return nil, fmt.Errorf("queue: connect to %s: %w: %w", c.URL, ErrUnavailable, context.Cause(ctx))
-	}
-}
-
 // Queue is the job queue: the JetStream handles of the job stream, the dead
 // letters, the status bucket and the file store. It is safe for concurrent
 // use.
@@ -213,7 +140,7 @@ type Queue struct {
 // many processes race to do it:
 //   - stream cfg.Stream: subjects ingest.jobs.>, work-queue retention, file
 //     storage, cfg.Replicas, 10-minute duplicate window, cfg.MaxBytes and
-//     cfg.MaxMsgs with DiscardNew;
+//     cfg.MaxMsgs with DiscardNew, messages of at most [MaxJobBytes];
 //   - stream INGEST_DLQ: subjects ingest.dlq.>, limits retention, at most
 //     [DLQMaxBytes] and [DLQMaxMsgs] with DiscardNew and no age limit: a
 //     dead letter is never dropped; when the stream is full, dead-lettering
@@ -250,6 +177,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		Duplicates:  DuplicateWindow,
 		MaxBytes:    cfg.MaxBytes,
 		MaxMsgs:     cfg.MaxMsgs,
+		MaxMsgSize:  MaxJobBytes,
 		Discard:     jetstream.DiscardNew,
 		AllowDirect: true,
 	})

@@ -114,6 +114,18 @@ type Status struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	History    []Attempt `json:"history,omitempty"` // one entry per finished attempt, oldest first
 	Revision   uint64    `json:"-"`                 // KV revision, for compare-and-set updates
+
+	// RetryingSince is when the current run of transient failures began:
+	// the job's first transient failure since it last succeeded, was
+	// dead-lettered or was replayed. Its retry budget counts from here.
+	RetryingSince time.Time `json:"retrying_since,omitzero"`
+	// NextRetryAt is when the job's next attempt is due, while it waits
+	// to be retried (state retrying).
+	NextRetryAt time.Time `json:"next_retry_at,omitzero"`
+	// RetryDeadline is when the job's retry budget runs out
+	// (RetryingSince plus RETRY_BUDGET): a transient failure after it
+	// dead-letters the job.
+	RetryDeadline time.Time `json:"retry_deadline,omitzero"`
 }
 
 // JobError is the class and message of a job's failure.
@@ -152,7 +164,7 @@ type DeadLetter struct {
 	Domain    string          `json:"domain"`
 	Subject   string          `json:"subject"`           // the job's original subject
 	Job       json.RawMessage `json:"job"`               // the original job message, verbatim
-	JobRaw    []byte          `json:"job_raw,omitempty"` // the original message when it is not JSON (base64)
+	JobRaw    []byte          `json:"job_raw,omitempty"` // the original message when it is not JSON, or its first DeadLetterJobBytes when truncated (base64)
 	Error     JobError        `json:"error"`
 	Attempts  int             `json:"attempts"`
 	Worker    string          `json:"worker,omitempty"`
@@ -160,4 +172,12 @@ type DeadLetter struct {
 	FailedAt  time.Time       `json:"failed_at"`
 	StreamSeq uint64          `json:"stream_seq"`        // the job's sequence in the job stream
 	DLQSeq    uint64          `json:"dlq_seq,omitempty"` // filled when read back from INGEST_DLQ
+
+	// JobSize and JobSHA256 are the original job message's size in bytes
+	// and its sha256 (hex), kept whole when the record keeps only part of
+	// the message (JobTruncated: JobRaw holds its first
+	// [DeadLetterJobBytes] bytes; such a dead letter cannot be replayed).
+	JobSize      int    `json:"job_size,omitempty"`
+	JobSHA256    string `json:"job_sha256,omitempty"`
+	JobTruncated bool   `json:"job_truncated,omitempty"`
 }

@@ -30,6 +30,13 @@ type Server struct {
 // ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	return StartServerWith(t, nil)
+}
+
+// StartServerWith is [StartServer] with the server's options changed by
+// mod first (when not nil): e.g. users and passwords, or TLS.
+func StartServerWith(t testing.TB, mod func(*server.Options)) *Server {
+	t.Helper()
 	s := &Server{opts: server.Options{
 		Host:      "127.0.0.1",
 		Port:      -1,
@@ -38,6 +45,9 @@ func StartServer(t testing.TB) *Server {
 		NoLog:     true,
 		NoSigs:    true,
 	}}
+	if mod != nil {
+		mod(&s.opts)
+	}
 	s.start(t)
 	t.Cleanup(s.Shutdown)
 	return s
@@ -96,6 +106,18 @@ func (s *Server) Shutdown() {
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Shutdown()
+	s.start(t)
+}
+
+// RestartWith is [Server.Restart] with the options changed by mod first,
+// e.g. another password, as if the operator changed the server's
+// configuration; later restarts keep the change.
+func (s *Server) RestartWith(t testing.TB, mod func(*server.Options)) {
+	t.Helper()
+	s.Shutdown()
+	s.mu.Lock()
+	mod(&s.opts)
+	s.mu.Unlock()
 	s.start(t)
 }
 

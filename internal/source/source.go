@@ -8,6 +8,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+)
+
+// Bounds of a file name, in bytes of its UTF-8 text, as every entry checks
+// them ([CheckLength]): the API, the CLI, the dashboard, uploads and the
+// worker's job parser. A name within them fits every common file system
+// (NAME_MAX is 255 bytes on Linux), and an object name within them keeps
+// the object store's subjects (base64 of the name) far below NATS's
+// 4 KiB control-line limit.
+const (
+	MaxNameBytes      = 1024 // a whole name
+	MaxComponentBytes = 255  // one path component (between '/' or '\\')
 )
 
 var (
@@ -21,14 +33,33 @@ var (
 	ErrBadExtension = errors.New("file extension not allowed")
 )
 
+// CheckLength refuses a name longer than [MaxNameBytes] bytes, or with a
+// path component longer than [MaxComponentBytes] bytes, with an error
+// wrapping [ErrUnsafePath] that echoes none of it. It is the one length
+// check of every entry that takes a file or object name.
+func CheckLength(name string) error {
+	if len(name) > MaxNameBytes {
+		return fmt.Errorf("%w: file name is %d bytes long (at most %d)", ErrUnsafePath, len(name), MaxNameBytes)
+	}
+	for _, c := range strings.FieldsFunc(name, isSep) {
+		if len(c) > MaxComponentBytes {
+			return fmt.Errorf("%w: file name has a component of %d bytes (at most %d per component)", ErrUnsafePath, len(c), MaxComponentBytes)
+		}
+	}
+	return nil
+}
+
 // CheckName checks a file name without touching the file system: not
-// empty, not absolute, no ".." component, no NUL byte, and (when
-// allowedExt is not empty) an extension from allowedExt (e.g. ".pkl",
-// compared case-insensitively). Errors wrap [ErrUnsafePath] or
-// [ErrBadExtension].
+// empty, within the byte bounds of [CheckLength], not absolute, no ".."
+// component, no NUL byte, and (when allowedExt is not empty) an extension
+// from allowedExt (e.g. ".pkl", compared case-insensitively). Errors wrap
+// [ErrUnsafePath] or [ErrBadExtension].
 func CheckName(name string, allowedExt []string) error {
 	if name == "" {
 		return fmt.Errorf("%w: file name is empty", ErrUnsafePath)
+	}
+	if err := CheckLength(name); err != nil {
+		return err
 	}
 	if strings.ContainsRune(name, 0) {
 		return fmt.Errorf("%w: file name %q holds a NUL byte", ErrUnsafePath, name)
@@ -70,8 +101,11 @@ func ResolveFile(dataDir, name string) (string, error) {
 	}
 	real, err := filepath.EvalSymlinks(filepath.Join(root, filepath.FromSlash(name)))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return "", fmt.Errorf("source: %q in %s: %w", name, dataDir, ErrNotFound)
+		case errors.Is(err, syscall.ENAMETOOLONG):
+			return "", tooLong(name, dataDir, err)
 		}
 		return "", fmt.Errorf("source: %q in %s: %w", name, dataDir, err)
 	}
@@ -117,6 +151,8 @@ func OpenFile(dataDir, name string) (*os.File, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("source: %q in %s: %w", name, dataDir, ErrNotFound)
+		case errors.Is(err, syscall.ENAMETOOLONG):
+			return nil, tooLong(name, dataDir, err)
 		case escapes(dataDir, name):
 			return nil, fmt.Errorf("%w: %q resolves outside the data directory: %w", ErrUnsafePath, name, err)
 		}
@@ -132,6 +168,14 @@ func OpenFile(dataDir, name string) (*os.File, error) {
 		return nil, fmt.Errorf("%w: %q is not a regular file (%s)", ErrUnsafePath, name, st.Mode().Type())
 	}
 	return f, nil
+}
+
+// tooLong is the error of a name the file system finds too long
+// (ENAMETOOLONG: a file system with a smaller NAME_MAX, or a data
+// directory whose path plus the name exceeds PATH_MAX): as unsafe as any
+// name that can never be opened, and no more worth retrying.
+func tooLong(name, dataDir string, err error) error {
+	return fmt.Errorf("%w: %q in %s is longer than the file system allows: %w", ErrUnsafePath, name, dataDir, err)
 }
 
 // escapes reports whether name resolves outside dataDir, to classify an

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/rs/zerolog"
@@ -47,11 +48,12 @@ type Config struct {
 func (c *Config) bind(b *config.Binder) {
 	c.Publisher.Log.Bind(b)
 	c.Publisher.NATS.Bind(b)
-	c.Publisher.BindAPI(b)
+	c.Publisher.BindAPI(b, localstack.DefaultHTTPAddr)
 	b.String(&c.Publisher.DataDir, "data-dir", "DATA_DIR", "", "data directory (default: the shipped sample folder)")
 	b.Int(&c.Worker.Concurrency, "concurrency", "WORKER_CONCURRENCY", ingest.DefaultConcurrency, "jobs run at once per worker")
 	b.Duration(&c.Worker.RetryBackoffMin, "retry-backoff-min", "RETRY_BACKOFF_MIN", ingest.DefaultBackoffMin, "first retry delay after a transient failure")
 	b.Duration(&c.Worker.RetryBackoffMax, "retry-backoff-max", "RETRY_BACKOFF_MAX", ingest.DefaultBackoffMax, "largest retry delay")
+	c.Worker.BindRetryBudget(b)
 	b.Duration(&c.Worker.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", ingest.DefaultShutdownTimeout, "how long running jobs may finish on Ctrl-C")
 	b.Int64(&c.Worker.ChunkBytes, "chunk-bytes", "CHUNK_BYTES", chunk.DefaultBytes, "target encoded size of one chunk")
 	b.Int(&c.Worker.ChunkRecords, "chunk-records", "CHUNK_RECORDS", chunk.DefaultRecords, "most records in one chunk")
@@ -187,7 +189,13 @@ func Run(ctx context.Context, c Config, log zerolog.Logger, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	if tcp, ok := st.HTTPAddr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && c.Publisher.APIToken == "" {
+		log.Warn().Str("addr", tcp.String()).Msg("the API and dashboard are open to the network without API_TOKEN: anyone who reaches this address can enqueue, upload and replay; set API_TOKEN, or keep HTTP_ADDR on 127.0.0.1")
+	}
+	select {
+	case <-ctx.Done():
+	case <-st.Done(): // stopped by itself: Wait says why
+	}
 	log.Info().Msg("stopping local stack")
 	if err := st.Wait(); err != nil {
 		return err

@@ -162,3 +162,26 @@ func TestDevStackNeedsDataDir(t *testing.T) {
 		t.Fatalf("err = %v, want a message about DATA_DIR", err)
 	}
 }
+
+// TestDevStackIsLocalByDefault: the local stack serves its API (with no
+// API_TOKEN) on loopback only unless HTTP_ADDR opens it; REQUIRE_API_TOKEN
+// holds for it as for the publisher.
+func TestDevStackIsLocalByDefault(t *testing.T) {
+	cfg, err := dev.Load(flag.NewFlagSet("dev", flag.ContinueOnError), nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Publisher.HTTPAddr != "127.0.0.1:8000" {
+		t.Errorf("default HTTP_ADDR %q, want 127.0.0.1:8000", cfg.Publisher.HTTPAddr)
+	}
+	cfg, err = dev.Load(flag.NewFlagSet("dev", flag.ContinueOnError), []string{"--http-addr", ":8000"}, func(string) string { return "" })
+	if err != nil || cfg.Publisher.HTTPAddr != ":8000" {
+		t.Errorf("--http-addr :8000: %q, %v", cfg.Publisher.HTTPAddr, err)
+	}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := dev.Load(fs, nil, func(k string) string { return map[string]string{"REQUIRE_API_TOKEN": "true"}[k] }); err == nil ||
+		!strings.Contains(err.Error(), "API_TOKEN") {
+		t.Errorf("REQUIRE_API_TOKEN without a token: %v", err)
+	}
+}

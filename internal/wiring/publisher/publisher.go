@@ -30,6 +30,7 @@ type Config struct {
 	DataDir           string   // DATA_DIR: checked for existence when visible
 	DomainsFile       string   // DOMAINS_FILE
 	APIToken          string   // API_TOKEN
+	RequireAPIToken   bool     // REQUIRE_API_TOKEN: refuse to start without API_TOKEN
 	AllowedExtensions []string // ALLOWED_EXTENSIONS
 	MaxUploadBytes    int64    // MAX_UPLOAD_BYTES
 	PublisherURL      string   // PUBLISHER_URL: the CLI lists and counts jobs through this publisher
@@ -39,18 +40,20 @@ type Config struct {
 func (c *Config) bind(b *config.Binder) {
 	c.Log.Bind(b)
 	c.NATS.Bind(b)
-	c.BindAPI(b)
+	c.BindAPI(b, httpapi.DefaultAddr)
 	b.String(&c.DataDir, "data-dir", "DATA_DIR", "", "data directory, when the publisher can see it: missing files are refused early (optional)")
 	b.String(&c.PublisherURL, "publisher-url", "PUBLISHER_URL", "", "CLI: list and count jobs through this publisher's API (its job index) instead of reading every status record (optional)")
 }
 
-// BindAPI binds the settings of the HTTP API and the dashboard: HTTP_ADDR,
-// DOMAINS_FILE, API_TOKEN, ALLOWED_EXTENSIONS and MAX_UPLOAD_BYTES. The
-// local stack, which serves them too, binds them with it.
-func (c *Config) BindAPI(b *config.Binder) {
-	b.String(&c.HTTPAddr, "http-addr", "HTTP_ADDR", httpapi.DefaultAddr, "address of the HTTP API and dashboard")
+// BindAPI binds the settings of the HTTP API and the dashboard: HTTP_ADDR
+// (defaulting to addr), DOMAINS_FILE, API_TOKEN, REQUIRE_API_TOKEN,
+// ALLOWED_EXTENSIONS and MAX_UPLOAD_BYTES. The local stack, which serves
+// them too, binds them with it, with a loopback address as its default.
+func (c *Config) BindAPI(b *config.Binder, addr string) {
+	b.String(&c.HTTPAddr, "http-addr", "HTTP_ADDR", addr, "address of the HTTP API and dashboard")
 	b.String(&c.DomainsFile, "domains-file", "DOMAINS_FILE", "", "YAML or JSON file with extra domain definitions (optional)")
 	b.String(&c.APIToken, "api-token", "API_TOKEN", "", "when set, every route but the health checks needs 'Authorization: Bearer <token>'")
+	b.Bool(&c.RequireAPIToken, "require-api-token", "REQUIRE_API_TOKEN", false, "refuse to start without API_TOKEN (set it in production, so an empty token can never open the API)")
 	b.String(&c.allowedExt, "allowed-extensions", "ALLOWED_EXTENSIONS", strings.Join(httpapi.DefaultAllowedExt(), ","), "comma-separated file extensions a job may name")
 	b.Int64(&c.MaxUploadBytes, "max-upload-bytes", "MAX_UPLOAD_BYTES", httpapi.DefaultMaxUploadBytes, "largest file PUT /files accepts")
 }
@@ -65,6 +68,9 @@ func (c *Config) Finish() error {
 	}
 	if c.MaxUploadBytes < 1 {
 		errs = append(errs, config.FieldError("max-upload-bytes", "MAX_UPLOAD_BYTES", "must be positive"))
+	}
+	if c.RequireAPIToken && c.APIToken == "" {
+		errs = append(errs, config.FieldError("api-token", "API_TOKEN", "must be set: REQUIRE_API_TOKEN says this publisher may not run without one (generate one with: openssl rand -hex 32)"))
 	}
 	return errors.Join(errs...)
 }

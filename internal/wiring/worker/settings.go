@@ -28,6 +28,7 @@ type Config struct {
 	Concurrency        int           // WORKER_CONCURRENCY
 	RetryBackoffMin    time.Duration // RETRY_BACKOFF_MIN
 	RetryBackoffMax    time.Duration // RETRY_BACKOFF_MAX
+	RetryBudget        time.Duration // RETRY_BUDGET
 	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT
 	ChunkBytes         int64         // CHUNK_BYTES
 	ChunkRecords       int           // CHUNK_RECORDS
@@ -60,6 +61,7 @@ func (c *Config) bind(b *config.Binder) {
 	b.Int(&c.Concurrency, "concurrency", "WORKER_CONCURRENCY", ingest.DefaultConcurrency, "jobs run at once per worker process")
 	b.Duration(&c.RetryBackoffMin, "retry-backoff-min", "RETRY_BACKOFF_MIN", ingest.DefaultBackoffMin, "first retry delay after a transient failure")
 	b.Duration(&c.RetryBackoffMax, "retry-backoff-max", "RETRY_BACKOFF_MAX", ingest.DefaultBackoffMax, "largest retry delay")
+	c.BindRetryBudget(b)
 	b.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", ingest.DefaultShutdownTimeout, "how long running jobs may finish after SIGTERM")
 	b.Int64(&c.ChunkBytes, "chunk-bytes", "CHUNK_BYTES", chunk.DefaultBytes, "target encoded size of one chunk")
 	b.Int(&c.ChunkRecords, "chunk-records", "CHUNK_RECORDS", chunk.DefaultRecords, "most records in one chunk")
@@ -78,6 +80,13 @@ func (c *Config) bindPull(b *config.Binder) {
 	b.String(&c.PullTLSCert, "pull-tls-cert", "PULL_TLS_CERT", "", "pull server certificate (enables TLS)")
 	b.String(&c.PullTLSKey, "pull-tls-key", "PULL_TLS_KEY", "", "pull server key")
 	b.String(&c.PullTLSClientCA, "pull-tls-client-ca", "PULL_TLS_CLIENT_CA", "", "CA bundle that pulling clients' certificates must chain to (enables mTLS)")
+}
+
+// BindRetryBudget binds RETRY_BUDGET; the local stack, which binds the
+// worker's processing settings itself, binds it with it.
+func (c *Config) BindRetryBudget(b *config.Binder) {
+	b.Duration(&c.RetryBudget, "retry-budget", "RETRY_BUDGET", ingest.DefaultRetryBudget,
+		"how long a job's transient failures are retried, from the first of a run, before it is dead-lettered")
 }
 
 func (c *Config) validate() error {
@@ -122,6 +131,9 @@ func (c *Config) ValidateProcessing() error {
 	}
 	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
 		errs = append(errs, config.FieldError("retry-backoff-min", "RETRY_BACKOFF_MIN", "must be positive and not above RETRY_BACKOFF_MAX"))
+	}
+	if c.RetryBudget <= 0 {
+		errs = append(errs, config.FieldError("retry-budget", "RETRY_BUDGET", "must be positive"))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, config.FieldError("shutdown-timeout", "SHUTDOWN_TIMEOUT", "must not be negative"))

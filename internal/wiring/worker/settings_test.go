@@ -62,6 +62,7 @@ func TestValidationNamesFlagAndEnv(t *testing.T) {
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, "--log-level (LOG_LEVEL)"},
 		{"tls pair", map[string]string{"BATCH_SERVER_TLS_CERT": "c.pem"}, "BATCH_SERVER_TLS_KEY"},
 		{"backoff order", map[string]string{"RETRY_BACKOFF_MIN": "5m", "RETRY_BACKOFF_MAX": "1m"}, "RETRY_BACKOFF_MIN"},
+		{"retry budget", map[string]string{"RETRY_BUDGET": "0s"}, "--retry-budget (RETRY_BUDGET)"},
 		{"pickle factor", map[string]string{"PICKLE_DECODED_FACTOR": "0"}, "--pickle-decoded-factor (PICKLE_DECODED_FACTOR)"},
 	}
 	for _, tt := range tests {
@@ -81,7 +82,7 @@ func TestPartsFollowSettings(t *testing.T) {
 	c, err := Load(newFS(), []string{"--pickle-decoded-factor", "3", "--worker-name", "w-1"}, env(map[string]string{
 		"PICKLE_MAX_DEPTH": "64", "MAX_FILE_BYTES": "123456", "CHUNK_RECORDS": "77", "CHUNK_BYTES": "8KiB",
 		"DATA_DIR": "/data", "WORKER_CONCURRENCY": "3", "ACK_WAIT": "45s", "MAX_DELIVER": "9",
-		"RETRY_BACKOFF_MIN": "1s", "RETRY_BACKOFF_MAX": "1m", "SHUTDOWN_TIMEOUT": "5s",
+		"RETRY_BACKOFF_MIN": "1s", "RETRY_BACKOFF_MAX": "1m", "RETRY_BUDGET": "40m", "SHUTDOWN_TIMEOUT": "5s",
 		"BATCH_SERVER_ADDR": "batch:1", "BATCH_SERVER_TLS_CA": "ca.pem", "BATCH_SERVER_TLS_CERT": "c.pem", "BATCH_SERVER_TLS_KEY": "k.pem",
 	}))
 	if err != nil {
@@ -89,7 +90,7 @@ func TestPartsFollowSettings(t *testing.T) {
 	}
 	w, p, b := parts(c)
 	if w != (ingest.WorkerConfig{Name: "w-1", Concurrency: 3, AckWait: 45 * time.Second, MaxDeliver: 9,
-		BackoffMin: time.Second, BackoffMax: time.Minute, ShutdownTimeout: 5 * time.Second}) {
+		BackoffMin: time.Second, BackoffMax: time.Minute, RetryBudget: 40 * time.Minute, ShutdownTimeout: 5 * time.Second}) {
 		t.Errorf("worker config = %+v", w)
 	}
 	if p != (ingest.ProcessorConfig{DataDir: "/data", MaxFileBytes: 123456, ChunkRecords: 77, ChunkBytes: 8 << 10,

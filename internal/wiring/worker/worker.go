@@ -54,6 +54,7 @@ func parts(c Config) (ingest.WorkerConfig, ingest.ProcessorConfig, batchclient.C
 		MaxDeliver:      c.MaxDeliver,
 		BackoffMin:      c.RetryBackoffMin,
 		BackoffMax:      c.RetryBackoffMax,
+		RetryBudget:     c.RetryBudget,
 		ShutdownTimeout: c.ShutdownTimeout,
 	}
 	p := ingest.ProcessorConfig{
@@ -111,7 +112,17 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	var current atomic.Pointer[ingest.Worker]
+	var lost atomic.Pointer[error] // the NATS connection closed for good
+	live := func() error {
+		if err := lost.Load(); err != nil {
+			return *err
+		}
+		return nil
+	}
 	ready := func() error {
+		if err := live(); err != nil {
+			return err
+		}
 		if w := current.Load(); w != nil {
 			return w.Readiness()
 		}
@@ -142,13 +153,13 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan error, 1)
 	go func() {
-		err := ingest.ServeHTTP(httpCtx, c.MetricsAddr, ingest.NewHandler(ready, metrics), log, nil)
+		err := ingest.ServeHTTP(httpCtx, c.MetricsAddr, ingest.NewHandler(live, ready, metrics), log, nil)
 		if err != nil {
 			cancelRun()
 		}
 		served <- err
 	}()
-	werr := work(runCtx, c, domains, metrics, &current, &objects, log)
+	werr := work(runCtx, c, domains, metrics, &current, &objects, &lost, log)
 	cancelRun()      // work failed, or ctx ended: the pull server stops too
 	perr := <-pulled // the pulls drain alongside the jobs
 	stopHTTP()
@@ -216,9 +227,14 @@ func (o pullObjects) Open(ctx context.Context, name string) (io.ReadCloser, int6
 }
 
 // work connects to NATS and the batch server, publishes the worker in
-// current for readiness, and runs it until ctx ends.
+// current for readiness, and runs it until ctx ends. A NATS refusal at
+// start (queue.ErrRefused: wrong credentials, TLS) is returned at once,
+// and a connection NATS closes for good while the worker runs
+// (queue.ErrClosed) stops the worker and is returned (kept in lost for
+// /healthz meanwhile): either way the process exits non-zero, to be
+// restarted, instead of retrying forever or answering 503 forever.
 func work(ctx context.Context, c Config, domains *domain.Registry, metrics *ingest.Metrics,
-	current *atomic.Pointer[ingest.Worker], objects *atomic.Pointer[queue.Queue], log zerolog.Logger) error {
+	current *atomic.Pointer[ingest.Worker], objects *atomic.Pointer[queue.Queue], lost *atomic.Pointer[error], log zerolog.Logger) error {
 	nc, err := queue.Connect(ctx, wiring.Conn(c.NATS), "worker "+c.WorkerName, log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -230,15 +246,24 @@ func work(ctx context.Context, c Config, domains *domain.Registry, metrics *inge
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	defer func() {
 		if err := nc.Drain(); err != nil {
-			log.Warn().Err(err).Msg("nats drain failed")
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				log.Warn().Err(err).Msg("nats drain failed")
+			}
 			nc.Close()
 			return
 		}
 		<-closed
 	}()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	queue.WatchClosed(ctx, nc, func(err error) {
+		lost.Store(&err)
+		log.Error().Err(err).Msg("the NATS connection was closed for good: stopping, to be restarted")
+		stop(err)
+	})
 	q, err := queue.Open(ctx, nc, wiring.Queue(c.NATS))
 	if err != nil {
-		return fmt.Errorf("open queue: %w", err)
+		return errors.Join(fmt.Errorf("open queue: %w", err), closedErr(lost))
 	}
 	objects.Store(q)
 	defer objects.Store(nil) // the connection drains when work returns
@@ -248,5 +273,17 @@ func work(ctx context.Context, c Config, domains *domain.Registry, metrics *inge
 	}
 	defer bc.Close()
 	current.Store(w)
-	return w.Run(ctx)
+	if err := w.Run(ctx); err != nil {
+		return errors.Join(err, closedErr(lost))
+	}
+	return closedErr(lost)
+}
+
+// closedErr returns the error the NATS connection was closed with for
+// good, or nil.
+func closedErr(lost *atomic.Pointer[error]) error {
+	if err := lost.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
