@@ -40,9 +40,6 @@ const formatsAlloc = 96 << 20
 // wrapper, appended pickles, dicts keyed by id), whose expectations are
 // committed already.
 var phase2 = map[string]bool{
-	"joblib_df.joblib": true, "joblib_df_compress3.joblib": true,
-	"joblib_ndarray.joblib": true, "joblib_ndarray_compress3.joblib": true,
-	"joblib_dict.joblib": true, "joblib_dict_compress3.joblib": true,
 	"appended_records.pkl": true, "appended_frames.pkl": true, "appended_different.pkl": true,
 	"dict_index.pkl": true, "dict_dict.pkl": true,
 }

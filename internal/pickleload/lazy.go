@@ -97,6 +97,9 @@ func open(data []byte, opts Options, tune lazyTuning) (table.Source, error) {
 		return loadSource(data, opts)
 	}
 	src, err := openLazy(data, opts, tune)
+	if errors.Is(err, errJoblib) {
+		src, err = openJoblib(data, opts, tune)
+	}
 	if errors.Is(err, errNotLazy) {
 		if tune.force {
 			return loadSource(data, opts) // tests: compare with what is lazy
@@ -158,6 +161,26 @@ func openLazy(data []byte, opts Options, tune lazyTuning) (src table.Source, err
 	f := &lazyFile{data: data[:len(data):len(data)], opts: o, tune: tune, idx: li, budget: opts.MemoryBudget}
 	f.times.index = time.Since(start)
 	return f.build()
+}
+
+// openJoblib loads a joblib dump whole when the budget allows: its numeric
+// arrays alias the input, the rest (the pickle around them, object arrays)
+// is estimated from the pre-pass. The index passes stop at joblib's
+// wrapper class (errJoblib).
+func openJoblib(data []byte, opts Options, tune lazyTuning) (src table.Source, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			src, err = nil, recoveredErr(r)
+		}
+	}()
+	sr, err := scan(data, opts.withDefaults(len(data)))
+	if err != nil {
+		return nil, err // Load's error: its first step is this pre-pass
+	}
+	if est := 2*(sr.decoded-sr.aliased) + int64(len(data))/64; !tune.force && est > opts.MemoryBudget {
+		return nil, fmt.Errorf("%w: a joblib dump whose values need about %d bytes (joblib dumps are read whole)", errNotLazy, est)
+	}
+	return loadSource(data, opts)
 }
 
 // leanScan runs an index pass over data.

@@ -276,7 +276,7 @@ func aliasString(b []byte) string {
 // hooks. Placeholder i of a skeleton decode (persistent id -1-i) is
 // seqs[i].
 func unpickle(sr scanResult, seqs []*lazySeq) (any, error) {
-	r := &spliceReader{data: sr.data, edits: sr.edits, extra: sr.extra, drops: sr.drops}
+	r := &spliceReader{data: sr.data, pos: sr.start, edits: sr.edits, extra: sr.extra, drops: sr.drops}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {
@@ -293,6 +293,14 @@ func unpickle(sr scanResult, seqs []*lazySeq) (any, error) {
 			return types.NewByteArrayFromSlice(b), nil
 		case opBinUnicode:
 			return aliasString(b), nil
+		case bufJoblibRaw:
+			return &joblibData{raw: b}, nil
+		case bufJoblibSub:
+			v, err := unpickle(sr.jb[i], nil)
+			if err != nil {
+				return nil, err
+			}
+			return &joblibData{obj: v, sub: true}, nil
 		}
 		return b, nil
 	}

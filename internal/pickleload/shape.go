@@ -39,7 +39,7 @@ func (c *conv) convert(v any) (*table.Table, error) {
 		} else if ok {
 			return c.arrayTable(a)
 		}
-		if isPandas(x.module) || x.inert {
+		if isPandas(x.module) || isJoblib(x.module) || x.inert {
 			return nil, newErr(ErrUnsupported, -1, "", "top-level object of type %s", x.qualname())
 		}
 		fields, err := objectFields(x)
@@ -90,7 +90,7 @@ func recordEntries(v any) ([]entry, bool, error) {
 	case *types.OrderedDict:
 		return orderedEntries(x), true, nil
 	case *pyObject:
-		if x.module == "numpy" || isPandas(x.module) || x.inert {
+		if x.module == "numpy" || isPandas(x.module) || isJoblib(x.module) || x.inert {
 			return nil, false, nil
 		}
 		es, err := objectFields(x)
