@@ -41,7 +41,6 @@ const formatsAlloc = 96 << 20
 // committed already.
 var phase2 = map[string]bool{
 	"appended_records.pkl": true, "appended_frames.pkl": true, "appended_different.pkl": true,
-	"dict_index.pkl": true, "dict_dict.pkl": true,
 }
 
 // formatClasses maps an error.txt class to the sentinels of either package.

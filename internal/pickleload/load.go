@@ -44,6 +44,12 @@ type Options struct {
 	// eager load would need more is read in windows. 0: no budget (always
 	// eager). Load ignores it.
 	MemoryBudget int64
+	// KeyColumn names the leading column that holds the keys of a dict
+	// keyed by id (df.to_dict("index") or df.to_dict(); see the package
+	// doc, Shapes), e.g. the domain's id field "recruit_id"; "" or a name
+	// the dict's columns already use: "index" (then "level_0"). It also
+	// tells the orientation of such a dict when one side's keys hold it.
+	KeyColumn string
 }
 
 func (o Options) withDefaults(n int) Options {

@@ -197,6 +197,9 @@ func (c *conv) dict(es []entry) (*table.Table, error) {
 		}
 	}
 	if seqs == 0 {
+		if t, ok, err := c.keyedDict(es); ok || err != nil {
+			return t, err
+		}
 		return c.records([]any{entriesDict(es)})
 	}
 	if nonSeq >= 0 {
