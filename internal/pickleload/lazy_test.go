@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/table"
 )
@@ -50,6 +51,15 @@ func differentialInputs(t testing.TB) []string {
 			t.Fatal(err)
 		}
 		paths = append(paths, m...)
+	}
+	// issue 13's real-world pickles: joblib dumps, appended pickles, dicts
+	// keyed by id (not the containers, not .npy/.npz)
+	for _, name := range formatFixtures(t) {
+		p := filepath.Join(formatsDir, name)
+		head := readFile(t, p)
+		if f, err := container.Identify(head[:min(len(head), container.SniffLen)]); err == nil && (f == container.Pickle || f == container.Joblib) {
+			paths = append(paths, p)
+		}
 	}
 	if len(paths) < 500 {
 		t.Fatalf("only %d inputs", len(paths))

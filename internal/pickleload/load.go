@@ -91,9 +91,21 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 			t, err = nil, recoveredErr(r)
 		}
 	}()
-	sr, err := scan(data, opts)
+	t, end, used, err := loadPart(data, opts, path, usage{})
+	if err != nil || !morePickles(data, end) {
+		return t, err
+	}
+	return loadParts(data, opts, path, t, end, used)
+}
+
+// loadPart loads the pickle at the start of data (opts with defaults; used:
+// what earlier pickles of the file used of the limits). It returns the
+// table, where the pickle ends, and what the file has used of the limits
+// with it.
+func loadPart(data []byte, opts Options, path decodePath, used usage) (*table.Table, int, usage, error) {
+	sr, err := scanPart(data, opts, used.decoded)
 	if err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	var v any
 	if sr.objects || path == pathGopickle {
@@ -102,21 +114,22 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 		v, err = (&fastVM{data: sr.data}).run()
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	c := newConv(opts)
-	t, err = c.toTable(v)
+	c.work -= used.work
+	t, err := c.toTable(v)
 	if err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	if err := checkNames(t); err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	if err := finiteVectors(t); err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	if err := t.Validate(); err != nil {
-		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
+		return nil, 0, used, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
 	// Every string came from text the pre-pass checked to be UTF-8, from
 	// decoded escapes (runes), or from the canonical JSON writer (which
@@ -124,7 +137,7 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 	for _, col := range t.Columns {
 		col.ValidUTF8 = true
 	}
-	return t, nil
+	return t, len(sr.data), usage{decoded: sr.decoded, work: opts.MaxDecodedBytes - c.work}, nil
 }
 
 // LoadFile reads the file at path with [ReadFile] and calls [Load]. A read

@@ -184,10 +184,17 @@ type scanResult struct {
 }
 
 func scan(data []byte, opts Options) (res scanResult, err error) {
+	return scanPart(data, opts, 0)
+}
+
+// scanPart is scan of a pickle of a file whose earlier pickles decode to
+// decoded bytes (counted against the same limit).
+func scanPart(data []byte, opts Options, decoded int64) (res scanResult, err error) {
 	if len(data) == 0 {
 		return res, newErr(ErrMalformed, 0, "", "empty input")
 	}
 	s := newScanner(data, 0, opts)
+	s.decodedBytes = decoded
 	if err := s.run(); err != nil {
 		return res, err
 	}

@@ -422,9 +422,13 @@ class NoGlobals(pickle.Unpickler):
 
 def crosscheck(name, data, error):
     """Hostile fixtures: CPython (with globals refused) must agree that a
-    malformed one fails and a valid one loads."""
+    malformed one fails and a valid one loads, reading pickle after pickle
+    as the loader does (appended pickles; zero bytes at the end pad)."""
     try:
-        NoGlobals(io.BytesIO(data)).load()
+        f = io.BytesIO(data)
+        NoGlobals(f).load()
+        while any(data[f.tell():]):
+            NoGlobals(f).load()
         ok = True
     except RecursionError:
         ok = False
@@ -1292,8 +1296,16 @@ def gen_hostile(w, fixtures_dir):
     w.raw("bad_text_int", b"(lp0\n(dp1\nS'a'\nIabc\nsa.", error=(M, ""))
     w.raw("bad_text_float", b"(lp0\n(dp1\nS'a'\nF1.2.3\nsa.", error=(M, ""))
     w.raw("bad_text_string_quote", b"(lp0\n(dp1\nS'a\nI1\nsa.", error=(M, ""))
+    # Bytes after STOP are read as further pickles (appended pickles, doc.go):
+    # junk there is refused, never ignored; zero bytes pad the file.
     w.raw("trailing_garbage_after_stop", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + b"\x00junk",
+          error=(M, "do not start another pickle"))
+    w.raw("trailing_zeros_after_stop", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + b"\x00" * 64,
           expect=lambda: ([Col("a", "INT64", [1])], 1))
+    w.raw("appended_two_pickles", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + PROTO(4) + b"]}" + bu("a") + b"G\x3f\xf8\x00\x00\x00\x00\x00\x00sa.",
+          expect=lambda: ([Col("a", "DOUBLE", [1.0, 1.5])], 2))
+    w.raw("appended_truncated", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + PROTO(4) + b"]}" + bu("a"),
+          error=(M, "pickle 2 of the file"))
     # LONG1 with an empty payload is valid and means 0.
     w.raw("long1_empty_valid", PROTO(2) + b"]}" + bu("a") + b"\x8a\x00sa.", expect=lambda: ([Col("a", "INT64", [0])], 1))
     w.raw("long_text_valid", b"(lp0\n(dp1\nVa\np2\nL12345678901234L\nsa.", expect=lambda: ([Col("a", "INT64", [12345678901234])], 1))
