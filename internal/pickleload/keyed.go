@@ -220,4 +220,3 @@ func names(es []entry) []string {
 	}
 	return out
 }
-
