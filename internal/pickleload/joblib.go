@@ -201,7 +201,7 @@ func (s *scanner) jbReduce(at int, op byte, g globalRef, args sym) (sym, bool, e
 			return sym{}, false, nil
 		}
 		if len(items) != 3 || items[1].kind != symGlobal || s.globals[items[1].off].name != "object" || items[2].kind != symNone {
-			return sym{}, false, s.fail(ErrRefused, at, op, "joblib's %s.%s built with copyreg._reconstructor and unexpected arguments", jbModule, jbName)
+			return sym{}, false, s.fail(ErrRefused, at, op, "%s.%s built with copyreg._reconstructor and unexpected arguments", jbModule, jbName)
 		}
 		return sym{kind: symWrapper}, true, nil
 	}
@@ -211,7 +211,7 @@ func (s *scanner) jbReduce(at int, op byte, g globalRef, args sym) (sym, bool, e
 // jbNewObj checks NEWOBJ/NEWOBJ_EX of the wrapper's class (no arguments).
 func (s *scanner) jbNewObj(at int, op byte, args sym) (sym, error) {
 	if items, ok := s.jbItems(args); op != opNewObj || !ok || len(items) != 0 {
-		return sym{}, s.fail(ErrRefused, at, op, "joblib's %s.%s built with arguments", jbModule, jbName)
+		return sym{}, s.fail(ErrRefused, at, op, "%s.%s built with arguments (joblib builds it with none)", jbModule, jbName)
 	}
 	return sym{kind: symWrapper}, nil
 }

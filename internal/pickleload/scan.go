@@ -492,7 +492,7 @@ func (s *scanner) global(at int, op byte, module, name string) (sym, error) {
 			case s.lean != nil:
 				return sym{}, errJoblib
 			case s.nested:
-				return sym{}, s.fail(ErrRefused, at, op, "joblib's %s.%s inside a joblib object array", module, name)
+				return sym{}, s.fail(ErrRefused, at, op, "%s.%s inside a joblib object array", module, name)
 			case s.jb == nil:
 				s.jb = &jbScan{}
 			}
