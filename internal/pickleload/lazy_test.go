@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/canonical"
-	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/table"
 )
@@ -52,15 +51,7 @@ func differentialInputs(t testing.TB) []string {
 		}
 		paths = append(paths, m...)
 	}
-	// issue 13's real-world pickles: joblib dumps, appended pickles, dicts
-	// keyed by id (not the containers, not .npy/.npz)
-	for _, name := range formatFixtures(t) {
-		p := filepath.Join(formatsDir, name)
-		head := readFile(t, p)
-		if f, err := container.Identify(head[:min(len(head), container.SniffLen)]); err == nil && (f == container.Pickle || f == container.Joblib) {
-			paths = append(paths, p)
-		}
-	}
+	paths = append(paths, formatsPickles(t)...) // joblib dumps, appended pickles, dicts keyed by id
 	if len(paths) < 500 {
 		t.Fatalf("only %d inputs", len(paths))
 	}
@@ -224,6 +215,9 @@ func FuzzLazy(f *testing.F) {
 				f.Add(data)
 			}
 		}
+	}
+	for _, seed := range formatsSeeds(f) {
+		f.Add(seed)
 	}
 	opts := pickleload.Options{MaxDecodedBytes: 64 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
