@@ -189,7 +189,7 @@ func openLazy(data []byte, opts Options, tune lazyTuning, used usage) (src table
 	if err := li.passB(data, o); err != nil {
 		return nil, 0, used, err
 	}
-	f := &lazyFile{data: data[:li.end:li.end], opts: o, tune: tune, idx: li, budget: opts.MemoryBudget, used: used}
+	f := &lazyFile{data: data[:len(data):len(data)], opts: o, tune: tune, idx: li, budget: opts.MemoryBudget, used: used}
 	f.times.index = time.Since(start)
 	src, err = f.build()
 	if err != nil {

@@ -106,7 +106,7 @@ func mergeSchema(parts []partInfo, allNull func(k, j int) (bool, error)) ([]tabl
 			continue
 		}
 		inf := newColInfer()
-		var vec *partInfo // the first part holding vectors
+		var vec, other *partInfo // the first parts holding vectors and another type
 		for k := range parts {
 			p := &parts[k]
 			f := p.fields[j]
@@ -125,24 +125,20 @@ func mergeSchema(parts []partInfo, allNull func(k, j int) (bool, error)) ([]tabl
 			inf.seen[typeKind(f.Type)] = true
 			inf.nonNull++
 			if f.Type != table.TypeFloatVector {
+				if other == nil {
+					other = p
+				}
 				continue
 			}
 			if vec == nil {
 				vec = p
 			} else if f.VectorDim != vec.fields[j].VectorDim {
-				return nil, colErr(ErrUnsupported, f0.Name, p.rows0(parts, k), "pickle %d of the file (from byte %d) holds vectors of length %d where pickle %d's have %d: appended pickles are read as one table only when their columns agree",
+				return nil, colErr(ErrUnsupported, f0.Name, firstRow(parts, k), "pickle %d of the file (from byte %d) holds vectors of length %d where pickle %d's have %d: appended pickles are read as one table only when their columns agree",
 					p.num, p.start, f.VectorDim, vec.num, vec.fields[j].VectorDim)
 			}
 		}
 		typ, _ := inf.resolve()
-		if vec != nil && typ != table.TypeFloatVector {
-			other := parts[0]
-			for _, p := range parts {
-				if p.rows > 0 && p.fields[j].Type != table.TypeFloatVector {
-					other = p
-					break
-				}
-			}
+		if vec != nil && other != nil {
 			return nil, colErr(ErrUnsupported, f0.Name, -1, "column is FLOAT_VECTOR in pickle %d of the file and %s in pickle %d: appended pickles are read as one table only when their columns agree (vectors are not converted)",
 				vec.num, other.fields[j].Type, other.num)
 		}
@@ -154,8 +150,8 @@ func mergeSchema(parts []partInfo, allNull func(k, j int) (bool, error)) ([]tabl
 	return out, nil
 }
 
-// rows0 is the first row of parts[k] in the concatenation.
-func (p *partInfo) rows0(parts []partInfo, k int) int {
+// firstRow is the first row of parts[k] in the concatenation.
+func firstRow(parts []partInfo, k int) int {
 	n := 0
 	for _, q := range parts[:k] {
 		n += q.rows
@@ -472,6 +468,9 @@ func (s *partsSource) Window(lo, hi int, cols []int) (*table.Table, error) {
 	for i, j := range cols {
 		t.Columns[i] = concatColumns(s.fields[j], pieces[i], counts)
 	}
+	if err := t.Validate(); err != nil {
+		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the appended pickles do not form a valid table", Err: err}
+	}
 	return t, nil
 }
 
@@ -539,18 +538,24 @@ func tableBytes(t *table.Table) int64 {
 func openParts(data []byte, o Options, tune lazyTuning, first table.Source, end int, used usage) (table.Source, error) {
 	s := &partsSource{data: data, opts: o}
 	var all []*srcPart
-	held := int64(0)
+	held, dropping := int64(0), false
 	add := func(src table.Source, num, start, n int, before usage) {
 		p := &srcPart{info: partInfo{num: num, start: start, rows: src.Rows(), fields: src.Schema()}, start: start, end: start + n, row0: s.rows, used: before, src: src}
 		s.rows += p.info.rows
 		all = append(all, p)
-		if ts, ok := src.(tableSource); ok {
+		ts, whole := src.(tableSource)
+		switch {
+		case !whole:
+		case dropping:
+			p.src = nil
+		default:
 			held += tableBytes(ts.t)
-		}
-		if held > o.MemoryBudget/2 {
-			for _, q := range all {
-				if _, ok := q.src.(tableSource); ok {
-					q.src = nil
+			if held > o.MemoryBudget/2 {
+				dropping = true
+				for _, q := range all {
+					if _, ok := q.src.(tableSource); ok {
+						q.src = nil
+					}
 				}
 			}
 		}
