@@ -17,6 +17,7 @@ const (
 	gData                        // a class only constructed (NEWOBJ, copyreg._reconstructor) or passed as a value
 	gCallable                    // an allowlisted global the loader implements; may be called
 	gInert                       // a call records its arguments and yields an unsupported placeholder (pyarrow)
+	gJoblib                      // joblib's NumpyArrayWrapper: constructed only, its state and array read statically (joblib.go)
 )
 
 // callFunc implements an allowlisted callable on already-decoded arguments.
@@ -96,6 +97,9 @@ func classifyGlobal(module, name string) globalClass {
 	if _, ok := allowed[full]; ok {
 		return gCallable
 	}
+	if module == jbModule && name == jbName {
+		return gJoblib
+	}
 	for _, d := range deniedModules {
 		if module == d || strings.HasPrefix(module, d+".") {
 			return gRefused
@@ -105,8 +109,8 @@ func classifyGlobal(module, name string) globalClass {
 	case "builtins", "__builtin__", "copyreg", "copy_reg", "_codecs", "numpy", "datetime", "decimal", "collections":
 		// Names of these modules not implemented above are refused: they
 		// hold eval, getattr, __import__, open, ...
-		if module == "numpy" && isClassName(name) {
-			return gData // numpy.ndarray subclasses, numpy.float64 as a value
+		if module == "numpy" && (isClassName(name) || name == "memmap") {
+			return gData // numpy.ndarray subclasses (memmap: a joblib array's class), numpy.float64 as a value
 		}
 		return gRefused
 	}
@@ -166,6 +170,8 @@ func findClass(module, name string) (any, error) {
 		return &knownGlobal{module: module, name: name, call: fn}, nil
 	case gInert:
 		return &knownGlobal{module: module, name: name, call: inertCall(module, name)}, nil
+	case gJoblib:
+		return jbClass{}, nil
 	case gData:
 		if module == "pandas._libs.missing" && name == "NA" {
 			return pdNA{}, nil
@@ -210,13 +216,17 @@ type pyObject struct {
 	args         []any
 	state        any
 	hasState     bool
-	inert        bool     // a pyarrow placeholder
-	dtype        *dtype   // numpy.dtype objects: the parsed dtype, once BUILD has run
-	arr          *ndarray // numpy.ndarray objects: the decoded array, once BUILD has run
+	inert        bool       // a pyarrow placeholder
+	dtype        *dtype     // numpy.dtype objects: the parsed dtype, once BUILD has run
+	arr          *ndarray   // numpy.ndarray objects: the decoded array, once BUILD has run
+	jw           *jbWrapper // a joblib array wrapper (until its data makes it the array)
 }
 
 // PySetState implements types.PyStateSettable: BUILD stores the state.
 func (o *pyObject) PySetState(state any) error {
+	if o.jw != nil {
+		return o.jw.set(o, state)
+	}
 	o.state, o.hasState, o.dtype, o.arr = state, true, nil, nil
 	return nil
 }

@@ -657,6 +657,8 @@ func typeName(v any) string {
 		return o.module + "." + o.name
 	case *knownGlobal:
 		return o.module + "." + o.name
+	case jbClass:
+		return jbModule + "." + jbName
 	case int, *big.Int:
 		return "int"
 	case float64:

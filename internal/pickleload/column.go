@@ -984,7 +984,7 @@ func objectFields(o *pyObject) ([]entry, error) {
 			}
 		}
 	}
-	if o.module == "pandas" || len(o.module) > 7 && o.module[:7] == "pandas." || len(o.module) >= 5 && o.module[:5] == "numpy" {
+	if o.module == "pandas" || len(o.module) > 7 && o.module[:7] == "pandas." || len(o.module) >= 5 && o.module[:5] == "numpy" || isJoblib(o.module) {
 		return nil, newErr(ErrUnsupported, -1, "", "value of type %s", o.qualname())
 	}
 	return out, nil

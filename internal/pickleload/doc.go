@@ -32,7 +32,13 @@
 //     the Series ("value" if unnamed).
 //   - a 2-D numpy array: one FLOAT_VECTOR column named "embedding"; a 1-D
 //     array: one column named "value".
+//   - a dict whose values are all dicts with the same keys: a dict keyed
+//     by id, one row per id (see Dicts keyed by id); with other values, or
+//     dicts with different keys, it is a single record.
 //   - an object of an unknown class with a __dict__ state: a single record.
+//
+// Any of these may be a joblib dump (see joblib dumps), and a file may
+// hold several pickles one after another (see Appended pickles).
 //
 // Column names are Python's str() of the key or label: "0" for the int 0,
 // "('a', 'b')" for a tuple (items as Python's repr), "b'\xff'" for bytes
@@ -93,6 +99,100 @@
 // arrays are arrays, bytes are base64 strings, datetimes are RFC 3339 UTC
 // strings, timedeltas are numbers of seconds, datetime.time is "HH:MM:SS".
 //
+// # Dicts keyed by id
+//
+// df.to_dict("index") is {id: {column: value}} and df.to_dict() (orient
+// "dict") is {column: {id: value}}: a dict whose values are all dicts with
+// the same keys (at least one). Either is read as the DataFrame it came
+// from: one row per id, the id first in a column named [Options].KeyColumn
+// (the dataset stage sets the domain's id field, e.g. "recruit_id"), or
+// "index", or "level_0" (the first not already a column, as
+// df.reset_index() names it), then the columns in the order of the first
+// inner dict, typed as the records of a list would be. Which keys are the
+// columns is told, in this order, by:
+//
+//  1. the KeyColumn hint, when it is among the keys of one side only (an
+//     id column the DataFrame kept as a column);
+//  2. the values: the columns of a DataFrame each hold one type (numbers,
+//     str, vectors, ...; as type inference would give a column without
+//     mixing to JSON), so if grouping the values by the inner keys gives
+//     such columns and grouping them by the outer keys does not, the inner
+//     keys are the columns (orient "index"), and the reverse;
+//  3. the keys: column names are str and ids often are not, so if only the
+//     inner keys are all str they are the columns, and the reverse.
+//
+// A dict none of these tells (every value of one type and both sides'
+// keys str, or neither side's, e.g. a table of floats keyed by str ids) is
+// refused with ErrUnsupported saying so, rather than possibly transposed;
+// writing the DataFrame itself (df.to_pickle) or a list of records always
+// works. A genuine single record holding dicts is told apart by having
+// other values beside them or dicts with different keys; one whose every
+// value is a dict with the same keys as the others is read as a table (or
+// refused as above). Tuple ids (a MultiIndex) stay one column, typed as
+// any tuple values are. The dict is decoded whole, as a record was.
+//
+// # Appended pickles
+//
+// pickle.dump(batch, f) in a loop on a file opened with mode "ab" writes
+// pickles one after another; pickle.load reads only the first. The loader
+// reads every pickle of the file, each with its own memo and with the
+// file's limits (MaxDecodedBytes and conversion work counted across them),
+// and:
+//
+//   - the bytes after a pickle's STOP are the next pickle; bytes that do
+//     not start one are refused (ErrMalformed, naming where the previous
+//     pickle ends); zero bytes at the end of the file are padding;
+//   - each pickle is converted as a file of its own (any shape above);
+//     one that is an empty list adds nothing;
+//   - the tables are concatenated when they hold the same column names in
+//     the same order, else the file is refused (ErrUnsupported, naming the
+//     pickle, its first byte and the first column that differs);
+//   - a column whose type differs between pickles gets the type inference
+//     would give all its values as one list, told from the types: a JSON
+//     column with no non-null value (an object column of None, a record
+//     field always None) and any column of a pickle without rows add no
+//     type; INT64 and DOUBLE make DOUBLE; other mixes make JSON (each value
+//     written as the JSON text inference writes for it); a FLOAT_VECTOR
+//     column with another type or vector length is refused. This applies to
+//     DataFrames whose dtypes differ between batches too (float64 then
+//     int64: DOUBLE; bool then int64: JSON; datetime64 then object str:
+//     JSON). Limits: the values of a float32 DataFrame column made JSON are
+//     written as float64s; each pickle's own conversion errors stand even
+//     where another pickle's values would have changed the type (ints
+//     beyond int64 in one pickle, floats in another).
+//
+// Errors of a later pickle say "pickle N of the file (from byte B)", with
+// the file's offset and the concatenated table's row. A single record per
+// pickle (pickle.dump(record, f)) follows the single-pickle rules: a dict
+// holding a list beside scalars is refused there as it is in a file alone.
+//
+// # joblib dumps
+//
+// joblib.dump(obj, path) pickles obj with every numpy array replaced by a
+// joblib.numpy_pickle.NumpyArrayWrapper and writes the array's bytes into
+// the file right after the wrapper's BUILD, outside the pickle's opcodes
+// (compress=3 files are zlib streams around that, unwrapped by
+// internal/container). The wrapper is the one joblib name allowed: it may
+// only be built with no arguments (NEWOBJ; copyreg._reconstructor in
+// protocols 0 and 1) and given, in place, a state dict of plain values:
+// subclass (numpy.ndarray or numpy.memmap), shape, order ("C" or "F"),
+// dtype, allow_mmap and numpy_array_alignment_bytes. The pre-pass reads
+// these statically, skips the array data (a padding byte and padding when
+// the alignment is set, then shape x itemsize bytes, sized against
+// MaxDecodedBytes: a shape claiming more is an ErrLimit error before
+// anything is read), and gopickle gets the bytes as a reference into the
+// input: numeric arrays are never copied. An object-dtype array is pickled
+// inline by joblib as a whole protocol-2 pickle: it is checked by a
+// pre-pass of its own (its own memo, the same allowlist; no joblib wrapper
+// inside) and decoded as any pickle. The result is the array, converted as
+// a pickled array would be: DataFrames, Series, ndarrays, dicts of arrays
+// and records dumped by joblib give the tables of their pickles. Refused:
+// another joblib class (NDArrayWrapper: joblib < 0.10 kept arrays in
+// separate files), a wrapper built with arguments or read twice (from the
+// memo or DUP; joblib writes each once), a state that is not such a dict,
+// array data inside a pickle frame or cut short; numpy.matrix is refused
+// as a global, 3-D arrays as any pickled array.
+//
 // # Safety
 //
 // No pickle code runs, ever. Before gopickle sees a byte, a pre-pass walks
@@ -104,9 +204,11 @@
 //     records arguments). Any other name of those modules (builtins.eval,
 //     builtins.__import__, numpy functions, ...) and every name of a
 //     dangerous module (os, posix, subprocess, sys, shutil, socket,
-//     importlib, pickle, ctypes, ...) is refused wherever it appears
-//     (ErrRefused, naming the global). A name from any other module (a
-//     user's class) may appear, as a data holder only (next point);
+//     importlib, pickle, ctypes, joblib, ...) is refused wherever it
+//     appears (ErrRefused, naming the global), but for joblib's
+//     NumpyArrayWrapper, used only as joblib writes it (see joblib dumps).
+//     A name from any other module (a user's class) may appear, as a data
+//     holder only (next point);
 //   - a call (REDUCE, INST/OBJ with arguments) of anything but an
 //     allowlisted callable: an unknown class (a dataclass, a pydantic
 //     model) may only be built with __new__ and given state, never called
@@ -151,7 +253,8 @@
 // # Memory
 //
 // Payloads are not copied: the pre-pass hands long byte strings, text and
-// array buffers to gopickle as references into the input. Little-endian
+// array buffers (joblib's arrays too) to gopickle as references into the
+// input. Little-endian
 // float32 vectors, whether rows of a 2-D array or a DataFrame column of 1-D
 // arrays, become the table's RawVectors: one slice of the input per row,
 // wherever it sits (no alignment needed). Strings and bytes in the table are
@@ -200,6 +303,15 @@
 // replay in parts (memo keys written out of order, DUP, a memo value
 // modified after it was read, a value referring to the list holding it)
 // is loaded eagerly if it fits the budget, else refused.
+//
+// Appended pickles are opened one by one, each as above (lazily or whole),
+// and their Sources concatenated with the merged schema; pickles loaded
+// whole are held while their tables take at most half the budget, the
+// others loaded again, one at a time, by the windows that need them. A
+// joblib dump is read whole when the pre-pass's estimate of its decoded
+// values (its numeric arrays alias the input and count for nothing) fits
+// the budget, else refused; the index passes stop at joblib's wrapper
+// class. A dict keyed by id is decoded whole.
 //
 // A fault reading a mapped input (a file truncated while it is read, with
 // runtime/debug.SetPanicOnFault) is [ErrFault], not a bad file.

@@ -18,8 +18,9 @@ type LazyTuning struct {
 }
 
 // OpenForced is Open with the lazy path forced (whatever the memory
-// budget) and tune's sizes. lazy reports whether the file was read lazily;
-// a file the lazy path cannot read is loaded eagerly.
+// budget) and tune's sizes. lazy reports whether the file was read lazily
+// (appended pickles: in parts); a file the lazy path cannot read is loaded
+// eagerly.
 func OpenForced(data []byte, opts Options, tune LazyTuning) (src table.Source, lazy bool, err error) {
 	t := defaultTuning()
 	t.force = true
@@ -31,6 +32,9 @@ func OpenForced(data []byte, opts Options, tune LazyTuning) (src table.Source, l
 	}
 	t.windowRows, t.passItems, t.keepIdle = tune.WindowRows, tune.PassItems, tune.KeepIdle
 	src, err = open(data, opts, t)
-	_, lazy = src.(*lazySource)
+	switch src.(type) {
+	case *lazySource, *partsSource:
+		lazy = true
+	}
 	return src, lazy, err
 }

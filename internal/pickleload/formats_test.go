@@ -36,17 +36,6 @@ const formatsLimit = 4 << 20
 // limit, the decoders' windows and buffers, and slack.
 const formatsAlloc = 96 << 20
 
-// phase2 lists the fixtures of issue 13's phase 2 (joblib's array
-// wrapper, appended pickles, dicts keyed by id), whose expectations are
-// committed already.
-var phase2 = map[string]bool{
-	"joblib_df.joblib": true, "joblib_df_compress3.joblib": true,
-	"joblib_ndarray.joblib": true, "joblib_ndarray_compress3.joblib": true,
-	"joblib_dict.joblib": true, "joblib_dict_compress3.joblib": true,
-	"appended_records.pkl": true, "appended_frames.pkl": true, "appended_different.pkl": true,
-	"dict_index.pkl": true, "dict_dict.pkl": true,
-}
-
 // formatClasses maps an error.txt class to the sentinels of either package.
 var formatClasses = map[string][]error{
 	"invalid":     {pickleload.ErrInvalid, container.ErrInvalid},
@@ -115,9 +104,6 @@ func formatFixtures(t testing.TB) []string {
 func TestFormats(t *testing.T) {
 	for _, name := range formatFixtures(t) {
 		t.Run(name, func(t *testing.T) {
-			if phase2[name] {
-				t.Skip("issue 13 phase 2: not decoded yet")
-			}
 			data := readFile(t, filepath.Join(formatsDir, name))
 			var before, after runtime.MemStats
 			runtime.GC()

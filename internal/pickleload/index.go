@@ -152,6 +152,10 @@ type leanIndex struct {
 	proto   int // the first PROTO's argument, or -1
 	objects bool
 
+	decoded0 int64 // the decoded size of the file's earlier pickles (appended pickles)
+	end      int   // where the last pass stopped
+	decoded  int64 // the decoded size then
+
 	// for the estimate of what the eager path would hold
 	stats leanStats
 

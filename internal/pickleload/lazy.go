@@ -50,6 +50,7 @@ type lazyFile struct {
 	idx    *leanIndex
 	budget int64
 	times  lazyTimes
+	used   usage // what earlier pickles of the file used of the limits
 }
 
 // lazyTimes says how long each phase of Open took (benchmarks report it).
@@ -96,14 +97,41 @@ func open(data []byte, opts Options, tune lazyTuning) (table.Source, error) {
 	if opts.MemoryBudget <= 0 && !tune.force {
 		return loadSource(data, opts)
 	}
-	src, err := openLazy(data, opts, tune)
+	if !tune.force && int64(len(data))*eagerFactor <= opts.MemoryBudget {
+		return loadSource(data, opts)
+	}
+	o := opts.withDefaults(len(data)) // the file's limits, for each of its pickles
+	src, end, used, err := openPart(data, o, tune, usage{})
+	if err != nil || !morePickles(data, end) {
+		return src, err
+	}
+	return openParts(data, o, tune, src, end, used)
+}
+
+// openPart opens the pickle at the start of data (opts with the file's
+// limits; used: what earlier pickles used of them). It returns its Source,
+// where it ends and what the file has used of the limits with it.
+func openPart(data []byte, opts Options, tune lazyTuning, used usage) (table.Source, int, usage, error) {
+	src, end, u, err := openLazy(data, opts, tune, used)
+	if errors.Is(err, errJoblib) {
+		src, end, u, err = openJoblib(data, opts, tune, used)
+	}
 	if errors.Is(err, errNotLazy) {
 		if tune.force {
-			return loadSource(data, opts) // tests: compare with what is lazy
+			return loadPartSource(data, opts, used) // tests: compare with what is lazy
 		}
-		return nil, &Error{Kind: ErrLimit, Offset: -1, Row: -1, Msg: fmt.Sprintf("the file needs more memory than the budget of %d bytes and cannot be loaded in parts", opts.MemoryBudget), Err: err}
+		return nil, 0, used, &Error{Kind: ErrLimit, Offset: -1, Row: -1, Msg: fmt.Sprintf("the file needs more memory than the budget of %d bytes and cannot be loaded in parts", opts.MemoryBudget), Err: err}
 	}
-	return src, err
+	return src, end, u, err
+}
+
+// loadPartSource is loadPart as a Source.
+func loadPartSource(data []byte, opts Options, used usage) (table.Source, int, usage, error) {
+	t, end, u, err := loadPart(data, opts, pathAuto, used)
+	if err != nil {
+		return nil, 0, used, err
+	}
+	return tableSource{t}, end, u, nil
 }
 
 func loadSource(data []byte, opts Options) (table.Source, error) {
@@ -122,9 +150,11 @@ const bytesPerReadKey = 96
 // eagerly without an index pass (the eager path holds less than that).
 const eagerFactor = 32
 
-func openLazy(data []byte, opts Options, tune lazyTuning) (src table.Source, err error) {
+// openLazy opens the pickle at the start of data in bounded memory (see
+// openPart): lazily, or loaded whole when that fits the budget.
+func openLazy(data []byte, opts Options, tune lazyTuning, used usage) (src table.Source, end int, u usage, err error) {
 	if !tune.force && int64(len(data))*eagerFactor <= opts.MemoryBudget {
-		return loadSource(data, opts)
+		return loadPartSource(data, opts, used)
 	}
 	o := opts.withDefaults(len(data))
 	defer func() {
@@ -133,38 +163,67 @@ func openLazy(data []byte, opts Options, tune lazyTuning) (src table.Source, err
 		}
 	}()
 	if len(data) == 0 {
-		return nil, newErr(ErrMalformed, 0, "", "empty input")
+		return nil, 0, used, newErr(ErrMalformed, 0, "", "empty input")
 	}
 	start := time.Now()
 	li := newLeanIndex(tune)
+	li.decoded0 = used.decoded
 	if err := leanScan(data, o, li); err != nil {
 		// pass A does not check what needs memo values: pass B finds the
 		// eager pre-pass's first error, at or before this one
-		return nil, li.exactError(data, o, err)
+		if !errors.Is(err, errJoblib) {
+			err = li.exactError(data, o, err)
+		}
+		return nil, 0, used, err
 	}
 	if !tune.force && eagerEstimate(li, len(data)) <= opts.MemoryBudget {
-		return loadSource(data, opts)
+		return loadPartSource(data, opts, used)
 	}
 	if li.why != "" {
-		return nil, fmt.Errorf("%w: %s", errNotLazy, li.why)
+		return nil, 0, used, fmt.Errorf("%w: %s", errNotLazy, li.why)
 	}
 	if n := li.read.count(); !tune.force && int64(n) > max(1<<16, opts.MemoryBudget/4/bytesPerReadKey) {
-		return nil, fmt.Errorf("%w: %d values are shared between places of the file (read from its memo)", errNotLazy, n)
+		return nil, 0, used, fmt.Errorf("%w: %d values are shared between places of the file (read from its memo)", errNotLazy, n)
 	}
 	li.choose()
 	if err := li.passB(data, o); err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
-	f := &lazyFile{data: data[:len(data):len(data)], opts: o, tune: tune, idx: li, budget: opts.MemoryBudget}
+	f := &lazyFile{data: data[:len(data):len(data)], opts: o, tune: tune, idx: li, budget: opts.MemoryBudget, used: used}
 	f.times.index = time.Since(start)
-	return f.build()
+	src, err = f.build()
+	if err != nil {
+		return nil, 0, used, err
+	}
+	return src, li.end, usage{decoded: li.decoded, work: o.MaxDecodedBytes - src.(*lazySource).work}, nil
+}
+
+// openJoblib loads a joblib dump whole when the budget allows: its numeric
+// arrays alias the input, the rest (the pickle around them, object arrays)
+// is estimated from the pre-pass. The index passes stop at joblib's
+// wrapper class (errJoblib).
+func openJoblib(data []byte, opts Options, tune lazyTuning, used usage) (src table.Source, end int, u usage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			src, err = nil, recoveredErr(r)
+		}
+	}()
+	sr, err := scanPart(data, opts.withDefaults(len(data)), used.decoded)
+	if err != nil {
+		return nil, 0, used, err // Load's error: its first step is this pre-pass
+	}
+	if est := 2*(sr.decoded-used.decoded-sr.aliased) + int64(len(data))/64; !tune.force && est > opts.MemoryBudget {
+		return nil, 0, used, fmt.Errorf("%w: a joblib dump whose values need about %d bytes (joblib dumps are read whole)", errNotLazy, est)
+	}
+	return loadPartSource(data, opts, used)
 }
 
 // leanScan runs an index pass over data.
 func leanScan(data []byte, opts Options, li *leanIndex) error {
-	s := &scanner{data: data, opts: opts, gindex: map[string]int{}, memoFrom: -1, lean: li}
+	s := &scanner{data: data, opts: opts, gindex: map[string]int{}, memoFrom: -1, lean: li, decodedBytes: li.decoded0}
 	err := s.run()
 	li.objects = s.objects
+	li.end, li.decoded = s.pos, s.decodedBytes
 	return err
 }
 
@@ -234,6 +293,7 @@ func (f *lazyFile) build() (table.Source, error) {
 			return nil, f.decodeErrorBefore(err)
 		}
 		c := newConv(f.opts)
+		c.work -= f.used.work
 		c.lz = &lazyConv{f: f, cols: map[*table.Column]*lazyCol{}, views: map[*table.Column]*vecView{}}
 		t, cerr := c.toTable(v)
 		// A placeholder the conversion did not read: ignored (decoded by
@@ -460,6 +520,7 @@ type lazySource struct {
 	rows       int
 	cols       []outCol
 	windowRows int
+	work       int64 // the conversion work left after pass C (as the eager conversion counts it, roughly)
 }
 
 // finish runs pass C and makes the source, or returns the error Load would.
@@ -498,7 +559,7 @@ func (f *lazyFile) finish(c *conv, t *table.Table, cerr error) (table.Source, er
 	if lz.work < 0 {
 		return nil, newErr(ErrLimit, -1, "", "conversion work exceeds the limit (%d): too many shared references?", f.opts.MaxDecodedBytes)
 	}
-	src := &lazySource{f: f, rows: t.NumRows}
+	src := &lazySource{f: f, rows: t.NumRows, work: lz.work}
 	if rs := lz.records; rs != nil {
 		for _, lc := range rs.cols {
 			src.cols = append(src.cols, outCol{field: lc.field, lazy: lc})

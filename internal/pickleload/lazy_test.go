@@ -51,6 +51,7 @@ func differentialInputs(t testing.TB) []string {
 		}
 		paths = append(paths, m...)
 	}
+	paths = append(paths, formatsPickles(t)...) // joblib dumps, appended pickles, dicts keyed by id
 	if len(paths) < 500 {
 		t.Fatalf("only %d inputs", len(paths))
 	}
@@ -214,6 +215,9 @@ func FuzzLazy(f *testing.F) {
 				f.Add(data)
 			}
 		}
+	}
+	for _, seed := range formatsSeeds(f) {
+		f.Add(seed)
 	}
 	opts := pickleload.Options{MaxDecodedBytes: 64 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -44,6 +44,12 @@ type Options struct {
 	// eager load would need more is read in windows. 0: no budget (always
 	// eager). Load ignores it.
 	MemoryBudget int64
+	// KeyColumn names the leading column that holds the keys of a dict
+	// keyed by id (df.to_dict("index") or df.to_dict(); see the package
+	// doc, Shapes), e.g. the domain's id field "recruit_id"; "" or a name
+	// the dict's columns already use: "index" (then "level_0"). It also
+	// tells the orientation of such a dict when one side's keys hold it.
+	KeyColumn string
 }
 
 func (o Options) withDefaults(n int) Options {
@@ -85,9 +91,21 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 			t, err = nil, recoveredErr(r)
 		}
 	}()
-	sr, err := scan(data, opts)
+	t, end, used, err := loadPart(data, opts, path, usage{})
+	if err != nil || !morePickles(data, end) {
+		return t, err
+	}
+	return loadParts(data, opts, path, t, end, used)
+}
+
+// loadPart loads the pickle at the start of data (opts with defaults; used:
+// what earlier pickles of the file used of the limits). It returns the
+// table, where the pickle ends, and what the file has used of the limits
+// with it.
+func loadPart(data []byte, opts Options, path decodePath, used usage) (*table.Table, int, usage, error) {
+	sr, err := scanPart(data, opts, used.decoded)
 	if err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	var v any
 	if sr.objects || path == pathGopickle {
@@ -96,21 +114,22 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 		v, err = (&fastVM{data: sr.data}).run()
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	c := newConv(opts)
-	t, err = c.toTable(v)
+	c.work -= used.work
+	t, err := c.toTable(v)
 	if err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	if err := checkNames(t); err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	if err := finiteVectors(t); err != nil {
-		return nil, err
+		return nil, 0, used, err
 	}
 	if err := t.Validate(); err != nil {
-		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
+		return nil, 0, used, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
 	// Every string came from text the pre-pass checked to be UTF-8, from
 	// decoded escapes (runes), or from the canonical JSON writer (which
@@ -118,7 +137,7 @@ func load(data []byte, opts Options, path decodePath) (t *table.Table, err error
 	for _, col := range t.Columns {
 		col.ValidUTF8 = true
 	}
-	return t, nil
+	return t, len(sr.data), usage{decoded: sr.decoded, work: opts.MaxDecodedBytes - c.work}, nil
 }
 
 // LoadFile reads the file at path with [ReadFile] and calls [Load]. A read
@@ -276,7 +295,7 @@ func aliasString(b []byte) string {
 // hooks. Placeholder i of a skeleton decode (persistent id -1-i) is
 // seqs[i].
 func unpickle(sr scanResult, seqs []*lazySeq) (any, error) {
-	r := &spliceReader{data: sr.data, edits: sr.edits, extra: sr.extra, drops: sr.drops}
+	r := &spliceReader{data: sr.data, pos: sr.start, edits: sr.edits, extra: sr.extra, drops: sr.drops}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	u.PersistentLoad = func(id any) (any, error) {
@@ -293,6 +312,14 @@ func unpickle(sr scanResult, seqs []*lazySeq) (any, error) {
 			return types.NewByteArrayFromSlice(b), nil
 		case opBinUnicode:
 			return aliasString(b), nil
+		case bufJoblibRaw:
+			return &joblibData{raw: b}, nil
+		case bufJoblibSub:
+			v, err := unpickle(sr.jb[i], nil)
+			if err != nil {
+				return nil, err
+			}
+			return &joblibData{obj: v, sub: true}, nil
 		}
 		return b, nil
 	}

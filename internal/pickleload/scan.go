@@ -38,6 +38,14 @@ const (
 	symAttr            // a 2-tuple (global, str): getattr's arguments; off indexes scanner.attrs
 	symBuiltin         // a list, dict, set, tuple or bytes (its opcode or constructor call): BUILD cannot target it
 	symUnknown         // a memo read in the lazy path's first index pass: checks that need the value pass
+
+	// the values of a joblib dump's array wrappers (joblib.go); only once
+	// the wrapper's class is named, else they are symAny
+	symInt     // an int; off is its value
+	symNone    // None
+	symBool    // a bool; off is 1 for True
+	symWrapper // a joblib NumpyArrayWrapper before its BUILD
+	symDtype   // a numpy dtype; off indexes jbScan.names
 )
 
 type sym struct {
@@ -109,6 +117,7 @@ type scanner struct {
 	data  []byte
 	opts  Options
 	pos   int
+	start int // where the pickle starts (0 but for a joblib object array's sub-pickle)
 	proto int
 
 	stack   []sym
@@ -146,6 +155,10 @@ type scanner struct {
 	skips    []skipRange // sequences the skeleton decode replaces by placeholders
 	blob     bool        // scanning a skip's definitions (not the input)
 	memoFrom int         // every MEMOIZE from this offset on gets an explicit key (-1: none)
+
+	// joblib dumps (joblib.go)
+	jb     *jbScan // non-nil once joblib's NumpyArrayWrapper is named: values are tracked
+	nested bool    // scanning a joblib object array's sub-pickle
 }
 
 // edit replaces data[at:end] with repl in the stream gopickle reads.
@@ -156,6 +169,7 @@ type edit struct {
 
 type scanResult struct {
 	data    []byte
+	start   int // where the pickle starts in data (a joblib object array's sub-pickle)
 	edits   chunked[edit]
 	extra   []edit // MEMOIZE rewrites (memoDrops), merged with edits by offset
 	bufs    chunked[[]byte]
@@ -163,24 +177,44 @@ type scanResult struct {
 	proto   int
 	objects bool  // the pickle builds objects: gopickle, not the fast path
 	drops   []int // offsets of memo writes gopickle may skip (never read)
+
+	decoded int64              // the pre-pass's estimate of the decoded size
+	jb      map[int]scanResult // joblib object arrays' sub-pickles, by buffer index
+	aliased int64              // bytes of joblib arrays the table aliases (part of decoded)
 }
 
 func scan(data []byte, opts Options) (res scanResult, err error) {
+	return scanPart(data, opts, 0)
+}
+
+// scanPart is scan of a pickle of a file whose earlier pickles decode to
+// decoded bytes (counted against the same limit).
+func scanPart(data []byte, opts Options, decoded int64) (res scanResult, err error) {
 	if len(data) == 0 {
 		return res, newErr(ErrMalformed, 0, "", "empty input")
 	}
-	s := &scanner{data: data, opts: opts, gindex: map[string]int{}, memoFrom: -1}
+	s := newScanner(data, 0, opts)
+	s.decodedBytes = decoded
 	if err := s.run(); err != nil {
 		return res, err
 	}
-	res.proto = s.proto
-	res.bufs = s.bufs
-	res.bufKind = s.bufKind
-	res.data = data[:s.pos]
+	return s.result(), nil
+}
+
+// newScanner returns an eager pre-pass over the pickle at data[start:].
+func newScanner(data []byte, start int, opts Options) *scanner {
+	return &scanner{data: data, pos: start, start: start, opts: opts, gindex: map[string]int{}, memoFrom: -1}
+}
+
+// result is what a finished eager pre-pass hands to the decoders.
+func (s *scanner) result() scanResult {
+	res := scanResult{data: s.data[:s.pos], start: s.start, proto: s.proto, bufs: s.bufs, bufKind: s.bufKind,
+		edits: s.edits, objects: s.objects, decoded: s.decodedBytes}
 	res.drops, res.extra = s.memoDrops()
-	res.edits = s.edits
-	res.objects = s.objects
-	return res, nil
+	if s.jb != nil {
+		res.jb, res.aliased = s.jb.subs, s.jb.aliased
+	}
+	return res
 }
 
 func (s *scanner) fail(kind error, at int, op byte, format string, args ...any) error {
@@ -448,7 +482,20 @@ func (s *scanner) global(at int, op byte, module, name string) (sym, error) {
 	if !ok {
 		c := classifyGlobal(module, name)
 		if c == gRefused {
+			if isJoblib(module) {
+				return sym{}, s.fail(ErrRefused, at, op, "global %s.%s is not allowed (of joblib's names only %s.%s, joblib >= 0.10, is read)", module, name, jbModule, jbName)
+			}
 			return sym{}, s.fail(ErrRefused, at, op, "global %s.%s is not allowed", module, name)
+		}
+		if c == gJoblib {
+			switch {
+			case s.lean != nil:
+				return sym{}, errJoblib
+			case s.nested:
+				return sym{}, s.fail(ErrRefused, at, op, "%s.%s inside a joblib object array", module, name)
+			case s.jb == nil:
+				s.jb = &jbScan{}
+			}
 		}
 		i = len(s.globals)
 		s.globals = append(s.globals, globalRef{module, name, c})
@@ -553,24 +600,30 @@ func (s *scanner) step(at int, op byte) error {
 		if err != nil {
 			return err
 		}
+		if v.kind == symWrapper {
+			return s.fail(ErrUnsupported, at, op, "joblib array wrapper duplicated (joblib writes each once)")
+		}
 		return s.push(at, op, v)
 	case opNone, opNewTrue, opNewFalse:
-		return s.push(at, op, sym{})
+		return s.push(at, op, s.jbLiteral(op))
 	case opBinInt1:
-		if _, err := s.uint(at, op, 1); err != nil {
+		v, err := s.uint(at, op, 1)
+		if err != nil {
 			return err
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, s.jbInt(int64(v)))
 	case opBinInt2:
-		if _, err := s.uint(at, op, 2); err != nil {
+		v, err := s.uint(at, op, 2)
+		if err != nil {
 			return err
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, s.jbInt(int64(v)))
 	case opBinInt:
-		if _, err := s.uint(at, op, 4); err != nil {
+		v, err := s.uint(at, op, 4)
+		if err != nil {
 			return err
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, s.jbInt(int64(int32(uint32(v)))))
 	case opBinFloat:
 		if _, err := s.uint(at, op, 8); err != nil {
 			return err
@@ -590,7 +643,7 @@ func (s *scanner) step(at int, op byte) error {
 		if t != string(l) {
 			s.replace(at, append(append([]byte{opInt}, t...), '\n')...)
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, s.jbIntText(t))
 	case opLong:
 		l, err := s.line(at, op)
 		if err != nil {
@@ -607,7 +660,7 @@ func (s *scanner) step(at int, op byte) error {
 		if err := s.charge(at, op, int64(len(t))); err != nil {
 			return err
 		}
-		return s.push(at, op, sym{})
+		return s.push(at, op, s.jbIntText(string(t)))
 	case opFloat:
 		l, err := s.line(at, op)
 		if err != nil {
@@ -622,7 +675,7 @@ func (s *scanner) step(at int, op byte) error {
 		if op == opLong4 {
 			size = 4
 		}
-		_, n, err := s.payload(at, op, size)
+		start, n, err := s.payload(at, op, size)
 		if err != nil {
 			return err
 		}
@@ -634,6 +687,9 @@ func (s *scanner) step(at int, op byte) error {
 		}
 		if err := s.charge(at, op, int64(n)); err != nil {
 			return err
+		}
+		if op == opLong1 {
+			return s.push(at, op, s.jbLong1(s.data[start:start+n]))
 		}
 		return s.push(at, op, sym{})
 
@@ -720,7 +776,12 @@ func (s *scanner) step(at int, op byte) error {
 
 	case opEmptyTuple:
 		return s.push(at, op, sym{kind: symTuple})
-	case opEmptyList, opEmptyDict:
+	case opEmptyList:
+		return s.push(at, op, sym{kind: symBuiltin})
+	case opEmptyDict:
+		if s.jbTopIsWrapper() {
+			return s.push(at, op, s.jbNewDict(nil))
+		}
 		return s.push(at, op, sym{kind: symBuiltin})
 	case opEmptySet:
 		s.replace(at, opEmptyList)
@@ -754,12 +815,19 @@ func (s *scanner) step(at int, op byte) error {
 		s.replace(at, opList)
 		return s.push(at, op, sym{kind: symBuiltin})
 	case opDict:
+		var pairs []sym
+		if s.jb != nil && len(s.marks) > 0 {
+			pairs = s.stack[s.marks[len(s.marks)-1]:]
+		}
 		n, err := s.popMark(at, op)
 		if err != nil {
 			return err
 		}
 		if n%2 != 0 {
 			return s.fail(ErrMalformed, at, op, "odd number of items (%d) for DICT", n)
+		}
+		if s.jbTopIsWrapper() {
+			return s.push(at, op, s.jbNewDict(pairs))
 		}
 		return s.push(at, op, sym{kind: symBuiltin})
 	case opAppend:
@@ -779,12 +847,19 @@ func (s *scanner) step(at int, op byte) error {
 			s.replace(at, opAppends)
 		}
 	case opSetItem:
-		if _, err := s.pop(at, op, 2); err != nil {
+		kv, err := s.pop(at, op, 2)
+		if err != nil {
 			return err
 		}
-		_, err := s.top(at, op)
-		return err
+		if _, err := s.top(at, op); err != nil {
+			return err
+		}
+		s.jbSetItems(kv)
 	case opSetItems:
+		var pairs []sym
+		if s.jb != nil && len(s.marks) > 0 {
+			pairs = s.stack[s.marks[len(s.marks)-1]:]
+		}
 		n, err := s.popMark(at, op)
 		if err != nil {
 			return err
@@ -792,8 +867,10 @@ func (s *scanner) step(at int, op byte) error {
 		if n%2 != 0 {
 			return s.fail(ErrMalformed, at, op, "odd number of items (%d) for SETITEMS", n)
 		}
-		_, err = s.top(at, op)
-		return err
+		if _, err = s.top(at, op); err != nil {
+			return err
+		}
+		s.jbSetItems(pairs)
 
 	case opBinPut, opLongBinPut, opPut, opMemoize:
 		var key uint64
@@ -833,6 +910,9 @@ func (s *scanner) step(at int, op byte) error {
 		v, err := s.memoGet(at, op, key)
 		if err != nil {
 			return err
+		}
+		if v.kind == symWrapper {
+			return s.fail(ErrUnsupported, at, op, "joblib array wrapper read from the memo (joblib writes each once)")
 		}
 		return s.push(at, op, v)
 
@@ -916,6 +996,13 @@ func (s *scanner) step(at int, op byte) error {
 		if err := s.checkCall(at, op, v[0]); err != nil {
 			return err
 		}
+		if s.jb != nil {
+			if r, ok, err := s.jbReduce(at, op, s.globals[v[0].off], v[1]); err != nil {
+				return err
+			} else if ok {
+				return s.push(at, op, r)
+			}
+		}
 		if v[0].kind == symGlobal && makesBuiltin(s.globals[v[0].off]) {
 			return s.push(at, op, sym{kind: symBuiltin})
 		}
@@ -932,11 +1019,20 @@ func (s *scanner) step(at int, op byte) error {
 		if v[0].kind != symGlobal && v[0].kind != symUnknown {
 			return s.fail(ErrRefused, at, op, "%s class is not a global", opName(op))
 		}
+		if v[0].kind == symGlobal && jbGlobal(s.globals[v[0].off]) {
+			w, err := s.jbNewObj(at, op, v[1])
+			if err != nil {
+				return err
+			}
+			return s.push(at, op, w)
+		}
 		return s.push(at, op, sym{})
 	case opBuild:
-		if _, err := s.pop(at, op, 1); err != nil {
+		st, err := s.pop(at, op, 1)
+		if err != nil {
 			return err
 		}
+		state := st[0]
 		v, err := s.top(at, op)
 		if err != nil {
 			return err
@@ -946,6 +1042,8 @@ func (s *scanner) step(at int, op byte) error {
 			// CPython fails (or does nothing); gopickle's error would
 			// format the whole target with %#v (GiBs from a shared list).
 			return s.fail(ErrMalformed, at, op, "BUILD on a built-in value (list, dict, set, tuple, bytes or str)")
+		case symWrapper:
+			return s.jbArray(at, op, state)
 		}
 		return nil
 
@@ -1026,6 +1124,9 @@ func (s *scanner) tupleSym(v []sym) sym {
 			s.attrs = append(s.attrs, attrRef{int(v[0].off), name})
 			return sym{kind: symAttr, off: int64(len(s.attrs) - 1), n: 2}
 		}
+	}
+	if s.jb != nil && len(v) <= jbMaxTuple {
+		return s.jbTuple(v)
 	}
 	return sym{kind: symTuple, n: int32(min(len(v), math.MaxInt32))}
 }

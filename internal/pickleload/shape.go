@@ -39,7 +39,7 @@ func (c *conv) convert(v any) (*table.Table, error) {
 		} else if ok {
 			return c.arrayTable(a)
 		}
-		if isPandas(x.module) || x.inert {
+		if isPandas(x.module) || isJoblib(x.module) || x.inert {
 			return nil, newErr(ErrUnsupported, -1, "", "top-level object of type %s", x.qualname())
 		}
 		fields, err := objectFields(x)
@@ -90,7 +90,7 @@ func recordEntries(v any) ([]entry, bool, error) {
 	case *types.OrderedDict:
 		return orderedEntries(x), true, nil
 	case *pyObject:
-		if x.module == "numpy" || isPandas(x.module) || x.inert {
+		if x.module == "numpy" || isPandas(x.module) || isJoblib(x.module) || x.inert {
 			return nil, false, nil
 		}
 		es, err := objectFields(x)
@@ -197,6 +197,9 @@ func (c *conv) dict(es []entry) (*table.Table, error) {
 		}
 	}
 	if seqs == 0 {
+		if t, ok, err := c.keyedDict(es); ok || err != nil {
+			return t, err
+		}
 		return c.records([]any{entriesDict(es)})
 	}
 	if nonSeq >= 0 {

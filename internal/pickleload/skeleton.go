@@ -183,16 +183,10 @@ func (s *scanner) scanBlob(blob []byte, at int) ([]byte, error) {
 
 // scanSkeleton is scan with the skip ranges.
 func scanSkeleton(data []byte, opts Options, skips []skipRange) (res scanResult, err error) {
-	s := &scanner{data: data, opts: opts, gindex: map[string]int{}, memoFrom: -1, skips: skips}
+	s := newScanner(data, 0, opts)
+	s.skips = skips
 	if err := s.run(); err != nil {
 		return res, err
 	}
-	res.proto = s.proto
-	res.bufs = s.bufs
-	res.bufKind = s.bufKind
-	res.data = data[:s.pos]
-	res.drops, res.extra = s.memoDrops()
-	res.edits = s.edits
-	res.objects = s.objects
-	return res, nil
+	return s.result(), nil
 }

@@ -25,6 +25,7 @@ Files per fixture <name>.pkl:
 """
 
 import base64
+import collections
 import dataclasses
 import datetime as dt
 import decimal
@@ -422,9 +423,13 @@ class NoGlobals(pickle.Unpickler):
 
 def crosscheck(name, data, error):
     """Hostile fixtures: CPython (with globals refused) must agree that a
-    malformed one fails and a valid one loads."""
+    malformed one fails and a valid one loads, reading pickle after pickle
+    as the loader does (appended pickles; zero bytes at the end pad)."""
     try:
-        NoGlobals(io.BytesIO(data)).load()
+        f = io.BytesIO(data)
+        NoGlobals(f).load()
+        while any(data[f.tell():]):
+            NoGlobals(f).load()
         ok = True
     except RecursionError:
         ok = False
@@ -1292,8 +1297,16 @@ def gen_hostile(w, fixtures_dir):
     w.raw("bad_text_int", b"(lp0\n(dp1\nS'a'\nIabc\nsa.", error=(M, ""))
     w.raw("bad_text_float", b"(lp0\n(dp1\nS'a'\nF1.2.3\nsa.", error=(M, ""))
     w.raw("bad_text_string_quote", b"(lp0\n(dp1\nS'a\nI1\nsa.", error=(M, ""))
+    # Bytes after STOP are read as further pickles (appended pickles, doc.go):
+    # junk there is refused, never ignored; zero bytes pad the file.
     w.raw("trailing_garbage_after_stop", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + b"\x00junk",
+          error=(M, "do not start another pickle"))
+    w.raw("trailing_zeros_after_stop", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + b"\x00" * 64,
           expect=lambda: ([Col("a", "INT64", [1])], 1))
+    w.raw("appended_two_pickles", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + PROTO(4) + b"]}" + bu("a") + b"G\x3f\xf8\x00\x00\x00\x00\x00\x00sa.",
+          expect=lambda: ([Col("a", "DOUBLE", [1.0, 1.5])], 2))
+    w.raw("appended_truncated", PROTO(2) + b"]}" + bu("a") + b"K\x01sa." + PROTO(4) + b"]}" + bu("a"),
+          error=(M, "pickle 2 of the file"))
     # LONG1 with an empty payload is valid and means 0.
     w.raw("long1_empty_valid", PROTO(2) + b"]}" + bu("a") + b"\x8a\x00sa.", expect=lambda: ([Col("a", "INT64", [0])], 1))
     w.raw("long_text_valid", b"(lp0\n(dp1\nVa\np2\nL12345678901234L\nsa.", expect=lambda: ([Col("a", "INT64", [12345678901234])], 1))
@@ -1496,16 +1509,39 @@ def expect_npy(a):
 
 
 def concat_expect(parts):
-    """Tables of the same shape, one after another (appended pickles)."""
-    first, n = parts[0]
-    cols = [Col(c.name, c.type, list(c.values), c.dim) for c in first]
-    for more, m in parts[1:]:
-        if [(c.name, c.type, c.dim) for c in more] != [(c.name, c.type, c.dim) for c in cols]:
-            raise ExpectError(["invalid", "unsupported"], "")
-        for c, d in zip(cols, more):
-            c.values += d.values
-        n += m
-    return cols, n
+    """Tables of appended pickles, concatenated (doc.go, Appended pickles):
+    the same column names in the same order in every pickle that is not an
+    empty list; a column's type is the pickles' type when they agree, else
+    inference over all values as one list, told from the types (a JSON
+    column of nulls only, or any column of a pickle without rows, adds
+    none): INT64 and DOUBLE make DOUBLE, other mixes JSON (values keep their
+    canonical JSON form); FLOAT_VECTOR mixed with another type or length is
+    refused."""
+    parts = [(cols, n) for cols, n in parts if cols or n]
+    if not parts:
+        return [], 0
+    first = parts[0][0]
+    for cols, _ in parts[1:]:
+        if [c.name for c in cols] != [c.name for c in first]:
+            raise ExpectError(["unsupported"], "does not continue the table of pickle")
+    out, total = [], sum(n for _, n in parts)
+    for j, c0 in enumerate(first):
+        col = [cols[j] for cols, _ in parts]
+        if all((c.type, c.dim) == (c0.type, c0.dim) for c in col):
+            out.append(Col(c0.name, c0.type, [v for c in col for v in c.values], c0.dim))
+            continue
+        live = [c for c in col if c.values and not (c.type == "JSON" and all(v is None for v in c.values))]
+        types = {c.type for c in live}
+        if "FLOAT_VECTOR" in types and len(types) > 1:
+            raise ExpectError(["unsupported"], "FLOAT_VECTOR")
+        if "FLOAT_VECTOR" in types and len({c.dim for c in live}) > 1:
+            raise ExpectError(["unsupported"], "vectors of length")
+        typ = types.pop() if len(types) == 1 else "DOUBLE" if types and types <= {"INT64", "DOUBLE"} else "JSON"
+        vals = [v for c in col for v in c.values]
+        if typ == "DOUBLE":
+            vals = [None if v is None else float(v) for v in vals]
+        out.append(Col(c0.name, typ, vals, live[0].dim if live else 0))
+    return out, total
 
 
 def load_appended(path):
@@ -1518,10 +1554,46 @@ def load_appended(path):
                 return out
 
 
-def dict_rows(records):
-    """Rows of a dict keyed by id: the key as a leading "index" column, then
-    the fields in first-seen order."""
-    return expect_records([dict([("index", k)] + list(v.items())) for k, v in records])
+def dict_rows(records, key="index"):
+    """Rows of a dict keyed by id: the key as a leading column, then the
+    fields in first-seen order."""
+    return expect_records([dict([(key, k)] + list(v.items())) for k, v in records])
+
+
+def one_type(vals):
+    """The values make a typed column (doc.go: inference gives no JSON of
+    mixed kinds)."""
+    ks = {kind(v)[0] for v in vals if not is_null(v)}
+    return len(ks) <= 1 or ks == {"int", "float"}
+
+
+def keyed_expect(d, hint=""):
+    """A dict of dicts by the loader's rule (doc.go, Dicts keyed by id)."""
+    inner = list(d.values())
+    if not d or not all(isinstance(v, dict) for v in inner):
+        return expect_records([d])
+    keys = list(inner[0].keys())
+    if not keys or any(set(v.keys()) != set(keys) or len(v) != len(keys) for v in inner):
+        return expect_records([d])
+    outer = list(d.keys())
+    orient = None
+    if hint:
+        in_o, in_i = hint in map(str, outer), hint in map(str, keys)
+        orient = "index" if in_i and not in_o else "dict" if in_o and not in_i else None
+    if orient is None:
+        by_inner = all(one_type([v[k] for v in inner]) for k in keys)
+        by_outer = all(one_type(list(v.values())) for v in inner)
+        orient = "index" if by_inner and not by_outer else "dict" if by_outer and not by_inner else None
+    if orient is None:
+        str_i, str_o = all(isinstance(k, str) for k in keys), all(isinstance(k, str) for k in outer)
+        orient = "index" if str_i and not str_o else "dict" if str_o and not str_i else None
+    if orient is None:
+        raise ExpectError(["unsupported"], "orientation cannot be told")
+    cols = keys if orient == "index" else outer
+    key = next(n for n in (hint, "index", "level_0") if n and n not in map(str, cols))
+    if orient == "index":
+        return dict_rows([(k, {c: d[k][c] for c in keys}) for k in outer], key)
+    return dict_rows([(r, {c: d[c][r] for c in outer}) for r in keys], key)
 
 
 def tar_bytes(members):
@@ -1679,7 +1751,7 @@ def gen_formats(outdir):
                                                      ("notes.txt", b"hello")], zipfile.ZIP_STORED),
                 error=(["unsupported"], "not a .npy"))
 
-    # --- joblib dumps (phase 2 decodes them) ---
+    # --- joblib dumps: each with the pickle of what joblib.load returns ---
     jarr = np.random.default_rng(21).standard_normal((4, 5)).astype(np.float32)
     jdict = {"ids": np.arange(4, dtype=np.int64), "embedding": jarr}
     for name, obj in (("joblib_df", df), ("joblib_ndarray", jarr), ("joblib_dict", jdict)):
@@ -1687,7 +1759,87 @@ def gen_formats(outdir):
             fname = name + suffix + ".joblib"
             joblib.dump(obj, w.path(fname), **kw)
             back = joblib.load(w.path(fname))
-            w.expect(fname, expect=lambda back=back: expect_any(back))
+            w.expect(fname, expect=lambda back=back: expect_any(back), pickled=pickle.dumps(back, protocol=4))
+    # every pickle protocol (0 and 1 build the wrapper with copyreg._reconstructor)
+    for p in (0, 1, 2, 3, 5):
+        fname = "joblib_dict_p%d.joblib" % p
+        joblib.dump(jdict, w.path(fname), protocol=p)
+        back = joblib.load(w.path(fname))
+        w.expect(fname, expect=lambda back=back: expect_any(back), pickled=pickle.dumps(back, protocol=4))
+    # every array layout: C and F order, big-endian, each dtype, object arrays
+    # (pickled inline by joblib: str with None, lists), datetimes
+    jr = np.random.default_rng(22)
+    jcols = {
+        "ids": np.arange(10, 16, dtype=np.int32),
+        "embedding": np.asfortranarray(jr.standard_normal((6, 3)).astype(np.float32)),
+        "score": jr.standard_normal(6).astype(">f8"),
+        "flag": np.array([True, False, True, True, False, False]),
+        "when": np.array(["2025-01-01T00:00:00", "NaT", "2025-03-01T12:30:00", "2024-02-29T00:00:00",
+                          "1970-01-01T00:00:00", "2030-12-31T23:59:59"], dtype="datetime64[us]"),
+        "label": np.array(["a", "한국어", "😀", "", "bb", "c"]),
+        "raw": np.array([b"x", b"", b"yz", b"\x01", b"q", b"r"]),
+        "name": np.array(["x", None, "y", "z", None, "w"], dtype=object),
+        "tags": np.array([["a"], [], ["b", "c"], ["d"], [], ["e"]] + [None], dtype=object)[:6],
+    }
+    joblib.dump(jcols, w.path("joblib_arrays.joblib"))
+    back = joblib.load(w.path("joblib_arrays.joblib"))
+    w.expect("joblib_arrays.joblib", expect=lambda: expect_columns(back), pickled=pickle.dumps(back, protocol=4))
+    jframe = emb_frame(seed=9).set_index("name")
+    jframe["cat"] = pd.Categorical(["a", "b", "a", "c", "b"])
+    jframe["when_tz"] = pd.date_range("2025-01-01", periods=5, freq="H", tz="Europe/Paris")
+    joblib.dump(jframe, w.path("joblib_frame_index.joblib"))
+    back = joblib.load(w.path("joblib_frame_index.joblib"))
+    w.expect("joblib_frame_index.joblib", expect=lambda: expect_frame(back), pickled=pickle.dumps(back, protocol=4))
+    jseries = pd.Series(jr.standard_normal(4), index=["a", "b", "c", "d"], name="score")
+    joblib.dump(jseries, w.path("joblib_series.joblib"))
+    back = joblib.load(w.path("joblib_series.joblib"))
+    w.expect("joblib_series.joblib", expect=lambda: expect_series(back), pickled=pickle.dumps(back, protocol=4))
+    jrecs = [{"id": i, "emb": jr.standard_normal(4).astype(np.float32), "title": "t%d" % i} for i in range(5)]
+    joblib.dump(jrecs, w.path("joblib_records.joblib"))  # a wrapper per record, one dtype shared through the memo
+    back = joblib.load(w.path("joblib_records.joblib"))
+    w.expect("joblib_records.joblib", expect=lambda: expect_records(back), pickled=pickle.dumps(back, protocol=4))
+    j1d = np.array([5, -3, 2**40], dtype=np.int64)
+    joblib.dump(j1d, w.path("joblib_1d.joblib"))
+    back = joblib.load(w.path("joblib_1d.joblib"))
+    w.expect("joblib_1d.joblib", expect=lambda: expect_npy(back), pickled=pickle.dumps(back, protocol=4))
+    joblib.dump(np.array(7.5), w.path("joblib_scalar.joblib"))
+    back = joblib.load(w.path("joblib_scalar.joblib"))
+    w.expect("joblib_scalar.joblib", expect=lambda: ([column_from_series(UNNAMED_SERIES, pd.Series([back.item()]))], 1),
+             pickled=pickle.dumps(back, protocol=4))
+    import tempfile
+    with tempfile.TemporaryDirectory() as td:
+        mm = np.memmap(os.path.join(td, "m.dat"), dtype=np.float32, mode="w+", shape=(3, 4))
+        mm[:] = jr.standard_normal((3, 4))
+        joblib.dump(mm, w.path("joblib_memmap.joblib"))
+        del mm
+    back = joblib.load(w.path("joblib_memmap.joblib"))
+    w.expect("joblib_memmap.joblib", expect=lambda: expect_matrix(back), pickled=pickle.dumps(np.asarray(back), protocol=4))
+    # refused and malformed joblib dumps
+    joblib.dump(np.zeros((2, 2, 2), dtype=np.float32), w.path("joblib_3d.joblib"))
+    w.expect("joblib_3d.joblib", error=(["unsupported"], "3 dimensions"))
+    joblib.dump(np.matrix([[1.0, 2.0], [3.0, 4.0]]), w.path("joblib_matrix.joblib"))
+    w.expect("joblib_matrix.joblib", error=(["refused"], "numpy.matrix"))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+    joblib.dump(np.array([Evil(), 1], dtype=object), w.path("joblib_object_evil.joblib"))  # never joblib.load it
+    w.expect("joblib_object_evil.joblib", error=(["refused"], "system is not allowed"))
+    plain = open(w.path("joblib_ndarray.joblib"), "rb").read()
+    w.write("joblib_truncated.joblib", plain[:-30], error=(["malformed"], "truncated"))
+    flen = struct.unpack("<Q", plain[3:11])[0]
+    w.write("joblib_frame_over_data.joblib", plain[:3] + struct.pack("<Q", flen + 16) + plain[11:],
+            error=(["malformed"], "inside a pickle frame"))
+    b = io.BytesIO()
+    joblib.dump(np.arange(3, dtype=np.int16), b, protocol=2)
+    p2 = b.getvalue()
+    assert p2.count(b")\x81q\x01}") == 1
+    w.write("joblib_wrapper_from_memo.joblib", p2.replace(b")\x81q\x01}", b")\x81q\x010h\x01}"),
+            error=(["unsupported"], "read from the memo"))
+    w.write("joblib_wrapper_args.joblib", p2.replace(b")\x81q\x01}", b"K\x01\x85\x81q\x01}"),
+            error=(["refused"], "built with arguments"))
+    w.write("joblib_old_wrapper.joblib", b"\x80\x02cjoblib.numpy_pickle\nNDArrayWrapper\nq\x00)\x81q\x01.",
+            error=(["refused"], "joblib >= 0.10"))
     # a NumpyArrayWrapper claiming a huge shape, its array bytes few
     b = io.BytesIO()
     joblib.dump(np.zeros((2, 3), dtype=np.float32), b)
@@ -1698,7 +1850,7 @@ def gen_formats(outdir):
     raw = raw.replace(shape_old, shape_new)
     flen = struct.unpack("<Q", raw[3:11])[0] + len(shape_new) - len(shape_old)
     raw = raw[:3] + struct.pack("<Q", flen) + raw[11:]
-    w.write("joblib_huge_shape.joblib", raw, error=(["invalid"], ""))
+    w.write("joblib_huge_shape.joblib", raw, error=(["limit"], "claims more bytes than the limit"))
 
     # --- several pickles appended to one file (pickle.dump in a loop, "ab") ---
     batches = [small_records(5) for _ in range(3)]
@@ -1722,7 +1874,48 @@ def gen_formats(outdir):
         pickle.dump([{"other": 1.5, "name": "x"}], f, protocol=4)
     w.expect("appended_different.pkl", error=(["invalid", "unsupported"], ""))
 
-    # --- dicts keyed by id ---
+    def appended(name, objs, protocol=4, tail=b"", parts=None, **kw):
+        """Pickles one after another (pickle.dump in a loop), expected as
+        CPython's pickle.load in a loop reads them (parts: their tables)."""
+        with open(w.path(name), "wb") as f:
+            for o in objs:
+                if isinstance(o, pd.DataFrame):
+                    o.to_pickle(f, compression=None, protocol=protocol)
+                else:
+                    pickle.dump(o, f, protocol=protocol)
+            f.write(tail)
+        if kw:
+            w.expect(name, **kw)
+            return
+        back = load_appended(w.path(name)) if not tail.strip(b"\0") else None
+        w.expect(name, expect=lambda: concat_expect([parts(o) if parts else expect_any(o) for o in back]))
+
+    # DataFrames whose dtypes differ between batches: float64 and int64 make DOUBLE
+    fa, fb = emb_frame(seed=4, rows=3), emb_frame(seed=5, rows=2)
+    fb["score"] = [3, 4]
+    fb["name"] = [None, None]  # an object column of nulls only: adds no type
+    appended("appended_frames_dtypes.pkl", [fa, fb])
+    rec = lambda i, v: {"id": i, "v": v, "note": None if i < 3 else "n%d" % i}
+    appended("appended_records_types.pkl", [[rec(0, "text"), rec(1, "more")], [rec(2, {"a": 1})], [rec(3, None), rec(4, 2)]],
+             parts=lambda o: expect_records(o))
+    appended("appended_empty_batch.pkl", [small_records(2), [], small_records(3)], parts=lambda o: expect_records(o))
+    appended("appended_single_records.pkl", [{"id": i, "score": i / 4, "name": "n%d" % i} for i in range(200)],
+             protocol=2, parts=lambda o: expect_records([o]))
+    zrecs = small_records(3)
+    appended("appended_trailing_zeros.pkl", [zrecs], tail=b"\0" * 100, expect=lambda: expect_records(zrecs))
+    appended("appended_vector_lengths.pkl", [[{"emb": [1.0, 2.0, 3.0]}], [{"emb": [1.0, 2.0]}]],
+             error=(["unsupported"], "vectors of length 2 where pickle 1's have 3"))
+    appended("appended_vector_vs_text.pkl", [[{"emb": [1.0, 2.0]}], [{"emb": "n/a"}]],
+             error=(["unsupported"], "FLOAT_VECTOR in pickle 1"))
+    appended("appended_reordered.pkl", [[{"a": 1, "b": 2}], [{"b": 3, "a": 4}]],
+             error=(["unsupported"], "its column 1 is \"b\" where pickle 1's is \"a\""))
+    appended("appended_index_kinds.pkl", [emb_frame(seed=1, rows=2), emb_frame(seed=2, rows=2).set_index("name")],
+             error=(["unsupported"], "does not continue the table of pickle 1"))
+    one = pickle.dumps(small_records(2), protocol=4)
+    w.write("appended_truncated.pkl", one + one[:len(one) // 2], error=(["malformed"], "pickle 2 of the file"))
+    w.write("appended_junk.pkl", one + b"hello", error=(["malformed"], "do not start another pickle"))
+
+    # --- dicts keyed by id: the orientation rule (doc.go) ---
     keyed = emb_frame(seed=7).set_index("id")
     for name, orient in (("dict_index.pkl", "index"), ("dict_dict.pkl", "dict")):
         d = keyed.to_dict(orient)
@@ -1735,6 +1928,31 @@ def gen_formats(outdir):
         else:
             keys = list(next(iter(back.values())).keys())
             w.expect(name, expect=lambda back=back, keys=keys: dict_rows([(k, {c: back[c][k] for c in back}) for k in keys]))
+    strid = emb_frame(seed=8).assign(id=lambda f: ["r-%03d" % i for i in f["id"]]).set_index("id")
+    floats = pd.DataFrame(np.random.default_rng(8).standard_normal((4, 3)), columns=["f1", "f2", "f3"],
+                          index=["u1", "u2", "u3", "u4"])
+    dated = pd.DataFrame({"n": [1, 2, 3], "x": ["a", "b", "c"]}, index=pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"]))
+    taken = emb_frame(seed=6).rename(columns={"score": "index"}).set_index("id")
+    keyed_cases = {
+        "dict_index_str_ids.pkl": strid.to_dict("index"),  # the values tell: inner keys are the columns
+        "dict_dict_str_ids.pkl": strid.to_dict(),  # the values tell: outer keys are the columns
+        "dict_index_one_column.pkl": keyed[["score"]].to_dict("index"),  # the key types tell (str columns)
+        "dict_dict_one_column.pkl": keyed[["score"]].to_dict(),
+        "dict_ambiguous.pkl": floats.to_dict("index"),  # neither tells: refused
+        "dict_ambiguous_dict.pkl": floats.to_dict(),
+        "dict_index_rangeindex.pkl": emb_frame(seed=7).to_dict("index"),
+        "dict_index_index_taken.pkl": taken.to_dict("index"),  # a column "index": the key is "level_0"
+        "dict_dict_datetime_ids.pkl": dated.to_dict(),
+        "dict_index_ordered.pkl": keyed.to_dict("index", into=collections.OrderedDict),
+        "dict_single_record.pkl": {"name": "run-1", "config": {"lr": 0.1, "epochs": 3}},
+        "dict_nested_different_keys.pkl": {"train": {"loss": 0.1}, "test": {"acc": 0.9}},
+    }
+    for name, d in keyed_cases.items():
+        with open(w.path(name), "wb") as f:
+            pickle.dump(d, f, protocol=4)
+        with open(w.path(name), "rb") as f:
+            back = pickle.load(f)
+        w.expect(name, expect=lambda back=back: keyed_expect(back))
 
     # --- hostile containers ---
     # decompression bombs: small files whose content passes the tests' 4 MiB limit
