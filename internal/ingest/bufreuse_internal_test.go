@@ -1,14 +1,15 @@
 package ingest
 
-// Regression tests for the file-buffer reuse of a Processor: a job's table
-// aliases its file buffer (an internal/filebuf mapping outside the Go heap,
-// recycled by the dataset stage's pool, p.data, and unmapped when the pool
-// frees it), so nothing that outlives Processor.Run may alias it. A dangling alias shows as a SIGSEGV
-// once the buffer is unmapped, or as another job's bytes once it is reused.
-// The race detector cannot see either (it ignores memory outside the Go
-// heap), so these tests check contents: error texts and fields read after
-// the buffers were reused and unmapped, and the data the batch server
-// committed.
+// Regression tests for the file mappings of a Processor: a job's table
+// aliases its file, mapped by the dataset stage (p.data) and unmapped on
+// the dataset's last release, so nothing that outlives Processor.Run may
+// alias it. A dangling alias shows as a SIGSEGV once the file is unmapped
+// (or, on a goroutine guarded against faults, as a fault turned into an
+// error: dataset.FaultCount counts those), or as another job's bytes once
+// the address is mapped again. The race detector cannot see either (it
+// ignores memory outside the Go heap), so these tests check contents:
+// error texts and fields read after the files were unmapped and others
+// mapped, and the data the batch server committed.
 
 import (
 	"bytes"
@@ -36,6 +37,7 @@ import (
 	"github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
@@ -446,9 +448,6 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 				if err := checkOutcome(all[k], errs[k]); err != nil {
 					fail(err)
 				}
-				if k%4 == 3 {
-					p.data.FreeBuffers() // unmap what is pooled now
-				}
 			}
 		})
 	}
@@ -464,29 +463,39 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 		t.FailNow()
 	}
 
-	// Reuse the buffers once more for other data, then unmap them all.
+	// Map other data at the addresses once more.
 	for _, j := range all[:2] {
 		_, err := runJob(t.Context(), p, j, nil)
 		if err := checkOutcome(j, err); err != nil {
 			t.Fatalf("rerun: %v", err)
 		}
 	}
-	pooled := p.data.PooledBuffers()
-	if pooled == 0 {
-		t.Fatal("no buffer was pooled: the test does not exercise reuse")
-	}
-	p.data.FreeBuffers()
+	released(t, p)
 	runtime.GC()
 
 	for k, j := range all {
 		if err := checkOutcome(j, errs[k]); err != nil {
-			t.Errorf("after the buffers were reused and unmapped: %v", err)
+			t.Errorf("after the files were unmapped: %v", err)
 		}
 		if errs[k] == nil {
 			if err := e.checkCommitted(j, reps[k]); err != nil {
 				t.Error(err)
 			}
 		}
+	}
+}
+
+// released checks that p holds no dataset any more (each was unmapped on
+// its last release) and that no goroutine of this process read a file
+// after it was unmapped (a guarded reader turns that fault into an error
+// that could go unseen).
+func released(t *testing.T, p *Processor) {
+	t.Helper()
+	if n := p.data.Held(); n != 0 {
+		t.Fatalf("%d datasets still held after their jobs returned", n)
+	}
+	if n := dataset.FaultCount(); n != 0 {
+		t.Fatalf("%d faults reading mapped files: a reader outlived its dataset", n)
 	}
 }
 
@@ -500,9 +509,10 @@ func (panicObserver) BeforeCommit() error         { return nil }
 
 // TestProcessorPanicMidStreamJoinsReaders: a panic unwinding Run while the
 // stream's producer and the validation still read the table must not hand
-// the buffer back before they have stopped. The buffer is unmapped right
-// after each panic; a reader still running would fault (crashing the test
-// binary: the fault is on that reader's goroutine). Two jobs: one whose
+// the file go before they have stopped. The file is unmapped on the
+// release, right as Run unwinds; a reader still running would fault (a
+// fault turned into an error on a guarded goroutine, which released
+// checks for, or a crash of the test binary on another). Two jobs: one whose
 // validation outlasts the first chunk by far (the verdict must be waited
 // for), one with large chunks whose verdict is in at once (the producer,
 // encoding the next chunk, must be joined). Then a job runs clean to its
@@ -530,7 +540,7 @@ func TestProcessorPanicMidStreamJoinsReaders(t *testing.T) {
 				}()
 				_, err = runJob(t.Context(), p, j, panicObserver{})
 			}()
-			p.data.FreeBuffers()
+			released(t, p)
 			if _, ok := e.srv.Committed(j.id); ok {
 				t.Fatalf("%s: a stream cut by a panic was committed", j.id)
 			}
@@ -538,13 +548,13 @@ func TestProcessorPanicMidStreamJoinsReaders(t *testing.T) {
 	}
 
 	_, err := runJob(t.Context(), p, slow, nil)
-	p.data.FreeBuffers()
+	released(t, p)
 	var fe *domain.FieldError
 	if !errors.As(err, &fe) || fe.Field != "title" || fe.Row != slow.rows-1 {
 		t.Fatalf("%s, clean run: err = %v, want a FieldError for title at row %d", slow.name, err, slow.rows-1)
 	}
 	rep, err := runJob(t.Context(), p, good, nil)
-	p.data.FreeBuffers()
+	released(t, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +591,7 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 		_, err := runJob(t.Context(), p, bad, nil)
 		return err
 	}()
-	p.data.FreeBuffers()
+	released(t, p)
 	if err := checkOutcome(bad, badErr); err != nil {
 		t.Fatal(err)
 	}
@@ -589,8 +599,8 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 	if !errors.Is(err, sink.ErrUnavailable) {
 		t.Fatalf("good file, no server: err = %v, want sink.ErrUnavailable", err)
 	}
-	p.data.FreeBuffers()
+	released(t, p)
 	if err := checkOutcome(bad, badErr); err != nil {
-		t.Fatalf("after the buffers were reused and unmapped: %v", err)
+		t.Fatalf("after the files were unmapped: %v", err)
 	}
 }

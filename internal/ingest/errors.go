@@ -7,6 +7,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/chunk"
+	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
@@ -67,11 +69,14 @@ func Permanent(err error) error {
 // whether it is permanent. It sees through %w wrapping.
 //
 // Permanent: a bad job message, an unknown domain, an unsafe or missing
-// file, a bad, refused or oversized pickle, a domain validation failure, a
-// stream the batch server refused, a recovered panic, and anything wrapped
-// with [Permanent]. Everything else is transient: the batch server
-// unavailable, NATS errors, I/O errors. A shutdown or a lost lease is
-// neither a success nor a failure of the job; callers check for those
+// file, a bad, refused or oversized pickle (also a file that is no pickle,
+// a corrupt or refused container, one over the memory budget), a domain
+// validation failure, a stream the batch server refused, a recovered
+// panic, and anything wrapped with [Permanent]. Everything else is
+// transient: the batch server unavailable, NATS errors, I/O errors, and a
+// file that changed while it was read (a memory fault reading its mapping,
+// class io, transient whatever else wraps it). A shutdown or a lost lease
+// is neither a success nor a failure of the job; callers check for those
 // classes first.
 func Classify(err error) queue.JobError {
 	class, permanent := classify(err)
@@ -80,7 +85,7 @@ func Classify(err error) queue.JobError {
 
 func classify(err error) (class string, permanent bool) {
 	class, permanent = classOf(err)
-	if class != ClassShutdown && class != ClassLeaseLost && errors.Is(err, ErrPermanent) {
+	if class != ClassShutdown && class != ClassLeaseLost && !isFault(err) && errors.Is(err, ErrPermanent) {
 		permanent = true
 	}
 	return class, permanent
@@ -92,6 +97,8 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassShutdown, false
 	case errors.Is(err, errLeaseLost):
 		return ClassLeaseLost, false
+	case isFault(err):
+		return ClassIO, false // the file changed while it was read: a retry reads it again
 	case errors.Is(err, queue.ErrBadJob):
 		return ClassBadJob, true
 	case errors.Is(err, domain.ErrUnknownDomain):
@@ -100,7 +107,7 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassUnsafePath, true
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, queue.ErrFileNotFound):
 		return ClassFileNotFound, true
-	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, dataset.ErrTooLarge):
+	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, container.ErrInvalid), errors.Is(err, dataset.ErrTooLarge):
 		return ClassBadPickle, true
 	case errors.Is(err, domain.ErrValidation):
 		return ClassValidation, true
@@ -117,6 +124,11 @@ func classOf(err error) (class string, permanent bool) {
 	default:
 		return ClassIO, false
 	}
+}
+
+// isFault reports whether err is a memory fault reading a mapped file.
+func isFault(err error) bool {
+	return errors.Is(err, dataset.ErrFault) || errors.Is(err, chunk.ErrFault)
 }
 
 // isNATS reports whether err came from the NATS connection or JetStream.
