@@ -150,7 +150,8 @@ type Stats struct {
 // by its first bytes, hashes it while decoding it, and hands back a
 // [Dataset] aliasing the mapping. It is safe for concurrent use.
 type Loader struct {
-	cfg Config
+	cfg  Config
+	bufs bufferPool // without a memory budget: file buffers, reused across loads
 
 	// leftover counts the file bytes of datasets released since the last
 	// collect: a measure of the garbage (decoded tables) they left.
@@ -162,6 +163,18 @@ type Loader struct {
 // NewLoader returns a Loader.
 func NewLoader(cfg Config) *Loader {
 	return &Loader{cfg: cfg}
+}
+
+// FreeBuffers frees the buffers the pool keeps for reuse now, instead of
+// once it has been idle for a while. Buffers of datasets not yet released
+// are not affected: they go back to the pool on release.
+func (l *Loader) FreeBuffers() { l.bufs.release() }
+
+// PooledBuffers returns how many buffers the pool keeps for reuse.
+func (l *Loader) PooledBuffers() int {
+	l.bufs.mu.Lock()
+	defer l.bufs.mu.Unlock()
+	return len(l.bufs.free)
 }
 
 // Held returns the number of datasets this Loader returned that are not
@@ -228,6 +241,17 @@ func (l *Loader) Load(ctx context.Context, ref Ref) (*Dataset, Stats, error) {
 		return nil, st, &Error{Op: "load", Name: ref.Name, Err: err}
 	}
 	st.Lazy = src.WindowRows() > 0
+	if !st.Lazy {
+		// Decoded whole: hand out the table itself, whose window of every
+		// row is itself, so that consumers (the chunk encoder's estimate
+		// and stream) check it once, not once per call.
+		t, err := src.Window(0, src.Rows(), nil)
+		if err != nil {
+			in.close()
+			return nil, st, &Error{Op: "load", Name: ref.Name, Err: err}
+		}
+		src = t
+	}
 	d := &Dataset{Stats: st, src: src, in: in, loader: l}
 	d.refs.Store(1)
 	l.held.Add(1)
@@ -400,7 +424,7 @@ func (l *Loader) open(ctx context.Context, ref Ref, st *Stats) (*input, error) {
 	default:
 		return nil, openError(ref, "open", fmt.Errorf("unknown origin %d", ref.Origin))
 	}
-	in, err := l.mapOpened(f, st)
+	in, err := l.mapOpened(ctx, f, st)
 	if err != nil {
 		return nil, &Error{Op: "read", Name: ref.Name, Err: err}
 	}

@@ -24,10 +24,15 @@ func TestTruncatedWhileMapped(t *testing.T) {
 	writeFile(t, dir, "lazy.pkl", records(t, picklegen.Spec{Rows: 8000, Dim: 16, Seed: 3}))
 	before := dataset.FaultCount()
 
-	l := dataset.NewLoader(dataset.Config{DataDir: dir})
-	d, _, err := l.Load(context.Background(), dataset.Ref{Name: "eager.pkl"})
+	// a budget: files are mapped (without one they are read into buffers);
+	// this one is decoded whole within it
+	l := dataset.NewLoader(dataset.Config{DataDir: dir, Limits: dataset.Limits{MemoryBudget: 1 << 30}})
+	d, st, err := l.Load(context.Background(), dataset.Ref{Name: "eager.pkl"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st.Lazy || l.PooledBuffers() != 0 {
+		t.Fatalf("stats %+v, %d pooled buffers: want a mapped file decoded whole", st, l.PooledBuffers())
 	}
 	tbl, err := d.Table()
 	if err != nil {
@@ -50,7 +55,7 @@ func TestTruncatedWhileMapped(t *testing.T) {
 	d.Release()
 
 	lazy := dataset.NewLoader(dataset.Config{DataDir: dir, Limits: dataset.Limits{MemoryBudget: 1 << 20}})
-	d, st, err := lazy.Load(context.Background(), dataset.Ref{Name: "lazy.pkl"})
+	d, st, err = lazy.Load(context.Background(), dataset.Ref{Name: "lazy.pkl"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,6 +308,34 @@ func TestMemoryBudget(t *testing.T) {
 	}
 }
 
+// TestMappedOrRead: with a memory budget, files and objects are mapped
+// (the pool stays empty); without one, they are read into pooled buffers,
+// which the next load reuses. Both read the same rows.
+func TestMappedOrRead(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := bigPickle(25000, "m")
+	writeFile(t, dir, "m.pkl", data)
+	store := objects{"m": data}
+	for _, budget := range []int64{0, 1 << 30} {
+		l := dataset.NewLoader(dataset.Config{DataDir: dir, Objects: store, ScratchDir: t.TempDir(), Limits: dataset.Limits{MemoryBudget: budget}})
+		for _, ref := range []dataset.Ref{{Name: "m.pkl"}, {Origin: dataset.InObjectStore, Name: "m"}} {
+			d, st, err := l.Load(context.Background(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Rows() != 25000 || st.Lazy || st.FileBytes != int64(len(data)) {
+				t.Errorf("budget %d, %+v: %d rows, stats %+v", budget, ref, d.Rows(), st)
+			}
+			d.Release()
+			if n := l.PooledBuffers(); (n > 0) != (budget == 0) {
+				t.Errorf("budget %d, %+v: %d pooled buffers", budget, ref, n)
+			}
+		}
+		l.FreeBuffers()
+	}
+}
+
 // TestScratchFiles: objects and containers are spooled to scratch files
 // that are unlinked at once (nothing shows in the directory while the
 // dataset is held); CleanScratch removes what a killed process left, and
@@ -343,7 +371,7 @@ func TestScratchFiles(t *testing.T) {
 		t.Fatal("CleanScratch of a missing directory succeeded")
 	}
 	// a scratch directory that cannot be written is an error, not a crash
-	bad := dataset.NewLoader(dataset.Config{ScratchDir: filepath.Join(scratch, "none"), Objects: objects{"o": data}})
+	bad := dataset.NewLoader(dataset.Config{ScratchDir: filepath.Join(scratch, "none"), Objects: objects{"o": data}, Limits: dataset.Limits{MemoryBudget: 1 << 30}})
 	if _, _, err := bad.Load(context.Background(), dataset.Ref{Origin: dataset.InObjectStore, Name: "o"}); err == nil || !strings.Contains(err.Error(), "SCRATCH_DIR") {
 		t.Fatalf("missing scratch directory: %v", err)
 	}

@@ -1,12 +1,14 @@
 package ingest
 
-// Regression tests for the file mappings of a Processor: a job's table
-// aliases its file, mapped by the dataset stage (p.data) and unmapped on
-// the dataset's last release, so nothing that outlives Processor.Run may
-// alias it. A dangling alias shows as a SIGSEGV once the file is unmapped
-// (or, on a goroutine guarded against faults, as a fault turned into an
-// error: dataset.FaultCount counts those), or as another job's bytes once
-// the address is mapped again. The race detector cannot see either (it
+// Regression tests for the file buffers of a Processor: a job's table
+// aliases its file, read by the dataset stage (p.data) into a buffer that
+// its pool recycles and unmaps when it frees it (without a memory budget,
+// as here; with one, the file is mapped and unmapped on the dataset's last
+// release), so nothing that outlives Processor.Run may alias it. A
+// dangling alias shows as a SIGSEGV once the buffer is unmapped (or, on a
+// goroutine guarded against faults, as a fault turned into an error:
+// dataset.FaultCount counts those), or as another job's bytes once it is
+// reused. The race detector cannot see either (it
 // ignores memory outside the Go heap), so these tests check contents:
 // error texts and fields read after the files were unmapped and others
 // mapped, and the data the batch server committed.
@@ -463,19 +465,23 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 		t.FailNow()
 	}
 
-	// Map other data at the addresses once more.
+	// Reuse the buffers once more for other data, then unmap them all.
 	for _, j := range all[:2] {
 		_, err := runJob(t.Context(), p, j, nil)
 		if err := checkOutcome(j, err); err != nil {
 			t.Fatalf("rerun: %v", err)
 		}
 	}
+	pooled := p.data.PooledBuffers()
+	if pooled == 0 {
+		t.Fatal("no buffer was pooled: the test does not exercise reuse")
+	}
 	released(t, p)
 	runtime.GC()
 
 	for k, j := range all {
 		if err := checkOutcome(j, errs[k]); err != nil {
-			t.Errorf("after the files were unmapped: %v", err)
+			t.Errorf("after the buffers were reused and unmapped: %v", err)
 		}
 		if errs[k] == nil {
 			if err := e.checkCommitted(j, reps[k]); err != nil {
@@ -485,12 +491,13 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 	}
 }
 
-// released checks that p holds no dataset any more (each was unmapped on
-// its last release) and that no goroutine of this process read a file
-// after it was unmapped (a guarded reader turns that fault into an error
-// that could go unseen).
+// released unmaps the buffers p's pool keeps, and checks that p holds no
+// dataset any more (each went back, or was unmapped, on its last release)
+// and that no goroutine of this process read a file after it was unmapped
+// (a guarded reader turns that fault into an error that could go unseen).
 func released(t *testing.T, p *Processor) {
 	t.Helper()
+	p.data.FreeBuffers()
 	if n := p.data.Held(); n != 0 {
 		t.Fatalf("%d datasets still held after their jobs returned", n)
 	}
@@ -509,10 +516,10 @@ func (panicObserver) BeforeCommit() error         { return nil }
 
 // TestProcessorPanicMidStreamJoinsReaders: a panic unwinding Run while the
 // stream's producer and the validation still read the table must not hand
-// the file go before they have stopped. The file is unmapped on the
-// release, right as Run unwinds; a reader still running would fault (a
-// fault turned into an error on a guarded goroutine, which released
-// checks for, or a crash of the test binary on another). Two jobs: one whose
+// the buffer back before they have stopped. The buffer is unmapped right
+// after each panic; a reader still running would fault (a fault turned
+// into an error on a guarded goroutine, which released checks for, or a
+// crash of the test binary on another). Two jobs: one whose
 // validation outlasts the first chunk by far (the verdict must be waited
 // for), one with large chunks whose verdict is in at once (the producer,
 // encoding the next chunk, must be joined). Then a job runs clean to its
@@ -601,6 +608,6 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 	}
 	released(t, p)
 	if err := checkOutcome(bad, badErr); err != nil {
-		t.Fatalf("after the files were unmapped: %v", err)
+		t.Fatalf("after the buffers were reused and unmapped: %v", err)
 	}
 }

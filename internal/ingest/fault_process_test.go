@@ -45,8 +45,8 @@ func TestProcessFileTruncatedMidJob(t *testing.T) {
 	e.staged.Store(&hook)
 
 	// The retry waits 3 s: time to put the file back once the first
-	// attempt has failed.
-	w := e.startProcess("w", "RETRY_BACKOFF_MIN=3s", "RETRY_BACKOFF_MAX=3s")
+	// attempt has failed. A memory limit, so that files are mapped.
+	w := e.startProcess("w", "RETRY_BACKOFF_MIN=3s", "RETRY_BACKOFF_MAX=3s", "MEMORY_LIMIT=1GiB")
 	e.enqueue(queue.Job{ID: id, Domain: "recruit", FileName: "cut.pkl", Options: queue.JobOptions{ChunkRecords: 100}})
 	s := e.waitStatus(id, func(s queue.Status) bool { return len(s.History) > 0 || finished(s) })
 	if len(s.History) == 0 {

@@ -132,11 +132,12 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	}
 	// The dataset stage the worker loads with, on a path as given.
 	loader := dataset.NewLoader(dataset.Config{Limits: opts.Limits})
+	defer loader.FreeBuffers()
 	ds, _, err := loader.Load(ctx, dataset.Ref{Origin: dataset.AtPath, Name: req.file})
 	if err != nil {
 		return err
 	}
-	defer ds.Release() // after rendering: the table aliases the mapped file
+	defer ds.Release() // after rendering: the table aliases the file's buffer or mapping
 	// Rendering reads the mapping: a file truncated meanwhile is an
 	// error (dataset.ErrFault), not a crash.
 	return dataset.Guard(func() error { return render(ctx, stdout, req, opts, ds) })
