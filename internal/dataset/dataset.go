@@ -146,9 +146,11 @@ type Stats struct {
 }
 
 // Loader is the dataset stage: it opens a dataset's file, maps it (or a
-// spooled copy of an object or of a container's content), identifies it
-// by its first bytes, hashes it while decoding it, and hands back a
-// [Dataset] aliasing the mapping. It is safe for concurrent use.
+// spooled copy of an object or of a container's content; without a memory
+// budget, reads it into a pooled buffer), identifies it by its first
+// bytes, hashes it while decoding it, and hands back a [Dataset] aliasing
+// the mapping or buffer. It is safe for concurrent use; concurrent loads
+// share its pool.
 type Loader struct {
 	cfg  Config
 	bufs bufferPool // without a memory budget: file buffers, reused across loads
@@ -191,8 +193,8 @@ const collectAfter = 64 << 20
 // (the object graph gopickle built, the table's string and vector headers)
 // live at the last GC, so the GC's next goal (twice the live heap) lets
 // the next load allocate all of its own before the previous one's is
-// freed. The files themselves are mapped, outside the heap, so this
-// matters less than it did: over three jobs of a 190 MiB DataFrame, peak
+// freed. The files themselves are outside the heap (mapped, or in
+// internal/filebuf buffers), so this matters less than it did: over three jobs of a 190 MiB DataFrame, peak
 // RSS was 1.81x the file with it and 1.85x without (4.0x against 2.9x when
 // files were read into the heap). A collection when the previous table is
 // garbage costs a few milliseconds.
@@ -202,8 +204,8 @@ func (l *Loader) collect() {
 	}
 }
 
-// Load opens ref's file, maps it (refusing more than MaxFileBytes),
-// identifies it by its first bytes (container.Identify), unwraps a
+// Load opens ref's file, maps it (without a memory budget: reads it into a
+// pooled buffer; refusing more than MaxFileBytes either way), identifies it by its first bytes (container.Identify), unwraps a
 // compressed file or an archive into a spooled file, and decodes it under
 // the pickle limits and the memory budget while hashing it: a pickle or a
 // joblib file with pickleload.Open, a NumPy .npy or .npz file with
@@ -325,10 +327,10 @@ func (l *Loader) budgetError(err error) error {
 }
 
 // Dataset is a loaded file: its rows as a [table.Source] (strings, bytes
-// and vector rows alias the mapped file) and its [Stats]. It holds the
-// mapping until it is released as often as it was retained, plus once for
-// [Loader.Load]; nothing may use the source, its windows, or anything
-// aliasing them afterwards.
+// and vector rows alias the mapped file or its buffer) and its [Stats]. It
+// holds the mapping or buffer until it is released as often as it was
+// retained, plus once for [Loader.Load]; nothing may use the source, its
+// windows, or anything aliasing them afterwards.
 type Dataset struct {
 	Stats
 
@@ -338,7 +340,7 @@ type Dataset struct {
 	refs   atomic.Int64
 }
 
-// Source returns the dataset's rows. Its windows alias the mapped file:
+// Source returns the dataset's rows. Its windows alias the mapped file or its buffer:
 // read them on goroutines guarded against faults ([Guard]). It is valid
 // until the dataset is released.
 func (d *Dataset) Source() table.Source { return d.src }
@@ -362,7 +364,7 @@ func (d *Dataset) Table() (*table.Table, error) {
 func (d *Dataset) Rows() int { return d.src.Rows() }
 
 // Retain adds a holder: one more [Dataset.Release] is then needed before
-// the mapping goes. Call it before handing the dataset to another
+// the mapping or buffer goes. Call it before handing the dataset to another
 // goroutine that may outlive the caller's hold.
 func (d *Dataset) Retain() {
 	if d.refs.Add(1) <= 1 {
@@ -371,7 +373,8 @@ func (d *Dataset) Retain() {
 }
 
 // Release drops one hold; the last one unmaps the file and closes it (a
-// spooled file's disk space is then freed). Releasing more often than the
+// spooled file's disk space is then freed), or gives its buffer back to
+// the loader's pool for another file to overwrite. Releasing more often than the
 // dataset was held panics: it is a bug that could unmap memory still in
 // use.
 func (d *Dataset) Release() {
