@@ -136,13 +136,13 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // boundedLimit is the memory cgroup limit of TestProcessBoundedMemory's
 // worker, and boundedSize the size of each of its files: three times it.
 const (
-	boundedLimit = 160 << 20
+	boundedLimit = 128 << 20
 	boundedSize  = 3 * boundedLimit
 )
 
-// TestProcessBoundedMemory runs a worker process in a memory cgroup of 160
+// TestProcessBoundedMemory runs a worker process in a memory cgroup of 128
 // MiB (as root, where the machine has cgroup v1 or v2; skipped otherwise)
-// on a generated DataFrame and a records pickle of 480 MiB each, three
+// on a generated DataFrame and a records pickle of 384 MiB each, three
 // times its memory: with MEMORY_LIMIT=auto (the cgroup's limit) it ingests
 // both exactly, reading them in windows; the same worker with
 // MEMORY_LIMIT=none (every file decoded whole, as before issue 14) is
@@ -152,7 +152,7 @@ func TestProcessBoundedMemory(t *testing.T) {
 		t.Skipf("needs a memory cgroup: %v", err)
 	}
 	if testing.Short() {
-		t.Skip("writes two files of 480 MiB")
+		t.Skip("writes two files of 384 MiB")
 	}
 	e := newEnv(t, envOpts{AckWait: 10 * time.Second})
 	files := e.generateBounded(boundedSize)
