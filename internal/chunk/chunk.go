@@ -2,8 +2,11 @@ package chunk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"runtime/debug"
 
 	"google.golang.org/grpc/mem"
 
@@ -24,6 +27,12 @@ const framing = 64
 // ErrRecordTooLarge (wrapping [sink.ErrRejected]) is returned for a record
 // whose encoding alone exceeds the largest message that may be sent.
 var ErrRecordTooLarge = fmt.Errorf("%w: record larger than the message size limit", sink.ErrRejected)
+
+// ErrFault is returned when reading the source's memory faulted: its
+// windows alias a mapped file that another process truncated while it was
+// read. It is not a bad dataset: the file may be whole again by the next
+// attempt (transient).
+var ErrFault = errors.New("memory fault reading the dataset (the file changed while it was read)")
 
 // Options bound the chunks an [Encoder] cuts.
 type Options struct {
@@ -187,8 +196,9 @@ func (e *Encoder) Estimate(from Start) (int64, error) {
 // Pipe returns nil once every chunk has been sent; send's error, as it is,
 // when send fails (e.g. io.EOF from a gRPC stream the server ended); an
 // encoding error ([ErrRecordTooLarge], or another wrapping
-// [sink.ErrRejected]; or the source's); or, when ctx ends first, an error
-// wrapping its cause. It returns only once its encoding goroutine has
+// [sink.ErrRejected]; or the source's); [ErrFault] when reading the
+// source faulted; or, when ctx ends first, an error wrapping its cause.
+// It returns only once its encoding goroutine has
 // ended and freed what it built, also when send panics.
 func (e *Encoder) Pipe(ctx context.Context, from Start, send func(*Message) error) error {
 	if err := e.checkStart(from); err != nil {
@@ -225,9 +235,23 @@ func (e *Encoder) Pipe(ctx context.Context, from Start, send func(*Message) erro
 }
 
 // produce encodes every chunk from from on and sends it on out, until the
-// dataset is done, encoding fails or ctx ends. It closes out.
-func (e *Encoder) produce(ctx context.Context, from Start, out chan<- *Message) error {
+// dataset is done, encoding fails or ctx ends. It closes out. A memory
+// fault reading the source (a mapped file truncated under it, with
+// runtime/debug.SetPanicOnFault on this goroutine) is [ErrFault], not a
+// crash.
+func (e *Encoder) produce(ctx context.Context, from Start, out chan<- *Message) (err error) {
 	defer close(out)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			re, ok := v.(runtime.Error)
+			if f, isFault := re.(interface{ Addr() uintptr }); ok && isFault {
+				err = fmt.Errorf("chunk: %w (at address %#x): %v", ErrFault, f.Addr(), re)
+				return
+			}
+			panic(v)
+		}
+	}()
 	seq := from.Sequence
 	for r := from.Record; r < e.rows; {
 		w, lo, hi, err := e.window(r)

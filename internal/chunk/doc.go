@@ -40,5 +40,8 @@
 // Data that cannot be sent at all (a window breaking the table invariants,
 // a string that is not UTF-8, a record above the message limit, metadata
 // breaking the contract's rules, a start outside the dataset) wraps
-// sink.ErrRejected.
+// sink.ErrRejected. A source whose memory faults when read (a mapped file
+// truncated by another process while it streams) is [ErrFault] from
+// Pipe, on the encoding goroutine's runtime/debug.SetPanicOnFault, never
+// a crash.
 package chunk

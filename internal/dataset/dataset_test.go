@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/source"
@@ -100,14 +101,16 @@ func TestLoadFromEveryOrigin(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", ref, err)
 		}
-		if st != d.Stats || st.FileBytes != int64(len(data)) || st.SHA256 != hex.EncodeToString(sum[:]) || d.Rows() != want.NumRows {
+		if st != d.Stats || st.FileBytes != int64(len(data)) || st.SHA256 != hex.EncodeToString(sum[:]) || d.Rows() != want.NumRows ||
+			st.Format != "pickle" || st.DataBytes != st.FileBytes || st.Lazy {
 			t.Errorf("%+v: stats %+v, %d rows", ref, st, d.Rows())
 		}
-		if d.Source() != d.Table() {
-			t.Errorf("%+v: the source is not the table", ref)
+		tbl, err := d.Table()
+		if err != nil {
+			t.Fatal(err)
 		}
 		var got bytes.Buffer
-		if err := canonical.WriteTable(&got, d.Table()); err != nil {
+		if err := canonical.WriteTable(&got, tbl); err != nil {
 			t.Fatal(err)
 		}
 		if err := canonical.Compare(&got, bytes.NewReader(wantJSON.Bytes())); err != nil {
@@ -129,6 +132,10 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, dir, "bad.pkl", bad)
+	writeFile(t, dir, "data.parquet", []byte("PAR1\x15\x04\x15\x00PAR1"))
+	gz := gzipped(t, good)
+	cut := gz[:len(gz)/2]
+	writeFile(t, dir, "cut.pkl.gz", cut)
 	outside := t.TempDir()
 	writeFile(t, outside, "x.pkl", good)
 	if err := os.Symlink(filepath.Join(outside, "x.pkl"), filepath.Join(dir, "out.pkl")); err != nil {
@@ -148,8 +155,12 @@ func TestLoadErrors(t *testing.T) {
 		{"symlink out", dataset.Config{DataDir: dir}, dataset.Ref{Name: "out.pkl"}, "open", source.ErrUnsafePath, 0, false},
 		{"missing", dataset.Config{DataDir: dir}, dataset.Ref{Name: "none.pkl"}, "open", source.ErrNotFound, 0, false},
 		{"missing path", dataset.Config{}, dataset.Ref{Origin: dataset.AtPath, Name: filepath.Join(dir, "none.pkl")}, "open", os.ErrNotExist, 0, false},
-		{"too large", dataset.Config{DataDir: dir, Limits: dataset.Limits{MaxFileBytes: int64(len(good)) - 1}}, dataset.Ref{Name: "good.pkl"}, "read", dataset.ErrTooLarge, 0, false},
-		{"object too large", dataset.Config{Objects: objects{"g": good}, Limits: dataset.Limits{MaxFileBytes: 10}}, dataset.Ref{Origin: dataset.InObjectStore, Name: "g"}, "read", dataset.ErrTooLarge, 0, false},
+		{"too large", dataset.Config{DataDir: dir, Limits: dataset.Limits{MaxFileBytes: int64(len(good)) - 1}}, dataset.Ref{Name: "good.pkl"}, "read", dataset.ErrTooLarge, int64(len(good)), false},
+		{"object too large", dataset.Config{Objects: objects{"g": good}, Limits: dataset.Limits{MaxFileBytes: 10}}, dataset.Ref{Origin: dataset.InObjectStore, Name: "g"}, "read", dataset.ErrTooLarge, int64(len(good)), false},
+		{"object over the limit as it is read", dataset.Config{Objects: unsized{"g": good}, Limits: dataset.Limits{MaxFileBytes: 10}}, dataset.Ref{Origin: dataset.InObjectStore, Name: "g"}, "read", dataset.ErrTooLarge, 0, false},
+		{"object over the limit as it is spooled", dataset.Config{Objects: unsized{"g": good}, Limits: dataset.Limits{MaxFileBytes: 10, MemoryBudget: 1 << 30}}, dataset.Ref{Origin: dataset.InObjectStore, Name: "g"}, "read", dataset.ErrTooLarge, 11, false},
+		{"not a pickle", dataset.Config{DataDir: dir}, dataset.Ref{Name: "data.parquet"}, "read", container.ErrNotReadable, 12, true},
+		{"truncated gzip", dataset.Config{DataDir: dir}, dataset.Ref{Name: "cut.pkl.gz"}, "unwrap", container.ErrMalformed, int64(len(cut)), true},
 		{"refused global", dataset.Config{DataDir: dir}, dataset.Ref{Name: "bad.pkl"}, "load", pickleload.ErrInvalid, int64(len(bad)), true},
 		{"depth limit", dataset.Config{DataDir: dir, Limits: dataset.Limits{PickleMaxDepth: 1}}, dataset.Ref{Name: "good.pkl"}, "load", pickleload.ErrLimit, int64(len(good)), true},
 		{"no object store", dataset.Config{}, dataset.Ref{Origin: dataset.InObjectStore, Name: "g"}, "open object", dataset.ErrNoObjectStore, 0, false},
@@ -173,30 +184,43 @@ func TestLoadErrors(t *testing.T) {
 
 type failing struct{ err error }
 
+// unsized is an object store that does not know its objects' sizes.
+type unsized map[string][]byte
+
+func (o unsized) Open(_ context.Context, name string) (io.ReadCloser, int64, error) {
+	return io.NopCloser(bytes.NewReader(o[name])), -1, nil
+}
+
 func (f failing) Open(context.Context, string) (io.ReadCloser, int64, error) { return nil, 0, f.err }
 
-// TestReleaseReturnsTheBufferOnce: the buffer goes back to the pool on the
-// last of the holds (Load's and Retain's), the next load reuses it, and
-// its table reads the new file, not the old one.
-func TestReleaseReturnsTheBufferOnce(t *testing.T) {
+// TestReleaseUnmapsOnce: the mapping goes on the last of the holds
+// (Load's and Retain's), and not before: the table reads the file until
+// then; a release too many panics.
+func TestReleaseUnmapsOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "a.pkl", bigPickle(25000, "a"))
-	writeFile(t, dir, "b.pkl", bigPickle(24000, "b"))
 	l := dataset.NewLoader(dataset.Config{DataDir: dir})
-	defer l.FreeBuffers()
 	a, _, err := l.Load(context.Background(), dataset.Ref{Name: "a.pkl"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Retain()
 	a.Release()
-	if n := l.PooledBuffers(); n != 0 {
-		t.Fatalf("%d pooled buffers while the dataset is still held", n)
+	if n := l.Held(); n != 1 {
+		t.Fatalf("%d datasets held while one is, want 1", n)
+	}
+	tbl, err := a.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := tbl.Column("id").Strings
+	if len(ids) != 25000 || !strings.HasPrefix(ids[24999], "a-024999-") {
+		t.Fatalf("table: %d ids, last %q", len(ids), ids[len(ids)-1])
 	}
 	a.Release()
-	if n := l.PooledBuffers(); n != 1 {
-		t.Fatalf("%d pooled buffers after the last release, want 1", n)
+	if n := l.Held(); n != 0 {
+		t.Fatalf("%d datasets held after the last release", n)
 	}
 	func() {
 		defer func() {
@@ -206,17 +230,4 @@ func TestReleaseReturnsTheBufferOnce(t *testing.T) {
 		}()
 		a.Release()
 	}()
-
-	b, _, err := l.Load(context.Background(), dataset.Ref{Name: "b.pkl"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Release()
-	if n := l.PooledBuffers(); n != 0 {
-		t.Fatalf("%d pooled buffers: the second load did not reuse the first's", n)
-	}
-	ids := b.Table().Column("id").Strings
-	if len(ids) != 24000 || !strings.HasPrefix(ids[23999], "b-023999-") {
-		t.Fatalf("second file's table: %d ids, last %q", len(ids), ids[len(ids)-1])
-	}
 }

@@ -2,8 +2,10 @@ package dataset
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -11,83 +13,68 @@ import (
 	"github.com/embedstream/embedstream/internal/pickleload"
 )
 
-// TestReadIntoSeesAChangingFile: a file whose size at open differs from
-// what is read (being written or replaced) is io.ErrUnexpectedEOF (a
-// transient I/O error to the worker), not a truncated pickle that would be
-// dead-lettered.
-func TestReadIntoSeesAChangingFile(t *testing.T) {
-	payload := bytes.Repeat([]byte{0x80, 0x04}, 4096)
-	var bufs bufferPool
-	for _, size := range []int64{int64(len(payload)) + 100, int64(len(payload)) - 100} {
-		_, err := readInto(bytes.NewReader(payload), size, 0, &bufs)
-		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("size %d: err = %v, want io.ErrUnexpectedEOF", size, err)
-		}
-		if errors.Is(err, ErrTooLarge) {
-			t.Fatalf("size %d: %v is ErrTooLarge (a permanent failure)", size, err)
-		}
-	}
-	b, err := readInto(bytes.NewReader(payload), int64(len(payload)), 0, &bufs)
-	if err != nil || !bytes.Equal(b.Bytes(), payload) {
-		t.Fatalf("whole file: err = %v", err)
-	}
-	bufs.put(b)
-	bufs.release()
-}
-
-// readBounded reads r with readInto into a new buffer and returns a copy.
-func readBounded(r io.Reader, size, limit int64) ([]byte, error) {
-	b, err := readInto(r, size, limit, nil)
+// spoolBytes spools r with l and returns a copy of the mapped bytes.
+func spoolBytes(t *testing.T, l *Loader, r io.Reader, size int64) ([]byte, error) {
+	t.Helper()
+	var st Stats
+	in, err := l.spool(context.Background(), r, size, &st)
 	if err != nil {
 		return nil, err
 	}
-	defer free(b)
-	return bytes.Clone(b.Bytes()), nil
+	defer in.close()
+	if st.FileBytes != int64(len(in.data)) || in.digest == "" {
+		t.Fatalf("spooled %d bytes, stats say %d, digest %q", len(in.data), st.FileBytes, in.digest)
+	}
+	return bytes.Clone(in.data), nil
 }
 
-func TestReadBounded(t *testing.T) {
+// TestSpoolSeesAChangingObject: an object whose length differs from what
+// the store announced (being written or replaced) is io.ErrUnexpectedEOF
+// (a transient I/O error to the worker), not a truncated pickle that
+// would be dead-lettered; more than MaxFileBytes is ErrTooLarge, however
+// the bytes come.
+func TestSpoolSeesAChangingObject(t *testing.T) {
 	t.Parallel()
-	for _, data := range [][]byte{bytes.Repeat([]byte("abc"), 10000), bytes.Repeat([]byte("abcdefgh"), 300_000)} {
-		for _, size := range []int64{-1, int64(len(data))} {
-			got, err := readBounded(iotest.HalfReader(bytes.NewReader(data)), size, 4<<20)
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("%d bytes, size hint %d: got %d bytes, %v", len(data), size, len(got), err)
-			}
+	dir := t.TempDir()
+	payload := bytes.Repeat([]byte{0x80, 0x04}, 300_000)
+	l := NewLoader(Config{ScratchDir: dir, Limits: Limits{MaxFileBytes: 1 << 20}})
+	for _, size := range []int64{int64(len(payload)) + 100, int64(len(payload)) - 100} {
+		_, err := spoolBytes(t, l, bytes.NewReader(payload), size)
+		if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrTooLarge) {
+			t.Fatalf("size %d: err = %v, want io.ErrUnexpectedEOF", size, err)
 		}
 	}
-	data := bytes.Repeat([]byte("abc"), 10000)
-	// A file whose Stat says 0 bytes (some file systems do not know) is
-	// read to its end like a stream.
-	if got, err := readBounded(bytes.NewReader(data), 0, 1<<20); err != nil || !bytes.Equal(got, data) {
-		t.Errorf("size 0 with content: %d bytes, %v", len(got), err)
+	for _, size := range []int64{int64(len(payload)), -1} {
+		got, err := spoolBytes(t, l, iotest.HalfReader(bytes.NewReader(payload)), size)
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
+		}
 	}
-	// Growth stops at the limit even when it is not a power of two.
-	if _, err := readBounded(iotest.HalfReader(bytes.NewReader(data)), -1, int64(len(data))-1); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("just over the limit: %v", err)
+	big := bytes.Repeat([]byte("x"), 1<<20+1)
+	for _, size := range []int64{-1, 10} { // unknown, or announced smaller
+		if _, err := spoolBytes(t, l, iotest.HalfReader(bytes.NewReader(big)), size); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("over the limit, size %d: %v", size, err)
+		}
 	}
-	if _, err := readBounded(bytes.NewReader(data), -1, 100); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("over the limit, unknown size: %v", err)
-	}
-	if _, err := readBounded(bytes.NewReader(data), int64(len(data)), 100); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("over the limit, known size: %v", err)
-	}
-	// A stream longer than its announced size is still bounded.
-	if _, err := readBounded(iotest.HalfReader(strings.NewReader(string(data))), 10, 100); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("grown stream: %v", err)
-	}
-	// A file (io.ReaderAt) that grew after its Stat is read no further
-	// than its size and is a transient error: a retry reads it whole.
-	if _, err := readBounded(strings.NewReader(string(data)), 10, 100); !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrTooLarge) {
-		t.Errorf("grown file: %v", err)
-	}
-	if _, err := readBounded(iotest.ErrReader(errors.New("disk on fire")), -1, 100); err == nil || errors.Is(err, ErrTooLarge) {
+	if _, err := spoolBytes(t, l, iotest.ErrReader(errors.New("disk on fire")), -1); err == nil || errors.Is(err, ErrTooLarge) {
 		t.Errorf("read error: %v", err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("test: stopped")
+	cancel(stop)
+	if _, err := l.spool(ctx, strings.NewReader("abc"), 3, &Stats{}); !errors.Is(err, stop) {
+		t.Errorf("ended context: %v", err)
+	}
+	// Every scratch file was unlinked at once: nothing is left, whatever
+	// happened.
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("scratch directory holds %v (%v)", entries, err)
 	}
 }
 
 func TestPickleOptionsFollowLimits(t *testing.T) {
-	o := Limits{PickleDecodedFactor: 3, PickleMaxDepth: 64}.pickleOptions(1000)
-	if o.MaxDecodedBytes != 3000+pickleload.DefaultDecodedSlack || o.MaxDepth != 64 {
+	o := Limits{PickleDecodedFactor: 3, PickleMaxDepth: 64, MemoryBudget: 5 << 20}.pickleOptions(1000)
+	if o.MaxDecodedBytes != 3000+pickleload.DefaultDecodedSlack || o.MaxDepth != 64 || o.MemoryBudget != 5<<20 {
 		t.Fatalf("options = %+v", o)
 	}
 	if o := (Limits{}).pickleOptions(1000); o != (pickleload.Options{}) {

@@ -1,18 +1,21 @@
 // Package filebuf holds whole files in memory outside the Go heap.
 //
-// A worker reads each pickle whole before decoding it, and the decoded table
-// aliases that memory (strings, vectors) until the job ends. Kept in the Go
-// heap, a file of hundreds of MB inflated the garbage collector's goal (twice
-// the live heap) by as much again; it was also faulted in page by page as
-// the read filled it, on one core. A [Buffer] is an anonymous private
-// mapping instead (on Linux; ordinary Go memory elsewhere): it does not
-// count towards the GC's goal, its owner says when it is no longer used
-// ([Buffer.Free]) instead of waiting for a GC, and [ReadFull] fills it from
-// a file on every core at once.
+// Workers no longer read their files into memory: the dataset stage
+// (internal/dataset) maps them, so that their bytes are reclaimable page
+// cache rather than anonymous memory. A [Buffer] remains where a file must
+// be read into memory instead: the dataset stage on systems without
+// mmap, and the benchmark's load stage. Kept in the Go heap, a file of
+// hundreds of MB inflates the garbage collector's goal (twice the live
+// heap) by as much again; it is also faulted in page by page as the read
+// fills it, on one core. A Buffer is an anonymous private mapping instead
+// (on Linux; ordinary Go memory elsewhere): it does not count towards the
+// GC's goal, its owner says when it is no longer used ([Buffer.Free])
+// instead of waiting for a GC, and [ReadFull] fills it from a file on
+// every core at once.
 //
 // The memory is private to the process: a file that changes after it was
 // read cannot change a Buffer, unlike a mapping of the file itself (which
-// would also fault with SIGBUS when the file is truncated under it).
+// faults with SIGBUS when the file is truncated under it).
 package filebuf
 
 import (

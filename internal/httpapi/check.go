@@ -18,8 +18,8 @@ import (
 type JobRules struct {
 	// Domains are the known domain names.
 	Domains []string
-	// AllowedExt lists the file extensions a job may name (empty: .pkl,
-	// .pickle).
+	// AllowedExt lists the file extensions a job may name (empty:
+	// [DefaultAllowedExt]).
 	AllowedExt []string
 	// DataDir is the workers' data directory as the publisher sees it.
 	// When it names an existing directory, a job of source "file" must name

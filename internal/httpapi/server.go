@@ -68,9 +68,16 @@ const DefaultAddr = ":8000"
 const DefaultMaxUploadBytes int64 = 4 << 30
 
 // DefaultAllowedExt returns the file extensions a job or upload may name
-// when none are set (ALLOWED_EXTENSIONS defaults to them): .pkl and
-// .pickle. Each call returns a new slice.
-func DefaultAllowedExt() []string { return []string{".pkl", ".pickle"} }
+// when none are set (ALLOWED_EXTENSIONS defaults to them): those data
+// teams give pickles (.pkl, .pickle, .joblib), their compressed forms as
+// pandas writes them (.gz, .bz2, .xz, .zst, .zip, .tar, .tgz: the last
+// extension of "x.pkl.gz") and NumPy's (.npy, .npz). The name only admits
+// a file: the worker reads it by its content (internal/container), so a
+// gzip-compressed pickle named .pkl is read too. Each call returns a new
+// slice.
+func DefaultAllowedExt() []string {
+	return []string{".pkl", ".pickle", ".joblib", ".gz", ".bz2", ".xz", ".zst", ".zip", ".tar", ".tgz", ".npy", ".npz"}
+}
 
 // Config tunes a [Server]. Zero values take the defaults named on each field.
 type Config struct {
@@ -83,7 +90,7 @@ type Config struct {
 	// empty or not visible here, those checks are left to the worker.
 	DataDir string
 	// AllowedExt lists the file extensions a job or upload may name
-	// (default [DefaultAllowedExt]: .pkl, .pickle).
+	// (default [DefaultAllowedExt]).
 	AllowedExt []string
 	// MaxUploadBytes bounds a PUT /files body (default
 	// [DefaultMaxUploadBytes], 4 GiB).

@@ -1,14 +1,17 @@
 package ingest
 
-// Regression tests for the file-buffer reuse of a Processor: a job's table
-// aliases its file buffer (an internal/filebuf mapping outside the Go heap,
-// recycled by the dataset stage's pool, p.data, and unmapped when the pool
-// frees it), so nothing that outlives Processor.Run may alias it. A dangling alias shows as a SIGSEGV
-// once the buffer is unmapped, or as another job's bytes once it is reused.
-// The race detector cannot see either (it ignores memory outside the Go
-// heap), so these tests check contents: error texts and fields read after
-// the buffers were reused and unmapped, and the data the batch server
-// committed.
+// Regression tests for the file buffers of a Processor: a job's table
+// aliases its file, read by the dataset stage (p.data) into a buffer that
+// its pool recycles and unmaps when it frees it (without a memory budget,
+// as here; with one, the file is mapped and unmapped on the dataset's last
+// release), so nothing that outlives Processor.Run may alias it. A
+// dangling alias shows as a SIGSEGV once the buffer is unmapped (or, on a
+// goroutine guarded against faults, as a fault turned into an error:
+// dataset.FaultCount counts those), or as another job's bytes once it is
+// reused. The race detector cannot see either (it
+// ignores memory outside the Go heap), so these tests check contents:
+// error texts and fields read after the files were unmapped and others
+// mapped, and the data the batch server committed.
 
 import (
 	"bytes"
@@ -36,6 +39,7 @@ import (
 	"github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/batchservertest"
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
 	"github.com/embedstream/embedstream/internal/queue"
@@ -446,9 +450,6 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 				if err := checkOutcome(all[k], errs[k]); err != nil {
 					fail(err)
 				}
-				if k%4 == 3 {
-					p.data.FreeBuffers() // unmap what is pooled now
-				}
 			}
 		})
 	}
@@ -475,7 +476,7 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 	if pooled == 0 {
 		t.Fatal("no buffer was pooled: the test does not exercise reuse")
 	}
-	p.data.FreeBuffers()
+	released(t, p)
 	runtime.GC()
 
 	for k, j := range all {
@@ -490,6 +491,21 @@ func TestProcessorResultsOutliveReusedBuffers(t *testing.T) {
 	}
 }
 
+// released unmaps the buffers p's pool keeps, and checks that p holds no
+// dataset any more (each went back, or was unmapped, on its last release)
+// and that no goroutine of this process read a file after it was unmapped
+// (a guarded reader turns that fault into an error that could go unseen).
+func released(t *testing.T, p *Processor) {
+	t.Helper()
+	p.data.FreeBuffers()
+	if n := p.data.Held(); n != 0 {
+		t.Fatalf("%d datasets still held after their jobs returned", n)
+	}
+	if n := dataset.FaultCount(); n != 0 {
+		t.Fatalf("%d faults reading mapped files: a reader outlived its dataset", n)
+	}
+}
+
 // panicObserver panics in Sent, after the first chunk went out.
 type panicObserver struct{}
 
@@ -501,8 +517,9 @@ func (panicObserver) BeforeCommit() error         { return nil }
 // TestProcessorPanicMidStreamJoinsReaders: a panic unwinding Run while the
 // stream's producer and the validation still read the table must not hand
 // the buffer back before they have stopped. The buffer is unmapped right
-// after each panic; a reader still running would fault (crashing the test
-// binary: the fault is on that reader's goroutine). Two jobs: one whose
+// after each panic; a reader still running would fault (a fault turned
+// into an error on a guarded goroutine, which released checks for, or a
+// crash of the test binary on another). Two jobs: one whose
 // validation outlasts the first chunk by far (the verdict must be waited
 // for), one with large chunks whose verdict is in at once (the producer,
 // encoding the next chunk, must be joined). Then a job runs clean to its
@@ -530,7 +547,7 @@ func TestProcessorPanicMidStreamJoinsReaders(t *testing.T) {
 				}()
 				_, err = runJob(t.Context(), p, j, panicObserver{})
 			}()
-			p.data.FreeBuffers()
+			released(t, p)
 			if _, ok := e.srv.Committed(j.id); ok {
 				t.Fatalf("%s: a stream cut by a panic was committed", j.id)
 			}
@@ -538,13 +555,13 @@ func TestProcessorPanicMidStreamJoinsReaders(t *testing.T) {
 	}
 
 	_, err := runJob(t.Context(), p, slow, nil)
-	p.data.FreeBuffers()
+	released(t, p)
 	var fe *domain.FieldError
 	if !errors.As(err, &fe) || fe.Field != "title" || fe.Row != slow.rows-1 {
 		t.Fatalf("%s, clean run: err = %v, want a FieldError for title at row %d", slow.name, err, slow.rows-1)
 	}
 	rep, err := runJob(t.Context(), p, good, nil)
-	p.data.FreeBuffers()
+	released(t, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +598,7 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 		_, err := runJob(t.Context(), p, bad, nil)
 		return err
 	}()
-	p.data.FreeBuffers()
+	released(t, p)
 	if err := checkOutcome(bad, badErr); err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +606,7 @@ func TestProcessorStreamFailureWaitsForValidation(t *testing.T) {
 	if !errors.Is(err, sink.ErrUnavailable) {
 		t.Fatalf("good file, no server: err = %v, want sink.ErrUnavailable", err)
 	}
-	p.data.FreeBuffers()
+	released(t, p)
 	if err := checkOutcome(bad, badErr); err != nil {
 		t.Fatalf("after the buffers were reused and unmapped: %v", err)
 	}

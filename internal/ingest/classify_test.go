@@ -1,9 +1,12 @@
 package ingest_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/embedstream/embedstream/internal/chunk"
+	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/filebuf"
@@ -27,6 +32,16 @@ import (
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	wrap := func(err error) error { return fmt.Errorf("job x: step: %w", err) }
+	_, notPickle := container.Identify([]byte("PAR1\x15\x04\x15\x00PAR1"))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(bytes.Repeat([]byte{0x80, 4, 'N', '.'}, 5000))
+	zw.Close()
+	_, corrupt := container.Unwrap(context.Background(), bytes.NewReader(gz.Bytes()[:gz.Len()/2]), int64(gz.Len()/2), io.Discard, container.Options{})
+	if notPickle == nil || corrupt == nil {
+		t.Fatalf("container errors: %v, %v", notPickle, corrupt)
+	}
+	overBudget := fmt.Errorf("%w of 96 MiB per job: raise MEMORY_LIMIT: %w", dataset.ErrOverBudget, &pickleload.Error{Kind: pickleload.ErrLimit, Offset: -1, Row: -1, Msg: "over the budget"})
 	for _, tc := range []struct {
 		name      string
 		err       error
@@ -41,6 +56,14 @@ func TestClassify(t *testing.T) {
 		{"bad pickle", wrap(&pickleload.Error{Kind: pickleload.ErrMalformed, Offset: 3, Row: -1, Msg: "truncated"}), ingest.ClassBadPickle, true},
 		{"too large", wrap(&dataset.Error{Op: "read", Name: "x.pkl", Err: fmt.Errorf("%w: 9 bytes, MAX_FILE_BYTES is 8", dataset.ErrTooLarge)}), ingest.ClassBadPickle, true},
 		{"file changed while read", wrap(&dataset.Error{Op: "read", Name: "x.pkl", Err: filebuf.ErrChanged}), ingest.ClassIO, false},
+		{"not a pickle", wrap(&dataset.Error{Op: "read", Name: "x.parquet", Err: notPickle}), ingest.ClassBadPickle, true},
+		{"corrupt container", wrap(&dataset.Error{Op: "unwrap", Name: "x.pkl.gz", Err: corrupt}), ingest.ClassBadPickle, true},
+		{"over the memory budget", wrap(&dataset.Error{Op: "load", Name: "x.pkl", Err: overBudget}), ingest.ClassBadPickle, true},
+		{"fault while loading", wrap(&dataset.Error{Op: "load", Name: "x.pkl", Err: fmt.Errorf("pickleload: %w", pickleload.ErrFault)}), ingest.ClassIO, false},
+		{"fault while streaming", wrap(fmt.Errorf("%w: send chunk: %w", sink.ErrUnavailable, fmt.Errorf("chunk: %w", chunk.ErrFault))), ingest.ClassIO, false},
+		{"fault beside a rejection", wrap(fmt.Errorf("%w: %w", sink.ErrRejected, chunk.ErrFault)), ingest.ClassIO, false},
+		{"fault in validation", wrap(fmt.Errorf("validate x.pkl: %w", dataset.ErrFault)), ingest.ClassIO, false},
+		{"fault marked permanent", ingest.Permanent(wrap(dataset.ErrFault)), ingest.ClassIO, false},
 		{"no object store", wrap(&dataset.Error{Op: "open object", Name: "x.pkl", Err: dataset.ErrNoObjectStore}), ingest.ClassIO, true},
 		{"validation", wrap(fmt.Errorf("%w: recruit_id row 3 is null", domain.ErrValidation)), ingest.ClassValidation, true},
 		{"server rejected", wrap(fmt.Errorf("%w: %w", sink.ErrRejected, status.Error(codes.InvalidArgument, "bad"))), ingest.ClassServerRejected, true},

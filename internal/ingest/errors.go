@@ -7,7 +7,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/chunk"
 	"github.com/embedstream/embedstream/internal/clip"
+	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
@@ -72,13 +74,16 @@ func Permanent(err error) error {
 // whether it is permanent. It sees through %w wrapping.
 //
 // Permanent: a bad job message, an unknown domain, an unsafe or missing
-// file, a bad, refused or oversized pickle, a domain validation failure, a
-// stream the batch server refused, a message NATS refuses for its size
-// (queue.ErrTooLarge), a recovered panic, and anything wrapped with
-// [Permanent]. Everything else is transient: the batch server
-// unavailable, NATS errors, I/O errors. A shutdown, a lost lease or a
-// cancel is neither a success nor a failure of the job; callers check for
-// those classes first. The message is the error's text cut to
+// file, a bad, refused or oversized pickle (also a file that is no pickle,
+// a corrupt or refused container, one over the memory budget), a domain
+// validation failure, a stream the batch server refused, a message NATS
+// refuses for its size (queue.ErrTooLarge), a recovered panic, and
+// anything wrapped with [Permanent]. Everything else is transient: the
+// batch server unavailable, NATS errors, I/O errors, and a file that
+// changed while it was read (a memory fault reading its mapping, class io,
+// transient whatever else wraps it). A shutdown, a lost lease or a cancel
+// is neither a success nor a failure of the job; callers check for those
+// classes first. The message is the error's text cut to
 // queue.MaxErrorBytes, so whatever the error quotes (a hostile JSON key,
 // a pickle's field name) the status record and the dead letter stay
 // small.
@@ -89,7 +94,7 @@ func Classify(err error) queue.JobError {
 
 func classify(err error) (class string, permanent bool) {
 	class, permanent = classOf(err)
-	if class != ClassShutdown && class != ClassLeaseLost && class != ClassCanceled && errors.Is(err, ErrPermanent) {
+	if class != ClassShutdown && class != ClassLeaseLost && class != ClassCanceled && !isFault(err) && errors.Is(err, ErrPermanent) {
 		permanent = true
 	}
 	return class, permanent
@@ -103,6 +108,8 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassLeaseLost, false
 	case errors.Is(err, errCanceled):
 		return ClassCanceled, false
+	case isFault(err):
+		return ClassIO, false // the file changed while it was read: a retry reads it again
 	case errors.Is(err, queue.ErrBadJob):
 		return ClassBadJob, true
 	case errors.Is(err, domain.ErrUnknownDomain):
@@ -111,7 +118,7 @@ func classOf(err error) (class string, permanent bool) {
 		return ClassUnsafePath, true
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, queue.ErrFileNotFound):
 		return ClassFileNotFound, true
-	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, dataset.ErrTooLarge):
+	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, container.ErrInvalid), errors.Is(err, dataset.ErrTooLarge):
 		return ClassBadPickle, true
 	case errors.Is(err, domain.ErrValidation):
 		return ClassValidation, true
@@ -130,6 +137,11 @@ func classOf(err error) (class string, permanent bool) {
 	default:
 		return ClassIO, false
 	}
+}
+
+// isFault reports whether err is a memory fault reading a mapped file.
+func isFault(err error) bool {
+	return errors.Is(err, dataset.ErrFault) || errors.Is(err, chunk.ErrFault)
 }
 
 // isNATS reports whether err came from the NATS connection or JetStream.

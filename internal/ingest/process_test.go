@@ -55,10 +55,12 @@ func workerBinary(t *testing.T) string {
 
 // logLine is one JSON log line of a worker process.
 type logLine struct {
-	Message string `json:"message"`
-	Level   string `json:"level"`
-	Addr    string `json:"addr"`
-	JobID   string `json:"job_id"`
+	Message     string `json:"message"`
+	Level       string `json:"level"`
+	Addr        string `json:"addr"`
+	JobID       string `json:"job_id"`
+	MemoryLimit int64  `json:"memory_limit"`
+	JobBudget   int64  `json:"job_memory_budget"`
 }
 
 // proc is a worker process.
@@ -69,13 +71,21 @@ type proc struct {
 	lines   chan logLine
 	exited  chan struct{}
 	waitErr error
-	addr    string // its health and metrics address, once started
+	addr    string  // its health and metrics address, once started
+	memory  logLine // its "memory" line: the limit and budget it resolved
 }
 
 // startProcess runs the worker binary against e, with env overriding the
 // defaults, and waits until it has bound its consumer. It is killed when
 // the test ends if still running.
 func (e *env) startProcess(name string, env ...string) *proc {
+	e.t.Helper()
+	return e.startProcessWith(name, (*exec.Cmd).Start, env...)
+}
+
+// startProcessWith is startProcess with the command started by start (e.g.
+// inside a memory cgroup: memcg.Group.Start).
+func (e *env) startProcessWith(name string, start func(*exec.Cmd) error, env ...string) *proc {
 	e.t.Helper()
 	bin := workerBinary(e.t)
 	cmd := exec.Command(bin)
@@ -104,7 +114,7 @@ func (e *env) startProcess(name string, env ...string) *proc {
 		e.t.Fatal(err)
 	}
 	p := &proc{t: e.t, name: name, cmd: cmd, lines: make(chan logLine, 1024), exited: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		e.t.Fatal(err)
 	}
 	logw := testLogger(e.t)
@@ -132,8 +142,9 @@ func (e *env) startProcess(name string, env ...string) *proc {
 			<-p.exited
 		}
 	})
-	seen := p.waitLogs("health and metrics listening", "worker started")
+	seen := p.waitLogs("memory", "health and metrics listening", "worker started")
 	p.addr = seen["health and metrics listening"].Addr
+	p.memory = seen["memory"]
 	return p
 }
 

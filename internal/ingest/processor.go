@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/embedstream/embedstream/internal/dataset"
@@ -60,6 +61,16 @@ type ProcessorConfig struct {
 	// PickleMaxDepth bounds nesting (PICKLE_MAX_DEPTH; 0: the loader's
 	// default).
 	PickleMaxDepth int
+	// MemoryBudget is the memory one job may use to decode its file
+	// (from MEMORY_LIMIT): larger tables are read in windows, and files
+	// that cannot be are refused (dataset.ErrOverBudget). 0: no budget.
+	MemoryBudget int64
+	// BudgetAdvice says what to change in a refusal over MemoryBudget
+	// (e.g. "raise MEMORY_LIMIT or lower WORKER_CONCURRENCY").
+	BudgetAdvice string
+	// ScratchDir is where objects and the content of compressed files
+	// are spooled to be mapped (SCRATCH_DIR; "": the OS temp directory).
+	ScratchDir string
 }
 
 // limits returns the dataset stage's limits.
@@ -68,6 +79,8 @@ func (c ProcessorConfig) limits() dataset.Limits {
 		MaxFileBytes:        c.MaxFileBytes,
 		PickleDecodedFactor: c.PickleDecodedFactor,
 		PickleMaxDepth:      c.PickleMaxDepth,
+		MemoryBudget:        c.MemoryBudget,
+		BudgetAdvice:        c.BudgetAdvice,
 	}
 }
 
@@ -79,14 +92,14 @@ func (c ProcessorConfig) limits() dataset.Limits {
 type Processor struct {
 	cfg      ProcessorConfig
 	domains  Domains
-	data     *dataset.Loader // file buffers are reused across jobs
+	data     *dataset.Loader
 	streamer Streamer
 }
 
 // NewProcessor returns a Processor. objects may be nil if no job uses
 // source "object" (such jobs then fail permanently).
 func NewProcessor(cfg ProcessorConfig, domains Domains, objects Objects, streamer Streamer) *Processor {
-	dc := dataset.Config{DataDir: cfg.DataDir, Limits: cfg.limits()}
+	dc := dataset.Config{DataDir: cfg.DataDir, ScratchDir: cfg.ScratchDir, Limits: cfg.limits()}
 	if objects != nil {
 		dc.Objects = objectStore{objects}
 	}
@@ -151,8 +164,26 @@ func refOf(job queue.Job) (dataset.Ref, error) {
 
 // Run runs one attempt of job; attempt is the delivery count (1 first). The
 // returned error is classified by [Classify]; when ctx ends, the error
-// wraps its cause.
-func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Observer) (Report, error) {
+// wraps its cause. The file is mapped: a read of it that faults because
+// another process truncated it meanwhile, on this goroutine or one
+// reading the table for it, fails the attempt with an error wrapping
+// dataset.ErrFault (transient), not the worker.
+func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Observer) (rep Report, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			ferr := dataset.Fault(v)
+			if ferr == nil {
+				panic(v)
+			}
+			err = fmt.Errorf("read %s: %w", job.FileName, ferr)
+		}
+	}()
+	return p.run(ctx, job, attempt, obs)
+}
+
+// run is Run, on a goroutine guarded against faults.
+func (p *Processor) run(ctx context.Context, job queue.Job, attempt int, obs Observer) (Report, error) {
 	var rep Report
 	dom, err := p.domains.Lookup(job.Domain)
 	if err != nil {
@@ -168,7 +199,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 		return rep, err
 	}
 
-	// The table aliases the dataset's buffer (strings, vectors): the
+	// The table aliases the dataset's mapped file (strings, vectors): the
 	// dataset is released when this attempt returns, once the goroutines
 	// reading the table have ended (the streamer joins its encoder before
 	// it returns; the validation holds the dataset itself and is waited
@@ -214,7 +245,7 @@ func (p *Processor) Run(ctx context.Context, job queue.Job, attempt int, obs Obs
 			ds.Release() // before the verdict: Run's release is then the last
 			verdict <- outcome{err, time.Since(start)}
 		}()
-		err = dom.ValidateSource(src)
+		err = dataset.Guard(func() error { return dom.ValidateSource(src) })
 	}()
 	var validateErr error
 	validate := func() error {

@@ -137,8 +137,18 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	if err != nil {
 		return err
 	}
-	defer ds.Release() // after rendering: the table aliases the file's buffer
-	t := ds.Table()
+	defer ds.Release() // after rendering: the table aliases the file's buffer or mapping
+	// Rendering reads the mapping: a file truncated meanwhile is an
+	// error (dataset.ErrFault), not a crash.
+	return dataset.Guard(func() error { return render(ctx, stdout, req, opts, ds) })
+}
+
+// render writes what req asks for of ds.
+func render(ctx context.Context, stdout io.Writer, req request, opts Options, ds *dataset.Dataset) error {
+	t, err := ds.Table()
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

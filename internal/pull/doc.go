@@ -51,13 +51,15 @@
 //     failing the domain's checks (the message names the field and the
 //     row);
 //   - FAILED_PRECONDITION: a file that is not a readable pickle (malformed,
-//     refused, unsupported), data that cannot be encoded, or an object name
-//     on a worker without an object store;
-//   - RESOURCE_EXHAUSTED: a file above MAX_FILE_BYTES or the pickle limits,
-//     or every pull slot busy;
+//     refused, unsupported; not a pickle at all, a corrupt or refused
+//     container), data that cannot be encoded, or an object name on a
+//     worker without an object store;
+//   - RESOURCE_EXHAUSTED: a file above MAX_FILE_BYTES (unwrapped, for a
+//     container), the pickle limits or the memory budget, or every pull
+//     slot busy;
 //   - UNAVAILABLE: the worker is stopping, or a transient failure (an I/O
-//     error, a file that changed while it was read, the object store
-//     unreachable);
+//     error, a file that changed while it was read, also one truncated
+//     while it was mapped, the object store unreachable);
 //   - UNAUTHENTICATED: a token is configured and the call did not carry it.
 //
 // # Security

@@ -155,7 +155,11 @@ func fixtureDomain(t *testing.T, l *dataset.Loader, path, base string) *domain.D
 	}, base)
 	id := "id"
 	if ds, _, err := l.Load(context.Background(), dataset.Ref{Origin: dataset.AtPath, Name: path}); err == nil {
-		for _, c := range ds.Table().Columns {
+		tbl, err := ds.Table()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range tbl.Columns {
 			if uniqueID(c) {
 				id = c.Name
 				break

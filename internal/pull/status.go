@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/embedstream/embedstream/internal/chunk"
+	"github.com/embedstream/embedstream/internal/container"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/pickleload"
@@ -38,6 +40,8 @@ func Code(err error) codes.Code {
 		return codes.OK
 	case errors.Is(err, ErrStopping):
 		return codes.Unavailable
+	case errors.Is(err, dataset.ErrFault), errors.Is(err, chunk.ErrFault):
+		return codes.Unavailable // the file changed while it was read
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -48,9 +52,9 @@ func Code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, fs.ErrNotExist): // source.ErrNotFound, a missing object
 		return codes.NotFound
-	case errors.Is(err, dataset.ErrTooLarge), errors.Is(err, pickleload.ErrLimit):
+	case errors.Is(err, dataset.ErrTooLarge), errors.Is(err, pickleload.ErrLimit), errors.Is(err, container.ErrLimit):
 		return codes.ResourceExhausted
-	case errors.Is(err, pickleload.ErrInvalid):
+	case errors.Is(err, pickleload.ErrInvalid), errors.Is(err, container.ErrInvalid):
 		return codes.FailedPrecondition
 	case errors.Is(err, domain.ErrValidation):
 		return codes.InvalidArgument

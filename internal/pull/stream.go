@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -132,8 +133,12 @@ func (c *call) message(err error) string {
 // every goroutine reading it has ended, when it returns.
 func (c *call) run() (err error) {
 	s, req := c.s, c.req
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the call reads the mapped file
 	defer func() {
 		if v := recover(); v != nil {
+			if err = dataset.Fault(v); err != nil {
+				return // the file was truncated while it was read: transient
+			}
 			err = recovered(v) // a bug: fail this call, not the worker
 			c.log.Error().Err(err).Msg("pull: recovered a panic")
 		}
@@ -229,7 +234,7 @@ func (c *call) run() (err error) {
 			ds.Release() // before the verdict: run's release is then the last
 			verdict <- err
 		}()
-		err = dom.ValidateSource(src)
+		err = dataset.Guard(func() error { return dom.ValidateSource(src) })
 	}()
 	var (
 		validated   bool

@@ -3,10 +3,12 @@ package publisher_test
 import (
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/httpapi"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/wiring/publisher"
 )
@@ -40,7 +42,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.AllowedExtensions, ",") != ".pkl,.pickle" || c.MaxUploadBytes != 4<<30 || c.DataDir != "" ||
+	if strings.Join(c.AllowedExtensions, ",") != ".pkl,.pickle,.joblib,.gz,.bz2,.xz,.zst,.zip,.tar,.tgz,.npy,.npz" || c.MaxUploadBytes != 4<<30 || c.DataDir != "" ||
 		c.URL != "nats://127.0.0.1:4222" || c.AckWait != 30*time.Second {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
@@ -64,10 +66,10 @@ func TestCLISettingsFollowSettings(t *testing.T) {
 		AckWait: 45 * time.Second, MaxDeliver: 9, StatusTTL: 2 * time.Hour, KeepTopology: true}) {
 		t.Errorf("queue = %+v", s.Queue)
 	}
-	if s.API.Token != "tok" || s.API.DataDir != "/data" || s.API.MaxUploadBytes != 1<<20 || len(s.API.AllowedExt) != 2 {
+	if s.API.Token != "tok" || s.API.DataDir != "/data" || s.API.MaxUploadBytes != 1<<20 || !slices.Equal(s.API.AllowedExt, httpapi.DefaultAllowedExt()) {
 		t.Errorf("api = %+v", s.API)
 	}
-	if s.Dashboard.Token != "tok" || s.Dashboard.DataDir != "/data" || len(s.Dashboard.AllowedExt) != 2 {
+	if s.Dashboard.Token != "tok" || s.Dashboard.DataDir != "/data" || !slices.Equal(s.Dashboard.AllowedExt, httpapi.DefaultAllowedExt()) {
 		t.Errorf("dashboard = %+v", s.Dashboard)
 	}
 	if s.LogLevel != "debug" || s.LogFormat != "json" || s.DataDir != "/data" || s.MaxUploadBytes != 1<<20 || s.HTTPAddr != ":8000" {

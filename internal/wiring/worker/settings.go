@@ -35,6 +35,8 @@ type Config struct {
 	MetricsAddr        string        // METRICS_ADDR
 	MaxFileBytes       int64         // MAX_FILE_BYTES
 	WorkerName         string        // WORKER_NAME
+	MemoryLimit        string        // MEMORY_LIMIT: auto, none or a byte size (see [Memory])
+	ScratchDir         string        // SCRATCH_DIR
 
 	// Pull mode (internal/pull): off while PullAddr is empty.
 	PullAddr        string // PULL_ADDR
@@ -67,6 +69,9 @@ func (c *Config) bind(b *config.Binder) {
 	b.Int(&c.ChunkRecords, "chunk-records", "CHUNK_RECORDS", chunk.DefaultRecords, "most records in one chunk")
 	b.Int64(&c.MaxFileBytes, "max-file-bytes", "MAX_FILE_BYTES", dataset.DefaultMaxFileBytes, "largest pickle file a worker loads")
 	b.String(&c.WorkerName, "worker-name", "WORKER_NAME", "", "name recorded in job status (default: hostname-pid)")
+	b.String(&c.MemoryLimit, "memory-limit", "MEMORY_LIMIT", MemoryAuto,
+		"the worker's memory: auto (its memory cgroup's limit), none (unbounded), or a byte size; each job gets (limit - 64MiB) / (WORKER_CONCURRENCY + PULL_CONCURRENCY if pulls are on) to decode its file, larger ones are read in windows")
+	b.String(&c.ScratchDir, "scratch-dir", "SCRATCH_DIR", "", "directory (on a disk, not a tmpfs) where objects and the content of compressed files are written to be mapped (default: the OS temp directory)")
 	c.Pickle.Bind(b)
 	b.String(&c.MetricsAddr, "metrics-addr", "METRICS_ADDR", ingest.DefaultMetricsAddr, "address of the worker's /healthz, /readyz and /metrics")
 	c.bindPull(b)
@@ -90,7 +95,7 @@ func (c *Config) BindRetryBudget(b *config.Binder) {
 }
 
 func (c *Config) validate() error {
-	return errors.Join(c.Log.Validate(), c.NATS.Validate(), c.ValidateProcessing(), c.validatePull())
+	return errors.Join(c.Log.Validate(), c.NATS.Validate(), c.ValidateProcessing(), c.validatePull(), c.validateMemory())
 }
 
 // validatePull reports every pull setting out of its range.

@@ -64,6 +64,8 @@ func TestValidationNamesFlagAndEnv(t *testing.T) {
 		{"backoff order", map[string]string{"RETRY_BACKOFF_MIN": "5m", "RETRY_BACKOFF_MAX": "1m"}, "RETRY_BACKOFF_MIN"},
 		{"retry budget", map[string]string{"RETRY_BUDGET": "0s"}, "--retry-budget (RETRY_BUDGET)"},
 		{"pickle factor", map[string]string{"PICKLE_DECODED_FACTOR": "0"}, "--pickle-decoded-factor (PICKLE_DECODED_FACTOR)"},
+		{"memory limit", map[string]string{"MEMORY_LIMIT": "a lot"}, "--memory-limit (MEMORY_LIMIT)"},
+		{"memory too small", map[string]string{"MEMORY_LIMIT": "64MiB"}, "--memory-limit (MEMORY_LIMIT)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +86,7 @@ func TestPartsFollowSettings(t *testing.T) {
 		"DATA_DIR": "/data", "WORKER_CONCURRENCY": "3", "ACK_WAIT": "45s", "MAX_DELIVER": "9",
 		"RETRY_BACKOFF_MIN": "1s", "RETRY_BACKOFF_MAX": "1m", "RETRY_BUDGET": "40m", "SHUTDOWN_TIMEOUT": "5s",
 		"BATCH_SERVER_ADDR": "batch:1", "BATCH_SERVER_TLS_CA": "ca.pem", "BATCH_SERVER_TLS_CERT": "c.pem", "BATCH_SERVER_TLS_KEY": "k.pem",
+		"MEMORY_LIMIT": "1GiB", "SCRATCH_DIR": "/scratch",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +97,7 @@ func TestPartsFollowSettings(t *testing.T) {
 		t.Errorf("worker config = %+v", w)
 	}
 	if p != (ingest.ProcessorConfig{DataDir: "/data", MaxFileBytes: 123456, ChunkRecords: 77, ChunkBytes: 8 << 10,
-		PickleDecodedFactor: 3, PickleMaxDepth: 64}) {
+		PickleDecodedFactor: 3, PickleMaxDepth: 64, MemoryBudget: (1<<30 - MemoryReserve) / 3, BudgetAdvice: BudgetAdvice, ScratchDir: "/scratch"}) {
 		t.Errorf("processor config = %+v", p)
 	}
 	if b != (batchclient.Config{Addr: "batch:1", TLSCA: "ca.pem", TLSCert: "c.pem", TLSKey: "k.pem"}) {

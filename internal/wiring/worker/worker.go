@@ -47,6 +47,11 @@ func Name(c Config) string {
 // the run loop, the processor (and through it the dataset stage) and the
 // batch client.
 func parts(c Config) (ingest.WorkerConfig, ingest.ProcessorConfig, batchclient.Config) {
+	return partsWith(c, Memory(c, os.Getenv))
+}
+
+// partsWith is parts with the memory plan given.
+func partsWith(c Config, mem MemoryPlan) (ingest.WorkerConfig, ingest.ProcessorConfig, batchclient.Config) {
 	w := ingest.WorkerConfig{
 		Name:            Name(c),
 		Concurrency:     c.Concurrency,
@@ -65,6 +70,9 @@ func parts(c Config) (ingest.WorkerConfig, ingest.ProcessorConfig, batchclient.C
 
 		PickleDecodedFactor: c.DecodedFactor,
 		PickleMaxDepth:      c.MaxDepth,
+		MemoryBudget:        mem.JobBudget,
+		BudgetAdvice:        BudgetAdvice,
+		ScratchDir:          c.ScratchDir,
 	}
 	b := batchclient.Config{
 		Addr:    c.BatchServerAddr,
@@ -102,6 +110,13 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	c.WorkerName = Name(c) // resolved once (the host name when unset), for every part
 	log = log.With().Str("worker", c.WorkerName).Logger()
 	log.Info().Str("version", buildinfo.String("worker")).Msg("starting")
+	mem := Memory(c, os.Getenv)
+	mem.Apply()
+	log.Info().Int64("memory_limit", mem.Limit).Str("memory_limit_from", mem.From).Int("slots", mem.Slots).
+		Int64("job_memory_budget", mem.JobBudget).Int64("go_memory_limit", mem.GoLimit).Msg("memory")
+	if err := prepareScratch(c.ScratchDir, log); err != nil {
+		return err
+	}
 
 	domains, err := domain.NewRegistry(c.DomainsFile)
 	if err != nil {
@@ -166,6 +181,31 @@ func Run(ctx context.Context, c Config, log zerolog.Logger) error {
 	return errors.Join(werr, perr, <-served)
 }
 
+// prepareScratch checks that the scratch directory can be written and
+// removes the scratch files a killed worker left there; it warns when the
+// directory is a tmpfs (spooled files would be memory, not page cache).
+func prepareScratch(dir string, log zerolog.Logger) error {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	n, err := dataset.CleanScratch(dir)
+	if err != nil {
+		return fmt.Errorf("SCRATCH_DIR %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".embedstream-probe-*")
+	if err != nil {
+		return fmt.Errorf("SCRATCH_DIR %s cannot be written: %w", dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	ev := log.Info()
+	if onTmpfs(dir) {
+		ev = log.Warn().Str("advice", "objects and unwrapped containers spooled there count as memory: point SCRATCH_DIR at a disk")
+	}
+	ev.Str("scratch_dir", dir).Int("leftovers_removed", n).Bool("tmpfs", onTmpfs(dir)).Msg("scratch directory")
+	return nil
+}
+
 // newPull builds the pull server from c and listens on PULL_ADDR. Its
 // dataset stage reads DATA_DIR and, once work has opened the queue, its
 // object store; its metrics join the worker's.
@@ -179,9 +219,13 @@ func newPull(c Config, domains *domain.Registry, objects *atomic.Pointer[queue.Q
 		return nil, nil, fmt.Errorf("register pull metrics: %w", err)
 	}
 	loader := dataset.NewLoader(dataset.Config{
-		DataDir: c.DataDir,
-		Objects: pullObjects{objects},
-		Limits:  dataset.Limits{MaxFileBytes: c.MaxFileBytes, PickleDecodedFactor: c.DecodedFactor, PickleMaxDepth: c.MaxDepth},
+		DataDir:    c.DataDir,
+		Objects:    pullObjects{objects},
+		ScratchDir: c.ScratchDir,
+		Limits: dataset.Limits{
+			MaxFileBytes: c.MaxFileBytes, PickleDecodedFactor: c.DecodedFactor, PickleMaxDepth: c.MaxDepth,
+			MemoryBudget: Memory(c, os.Getenv).JobBudget, BudgetAdvice: BudgetAdvice,
+		},
 	})
 	ps, err := pull.New(pullConfig(c, tc), domains, loader, pm, log)
 	if err != nil {
