@@ -164,3 +164,35 @@ func TestChannelRecoversAfterALongOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestCallRightAfterTheServerWentAway: a stream opened in the moment the
+// server has gone but the connection still shows READY is bounded by
+// ReadyTimeout like any other, and fails UNAVAILABLE instead of waiting
+// for the attempt's whole deadline. The moment is a race, so the test
+// runs it several times.
+func TestCallRightAfterTheServerWentAway(t *testing.T) {
+	t.Parallel()
+	addr, out := freeAddr(t), t.TempDir()
+	c, err := batchclient.New(context.Background(), batchclient.Config{Addr: addr, ReadyTimeout: 300 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tb := sampleTable(20, 4)
+	for i := range 8 {
+		stop := serveAt(t, addr, out)
+		polltest.Until(t, waitTimeout, "a stream to commit", func() bool {
+			_, err := c.Stream(context.Background(), meta(fmt.Sprint("up-", i)), tb, sink.Options{}, nil)
+			return err == nil
+		})
+		stop()
+		// Far longer than the ready bound: a call that ignored the bound
+		// would end DEADLINE_EXCEEDED here.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+		_, err := c.Stream(ctx, meta(fmt.Sprint("down-", i)), tb, sink.Options{}, nil)
+		cancel()
+		if !errors.Is(err, sink.ErrUnavailable) || status.Code(err) != codes.Unavailable {
+			t.Fatalf("round %d: a stream right after the server went away: %v, want ErrUnavailable (UNAVAILABLE)", i, err)
+		}
+	}
+}

@@ -38,12 +38,11 @@ func (e *notReadyError) GRPCStatus() *status.Status {
 // connection is not ready Config.ReadyTimeout after readyBound was called
 // and the bound has not ended, the returned context is cancelled with a
 // *notReadyError cause. A call on a ready connection is not cut: it runs
-// within ctx's own deadline. If the connection is ready already, ctx is
-// returned as it is.
+// within ctx's own deadline. The bound is armed even when the connection
+// looks ready now: a server that has just gone away still shows READY
+// until the transport notices, and a call opened in that moment waits
+// for the next ready connection like any other.
 func (c *Client) readyBound(ctx context.Context) (context.Context, func()) {
-	if c.conn.GetState() == connectivity.Ready {
-		return ctx, func() {}
-	}
 	bound := c.cfg.ReadyTimeout
 	cctx, cancel := context.WithCancelCause(ctx)
 	var (
