@@ -7,10 +7,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/embedstream/embedstream/internal/polltest"
 	"github.com/embedstream/embedstream/internal/queue"
 	"github.com/embedstream/embedstream/internal/queuetest"
 )
@@ -130,7 +132,9 @@ func TestOversizedJobFromBeforeTheLimitIsDeadLettered(t *testing.T) {
 	if err != nil || !dl.JobTruncated || dl.JobSize != len(body) {
 		t.Fatalf("dead letter %+v, %v", dl, err)
 	}
-	if n := streamMsgs(t, q, queue.DefaultStream); n != 0 {
-		t.Fatalf("job stream holds %d messages after the dead letter", n)
-	}
+	// The termination is acknowledged asynchronously: wait for the stream
+	// to drop the message.
+	polltest.Until(t, 20*time.Second, "the job stream to drop the dead-lettered job", func() bool {
+		return streamMsgs(t, q, queue.DefaultStream) == 0
+	})
 }

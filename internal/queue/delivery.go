@@ -87,11 +87,12 @@ func (c *Consumer) Worker() string { return c.worker }
 // once per free slot never holds more jobs than it can run.
 //
 // Errors: [ErrNoJob] (no job within wait: the consumer answered),
-// [ErrNoConsumer] (the consumer was deleted while the pull waited; a
-// later Next finds it again once it is recreated), [ErrBadDelivery] (a
+// [ErrNoConsumer] (the consumer was deleted, while the pull waited or
+// before it; a later Next finds it again once it is recreated), [ErrBadDelivery] (a
 // message without JetStream metadata, which Next terminated),
-// [ErrUnavailable] (including a pull on a consumer that no longer exists:
-// nothing answers it).
+// [ErrUnavailable] (NATS or JetStream unreachable; a pull that nothing
+// answers is [ErrNoConsumer] when JetStream says the consumer does not
+// exist).
 func (c *Consumer) Next(wait time.Duration) (*Delivery, error) {
 	msg, err := c.cons.Next(jetstream.FetchMaxWait(wait))
 	if err != nil {
@@ -99,6 +100,10 @@ func (c *Consumer) Next(wait time.Duration) (*Delivery, error) {
 		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages):
 			return nil, fmt.Errorf("queue: next job: %w within %s", ErrNoJob, wait)
 		case errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted):
+			return nil, fmt.Errorf("queue: next job: %w: %w", ErrNoConsumer, err)
+		case errors.Is(err, nats.ErrNoResponders) && c.gone(wait):
+			// Deleted between two pulls: nothing answers a pull on a
+			// consumer that does not exist.
 			return nil, fmt.Errorf("queue: next job: %w: %w", ErrNoConsumer, err)
 		}
 		return nil, classify("queue: next job", err)
@@ -568,4 +573,14 @@ func (d *Delivery) writeStatus(ctx context.Context, fn func(*Status) error) {
 	if _, err := d.c.q.UpdateStatus(ctx, d.job.ID, fn); err != nil && ctx.Err() == nil {
 		telemetry.Logger(ctx).Warn().Err(err).Msg("status update failed")
 	}
+}
+
+// gone reports whether JetStream says the consumer does not exist, asking
+// for at most wait. Any other answer (it exists, or JetStream did not
+// answer) is false: the caller reports the pull's own error.
+func (c *Consumer) gone(wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := c.cons.Info(ctx)
+	return errors.Is(err, jetstream.ErrConsumerNotFound)
 }

@@ -394,6 +394,10 @@ func TestConsumerNext(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Next did not return when its consumer was deleted")
 	}
+	// Deleted before the pull: nothing answers it, and JetStream says why.
+	if _, err := c.Next(time.Second); !errors.Is(err, queue.ErrNoConsumer) {
+		t.Fatalf("Next after its consumer was deleted = %v, want ErrNoConsumer", err)
+	}
 	if _, err := q.Jobs(ctx, "w1"); err == nil {
 		t.Fatal("Jobs binds a deleted consumer")
 	}
