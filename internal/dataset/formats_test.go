@@ -90,9 +90,6 @@ func TestFormatsThroughTheStage(t *testing.T) {
 			base := filepath.Join(formats, name)
 			spec, refused := readErrorSpec(t, base+".error.txt")
 			var tt tester = t
-			if phase2[name] { // the loader does not read these yet: report, do not fail
-				tt = skipT{t}
-			}
 			sum := sha256.Sum256(store[name])
 			for _, ref := range []dataset.Ref{{Origin: dataset.InDataDir, Name: name}, {Origin: dataset.InObjectStore, Name: name}} {
 				d, st, err := l.Load(context.Background(), ref)
@@ -136,36 +133,12 @@ func TestFormatsThroughTheStage(t *testing.T) {
 	}
 }
 
-// phase2 lists the fixtures of issue 13's phase 2 (joblib's array
-// wrapper, appended pickles, dicts keyed by id) that pickleload does not
-// read as CPython does yet; their failures here are skips.
-var phase2 = map[string]bool{
-	"joblib_df.joblib": true, "joblib_df_compress3.joblib": true,
-	"joblib_ndarray.joblib": true, "joblib_ndarray_compress3.joblib": true,
-	"joblib_dict.joblib": true, "joblib_dict_compress3.joblib": true,
-	"appended_records.pkl": true, "appended_frames.pkl": true, "appended_different.pkl": true,
-	"dict_index.pkl": true, "dict_dict.pkl": true,
-}
-
 // tester is what the formats test reports through.
 type tester interface {
 	Helper()
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
 	Fatal(args ...any)
-}
-
-// skipT turns a test's failures into a skip with the same message.
-type skipT struct{ *testing.T }
-
-func (s skipT) Errorf(format string, args ...any) {
-	s.Skipf("issue 13 phase 2, not read yet: "+format, args...)
-}
-func (s skipT) Fatalf(format string, args ...any) {
-	s.Skipf("issue 13 phase 2, not read yet: "+format, args...)
-}
-func (s skipT) Fatal(args ...any) {
-	s.Skip(append([]any{"issue 13 phase 2, not read yet:"}, args...)...)
 }
 
 // formatErrorSpec is an expected refusal.
