@@ -16,6 +16,7 @@ import (
 	"github.com/embedstream/embedstream/internal/batchclient"
 	"github.com/embedstream/embedstream/internal/batchserver"
 	"github.com/embedstream/embedstream/internal/batchservertest"
+	"github.com/embedstream/embedstream/internal/canonical"
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/domain"
 	"github.com/embedstream/embedstream/internal/ingest"
@@ -28,6 +29,7 @@ import (
 // fixtureDir holds the pickle fixtures; dataDir the shipped samples.
 const (
 	fixtureDir = "../pickleload/testdata/fixtures"
+	formatsDir = "../pickleload/testdata/formats"
 	samplesDir = "../../data"
 )
 
@@ -40,7 +42,10 @@ const chunkRecords = 7
 // and the same file pushed by a worker (ingest.Processor, batchclient, the
 // reference server's IngestDataStream) commit byte-identical JSONL, with
 // the same records, chunks and sha256 in the ledger; a file one refuses,
-// the other refuses too, with the status code of the same class.
+// the other refuses too, with the status code of the same class. Issue
+// 13's real-world files (compressed, archived, joblib, appended, keyed
+// dicts, .npy/.npz) go through both paths too, and those CPython reads
+// commit exactly its reading.
 func TestPullCommitsWhatPushCommits(t *testing.T) {
 	dataDir := t.TempDir()
 	type item struct{ name, domain string }
@@ -56,6 +61,27 @@ func TestPullCommitsWhatPushCommits(t *testing.T) {
 		d := fixtureDomain(t, probe, f, strings.TrimSuffix(name, ".pkl"))
 		doms = append(doms, d)
 		items = append(items, item{name, d.Name})
+	}
+	// Issue 13's real-world files (compressed, archived, joblib, appended,
+	// dicts keyed by id, .npy/.npz), in a directory of their own: their
+	// names are not all unique next to the fixtures'.
+	if err := os.Mkdir(filepath.Join(dataDir, "formats"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	formatItems := 0
+	formatFiles, err := filepath.Glob(filepath.Join(formatsDir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range formatFiles {
+		if isExpectation(f) {
+			continue
+		}
+		name := "formats/" + copyFile(t, f, filepath.Join(dataDir, "formats"))
+		d := fixtureDomain(t, probe, f, "formats_"+filepath.Base(f))
+		doms = append(doms, d)
+		items = append(items, item{name, d.Name})
+		formatItems++
 	}
 	for name, dom := range map[string]string{"processed_recruitment_data.pkl": "recruit", "processed_candidate_data.pkl": "candidate"} {
 		items = append(items, item{copyFile(t, filepath.Join(samplesDir, name), dataDir), dom})
@@ -80,10 +106,10 @@ func TestPullCommitsWhatPushCommits(t *testing.T) {
 	pulled := newSink(t, batchserver.Config{})
 	conn := dial(t, w.Addr, nil, "")
 
-	committed, refused := 0, 0
+	committed, refused, formats := 0, 0, 0
 	for _, it := range items {
 		t.Run(it.name, func(t *testing.T) {
-			id := strings.TrimSuffix(it.name, ".pkl")
+			id := strings.ReplaceAll(strings.TrimSuffix(it.name, ".pkl"), "/", "_")
 			_, pushErr := proc.Run(context.Background(), queue.Job{ID: "push-" + id, Domain: it.domain, FileName: it.name}, 1, nil)
 			req := fileRequest(it.domain, it.name, "pull-"+id)
 			req.Options = &pb.ChunkOptions{MaxRecords: chunkRecords}
@@ -94,6 +120,11 @@ func TestPullCommitsWhatPushCommits(t *testing.T) {
 					t.Fatalf("push failed (%v), pull committed %+v", pushErr, res)
 				}
 				class := ingest.Classify(pushErr).Class
+				if base, ok := strings.CutPrefix(it.name, "formats/"); ok && class != ingest.ClassValidation {
+					if _, err := os.Stat(filepath.Join(formatsDir, base+".jsonl")); err == nil {
+						t.Fatalf("CPython reads %s, push refused it: %v", base, pushErr)
+					}
+				}
 				want := map[string][]codes.Code{
 					ingest.ClassBadPickle:  {codes.FailedPrecondition, codes.ResourceExhausted},
 					ingest.ClassValidation: {codes.InvalidArgument},
@@ -132,11 +163,25 @@ func TestPullCommitsWhatPushCommits(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("pulled JSONL (%d bytes) differs from pushed JSONL (%d bytes)", len(got), len(want))
 			}
+			// A real-world file commits what CPython reads from it.
+			if base, ok := strings.CutPrefix(it.name, "formats/"); ok {
+				expected, err := os.ReadFile(filepath.Join(formatsDir, base+".jsonl"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := canonical.Compare(bytes.NewReader(got), bytes.NewReader(expected)); err != nil {
+					t.Fatalf("committed JSONL differs from CPython's reading of %s: %v", base, err)
+				}
+				formats++
+			}
 			committed++
 		})
 	}
-	t.Logf("%d files committed identically, %d refused by both", committed, refused)
-	if committed < len(items)/2 {
+	t.Logf("%d files committed identically (%d of them real-world formats, as CPython reads them), %d refused by both", committed, formats, refused)
+	if formats < 40 {
+		t.Errorf("only %d real-world format files committed", formats)
+	}
+	if committed-formats < (len(items)-formatItems)/2 {
 		t.Errorf("only %d of %d files committed: the comparison proves little", committed, len(items))
 	}
 }
@@ -199,6 +244,18 @@ func uniqueID(c *table.Column) bool {
 			seen[v] = true
 		}
 		return true
+	}
+	return false
+}
+
+// isExpectation reports whether path is a fixture's expectation (CPython's
+// reading, its schema, the refusal expected, joblib's pickled form) rather
+// than a file to read.
+func isExpectation(path string) bool {
+	for _, suffix := range []string{".jsonl", ".schema.json", ".error.txt", ".pickled"} {
+		if strings.HasSuffix(path, suffix) {
+			return true
+		}
 	}
 	return false
 }
