@@ -133,18 +133,19 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	// The dataset stage the worker loads with, on a path as given.
 	loader := dataset.NewLoader(dataset.Config{Limits: opts.Limits})
 	defer loader.FreeBuffers()
-	ds, _, err := loader.Load(ctx, dataset.Ref{Origin: dataset.AtPath, Name: req.file})
+	ds, st, err := loader.Load(ctx, dataset.Ref{Origin: dataset.AtPath, Name: req.file})
 	if err != nil {
 		return err
 	}
 	defer ds.Release() // after rendering: the table aliases the file's buffer or mapping
 	// Rendering reads the mapping: a file truncated meanwhile is an
 	// error (dataset.ErrFault), not a crash.
-	return dataset.Guard(func() error { return render(ctx, stdout, req, opts, ds) })
+	return dataset.Guard(func() error { return render(ctx, stdout, req, opts, ds, st.Format) })
 }
 
-// render writes what req asks for of ds.
-func render(ctx context.Context, stdout io.Writer, req request, opts Options, ds *dataset.Dataset) error {
+// render writes what req asks for of ds, a file of the given format
+// (dataset.Stats.Format).
+func render(ctx context.Context, stdout io.Writer, req request, opts Options, ds *dataset.Dataset, format string) error {
 	t, err := ds.Table()
 	if err != nil {
 		return err
@@ -177,7 +178,7 @@ func render(ctx context.Context, stdout io.Writer, req request, opts Options, ds
 		if limit < 0 {
 			limit = DefaultTableLimit
 		}
-		return WritePreview(stdout, req.file, req.domain, t, limit)
+		return WritePreview(stdout, req.file, format, req.domain, t, limit)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/embedstream/embedstream/internal/canonical"
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/inspect"
 	"github.com/embedstream/embedstream/internal/table"
 )
@@ -283,4 +284,53 @@ func TestCanceledContext(t *testing.T) {
 	file := filepath.Join(fixtures, "records_basic.pkl")
 	code := inspect.Run(ctx, &out, &errOut, []string{file}, inspect.Options{})
 	wantOneLineError(t, result{code, out.String(), errOut.String()}, inspect.ExitFailure, file)
+}
+
+// realWorld holds issue 13's real-world files (compressed, archived,
+// joblib, appended, dicts keyed by id, .npy/.npz) with CPython's reading
+// of each (<file>.jsonl) or the refusal expected (<file>.error.txt).
+const realWorld = "../pickleload/testdata/formats"
+
+// TestRealWorldFiles: inspect reads every real-world file CPython reads as
+// CPython does, names what the file is in its preview, and refuses the
+// others with one line naming what they are.
+func TestRealWorldFiles(t *testing.T) {
+	t.Parallel()
+	read := 0
+	for _, exp := range pickles(t, realWorld, ".jsonl") {
+		file := exp // the expectation is named <file>.jsonl
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			r := run(t, inspect.Options{}, "--format", "jsonl", file)
+			if r.code != inspect.ExitOK {
+				t.Fatalf("exit status %d, stderr %q", r.code, r.stderr)
+			}
+			want, err := os.ReadFile(file + ".jsonl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := canonical.Compare(strings.NewReader(r.stdout), bytes.NewReader(want)); err != nil {
+				t.Errorf("jsonl differs from CPython's reading: %v", err)
+			}
+			r = run(t, inspect.Options{}, file)
+			if r.code != inspect.ExitOK || !strings.Contains(r.stdout, "\nformat:  ") {
+				t.Errorf("preview (status %d) does not say what the file is:\n%.400s", r.code, r.stdout)
+			}
+			read++
+		})
+	}
+	for _, file := range pickles(t, realWorld, ".error.txt") {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			spec, err := os.ReadFile(file + ".error.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.SplitN(string(spec), "\n", 3)
+			r := run(t, inspect.Options{Limits: dataset.Limits{MaxFileBytes: 4 << 20}}, file)
+			wantOneLineError(t, r, inspect.ExitFailure, file)
+			if len(lines) > 1 && !strings.Contains(r.stderr, strings.TrimSpace(lines[1])) {
+				t.Errorf("stderr %q does not say %q", r.stderr, strings.TrimSpace(lines[1]))
+			}
+		})
+	}
+	t.Logf("%d real-world files read as CPython reads them", read)
 }

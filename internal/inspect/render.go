@@ -49,13 +49,17 @@ func WriteSchema(w io.Writer, t *table.Table) error {
 	return bw.Flush()
 }
 
-// WritePreview writes the human-readable preview of t: a header (file, row
-// and column counts, the domain when one was checked), the schema, and the
-// first limit rows with one field per line, long values cut and vectors
-// abbreviated.
-func WritePreview(w io.Writer, file, domain string, t *table.Table, limit int) error {
+// WritePreview writes the human-readable preview of t: a header (file,
+// what the file is when format is not empty, e.g. "gzip-compressed
+// pickle", row and column counts, the domain when one was checked), the
+// schema, and the first limit rows with one field per line, long values
+// cut and vectors abbreviated.
+func WritePreview(w io.Writer, file, format, domain string, t *table.Table, limit int) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "file:    %s\n", printable(file))
+	if format != "" {
+		fmt.Fprintf(bw, "format:  %s\n", format)
+	}
 	fmt.Fprintf(bw, "rows:    %d\n", t.NumRows)
 	fmt.Fprintf(bw, "columns: %d\n", len(t.Columns))
 	if domain != "" {

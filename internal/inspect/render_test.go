@@ -47,10 +47,11 @@ func previewTable() *table.Table {
 func TestWritePreview(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
-	if err := WritePreview(&b, "f.pkl", "", previewTable(), 1); err != nil {
+	if err := WritePreview(&b, "f.pkl", "pickle", "", previewTable(), 1); err != nil {
 		t.Fatal(err)
 	}
 	want := `file:    f.pkl
+format:  pickle
 rows:    2
 columns: 6
 
@@ -77,7 +78,7 @@ rows (first 1 of 2):
 	}
 
 	b.Reset()
-	if err := WritePreview(&b, "f.pkl", "recruit", previewTable(), 5); err != nil {
+	if err := WritePreview(&b, "f.pkl", "", "recruit", previewTable(), 5); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"domain:  recruit (checks passed)\n", "rows (all 2):\n", "[1]\n  id         2\n  title      null\n", `  skills     []`} {
@@ -90,7 +91,7 @@ rows (first 1 of 2):
 func TestWritePreviewEmpty(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
-	if err := WritePreview(&b, "e.pkl", "", &table.Table{}, 10); err != nil {
+	if err := WritePreview(&b, "e.pkl", "", "", &table.Table{}, 10); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(b.String(), "\nno rows\n") {
@@ -124,7 +125,7 @@ func TestPreviewEscapesControlRunes(t *testing.T) {
 		{Field: table.Field{Name: "evil\x1b]0;title\x07", Type: table.TypeString}, Strings: []string{"v\x1b[2J"}},
 	}}
 	var out bytes.Buffer
-	if err := WritePreview(&out, "dir/\x1b[31mfile.pkl", "", tb, 5); err != nil {
+	if err := WritePreview(&out, "dir/\x1b[31mfile.pkl", "", "", tb, 5); err != nil {
 		t.Fatal(err)
 	}
 	if strings.ContainsAny(out.String(), "\x1b\x07") {
