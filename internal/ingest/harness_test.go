@@ -60,6 +60,8 @@ type envOpts struct {
 	// OnChunk, if set, is called by the batch server after each chunk it
 	// received (it may block to hold the stream).
 	OnChunk func(ingestID string, seq uint64)
+	// Domains are the workers' domains (nil: the builtin ones).
+	Domains *domain.Registry
 }
 
 // env is one test's world: an in-process NATS with JetStream and the queue
@@ -75,6 +77,7 @@ type env struct {
 	dataDir   string
 	chunks    chan string // ingest id of every chunk the batch server receives
 	beforeRun func()      // if set, startWorker calls it after opening the worker's queue
+	domains   *domain.Registry
 	log       zerolog.Logger
 	// staged, if set, is called from the batch server's ChunkStaged hook
 	// (synchronously: the stream waits for it).
@@ -83,7 +86,7 @@ type env struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, dataDir: t.TempDir(), chunks: make(chan string, 1<<16), log: testLogger(t)}
+	e := &env{t: t, dataDir: t.TempDir(), chunks: make(chan string, 1<<16), log: testLogger(t), domains: o.Domains}
 	e.nats = queuetest.StartServer(t)
 	e.qcfg = queuetest.Config()
 	if o.AckWait > 0 {
@@ -163,6 +166,7 @@ func (e *env) startWorker(name string, mod func(*ingest.WorkerConfig, *ingest.Pr
 		Processor: pcfg,
 		Log:       e.log.With().Str("worker", name).Logger(),
 		BeforeRun: e.beforeRun,
+		Domains:   e.domainsOrNil(),
 	})
 	return &worker{w: w.Worker, stop: w.Stop}
 }
@@ -268,6 +272,35 @@ func (e *env) deadLetters() map[string]queue.DeadLetter {
 		m[d.JobID] = d
 	}
 	return m
+}
+
+// domainsOrNil returns the env's domains as the worker takes them: a nil
+// interface when none were given, not a nil *domain.Registry in one.
+func (e *env) domainsOrNil() ingest.Domains {
+	if e.domains == nil {
+		return nil
+	}
+	return e.domains
+}
+
+// checkCommittedAs checks that job id was committed exactly once in
+// domain and that the committed file equals the expected JSONL at path.
+func (e *env) checkCommittedAs(domainName, id, path string) {
+	e.t.Helper()
+	if _, ok := e.batch.Committed(id); !ok {
+		e.t.Fatalf("job %s not committed", id)
+	}
+	got, err := os.ReadFile(e.batch.OutputPath(domainName, id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := canonical.Compare(bytes.NewReader(got), bytes.NewReader(want)); err != nil {
+		e.t.Errorf("job %s: committed JSONL differs from %s: %v", id, path, err)
+	}
 }
 
 // checkCommitted checks that job id was committed exactly once in domain

@@ -36,6 +36,9 @@ type Config struct {
 	// (which creates the consumers) and before the worker is built, e.g.
 	// to break the topology under the worker.
 	BeforeRun func()
+	// Domains are the domains the worker validates against (nil: the
+	// builtin ones).
+	Domains ingest.Domains
 }
 
 // WorkerConfig returns a worker configuration with quick test timings:
@@ -93,11 +96,15 @@ func StartWorker(t testing.TB, ns *queuetest.Server, cfg Config) *Worker {
 		cancel()
 		t.Fatalf("ingesttest: batch client: %v", err)
 	}
-	domains, err := domain.NewRegistry("")
-	if err != nil {
-		cancel()
-		_ = bc.Close()
-		t.Fatalf("ingesttest: domains: %v", err)
+	domains := cfg.Domains
+	if domains == nil {
+		reg, err := domain.NewRegistry("")
+		if err != nil {
+			cancel()
+			_ = bc.Close()
+			t.Fatalf("ingesttest: domains: %v", err)
+		}
+		domains = reg
 	}
 	name := cfg.Worker.Name
 	w := ingest.NewWorker(cfg.Worker, q, nc, ingest.NewProcessor(cfg.Processor, domains, q, bc), nil, cfg.Log)
