@@ -118,6 +118,10 @@ const (
 type Ref struct {
 	Origin Origin
 	Name   string
+	// KeyColumn names the column that the keys of a dict keyed by id
+	// (df.to_dict("index"), df.to_dict()) become: the domain's id field,
+	// e.g. "recruit_id" ("": "index"); see pickleload.Options.KeyColumn.
+	KeyColumn string
 }
 
 // Error is a failure to open, read or load a dataset's file. Its text
@@ -233,7 +237,7 @@ func (l *Loader) Load(ctx context.Context, ref Ref) (*Dataset, Stats, error) {
 		return nil, st, err
 	}
 	start = time.Now()
-	src, err := l.decode(in, &st)
+	src, err := l.decode(in, ref.KeyColumn, &st)
 	st.Load = time.Since(start)
 	if err != nil {
 		l.leftover.Add(st.DataBytes)
@@ -262,8 +266,8 @@ func (l *Loader) Load(ctx context.Context, ref Ref) (*Dataset, Stats, error) {
 
 // decode hashes in's file (unless spooling did) while decoding its
 // content by its format, with the calling goroutine guarded against
-// faults.
-func (l *Loader) decode(in *input, st *Stats) (src table.Source, err error) {
+// faults. keyColumn is Ref.KeyColumn.
+func (l *Loader) decode(in *input, keyColumn string, st *Stats) (src table.Source, err error) {
 	sum := in.hash()
 	defer func() { // the hash must be done before in can be closed
 		digest, herr := sum()
@@ -274,7 +278,7 @@ func (l *Loader) decode(in *input, st *Stats) (src table.Source, err error) {
 	}()
 	err = Guard(func() error {
 		var err error
-		src, err = l.decodeData(in.data, in.format)
+		src, err = l.decodeData(in.data, in.format, keyColumn)
 		return err
 	})
 	if err == nil {
@@ -283,9 +287,10 @@ func (l *Loader) decode(in *input, st *Stats) (src table.Source, err error) {
 	return src, err
 }
 
-// decodeData decodes data, a file of format f.
-func (l *Loader) decodeData(data []byte, f container.Format) (table.Source, error) {
+// decodeData decodes data, a file of format f; keyColumn is Ref.KeyColumn.
+func (l *Loader) decodeData(data []byte, f container.Format, keyColumn string) (table.Source, error) {
 	opts := l.cfg.pickleOptions(len(data))
+	opts.KeyColumn = keyColumn
 	switch f {
 	case container.Pickle, container.Joblib:
 		src, err := pickleload.Open(data, opts)

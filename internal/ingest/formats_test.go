@@ -33,7 +33,11 @@ func TestRealWorldFilesThroughTheWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := domain.NewRegistryOf(append(domain.Builtin(), byID, byIndex)...)
+	keyed, err := domain.New(domain.Spec{Name: "keyed", IDField: "item_id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := domain.NewRegistryOf(append(domain.Builtin(), byID, byIndex, keyed)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +96,23 @@ func TestRealWorldFilesThroughTheWorker(t *testing.T) {
 	e.startWorker("w1", func(_ *ingest.WorkerConfig, p *ingest.ProcessorConfig) {
 		p.MaxFileBytes = 4 << 20 // the bombs unwrap past it
 	})
+	// A dict keyed by id puts its keys in the domain's id field.
+	for _, f := range []string{"dict_index.pkl", "dict_dict.pkl"} {
+		id := "keyed-" + f
+		e.enqueue(queue.Job{ID: id, Domain: "keyed", FileName: f})
+		want := strings.ReplaceAll(string(read(f+".jsonl")), `{"index":`, `{"item_id":`)
+		wantFile := filepath.Join(t.TempDir(), f+".jsonl")
+		if err := os.WriteFile(wantFile, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if s := e.waitFinished(id); s.State != queue.StateSucceeded {
+				t.Errorf("%s in a domain with id field item_id: %+v (error %+v)", f, s, s.Error)
+				return
+			}
+			e.checkCommittedAs("keyed", id, wantFile)
+		}()
+	}
 	for _, j := range jobs {
 		s := e.waitFinished(j.id)
 		if strings.HasPrefix(j.id, "bad-") {

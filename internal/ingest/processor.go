@@ -150,13 +150,14 @@ type outcome struct {
 	took time.Duration
 }
 
-// refOf returns where job's file is.
-func refOf(job queue.Job) (dataset.Ref, error) {
+// refOf returns where job's file is; a dict keyed by id puts its keys in
+// the domain's id field (keyColumn).
+func refOf(job queue.Job, keyColumn string) (dataset.Ref, error) {
 	switch job.Source {
 	case "", queue.SourceFile:
-		return dataset.Ref{Origin: dataset.InDataDir, Name: job.FileName}, nil
+		return dataset.Ref{Origin: dataset.InDataDir, Name: job.FileName, KeyColumn: keyColumn}, nil
 	case queue.SourceObject:
-		return dataset.Ref{Origin: dataset.InObjectStore, Name: job.FileName}, nil
+		return dataset.Ref{Origin: dataset.InObjectStore, Name: job.FileName, KeyColumn: keyColumn}, nil
 	default:
 		return dataset.Ref{}, fmt.Errorf("%w: unknown source %q", queue.ErrBadJob, job.Source)
 	}
@@ -189,7 +190,7 @@ func (p *Processor) run(ctx context.Context, job queue.Job, attempt int, obs Obs
 	if err != nil {
 		return rep, fmt.Errorf("look up domain: %w", err)
 	}
-	ref, err := refOf(job)
+	ref, err := refOf(job, dom.IDField)
 	if err != nil {
 		return rep, err
 	}

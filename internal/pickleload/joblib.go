@@ -408,7 +408,6 @@ func (jbClass) PyNew(args ...any) (any, error) {
 type jbWrapper struct {
 	state    any
 	hasState bool
-	done     bool
 }
 
 // joblibData is the array data spliced in after a wrapper's BUILD: the

@@ -168,6 +168,7 @@ func (c *call) run() (err error) {
 		return fmt.Errorf("look up domain: %w", err)
 	}
 	c.known = true
+	ref.KeyColumn = dom.IDField // a dict keyed by id puts its keys there
 
 	ds, st, err := s.data.Load(ctx, ref)
 	if err != nil {
