@@ -5,8 +5,8 @@
 //
 // # Routes
 //
-// API.md beside this file documents every route, status code and body. In
-// short:
+// docs/api.md (from the repository root) documents every route, status
+// code and body. In short:
 //
 //	POST   /data/ingest/{domain}?file_name=...   enqueue a job (202, Location: /jobs/{id})
 //	GET    /jobs/{id}                            a job's status record, with its pace and retry

@@ -37,8 +37,8 @@
 // returns) has ended; the stage's pool reuses the buffer for the next file
 // and unmaps it when full or idle. Nothing that outlives an attempt may
 // refer to the table: errors copy the names they carry. A worker's peak
-// memory is about 1.8x the file for a DataFrame of embeddings (see README,
-// Performance).
+// memory is about 1.8x the file for a DataFrame of embeddings (see
+// docs/performance.md).
 //
 // # Outcomes
 //

@@ -23,7 +23,7 @@ const (
 )
 
 // Job is one ingest job: the JSON message on ingest.jobs.<domain>. Only
-// file_name is required; see README "Job message".
+// file_name is required; see README "Jobs".
 type Job struct {
 	ID         string     `json:"job_id,omitempty"`
 	Domain     string     `json:"domain,omitempty"`
