@@ -31,6 +31,10 @@ type Options struct {
 	// (--domain). Nil means domain checks are unavailable, and --domain is
 	// then an error.
 	ValidateDomain func(domain string, t *table.Table) error
+	// IDField returns the named domain's id field (--domain), which the
+	// keys of a dict keyed by id become, as in the worker. Nil, or "":
+	// "index".
+	IDField func(domain string) string
 	// Limits bound the load, as the worker's settings bound its loads.
 	Limits dataset.Limits
 }
@@ -133,7 +137,11 @@ func run(ctx context.Context, stdout io.Writer, req request, opts Options) error
 	// The dataset stage the worker loads with, on a path as given.
 	loader := dataset.NewLoader(dataset.Config{Limits: opts.Limits})
 	defer loader.FreeBuffers()
-	ds, st, err := loader.Load(ctx, dataset.Ref{Origin: dataset.AtPath, Name: req.file})
+	ref := dataset.Ref{Origin: dataset.AtPath, Name: req.file}
+	if req.domain != "" && opts.IDField != nil {
+		ref.KeyColumn = opts.IDField(req.domain)
+	}
+	ds, st, err := loader.Load(ctx, ref)
 	if err != nil {
 		return err
 	}

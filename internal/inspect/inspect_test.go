@@ -334,3 +334,23 @@ func TestRealWorldFiles(t *testing.T) {
 	}
 	t.Logf("%d real-world files read as CPython reads them", read)
 }
+
+// TestKeyedDictTakesTheDomainsIDField: with --domain, a dict keyed by id
+// puts its keys in the domain's id field, as the worker does; without, in
+// "index".
+func TestKeyedDictTakesTheDomainsIDField(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(realWorld, "dict_index.pkl")
+	opts := inspect.Options{
+		ValidateDomain: func(string, *table.Table) error { return nil },
+		IDField:        func(string) string { return "item_id" },
+	}
+	r := run(t, opts, "--format", "jsonl", "--domain", "items", file)
+	if r.code != inspect.ExitOK || !strings.HasPrefix(r.stdout, `{"item_id":1,`) {
+		t.Errorf("with a domain: status %d, %.120q", r.code, r.stdout)
+	}
+	r = run(t, opts, "--format", "jsonl", file)
+	if r.code != inspect.ExitOK || !strings.HasPrefix(r.stdout, `{"index":1,`) {
+		t.Errorf("without a domain: status %d, %.120q", r.code, r.stdout)
+	}
+}
