@@ -97,6 +97,8 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	}
 	s.http = httptest.NewServer(dash.Wrap(api))
 	t.Cleanup(s.http.Close)
+	// As serve does before it reports ready: the index has loaded.
+	polltest.Until(t, waitTimeout, "the job index to load", s.index.Ready)
 	if o.worker {
 		s.batch = startWorker(t, s, o)
 	}
