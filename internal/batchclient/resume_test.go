@@ -503,10 +503,20 @@ func TestPythonV1ServerGetsFullStreams(t *testing.T) {
 	m := meta("py-v1")
 	m.Attempt = 2
 	opts.Resumed = func(chunks, _ uint64) { t.Errorf("resumed at chunk %d on a v1 server", chunks) }
-	res, err := c.Stream(context.Background(), m, tb, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The server may not have seen the broken-off stream end yet: it then
+	// answers ABORTED ("being received on another stream"), which a worker
+	// retries after its backoff; so does the test.
+	var res sink.Result
+	polltest.Until(t, waitTimeout, "the retry to be accepted", func() bool {
+		res, err = c.Stream(context.Background(), m, tb, opts, nil)
+		if status.Code(err) == codes.Aborted {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return true
+	})
 	if res.ChunksReceived != 20 || res.RecordsReceived != 2000 || res.ResumedChunks != 0 {
 		t.Fatalf("result %+v, want a full stream of 20 chunks", res)
 	}

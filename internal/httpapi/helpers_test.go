@@ -95,6 +95,10 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	}
 	b.http = httptest.NewServer(b.api)
 	t.Cleanup(b.http.Close)
+	if b.index != nil {
+		// As serve does before it reports ready: the index has loaded.
+		polltest.Until(t, 20*time.Second, "the job index to load", b.index.Ready)
+	}
 	return b
 }
 
