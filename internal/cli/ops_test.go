@@ -38,6 +38,8 @@ func startPublisher(t *testing.T, ns *queuetest.Server, token string) string {
 	api := httpapi.New(httpapi.Config{Token: token, Ready: q.Ready, Index: ix}, q, domainList{"candidate", "recruit"}, zerolog.Nop())
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
+	// As serve does before it reports ready: the index has loaded.
+	polltest.Until(t, 20*time.Second, "the job index to load", ix.Ready)
 	return srv.URL
 }
 
