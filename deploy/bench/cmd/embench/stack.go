@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,8 +37,9 @@ type stack struct {
 	nworkers  int
 }
 
-// startStack starts the batch server and the local stack under dir.
-func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err error) {
+// startStack starts the batch server and the local stack under dir;
+// pubArgs are extra flags of publisher-dev (e.g. --ack-wait).
+func startStack(ctx context.Context, dir, bin, dataDir string, pubArgs ...string) (s *stack, err error) {
 	s = &stack{dir: dir, bin: bin, dataDir: dataDir, http: &http.Client{Timeout: 10 * time.Second}}
 	defer func() {
 		if err != nil {
@@ -74,9 +76,9 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 	_, natsPort, _ := strings.Cut(natsAddr, ":")
 	s.natsURL = "nats://" + natsAddr
 	s.api = "http://" + httpAddr
-	s.pub, err = startProc("publisher-dev", filepath.Join(bin, "publisher-dev"), []string{
+	s.pub, err = startProc("publisher-dev", filepath.Join(bin, "publisher-dev"), append([]string{
 		"--workers", "0", "--batch-server", s.batchAddr, "--nats-port", natsPort, "--nats-dir", filepath.Join(dir, "nats"),
-		"--http-addr", httpAddr, "--data-dir", dataDir, "--log-level", "warn", "--log-format", "json"},
+		"--http-addr", httpAddr, "--data-dir", dataDir, "--log-level", "warn", "--log-format", "json"}, pubArgs...),
 		nil, filepath.Join(dir, "publisher.log"))
 	if err != nil {
 		return nil, err
@@ -90,17 +92,23 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 // startWorker starts one worker process running bin with extra args and
 // waits until it is bound to the consumer.
 func (s *stack) startWorker(ctx context.Context, bin string, args []string, concurrency int) (*proc, error) {
+	return s.startWorkerWith(ctx, bin, args, concurrency, nil)
+}
+
+// startWorkerWith is startWorker with start in place of exec.Cmd.Start
+// (see startProcWith) and extra environment.
+func (s *stack) startWorkerWith(ctx context.Context, bin string, args []string, concurrency int, start func(*exec.Cmd) error, env ...string) (*proc, error) {
 	s.nworkers++
 	name := "bench-worker-" + strconv.Itoa(s.nworkers)
 	metrics, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(name, bin, args, []string{
+	p, err := startProcWith(name, bin, args, append([]string{
 		"LOG_LEVEL=warn", "NATS_URL=" + s.natsURL, "BATCH_SERVER_ADDR=" + s.batchAddr,
 		"DATA_DIR=" + s.dataDir, "METRICS_ADDR=" + metrics, "WORKER_NAME=" + name,
 		"WORKER_CONCURRENCY=" + strconv.Itoa(concurrency),
-	}, filepath.Join(s.dir, name+".log"))
+	}, env...), filepath.Join(s.dir, name+".log"), start)
 	if err != nil {
 		return nil, err
 	}
