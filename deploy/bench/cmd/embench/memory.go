@@ -288,7 +288,48 @@ func stageMemory(ctx context.Context, e *benchEnv) error {
 			}
 		}
 	}
+	if e.profile {
+		for _, f := range m.Files {
+			if f.Shape == picklegen.Frame.String() && f.Lazy && f.Error == "" {
+				return profileLazyWorker(ctx, e, s, cg, f.File)
+			}
+		}
+	}
 	return nil
+}
+
+// profileLazyWorker runs one more job of file, the smallest DataFrame read
+// in windows, on `embench worker` in a cgroup of the stage's limit, and
+// writes the top of its profiles: where a windowed job's time goes.
+func profileLazyWorker(ctx context.Context, e *benchEnv, s *stack, cg *cgroupEnv, file string) error {
+	dir := filepath.Join(e.scratch, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	g, start, limitEnv, err := cg.group("profile")
+	if err != nil {
+		return err
+	}
+	if g != nil {
+		defer g.Close()
+	}
+	cpu, mem := filepath.Join(dir, "worker_windows.cpu.prof"), filepath.Join(dir, "worker_windows.allocs.prof")
+	if _, err := s.startWorkerWith(ctx, filepath.Join(e.bin, "embench"), []string{"worker", "--cpuprofile", cpu, "--memprofile", mem}, 1, start,
+		limitEnv, "SCRATCH_DIR="+e.tmpDir()); err != nil {
+		return err
+	}
+	id, err := s.enqueue(ctx, file)
+	if err != nil {
+		return err
+	}
+	if _, err := s.wait(ctx, id, 50*time.Millisecond, 30*time.Minute); err != nil {
+		return err
+	}
+	if err := s.stopWorkers(); err != nil {
+		return err
+	}
+	e.logf("  profiled a windowed job of %s", file)
+	return topProfiles(ctx, e, "worker_windows", cpu, mem)
 }
 
 // memoryJob runs one job of row's file on a fresh worker in a fresh group.
