@@ -307,6 +307,7 @@ func stageE2E(ctx context.Context, e *benchEnv) error {
 				r = &st.Warm
 			}
 			wcpu, bcpu := procCPU(w.pid()), procCPU(s.batch.pid())
+			ph0 := s.phases(w)
 			start := time.Now()
 			id, err := s.enqueue(ctx, file)
 			if err != nil {
@@ -321,6 +322,7 @@ func stageE2E(ctx context.Context, e *benchEnv) error {
 			r.CPUSeconds = append(r.CPUSeconds, procCPU(w.pid())-wcpu)
 			r.PeakRSS = append(r.PeakRSS, w.peakRSS()) // VmHWM so far
 			if r == &st.Warm {
+				st.WarmPhases = append(st.WarmPhases, phaseDelta(ph0, s.phases(w)))
 				st.Wall.Seconds = append(st.Wall.Seconds, time.Since(start).Seconds())
 				st.BatchServerCPU = append(st.BatchServerCPU, procCPU(s.batch.pid())-bcpu)
 			}
@@ -347,6 +349,7 @@ func stageE2E(ctx context.Context, e *benchEnv) error {
 	st.Warm.finish(st.Bytes, st.Rows)
 	st.Wall.finish(st.Bytes, st.Rows)
 	st.MedianBatchServerCPU = median(st.BatchServerCPU)
+	st.MedianWarmPhases = medianPhases(st.WarmPhases)
 	st.RSSVsPickle = float64(st.Warm.MedianPeakRSS) / float64(st.Bytes)
 	st.ColdRSSVsPickle = float64(st.Cold.MedianPeakRSS) / float64(st.Bytes)
 	e.rep.E2E = st
@@ -479,6 +482,23 @@ func profileQueue(ctx context.Context, e *benchEnv, s *stack, q *queueStage) err
 		return err
 	}
 	return topProfiles(ctx, e, "worker_queue", cpu, mem)
+}
+
+// medianPhases is the median of each phase.
+func medianPhases(ps []jobPhases) jobPhases {
+	pick := func(f func(jobPhases) float64) float64 {
+		xs := make([]float64, len(ps))
+		for i, p := range ps {
+			xs[i] = f(p)
+		}
+		return median(xs)
+	}
+	return jobPhases{
+		Read:     pick(func(p jobPhases) float64 { return p.Read }),
+		Load:     pick(func(p jobPhases) float64 { return p.Load }),
+		Validate: pick(func(p jobPhases) float64 { return p.Validate }),
+		Stream:   pick(func(p jobPhases) float64 { return p.Stream }),
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -348,6 +348,7 @@ func memoryJob(ctx context.Context, e *benchEnv, s *stack, cg *cgroupEnv, info g
 	defer s.stopWorkers()
 	watch := memcg.StartWatch(w.pid(), 5*time.Millisecond)
 	cpu0 := procCPU(w.pid())
+	ph0 := s.phases(w)
 	id, err := s.enqueue(ctx, row.File)
 	if err != nil {
 		watch.Stop()
@@ -355,6 +356,7 @@ func memoryJob(ctx context.Context, e *benchEnv, s *stack, cg *cgroupEnv, info g
 	}
 	st, werr := s.wait(ctx, id, 50*time.Millisecond, 30*time.Minute)
 	row.WorkerCPU = procCPU(w.pid()) - cpu0
+	row.Phases = phaseDelta(ph0, s.phases(w))
 	row.Worker = measure(g, watch)
 	if werr != nil {
 		return werr

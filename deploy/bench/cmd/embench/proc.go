@@ -75,10 +75,11 @@ func freeAddr() (string, error) {
 
 // proc is a child process of the benchmark, with its output in a log file.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	name    string
+	metrics string // a worker's METRICS_ADDR (host:port), "" for other processes
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
 }
 
 // startProc starts bin with args and extra environment, its stdout and

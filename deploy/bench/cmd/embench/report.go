@@ -116,6 +116,9 @@ type e2eStage struct {
 	// load --encode` of the file (loaded as the worker does, every chunk
 	// encoded and dropped).
 	LoadEncode runStats `json:"load_encode"`
+	// WarmPhases are the warm jobs' phases from the worker's metrics.
+	WarmPhases       []jobPhases `json:"warm_phases,omitempty"`
+	MedianWarmPhases jobPhases   `json:"median_warm_phases"`
 }
 
 // memoryStage is the worker's memory against file size, in a memory
@@ -131,20 +134,21 @@ type memoryStage struct {
 // memoryFile is one file of the memory stage: one job on a fresh worker
 // in a fresh cgroup, and the same load and encoding without the wire.
 type memoryFile struct {
-	Shape      string   `json:"shape"`
-	Size       string   `json:"size"` // as asked (picklegen's --size)
-	File       string   `json:"file"`
-	Bytes      int64    `json:"bytes"`
-	Rows       int      `json:"rows"`
-	JobSeconds float64  `json:"job_seconds"` // started_at → finished_at
-	RowsPerSec float64  `json:"rows_per_s"`
-	MBps       float64  `json:"mb_per_s"`
-	WorkerCPU  float64  `json:"worker_cpu_seconds"`
-	Worker     measured `json:"worker"`
-	ChunksSent uint64   `json:"chunks_sent"`
-	BytesSent  uint64   `json:"bytes_sent"`
-	Exact      bool     `json:"exact"`
-	CheckNote  string   `json:"check_note,omitempty"` // what differed
+	Shape      string    `json:"shape"`
+	Size       string    `json:"size"` // as asked (picklegen's --size)
+	File       string    `json:"file"`
+	Bytes      int64     `json:"bytes"`
+	Rows       int       `json:"rows"`
+	JobSeconds float64   `json:"job_seconds"` // started_at → finished_at
+	RowsPerSec float64   `json:"rows_per_s"`
+	MBps       float64   `json:"mb_per_s"`
+	WorkerCPU  float64   `json:"worker_cpu_seconds"`
+	Phases     jobPhases `json:"phases"` // from the worker's metrics
+	Worker     measured  `json:"worker"`
+	ChunksSent uint64    `json:"chunks_sent"`
+	BytesSent  uint64    `json:"bytes_sent"`
+	Exact      bool      `json:"exact"`
+	CheckNote  string    `json:"check_note,omitempty"` // what differed
 	// The load and encoding without the wire (embench load --encode with
 	// the job's budget, in a cgroup of the same limit).
 	LoadSeconds  float64  `json:"load_encode_seconds"`
@@ -334,7 +338,7 @@ func writeMemory(p func(string, ...any), r *report) {
 	m := r.Memory
 	if r.E2E != nil || m != nil {
 		p("## Overlap (job time against load-only and wire-only times of the same run)\n\n")
-		p("| file | read | job time | load only | load + encode, no wire | wire only | load + encode + wire | job / (load + encode + wire) |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		p("| file | read | job time | in the job: read + load / stream (validate) | load only | load + encode, no wire | wire only | load + encode + wire | job / (load + encode + wire) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		if e := r.E2E; e != nil {
 			load := 0.0
 			for _, l := range r.Load {
@@ -349,7 +353,8 @@ func writeMemory(p func(string, ...any), r *report) {
 				}
 			}
 			le := e.LoadEncode.MedianSeconds
-			p("| %s (%s) | whole | %s | %s | %s | %s | %s | %s |\n", e.File, mib(e.Bytes), secs(e.Warm.MedianSeconds), secs(load), secs(le), secs(wire), secs(le+wire), ratio(e.Warm.MedianSeconds, le+wire))
+			p("| %s (%s) | whole | %s | %s | %s | %s | %s | %s | %s |\n", e.File, mib(e.Bytes), secs(e.Warm.MedianSeconds), phaseCell(e.MedianWarmPhases),
+				secs(load), secs(le), secs(wire), secs(le+wire), ratio(e.Warm.MedianSeconds, le+wire))
 		}
 		if m != nil {
 			for _, f := range m.Files {
@@ -361,10 +366,11 @@ func writeMemory(p func(string, ...any), r *report) {
 					read = "in windows"
 				}
 				wire := wireSeconds(r, float64(f.BytesSent))
-				p("| %s (%s) | %s | %s | – | %s | %s | %s | %s |\n", f.File, mib(f.Bytes), read, secs(f.JobSeconds), secs(f.LoadSeconds), secs(wire), secs(f.LoadSeconds+wire), ratio(f.JobSeconds, f.LoadSeconds+wire))
+				p("| %s (%s) | %s | %s | %s | – | %s | %s | %s | %s |\n", f.File, mib(f.Bytes), read, secs(f.JobSeconds), phaseCell(f.Phases),
+					secs(f.LoadSeconds), secs(wire), secs(f.LoadSeconds+wire), ratio(f.JobSeconds, f.LoadSeconds+wire))
 			}
 		}
-		p("\nLoad only: the load stage's median (the file read whole and decoded). Load + encode: `embench load --encode`, the file loaded as the worker's job loads it (with the memory stage's budget: mapped, and read in windows when its table would not fit) and every chunk encoded and dropped, without validation; for the memory stage's files in a cgroup of the same limit as the worker. Wire only: the wire stage's time for the same chunks (for the memory stage's files, the bytes the job sent at the DataFrame chunks' wire ceiling). A ratio under 1 means the job overlaps loading and sending; 1 means one after the other.\n\n")
+		p("\nLoad only: the load stage's median (the file read whole and decoded). Load + encode: `embench load --encode`, the file loaded as the worker's job loads it (with the memory stage's budget: mapped, and read in windows when its table would not fit) and every chunk encoded and dropped, without validation; for the memory stage's files in a cgroup of the same limit as the worker. Wire only: the wire stage's time for the same chunks (for the memory stage's files, the bytes the job sent at the DataFrame chunks' wire ceiling). A ratio under 1 means the job overlaps loading and sending; 1 means one after the other. In the job: the worker's own phase timings (embedstream_worker_phase_duration_seconds) of the same jobs: read (open, map or read the file), load (decode it whole; for a file read in windows, index it), stream (send every chunk and commit: for a file read in windows, the windows are decoded during it), validate (the domain's checks, alongside the stream).\n\n")
 	}
 	if m != nil {
 		p("## Memory against file size (one worker in a memory cgroup of %s; batch server --discard)\n\n", mib(m.LimitBytes))
@@ -406,6 +412,13 @@ func writeMemory(p func(string, ...any), r *report) {
 			secs(rs.Attempt1Seconds), secs(rs.RedeliverySeconds), secs(rs.Attempt2Seconds), mib(rs.Worker.PeakRssAnon), rs.Worker.OOMKills, exact)
 		p("Chunks and bytes sent in all: the stream's once, plus the chunks attempt 1 had on the wire that the server had not staged when it died (attempt 2 starts at the server's last synced boundary). Stream bytes are the memory stage's job of the same file; bytes re-sent are attempt 2's bytes_sent.\n\n")
 	}
+}
+
+func phaseCell(p jobPhases) string {
+	if p.Stream <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s (%s)", secs(p.Read+p.Load), secs(p.Stream), secs(p.Validate))
 }
 
 func ratio(a, b float64) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,6 +113,7 @@ func (s *stack) startWorkerWith(ctx context.Context, bin string, args []string, 
 	if err != nil {
 		return nil, err
 	}
+	p.metrics = metrics
 	s.workers = append(s.workers, p)
 	if err := waitUntil(ctx, name, 30*time.Second, func() bool { return httpOK(s.http, "http://"+metrics+"/readyz") }, p); err != nil {
 		return nil, err
@@ -216,4 +218,53 @@ func (s *stack) wait(ctx context.Context, id string, poll time.Duration, timeout
 		case <-tick.C:
 		}
 	}
+}
+
+// phases returns the worker's embedstream_worker_phase_duration_seconds
+// sums by phase (read, load, validate, stream) from its /metrics; nil when
+// they cannot be read. The difference over one job is that job's phases.
+func (s *stack) phases(w *proc) map[string]float64 {
+	resp, err := s.http.Get("http://" + w.metrics + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "embedstream_worker_phase_duration_seconds_sum{")
+		if !ok {
+			continue
+		}
+		labels, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		_, ph, ok := strings.Cut(labels, `phase="`)
+		if !ok {
+			continue
+		}
+		ph, _, _ = strings.Cut(ph, `"`)
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[ph] += v
+		}
+	}
+	return out
+}
+
+// jobPhases is how long each phase of one job took, from the worker's
+// metrics: read (open and map or read the file), load (decode it whole,
+// or index it for windows), validate (alongside the stream), stream (send
+// every chunk and commit; for a file read in windows, decoding them too).
+type jobPhases struct {
+	Read     float64 `json:"read_seconds"`
+	Load     float64 `json:"load_seconds"`
+	Validate float64 `json:"validate_seconds"`
+	Stream   float64 `json:"stream_seconds"`
+}
+
+func phaseDelta(before, after map[string]float64) jobPhases {
+	return jobPhases{Read: after["read"] - before["read"], Load: after["load"] - before["load"],
+		Validate: after["validate"] - before["validate"], Stream: after["stream"] - before["stream"]}
 }
