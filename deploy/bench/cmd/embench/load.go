@@ -16,6 +16,7 @@ import (
 	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/wiring/worker"
 )
 
 // loadResult is what `embench load` prints, and what pyload.py prints too.
@@ -44,6 +45,7 @@ func runLoad(args []string) error {
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations of the load) here")
 	encode := fs.Bool("encode", false, "load as the worker does (internal/dataset: mapped with a --budget) and encode every chunk, sending nothing: the job without the wire")
 	budget := fs.Int64("budget", 0, "with --encode: the job's memory budget in bytes (0: none, the file is read and decoded whole)")
+	memory := fs.String("memory-limit", "", "with --encode: plan memory as a worker of concurrency 1 with this MEMORY_LIMIT does (auto: this process's cgroup limit; a size): the job's budget and the Go runtime's soft limit, instead of --budget")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +53,11 @@ func runLoad(args []string) error {
 		return fmt.Errorf("load: --file is required")
 	}
 	if *encode {
+		if *memory != "" {
+			plan := worker.Memory(worker.Config{MemoryLimit: *memory, Concurrency: 1}, os.Getenv)
+			plan.Apply()
+			*budget = plan.JobBudget
+		}
 		return runLoadEncode(*file, *budget)
 	}
 	if *memProfile != "" {

@@ -23,6 +23,7 @@ import (
 	"github.com/embedstream/embedstream/internal/memcg"
 	"github.com/embedstream/embedstream/internal/picklegen"
 	"github.com/embedstream/embedstream/internal/queue"
+	"github.com/embedstream/embedstream/internal/wiring/worker"
 	pb "github.com/embedstream/embedstream/proto/embeddingstream/v1"
 )
 
@@ -30,7 +31,7 @@ import (
 // ingests, in a memory cgroup as a Kubernetes limit would make one. The
 // worker's runtime, clients and buffers get memReserve of the limit (as
 // the worker's MEMORY_LIMIT rule says); a job gets the rest as its budget.
-const memReserve = 64 << 20
+const memReserve = worker.MemoryReserve
 
 // memShapes are the picklegen shapes the memory stage generates.
 var memShapes = []picklegen.Shape{picklegen.Frame, picklegen.Records}
@@ -279,7 +280,8 @@ func stageMemory(ctx context.Context, e *benchEnv) error {
 			}
 			if err == nil || errors.Is(err, errStage) {
 				if lerr := memoryLoad(ctx, e, cg, &row); lerr != nil {
-					row.Error = strings.TrimPrefix(row.Error+"; "+lerr.Error(), "; ")
+					row.LoadError = lerr.Error()
+					e.logf("  %s: %v", row.File, lerr)
 				}
 			}
 			m.Files = append(m.Files, row)
@@ -373,10 +375,10 @@ func memoryJob(ctx context.Context, e *benchEnv, s *stack, cg *cgroupEnv, info g
 	return nil
 }
 
-// memoryLoad runs `embench load --encode` of row's file with the job's
-// budget in a fresh group: the job without the wire.
+// memoryLoad runs `embench load --encode` of row's file in a fresh group,
+// planning its memory as the worker does: the job without the wire.
 func memoryLoad(ctx context.Context, e *benchEnv, cg *cgroupEnv, row *memoryFile) error {
-	g, start, _, err := cg.group("load")
+	g, start, limitEnv, err := cg.group("load")
 	if err != nil {
 		return err
 	}
@@ -386,8 +388,10 @@ func memoryLoad(ctx context.Context, e *benchEnv, cg *cgroupEnv, row *memoryFile
 	if start == nil {
 		start = (*exec.Cmd).Start
 	}
+	// The worker's memory plan (job budget, Go soft limit) from the same
+	// MEMORY_LIMIT setting.
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "embench"), "load", "--encode",
-		"--budget", strconv.FormatInt(e.memLimit-memReserve, 10), "--file", e.file(row.File))
+		"--memory-limit", strings.TrimPrefix(limitEnv, "MEMORY_LIMIT="), "--file", e.file(row.File))
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := start(cmd); err != nil {
@@ -400,8 +404,8 @@ func memoryLoad(ctx context.Context, e *benchEnv, cg *cgroupEnv, row *memoryFile
 		return fmt.Errorf("load --encode %s: %w: %s", row.File, err, strings.TrimSpace(errb.String()))
 	}
 	var r loadResult
-	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
-		return fmt.Errorf("load --encode %s: bad output %q: %w", row.File, out.String(), err)
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil || r.Rows != row.Rows {
+		return fmt.Errorf("load --encode %s: bad output %q (want %d rows): %v", row.File, out.String(), row.Rows, err)
 	}
 	row.LoadSeconds, row.LoadCPU, row.Lazy, row.EncodedBytes = r.Seconds, r.CPUSeconds, r.Lazy, r.ChunkBytes
 	e.logf("    load + encode without the wire: %.1fs (lazy %v), peak RssAnon %s, OOM kills %d", r.Seconds, r.Lazy, mib(row.Load.PeakRssAnon), row.Load.OOMKills)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -156,7 +157,8 @@ type memoryFile struct {
 	Lazy         bool     `json:"lazy"` // read in windows
 	EncodedBytes int64    `json:"encoded_bytes"`
 	Load         measured `json:"load_encode"`
-	Error        string   `json:"error,omitempty"`
+	Error        string   `json:"error,omitempty"`             // the job failed
+	LoadError    string   `json:"load_encode_error,omitempty"` // embench load --encode failed
 }
 
 // resumeStage is a worker SIGKILLed at 90 % of a stream and the job
@@ -365,6 +367,9 @@ func writeMemory(p func(string, ...any), r *report) {
 				if f.Lazy {
 					read = "in windows"
 				}
+				if f.LoadError != "" {
+					read = "–"
+				}
 				wire := wireSeconds(r, float64(f.BytesSent))
 				p("| %s (%s) | %s | %s | %s | – | %s | %s | %s | %s |\n", f.File, mib(f.Bytes), read, secs(f.JobSeconds), phaseCell(f.Phases),
 					secs(f.LoadSeconds), secs(wire), secs(f.LoadSeconds+wire), ratio(f.JobSeconds, f.LoadSeconds+wire))
@@ -381,6 +386,9 @@ func writeMemory(p func(string, ...any), r *report) {
 			if f.Lazy {
 				read = "in windows"
 			}
+			if f.LoadError != "" {
+				read = "–"
+			}
 			if !f.Exact {
 				exact = "**no**"
 			}
@@ -389,8 +397,8 @@ func writeMemory(p func(string, ...any), r *report) {
 		}
 		p("\nExact: %s.\n\n", m.Check)
 		for _, f := range m.Files {
-			if f.Error != "" || f.CheckNote != "" {
-				p("- %s: %s %s\n", f.File, f.Error, f.CheckNote)
+			if f.Error != "" || f.CheckNote != "" || f.LoadError != "" {
+				p("- %s: %s\n", f.File, strings.Join(slices.DeleteFunc([]string{f.Error, f.CheckNote, f.LoadError}, func(s string) bool { return s == "" }), "; "))
 			}
 		}
 	}
