@@ -39,7 +39,7 @@ def bars(r):
             if f.get("job_seconds", 0) <= 0:
                 continue
             out.append(("end to end in %d MiB: %s %.1f GB (%d rows)" % (m["limit_bytes"] >> 20, f["shape"], f["bytes"] / 1e9, f["rows"]),
-                        f["mb_per_s"], MEM, "peak RssAnon %d MiB" % (f["worker"]["peak_rss_anon_bytes"] >> 20)))
+                        f["mb_per_s"], MEM, "peak RssAnon %.0f MiB" % (f["worker"]["peak_rss_anon_bytes"] / 2**20)))
     return out
 
 
