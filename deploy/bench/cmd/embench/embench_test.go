@@ -130,7 +130,7 @@ func TestMemoryAndResumeReport(t *testing.T) {
 	r.Memory.Files = []memoryFile{
 		{File: "big.pkl", Bytes: 2.1e9, Rows: 1000, JobSeconds: 10, BytesSent: 2e9, Exact: true, Lazy: true, LoadSeconds: 8,
 			LoadError: "load --encode big.pkl: signal: killed", // the bench's tool, not the job: the target stands
-			Worker: measured{PeakRssAnon: 200 << 20, OOMKills: 0}},
+			Worker:    measured{PeakRssAnon: 200 << 20, OOMKills: 0}},
 		{File: "bad.pkl", Bytes: 2.2e9, Rows: 1000, JobSeconds: 10, Exact: false, CheckNote: "ledger records 1, generated 1000",
 			Worker: measured{PeakRssAnon: 200 << 20}},
 	}
