@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-GO, PY, WIRE, E2E = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
+GO, PY, WIRE, E2E, MEM = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c", "#9467bd"
 
 
 def bars(r):
@@ -33,6 +33,13 @@ def bars(r):
     for s in r.get("scaling", []):
         out.append(("scaling: %d worker%s, %d files" % (s["workers"], "s" if s["workers"] > 1 else "", s["files"]),
                     s["span"]["mb_per_s"], E2E, "%.0f rows/s" % s["span"]["rows_per_s"]))
+    m = r.get("memory")
+    if m:
+        for f in m.get("files", []):
+            if f.get("job_seconds", 0) <= 0:
+                continue
+            out.append(("end to end in %d MiB: %s %.1f GB (%d rows)" % (m["limit_bytes"] >> 20, f["shape"], f["bytes"] / 1e9, f["rows"]),
+                        f["mb_per_s"], MEM, "peak RssAnon %.0f MiB" % (f["worker"]["peak_rss_anon_bytes"] / 2**20)))
     return out
 
 

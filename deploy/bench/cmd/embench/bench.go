@@ -31,6 +31,9 @@ type benchEnv struct {
 	pyload  string // pyload.py
 	profile bool
 	rep     *report
+
+	memSizes []string // sizes of the memory stage's files (picklegen --size)
+	memLimit int64    // the memory cgroup's limit
 }
 
 func (e *benchEnv) file(name string) string { return filepath.Join(e.data, name) }
@@ -57,18 +60,36 @@ func runBench(ctx context.Context, args []string) error {
 	fs.StringVar(&e.python, "python", "/usr/bin/python3", "Python with pandas and numpy, for the CPython baseline")
 	fs.StringVar(&e.pyload, "pyload", "deploy/bench/pyload.py", "the CPython baseline script")
 	fs.BoolVar(&e.profile, "profile", true, "take CPU and allocation profiles of the loader and of a worker")
-	stages := fs.String("stages", "load,wire,e2e,queue,scaling", "stages to run, comma-separated")
+	stages := fs.String("stages", "load,wire,e2e,queue,scaling,memory,resume", "stages to run, comma-separated")
+	memSizes := fs.String("memory-sizes", "200M,1G,2.1G", "sizes of the memory stage's files, comma-separated (k, M, G: powers of 1000); the resume stage uses the last")
+	memLimit := fs.Int64("memory-limit-mib", 256, "memory cgroup limit of the memory and resume stages' workers, MiB")
 	command := fs.String("command", "deploy/bench/run", "the command line to record in the report")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	e.data = filepath.Join(e.scratch, "data")
+	e.memLimit = *memLimit << 20
+	for sz := range strings.SplitSeq(*memSizes, ",") {
+		if sz = strings.TrimSpace(sz); sz == "" {
+			continue
+		}
+		if _, err := parseSize(sz); err != nil {
+			return err
+		}
+		e.memSizes = append(e.memSizes, sz)
+	}
+	if len(e.memSizes) == 0 {
+		return errors.New("--memory-sizes: want at least one size")
+	}
 	for _, p := range []*string{&e.scratch, &e.data, &e.bin, &e.out, &e.pyload} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
 		}
 		*p = abs
+	}
+	if err := os.MkdirAll(e.tmpDir(), 0o755); err != nil {
+		return err
 	}
 	e.rep = &report{GeneratedAt: time.Now().UTC(), Command: *command, Machine: describeMachine(e.python), N: e.n, Runs: e.runs}
 	e.rep.Commit, e.rep.Dirty = gitState(ctx)
@@ -84,7 +105,7 @@ func runBench(ctx context.Context, args []string) error {
 		run  func(context.Context, *benchEnv) error
 	}
 	var errs []error
-	for _, s := range []stage{{"load", stageLoad}, {"wire", stageWire}, {"e2e", stageE2E}, {"queue", stageQueue}, {"scaling", stageScaling}} {
+	for _, s := range []stage{{"load", stageLoad}, {"wire", stageWire}, {"e2e", stageE2E}, {"queue", stageQueue}, {"scaling", stageScaling}, {"memory", stageMemory}, {"resume", stageResume}} {
 		if !slices.Contains(want, s.name) {
 			continue
 		}
@@ -286,6 +307,7 @@ func stageE2E(ctx context.Context, e *benchEnv) error {
 				r = &st.Warm
 			}
 			wcpu, bcpu := procCPU(w.pid()), procCPU(s.batch.pid())
+			ph0 := s.phases(w)
 			start := time.Now()
 			id, err := s.enqueue(ctx, file)
 			if err != nil {
@@ -300,6 +322,7 @@ func stageE2E(ctx context.Context, e *benchEnv) error {
 			r.CPUSeconds = append(r.CPUSeconds, procCPU(w.pid())-wcpu)
 			r.PeakRSS = append(r.PeakRSS, w.peakRSS()) // VmHWM so far
 			if r == &st.Warm {
+				st.WarmPhases = append(st.WarmPhases, phaseDelta(ph0, s.phases(w)))
 				st.Wall.Seconds = append(st.Wall.Seconds, time.Since(start).Seconds())
 				st.BatchServerCPU = append(st.BatchServerCPU, procCPU(s.batch.pid())-bcpu)
 			}
@@ -311,10 +334,22 @@ func stageE2E(ctx context.Context, e *benchEnv) error {
 		e.logf("  run %d: cold job %.2fs, warm job %.2fs (%.0f rows/s), worker peak RSS %s after the first job, %s after all", i+1,
 			st.Cold.Seconds[i], st.Warm.Seconds[i], float64(st.Rows)/st.Warm.Seconds[i], mib(st.Cold.PeakRSS[i]), mib(rss))
 	}
+	for i := 0; i < e.runs; i++ {
+		var r loadResult
+		if err := runJSON(ctx, &r, filepath.Join(e.bin, "embench"), "load", "--encode", "--file", e.file(file)); err != nil {
+			return err
+		}
+		st.LoadEncode.Seconds = append(st.LoadEncode.Seconds, r.Seconds)
+		st.LoadEncode.CPUSeconds = append(st.LoadEncode.CPUSeconds, r.CPUSeconds)
+		st.LoadEncode.PeakRSS = append(st.LoadEncode.PeakRSS, r.PeakRSSBytes)
+	}
+	st.LoadEncode.finish(st.Bytes, st.Rows)
+	e.logf("  load + encode without the wire: %.2fs", st.LoadEncode.MedianSeconds)
 	st.Cold.finish(st.Bytes, st.Rows)
 	st.Warm.finish(st.Bytes, st.Rows)
 	st.Wall.finish(st.Bytes, st.Rows)
 	st.MedianBatchServerCPU = median(st.BatchServerCPU)
+	st.MedianWarmPhases = medianPhases(st.WarmPhases)
 	st.RSSVsPickle = float64(st.Warm.MedianPeakRSS) / float64(st.Bytes)
 	st.ColdRSSVsPickle = float64(st.Cold.MedianPeakRSS) / float64(st.Bytes)
 	e.rep.E2E = st
@@ -449,6 +484,23 @@ func profileQueue(ctx context.Context, e *benchEnv, s *stack, q *queueStage) err
 	return topProfiles(ctx, e, "worker_queue", cpu, mem)
 }
 
+// medianPhases is the median of each phase.
+func medianPhases(ps []jobPhases) jobPhases {
+	pick := func(f func(jobPhases) float64) float64 {
+		xs := make([]float64, len(ps))
+		for i, p := range ps {
+			xs[i] = f(p)
+		}
+		return median(xs)
+	}
+	return jobPhases{
+		Read:     pick(func(p jobPhases) float64 { return p.Read }),
+		Load:     pick(func(p jobPhases) float64 { return p.Load }),
+		Validate: pick(func(p jobPhases) float64 { return p.Validate }),
+		Stream:   pick(func(p jobPhases) float64 { return p.Stream }),
+	}
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // enqueueBurst posts n jobs for file from 8 concurrent clients.
@@ -541,7 +593,12 @@ func stageScaling(ctx context.Context, e *benchEnv) error {
 	return nil
 }
 
-// targets evaluates issue 7's goals on what was measured.
+// previousE2ERowsPerSec is the warm end-to-end rate of the run published
+// before issue 14 (results/latest.json at d2aaa01): issue 14 must not fall
+// below it.
+const previousE2ERowsPerSec = 134975
+
+// targets evaluates issue 7's and issue 14's goals on what was measured.
 func targets(r *report) []target {
 	var ts []target
 	for i, l := range r.Load {
@@ -561,6 +618,24 @@ func targets(r *report) []target {
 	}
 	if q := r.Queue; q != nil {
 		ts = append(ts, newTarget("enqueue-to-start p99, idle queue", q.Median.IdleP99ms, 20, "ms", false))
+	}
+	if e := r.E2E; e != nil {
+		ts = append(ts, newTarget("issue 14: end to end, DataFrame d384, warm, not below the previous published run", e.Warm.RowsPerSec, previousE2ERowsPerSec, "rows/s", true))
+	}
+	if m := r.Memory; m != nil {
+		for _, f := range m.Files {
+			if f.Bytes < 2e9 {
+				continue
+			}
+			ok := 0.0
+			if f.Exact && f.Error == "" && f.Worker.OOMKills == 0 && f.Worker.PeakRssAnon > 0 && f.Worker.PeakRssAnon <= m.LimitBytes {
+				ok = 1
+			}
+			ts = append(ts, newTarget(fmt.Sprintf("issue 14: %s (%s) ingested exactly by a worker limited to %s, no OOM kill", f.File, mib(f.Bytes), mib(m.LimitBytes)), ok, 1, "(1 = yes)", true))
+		}
+	}
+	if rs := r.Resume; rs != nil && rs.Chunks > 0 {
+		ts = append(ts, newTarget("issue 14: chunks re-sent after a kill at 90 %", 100*float64(rs.ResentChunks)/float64(rs.Chunks), 20, "%", false))
 	}
 	return ts
 }

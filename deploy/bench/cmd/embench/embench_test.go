@@ -95,7 +95,69 @@ func TestTargetsAndMarkdown(t *testing.T) {
 
 	var b bytes.Buffer
 	writeMarkdown(&b, r)
-	for _, want := range []string{"## Pickle load", "## End to end", "## Queue overhead", "## Targets (issue 7)", "| df |"} {
+	for _, want := range []string{"## Pickle load", "## End to end", "## Queue overhead", "## Targets (issues 7 and 14)", "| df |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"200M": 200e6, "1G": 1e9, "2.1G": 2.1e9, "5k": 5000, "123": 123} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "-1M", "1T", "x"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q): want an error", in)
+		}
+	}
+}
+
+func TestMemoryAndResumeReport(t *testing.T) {
+	t.Parallel()
+	r := &report{N: 100, Runs: 1}
+	r.Wire = []wireStage{{File: "f.pkl", Bytes: 100e6, Stats: runStats{MBps: 1000, MedianSeconds: 0.1}}}
+	r.E2E = &e2eStage{File: "f.pkl", Bytes: 100e6, Rows: 100}
+	r.E2E.Warm.Seconds = []float64{0.5}
+	r.E2E.Warm.finish(100e6, 100)
+	r.E2E.LoadEncode.Seconds = []float64{0.4}
+	r.E2E.LoadEncode.finish(100e6, 100)
+	r.E2E.MedianWarmPhases = medianPhases([]jobPhases{{Read: 0.1, Load: 0.2, Validate: 0.1, Stream: 0.2}, {Read: 0.1, Load: 0.2, Validate: 0.1, Stream: 0.2}})
+	r.Memory = &memoryStage{LimitBytes: 256 << 20, Budget: 192 << 20, Cgroup: "memory cgroup v1", Check: "ledger"}
+	r.Memory.Files = []memoryFile{
+		{File: "big.pkl", Bytes: 2.1e9, Rows: 1000, JobSeconds: 10, BytesSent: 2e9, Exact: true, Lazy: true, LoadSeconds: 8,
+			LoadError: "load --encode big.pkl: signal: killed", // the bench's tool, not the job: the target stands
+			Worker:    measured{PeakRssAnon: 200 << 20, OOMKills: 0}},
+		{File: "bad.pkl", Bytes: 2.2e9, Rows: 1000, JobSeconds: 10, Exact: false, CheckNote: "ledger records 1, generated 1000",
+			Worker: measured{PeakRssAnon: 200 << 20}},
+	}
+	r.Resume = &resumeStage{File: "big.pkl", Rows: 1000, Chunks: 100, ResumedFrom: 90, ResentChunks: 10, ResentBytes: 10 << 20, StreamBytes: 100 << 20, Exact: true}
+	r.Targets = targets(r)
+	met := map[string]bool{}
+	for _, tg := range r.Targets {
+		met[tg.Name] = tg.Met
+	}
+	for name, want := range map[string]bool{
+		"issue 14: big.pkl (2003 MiB) ingested exactly by a worker limited to 256 MiB, no OOM kill": true,
+		"issue 14: bad.pkl (2098 MiB) ingested exactly by a worker limited to 256 MiB, no OOM kill": false,
+		"issue 14: chunks re-sent after a kill at 90 %":                                             true,
+		"issue 14: end to end, DataFrame d384, warm, not below the previous published run":          false, // 100 rows in 0.5 s
+	} {
+		if got, ok := met[name]; !ok || got != want {
+			t.Errorf("target %q: met = %v (present %v), want %v; targets %+v", name, got, ok, want, r.Targets)
+		}
+	}
+	var b bytes.Buffer
+	writeMarkdown(&b, r)
+	for _, want := range []string{
+		"## Overlap", "| f.pkl (95 MiB) | whole | 0.50 s | 0.30 s / 0.20 s (0.10 s) | – | 0.40 s | 0.10 s | 0.50 s | 1.00 |",
+		"| big.pkl (2003 MiB) | – | 10.0 s | – | – | 8.00 s | 2.00 s | 10.0 s | 1.00 |",
+		"## Memory against file size", "| **no** |", "- bad.pkl: ledger records 1, generated 1000\n", "- big.pkl: load --encode big.pkl: signal: killed\n",
+		"## Resume", "| 100 | 0 chunks, 0 records | chunk 90 | 10 (10.0 %) | 10 MiB (10.0 %) | 100 MiB |",
+	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
 
+	"github.com/embedstream/embedstream/internal/chunk"
+	"github.com/embedstream/embedstream/internal/dataset"
 	"github.com/embedstream/embedstream/internal/filebuf"
 	"github.com/embedstream/embedstream/internal/pickleload"
+	"github.com/embedstream/embedstream/internal/wiring/worker"
 )
 
 // loadResult is what `embench load` prints, and what pyload.py prints too.
@@ -23,6 +28,12 @@ type loadResult struct {
 	CPUSeconds   float64 `json:"cpu_seconds"`            // user + system CPU time of the load, all threads
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 	BaseRSSBytes int64   `json:"base_rss_bytes"` // RSS before the load
+	// With --encode: the chunks the worker's encoder cuts of the file and
+	// their encoded bytes (the stream, without the wire); Lazy says the
+	// table was read in windows (it did not fit --budget).
+	Chunks     int   `json:"chunks,omitempty"`
+	ChunkBytes int64 `json:"chunk_bytes,omitempty"`
+	Lazy       bool  `json:"lazy,omitempty"`
 }
 
 // runLoad loads one file as a worker does (read whole into an
@@ -32,11 +43,22 @@ func runLoad(args []string) error {
 	file := fs.String("file", "", "pickle file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load here")
 	memProfile := fs.String("memprofile", "", "write a heap profile (allocations of the load) here")
+	encode := fs.Bool("encode", false, "load as the worker does (internal/dataset: mapped with a --budget) and encode every chunk, sending nothing: the job without the wire")
+	budget := fs.Int64("budget", 0, "with --encode: the job's memory budget in bytes (0: none, the file is read and decoded whole)")
+	memory := fs.String("memory-limit", "", "with --encode: plan memory as a worker of concurrency 1 with this MEMORY_LIMIT does (auto: this process's cgroup limit; a size): the job's budget and the Go runtime's soft limit, instead of --budget")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *file == "" {
 		return fmt.Errorf("load: --file is required")
+	}
+	if *encode {
+		if *memory != "" {
+			plan := worker.Memory(worker.Config{MemoryLimit: *memory, Concurrency: 1}, os.Getenv)
+			plan.Apply()
+			*budget = plan.JobBudget
+		}
+		return runLoadEncode(*file, *budget)
 	}
 	if *memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
@@ -78,6 +100,44 @@ func runLoad(args []string) error {
 	res := loadResult{Bytes: int64(len(data)), Rows: t.NumRows, Seconds: secs, ReadSeconds: read, CPUSeconds: cpu,
 		PeakRSSBytes: procStatus(os.Getpid(), "VmHWM"), BaseRSSBytes: base}
 	runtime.KeepAlive(t)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// runLoadEncode loads file through internal/dataset, as the worker's job
+// does (with a budget: mapped, and read in windows when the table would not
+// fit it), and cuts and encodes every chunk with the worker's encoder
+// (chunk.Options defaults), freeing each: what a job does but the wire and
+// the validation of the rows. It prints a loadResult.
+func runLoadEncode(file string, budget int64) error {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	ctx := context.Background()
+	base := procStatus(os.Getpid(), "VmRSS")
+	cpu0 := cpuTime()
+	start := time.Now()
+	l := dataset.NewLoader(dataset.Config{Limits: dataset.Limits{MemoryBudget: budget}})
+	d, st, err := l.Load(ctx, dataset.Ref{Origin: dataset.AtPath, Name: abs})
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	defer d.Release()
+	res := loadResult{Bytes: st.FileBytes, Rows: d.Rows(), ReadSeconds: st.Read.Seconds(), Lazy: st.Lazy}
+	err = dataset.Guard(func() error {
+		return chunk.NewEncoder(d.Source(), chunk.Options{}).Pipe(ctx, chunk.Start{}, func(m *chunk.Message) error {
+			res.Chunks++
+			res.ChunkBytes += int64(m.Size)
+			m.Free()
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", file, err)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.CPUSeconds = cpuTime() - cpu0
+	res.PeakRSSBytes, res.BaseRSSBytes = procStatus(os.Getpid(), "VmHWM"), base
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 

@@ -75,15 +75,26 @@ func freeAddr() (string, error) {
 
 // proc is a child process of the benchmark, with its output in a log file.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	name    string
+	metrics string // a worker's METRICS_ADDR (host:port), "" for other processes
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
 }
 
 // startProc starts bin with args and extra environment, its stdout and
 // stderr appended to logPath.
 func startProc(name, bin string, args, env []string, logPath string) (*proc, error) {
+	return startProcWith(name, bin, args, env, logPath, nil)
+}
+
+// startProcWith is startProc with start in place of exec.Cmd.Start (e.g.
+// memcg.Group.Start, which starts the process inside a memory cgroup); nil:
+// exec.Cmd.Start.
+func startProcWith(name, bin string, args, env []string, logPath string, start func(*exec.Cmd) error) (*proc, error) {
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -91,7 +102,7 @@ func startProc(name, bin string, args, env []string, logPath string) (*proc, err
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -109,6 +120,12 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // peakRSS returns the process's VmHWM so far.
 func (p *proc) peakRSS() int64 { return procStatus(p.pid(), "VmHWM") }
+
+// kill sends SIGKILL and waits for the process to exit.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill() // it may have exited since: done says
+	<-p.done
+}
 
 // stop sends SIGTERM and waits up to 20s, then kills.
 func (p *proc) stop() error {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,6 +25,8 @@ type report struct {
 	E2E     *e2eStage      `json:"e2e,omitempty"`
 	Queue   *queueStage    `json:"queue,omitempty"`
 	Scaling []scalingStage `json:"scaling,omitempty"`
+	Memory  *memoryStage   `json:"memory,omitempty"`
+	Resume  *resumeStage   `json:"resume,omitempty"`
 	Targets []target       `json:"targets,omitempty"`
 }
 
@@ -110,6 +113,78 @@ type e2eStage struct {
 	// job (worker CPU is in Cold/Warm.CPUSeconds).
 	BatchServerCPU       []float64 `json:"batch_server_cpu_seconds"`
 	MedianBatchServerCPU float64   `json:"median_batch_server_cpu_seconds"`
+	// LoadEncode is the job without the wire, in the same run: `embench
+	// load --encode` of the file (loaded as the worker does, every chunk
+	// encoded and dropped).
+	LoadEncode runStats `json:"load_encode"`
+	// WarmPhases are the warm jobs' phases from the worker's metrics.
+	WarmPhases       []jobPhases `json:"warm_phases,omitempty"`
+	MedianWarmPhases jobPhases   `json:"median_warm_phases"`
+}
+
+// memoryStage is the worker's memory against file size, in a memory
+// cgroup (see stageMemory).
+type memoryStage struct {
+	LimitBytes int64        `json:"limit_bytes"`
+	Budget     int64        `json:"job_budget_bytes"` // the limit less memReserve
+	Cgroup     string       `json:"cgroup"`           // how the processes ran
+	Check      string       `json:"check"`            // how the committed output was checked
+	Files      []memoryFile `json:"files"`
+}
+
+// memoryFile is one file of the memory stage: one job on a fresh worker
+// in a fresh cgroup, and the same load and encoding without the wire.
+type memoryFile struct {
+	Shape      string    `json:"shape"`
+	Size       string    `json:"size"` // as asked (picklegen's --size)
+	File       string    `json:"file"`
+	Bytes      int64     `json:"bytes"`
+	Rows       int       `json:"rows"`
+	JobSeconds float64   `json:"job_seconds"` // started_at → finished_at
+	RowsPerSec float64   `json:"rows_per_s"`
+	MBps       float64   `json:"mb_per_s"`
+	WorkerCPU  float64   `json:"worker_cpu_seconds"`
+	Phases     jobPhases `json:"phases"` // from the worker's metrics
+	Worker     measured  `json:"worker"`
+	ChunksSent uint64    `json:"chunks_sent"`
+	BytesSent  uint64    `json:"bytes_sent"`
+	Exact      bool      `json:"exact"`
+	CheckNote  string    `json:"check_note,omitempty"` // what differed
+	// The load and encoding without the wire (embench load --encode with
+	// the job's budget, in a cgroup of the same limit).
+	LoadSeconds  float64  `json:"load_encode_seconds"`
+	LoadCPU      float64  `json:"load_encode_cpu_seconds"`
+	Lazy         bool     `json:"lazy"` // read in windows
+	EncodedBytes int64    `json:"encoded_bytes"`
+	Load         measured `json:"load_encode"`
+	Error        string   `json:"error,omitempty"`             // the job failed
+	LoadError    string   `json:"load_encode_error,omitempty"` // embench load --encode failed
+}
+
+// resumeStage is a worker SIGKILLed at 90 % of a stream and the job
+// finished by another (see stageResume).
+type resumeStage struct {
+	File   string `json:"file"`
+	Bytes  int64  `json:"bytes"`
+	Rows   int    `json:"rows"`
+	Cgroup string `json:"cgroup"`
+	// StreamBytes is the encoded bytes of the whole stream, from the
+	// memory stage's job of the same file (0: not measured).
+	StreamBytes         uint64   `json:"stream_bytes,omitempty"`
+	AckWaitSeconds      float64  `json:"ack_wait_seconds"`
+	StagedChunksAtKill  uint64   `json:"staged_chunks_at_kill"`
+	StagedRecordsAtKill uint64   `json:"staged_records_at_kill"`
+	Attempt1Seconds     float64  `json:"attempt1_seconds"`   // start of attempt 1 → the kill
+	RedeliverySeconds   float64  `json:"redelivery_seconds"` // the kill → start of attempt 2
+	Attempt2Seconds     float64  `json:"attempt2_seconds"`
+	Attempts            int      `json:"attempts"`
+	Chunks              uint64   `json:"chunks"`       // of the stream (ledger)
+	ResumedFrom         uint64   `json:"resumed_from"` // the chunk attempt 2 started at (ledger)
+	ResentChunks        uint64   `json:"resent_chunks"`
+	ResentBytes         uint64   `json:"resent_bytes"` // attempt 2's bytes_sent
+	Worker              measured `json:"worker"`       // the worker of attempt 2
+	Exact               bool     `json:"exact"`
+	CheckNote           string   `json:"check_note,omitempty"`
 }
 
 // queueStage is the per-job overhead of the queue with tiny jobs.
@@ -216,8 +291,9 @@ func writeMarkdown(w io.Writer, r *report) {
 		}
 		p("\n")
 	}
+	writeMemory(p, r)
 	if len(r.Targets) > 0 {
-		p("## Targets (issue 7)\n\n| target | measured | goal | met |\n|---|---:|---:|:---:|\n")
+		p("## Targets (issues 7 and 14)\n\n| target | measured | goal | met |\n|---|---:|---:|:---:|\n")
 		for _, t := range r.Targets {
 			cmp := "≥"
 			if !t.Higher {
@@ -237,4 +313,125 @@ func writeMarkdown(w io.Writer, r *report) {
 			p("- %s\n", strings.TrimSpace(n))
 		}
 	}
+}
+
+// wireSeconds is the wire-only time of bytes of chunks at the wire
+// ceiling of this run's DataFrame chunks (strings + vectors, as the
+// recruit files' chunks are); 0 without a wire stage.
+func wireSeconds(r *report, bytes float64) float64 {
+	if len(r.Wire) == 0 || r.Wire[0].Stats.MBps <= 0 {
+		return 0
+	}
+	return bytes / 1e6 / r.Wire[0].Stats.MBps
+}
+
+func secs(v float64) string {
+	if v <= 0 {
+		return "–"
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.2f s", v)
+	}
+	return fmt.Sprintf("%.1f s", v)
+}
+
+// writeMemory renders the overlap, memory and resume sections.
+func writeMemory(p func(string, ...any), r *report) {
+	m := r.Memory
+	if r.E2E != nil || m != nil {
+		p("## Overlap (job time against load-only and wire-only times of the same run)\n\n")
+		p("| file | read | job time | in the job: read + load / stream (validate) | load only | load + encode, no wire | wire only | load + encode + wire | job / (load + encode + wire) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		if e := r.E2E; e != nil {
+			load := 0.0
+			for _, l := range r.Load {
+				if l.File == e.File {
+					load = l.Go.MedianSeconds
+				}
+			}
+			wire := 0.0
+			for _, w := range r.Wire {
+				if w.File == e.File {
+					wire = w.Stats.MedianSeconds
+				}
+			}
+			le := e.LoadEncode.MedianSeconds
+			p("| %s (%s) | whole | %s | %s | %s | %s | %s | %s | %s |\n", e.File, mib(e.Bytes), secs(e.Warm.MedianSeconds), phaseCell(e.MedianWarmPhases),
+				secs(load), secs(le), secs(wire), secs(le+wire), ratio(e.Warm.MedianSeconds, le+wire))
+		}
+		if m != nil {
+			for _, f := range m.Files {
+				if f.JobSeconds <= 0 {
+					continue
+				}
+				read := "whole"
+				if f.Lazy {
+					read = "in windows"
+				}
+				if f.LoadError != "" {
+					read = "–"
+				}
+				wire := wireSeconds(r, float64(f.BytesSent))
+				p("| %s (%s) | %s | %s | %s | – | %s | %s | %s | %s |\n", f.File, mib(f.Bytes), read, secs(f.JobSeconds), phaseCell(f.Phases),
+					secs(f.LoadSeconds), secs(wire), secs(f.LoadSeconds+wire), ratio(f.JobSeconds, f.LoadSeconds+wire))
+			}
+		}
+		p("\nLoad only: the load stage's median (the file read whole and decoded). Load + encode: `embench load --encode`, the file loaded as the worker's job loads it (with the memory stage's budget: mapped, and read in windows when its table would not fit) and every chunk encoded and dropped, without validation; for the memory stage's files in a cgroup of the same limit as the worker. Wire only: the wire stage's time for the same chunks (for the memory stage's files, the bytes the job sent at the DataFrame chunks' wire ceiling). A ratio under 1 means the job overlaps loading and sending; 1 means one after the other. In the job: the worker's own phase timings (embedstream_worker_phase_duration_seconds) of the same jobs: read (open, map or read the file), load (decode it whole; for a file read in windows, index it), stream (send every chunk and commit: for a file read in windows, the windows are decoded during it), validate (the domain's checks, alongside the stream).\n\n")
+	}
+	if m != nil {
+		p("## Memory against file size (one worker in a memory cgroup of %s; batch server --discard)\n\n", mib(m.LimitBytes))
+		p("%s. Job budget %s (the limit less %s for the runtime, clients and buffers). One job per file on a fresh worker in a fresh cgroup; each figure is one run.\n\n", m.Cgroup, mib(m.Budget), mib(memReserve))
+		p("| file | size | rows | read | job time | rows/s | MB/s | worker CPU | peak RssAnon | peak RSS (VmHWM) | cgroup peak | OOM kills | exact | load + encode, no wire: time / peak RssAnon |\n|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|\n")
+		for _, f := range m.Files {
+			read, exact := "whole", "yes"
+			if f.Lazy {
+				read = "in windows"
+			}
+			if f.LoadError != "" {
+				read = "–"
+			}
+			if !f.Exact {
+				exact = "**no**"
+			}
+			p("| %s | %s | %d | %s | %s | %.0f | %.0f | %.1f s | %s | %s | %s | %d | %s | %s / %s |\n", f.File, mib(f.Bytes), f.Rows, read, secs(f.JobSeconds), f.RowsPerSec, f.MBps, f.WorkerCPU,
+				mib(f.Worker.PeakRssAnon), mib(f.Worker.VmHWM), mib(f.Worker.CgroupPeak), f.Worker.OOMKills, exact, secs(f.LoadSeconds), mib(f.Load.PeakRssAnon))
+		}
+		p("\nExact: %s.\n\n", m.Check)
+		for _, f := range m.Files {
+			if f.Error != "" || f.CheckNote != "" || f.LoadError != "" {
+				p("- %s: %s\n", f.File, strings.Join(slices.DeleteFunc([]string{f.Error, f.CheckNote, f.LoadError}, func(s string) bool { return s == "" }), "; "))
+			}
+		}
+	}
+	if rs := r.Resume; rs != nil && rs.Chunks > 0 {
+		p("## Resume (a worker SIGKILLed at 90 %% of a stream; another worker finishes the job)\n\n")
+		p("%s (%s, %d rows), workers as in the memory stage (%s), ACK_WAIT %.0f s. The bench polls the batch server's GetIngestState and kills the worker once 90 %% of the records are staged.\n\n", rs.File, mib(rs.Bytes), rs.Rows, rs.Cgroup, rs.AckWaitSeconds)
+		p("| chunks in the stream | staged at the kill | attempt 2 resumed at | chunks re-sent | bytes re-sent | stream bytes | attempt 1 until the kill | kill → attempt 2 starts | attempt 2 | attempt 2 peak RssAnon / OOM kills | exact |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|\n")
+		exact := "yes"
+		if !rs.Exact {
+			exact = "**no**: " + rs.CheckNote
+		}
+		streamBytes, pct := "–", ""
+		if rs.StreamBytes > 0 {
+			streamBytes = mib(int64(rs.StreamBytes))
+			pct = fmt.Sprintf(" (%.1f %%)", 100*float64(rs.ResentBytes)/float64(rs.StreamBytes))
+		}
+		p("| %d | %d chunks, %d records | chunk %d | %d (%.1f %%) | %s%s | %s | %s | %s | %s | %s / %d | %s |\n\n", rs.Chunks, rs.StagedChunksAtKill, rs.StagedRecordsAtKill, rs.ResumedFrom,
+			rs.ResentChunks, 100*float64(rs.ResentChunks)/float64(max(1, rs.Chunks)), mib(int64(rs.ResentBytes)), pct, streamBytes,
+			secs(rs.Attempt1Seconds), secs(rs.RedeliverySeconds), secs(rs.Attempt2Seconds), mib(rs.Worker.PeakRssAnon), rs.Worker.OOMKills, exact)
+		p("Chunks and bytes sent in all: the stream's once, plus the chunks attempt 1 had on the wire that the server had not staged when it died (attempt 2 starts at the server's last synced boundary). Stream bytes are the memory stage's job of the same file; bytes re-sent are attempt 2's bytes_sent.\n\n")
+	}
+}
+
+func phaseCell(p jobPhases) string {
+	if p.Stream <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s (%s)", secs(p.Read+p.Load), secs(p.Stream), secs(p.Validate))
+}
+
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }

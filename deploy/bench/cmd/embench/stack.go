@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,8 +38,9 @@ type stack struct {
 	nworkers  int
 }
 
-// startStack starts the batch server and the local stack under dir.
-func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err error) {
+// startStack starts the batch server and the local stack under dir;
+// pubArgs are extra flags of publisher-dev (e.g. --ack-wait).
+func startStack(ctx context.Context, dir, bin, dataDir string, pubArgs ...string) (s *stack, err error) {
 	s = &stack{dir: dir, bin: bin, dataDir: dataDir, http: &http.Client{Timeout: 10 * time.Second}}
 	defer func() {
 		if err != nil {
@@ -74,9 +77,9 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 	_, natsPort, _ := strings.Cut(natsAddr, ":")
 	s.natsURL = "nats://" + natsAddr
 	s.api = "http://" + httpAddr
-	s.pub, err = startProc("publisher-dev", filepath.Join(bin, "publisher-dev"), []string{
+	s.pub, err = startProc("publisher-dev", filepath.Join(bin, "publisher-dev"), append([]string{
 		"--workers", "0", "--batch-server", s.batchAddr, "--nats-port", natsPort, "--nats-dir", filepath.Join(dir, "nats"),
-		"--http-addr", httpAddr, "--data-dir", dataDir, "--log-level", "warn", "--log-format", "json"},
+		"--http-addr", httpAddr, "--data-dir", dataDir, "--log-level", "warn", "--log-format", "json"}, pubArgs...),
 		nil, filepath.Join(dir, "publisher.log"))
 	if err != nil {
 		return nil, err
@@ -90,20 +93,27 @@ func startStack(ctx context.Context, dir, bin, dataDir string) (s *stack, err er
 // startWorker starts one worker process running bin with extra args and
 // waits until it is bound to the consumer.
 func (s *stack) startWorker(ctx context.Context, bin string, args []string, concurrency int) (*proc, error) {
+	return s.startWorkerWith(ctx, bin, args, concurrency, nil)
+}
+
+// startWorkerWith is startWorker with start in place of exec.Cmd.Start
+// (see startProcWith) and extra environment.
+func (s *stack) startWorkerWith(ctx context.Context, bin string, args []string, concurrency int, start func(*exec.Cmd) error, env ...string) (*proc, error) {
 	s.nworkers++
 	name := "bench-worker-" + strconv.Itoa(s.nworkers)
 	metrics, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(name, bin, args, []string{
+	p, err := startProcWith(name, bin, args, append([]string{
 		"LOG_LEVEL=warn", "NATS_URL=" + s.natsURL, "BATCH_SERVER_ADDR=" + s.batchAddr,
 		"DATA_DIR=" + s.dataDir, "METRICS_ADDR=" + metrics, "WORKER_NAME=" + name,
 		"WORKER_CONCURRENCY=" + strconv.Itoa(concurrency),
-	}, filepath.Join(s.dir, name+".log"))
+	}, env...), filepath.Join(s.dir, name+".log"), start)
 	if err != nil {
 		return nil, err
 	}
+	p.metrics = metrics
 	s.workers = append(s.workers, p)
 	if err := waitUntil(ctx, name, 30*time.Second, func() bool { return httpOK(s.http, "http://"+metrics+"/readyz") }, p); err != nil {
 		return nil, err
@@ -208,4 +218,53 @@ func (s *stack) wait(ctx context.Context, id string, poll time.Duration, timeout
 		case <-tick.C:
 		}
 	}
+}
+
+// phases returns the worker's embedstream_worker_phase_duration_seconds
+// sums by phase (read, load, validate, stream) from its /metrics; nil when
+// they cannot be read. The difference over one job is that job's phases.
+func (s *stack) phases(w *proc) map[string]float64 {
+	resp, err := s.http.Get("http://" + w.metrics + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "embedstream_worker_phase_duration_seconds_sum{")
+		if !ok {
+			continue
+		}
+		labels, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		_, ph, ok := strings.Cut(labels, `phase="`)
+		if !ok {
+			continue
+		}
+		ph, _, _ = strings.Cut(ph, `"`)
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[ph] += v
+		}
+	}
+	return out
+}
+
+// jobPhases is how long each phase of one job took, from the worker's
+// metrics: read (open and map or read the file), load (decode it whole,
+// or index it for windows), validate (alongside the stream), stream (send
+// every chunk and commit; for a file read in windows, decoding them too).
+type jobPhases struct {
+	Read     float64 `json:"read_seconds"`
+	Load     float64 `json:"load_seconds"`
+	Validate float64 `json:"validate_seconds"`
+	Stream   float64 `json:"stream_seconds"`
+}
+
+func phaseDelta(before, after map[string]float64) jobPhases {
+	return jobPhases{Read: after["read"] - before["read"], Load: after["load"] - before["load"],
+		Validate: after["validate"] - before["validate"], Stream: after["stream"] - before["stream"]}
 }
