@@ -60,11 +60,16 @@ type stream struct {
 	// receivedAtEnd is its value at the end of the last complete chunk.
 	received, receivedAtEnd uint64
 
-	stg      *staging      // the id's staging, which this stream writes; nil without one
-	data     *os.File      // stg's JSONL; nil with Discard
-	manifest *os.File      // stg's manifest, open for appends; nil in contract v1
-	out      *budgetWriter // bounds and counts what reaches data
-	bw       *bufio.Writer // buffers out
+	stg      *staging // the id's staging, which this stream writes; nil without one
+	data     *os.File // stg's JSONL; nil with Discard
+	manifest *os.File // stg's manifest, open for appends; nil in contract v1, and until the first boundary
+	// header is the manifest's header line of a new staging, written with
+	// its first boundary: a stream that commits before any boundary (most
+	// small ones) never writes a manifest. Nil once written, and for a
+	// resumed staging or in contract v1.
+	header []byte
+	out    *budgetWriter // bounds and counts what reaches data
+	bw     *bufio.Writer // buffers out
 
 	chunkEnd  int64     // JSONL bytes at the end of the last complete chunk
 	unsynced  int64     // bytes written (Discard: received) since the last synced boundary
@@ -326,12 +331,7 @@ func (st *stream) replace() (Outcome, error) {
 			return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 		}
 	}
-	m, err := s.createManifest(id, line)
-	if err != nil {
-		st.drop = DropStorageError
-		return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
-	}
-	st.manifest = m
+	st.header = line // the manifest is created with the first boundary
 	s.mu.Lock()
 	s.staged[id] = st.stg
 	s.mu.Unlock()
@@ -586,7 +586,7 @@ func (st *stream) chunk(ctx context.Context, msg *pb.IngestDataRequest) (Outcome
 	st.records += uint64(ch.GetRecordCount())
 	st.chunks++
 	st.receivedAtEnd = st.received
-	if st.manifest != nil && (st.unsynced >= s.cfg.StagingSyncBytes || time.Since(st.lastSync) >= s.cfg.StagingSyncInterval) {
+	if st.durable() && (st.unsynced >= s.cfg.StagingSyncBytes || time.Since(st.lastSync) >= s.cfg.StagingSyncInterval) {
 		if err := st.syncBoundary(); err != nil {
 			return st.storageFailure(fmt.Errorf("stage chunk %d: %w", ch.GetSequence(), err))
 		}
@@ -620,13 +620,17 @@ func (st *stream) storageFailure(err error) (Outcome, error) {
 	return OutcomeAborted, status.Errorf(codes.Unavailable, "batch server storage: %v", err)
 }
 
+// durable reports whether the stream stages durably (contract v2): it has
+// a manifest, or will create one with its first boundary.
+func (st *stream) durable() bool { return st.manifest != nil || st.header != nil }
+
 // syncBoundary makes the complete chunks received durable and reports them
 // as staged: it flushes and fsyncs the JSONL, appends the boundary to the
 // manifest and fsyncs it. Bytes past the boundary (a chunk cut short) may
 // reach the disk too; a resume cuts them off.
 func (st *stream) syncBoundary() error {
 	s, md, stg := st.s, st.md, st.stg
-	if st.manifest == nil || st.chunks == stg.last.Chunks {
+	if !st.durable() || st.chunks == stg.last.Chunks {
 		return nil
 	}
 	if st.bw != nil {
@@ -636,6 +640,15 @@ func (st *stream) syncBoundary() error {
 		if err := st.data.Sync(); err != nil {
 			return fmt.Errorf("sync staged JSONL: %w", err)
 		}
+	}
+	if st.manifest == nil {
+		// The first boundary of a new staging: install its manifest (its
+		// directory fsync also makes the JSONL's creation durable).
+		m, err := s.createManifest(stg.id, st.header)
+		if err != nil {
+			return err
+		}
+		st.manifest, st.header = m, nil
 	}
 	now := time.Now()
 	b := boundary{
