@@ -106,7 +106,9 @@ type progressKey struct {
 
 // writeProgress writes the attempt's progress to the status record: at
 // most every StatusInterval while its counters change, at once when its
-// phase changes, and at least every ProgressHeartbeat while nothing
+// phase changes (unless the last write is more recent than
+// StatusInterval: then at the next tick), and at least every
+// ProgressHeartbeat while nothing
 // changes (a long load or commit), so the record's updated_at shows the
 // attempt is alive. Each write also tells whether the record asks for a
 // cancel (the delivery writes only while the record shows this attempt
@@ -123,6 +125,13 @@ func (j *jobRun) writeProgress(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-kick:
+			// A new phase is written at once, but no sooner than
+			// StatusInterval after the last write: the next tick
+			// writes it otherwise. A short job (most small files)
+			// thus writes its record only when it starts and ends.
+			if time.Since(lastWrite) < j.w.cfg.StatusInterval {
+				continue
+			}
 		}
 		p := j.progress()
 		key := progressKey{p.RecordsTotal, p.RecordsSent, p.ChunksSent, p.Phase}
