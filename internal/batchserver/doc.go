@@ -139,7 +139,9 @@
 // missing chunks. The manifest is JSON lines: the first is the metadata of
 // the full stream that created the staging (ingest_id, domain, file_name,
 // source_sha256, total_records, schema, attempt, chunk_options, discard,
-// created_at), written to a temp file, fsynced and renamed into place; each
+// created_at), written to a temp file, fsynced and renamed into place with
+// the staging's first boundary (a stream that commits before any boundary
+// never writes a manifest, and nothing of it is staged); each
 // later line is a synced boundary (chunks, records, bytes: the JSONL's
 // length at the boundary, received: the bytes received up to it, attempt
 // and chunk_options of the stream that synced it, at). A boundary is
