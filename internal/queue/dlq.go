@@ -311,6 +311,11 @@ func (q *Queue) replay(ctx context.Context, dl DeadLetter) (EnqueueResult, error
 		if s.State != StateFailed && s.State != "" {
 			return ErrSkipUpdate
 		}
+		if s.Attempts > max(dl.Attempts, 0) {
+			// A worker ran the replay already (it can finish before this
+			// write): its record is newer than "queued".
+			return ErrSkipUpdate
+		}
 		if s.Domain == "" {
 			s.Domain = dl.Domain
 		}

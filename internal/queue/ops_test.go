@@ -65,6 +65,34 @@ func TestReplayCarriesAttempts(t *testing.T) {
 	}
 }
 
+// A replay whose attempt a worker has already run (and finished) before
+// the replay wrote "queued" keeps the worker's record: the later attempt
+// is not overwritten with a stale "queued" that nothing would end.
+func TestReplayDoesNotOverwriteTheReplayedAttempt(t *testing.T) {
+	t.Parallel()
+	_, q, ctx := setup(t)
+	c := jobs(t, q, "w1")
+	if _, err := q.Enqueue(ctx, queue.Job{ID: "fast", Domain: "recruit", FileName: "missing.pkl"}); err != nil {
+		t.Fatal(err)
+	}
+	failOnce(t, q, c)
+	// The worker's record of the replayed attempt lands first.
+	if _, err := q.UpdateStatus(ctx, "fast", func(s *queue.Status) error {
+		s.Attempts = 2
+		s.History = append(s.History, queue.Attempt{Attempt: 2, Worker: "w1", Outcome: queue.OutcomeFailed})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ReplayDeadLetter(ctx, "fast"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := q.GetStatus(ctx, "fast")
+	if err != nil || st.State != queue.StateFailed || st.Attempts != 2 {
+		t.Fatalf("status after the replay: %s after %d attempts (%v); want the worker's failed attempt 2", st.State, st.Attempts, err)
+	}
+}
+
 // A queued job is canceled at once: its message leaves the work queue and
 // no worker ever gets it; cancelling again is a no-op; a finished or
 // unknown job cannot be canceled.
