@@ -222,6 +222,9 @@ func TestStatusFollow(t *testing.T) {
 	// finishes.
 	polltest.Until(t, 30*time.Second, "the streaming job's line", func() bool { return strings.Contains(stdout.String(), "running streaming") })
 	put("followed", func(s *queue.Status) { s.RecordsSent = 60 })
+	// Each update is shown once seen; the next waits for it, or the two
+	// may reach the follower as one.
+	polltest.Until(t, 30*time.Second, "the line of 60 records sent", func() bool { return strings.Contains(stdout.String(), "60/100 records sent") })
 	put("followed", func(s *queue.Status) {
 		s.State, s.Phase, s.RecordsSent, s.RecordsAcked, s.ChunksSent, s.FinishedAt = queue.StateSucceeded, "", 100, 100, 2, time.Now().UTC()
 	})
