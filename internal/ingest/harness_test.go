@@ -307,22 +307,7 @@ func (e *env) checkCommittedAs(domainName, id, path string) {
 // and that the committed file equals the fixture's expected JSONL.
 func (e *env) checkCommitted(domainName, id, fixture string) {
 	e.t.Helper()
-	entry, ok := e.batch.Committed(id)
-	if !ok {
-		e.t.Fatalf("job %s not committed", id)
-	}
-	_ = entry
-	got, err := os.ReadFile(e.batch.OutputPath(domainName, id))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	want, err := os.ReadFile(filepath.Join(fixtureDir, fixture))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := canonical.Compare(bytes.NewReader(got), bytes.NewReader(want)); err != nil {
-		e.t.Errorf("job %s: committed JSONL differs from %s: %v", id, fixture, err)
-	}
+	e.checkCommittedAs(domainName, id, filepath.Join(fixtureDir, fixture))
 }
 
 // testLogger logs through t while the test runs and drops lines after it
