@@ -369,7 +369,15 @@ type sourceReader struct {
 	err error
 }
 
+// errOffset: a decoder asked for bytes before the file's start, reading an
+// offset from a corrupt header (archive/zip takes a zip64 header offset
+// above 2^63 as it is). It is the file's fault, not the source's.
+var errOffset = errors.New("an offset before the start of the file")
+
 func (s *sourceReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errOffset
+	}
 	n, err := s.r.ReadAt(p, off)
 	if err != nil && err != io.EOF && s.err == nil {
 		s.err = err
