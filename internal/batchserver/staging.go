@@ -113,7 +113,12 @@ type staging struct {
 	// manifestBroken is set when a failed append could not be cut back: no
 	// boundary is appended after it (the manifest may end in a torn line).
 	manifestBroken bool
-	v1             bool // a contract v1 stream's temp file: no manifest, never kept
+	// manifestMade: its manifest was (or was being) installed, so the
+	// manifest and its temp file may be on disk. A staging whose first
+	// boundary never came has neither, and dropping it does not try to
+	// remove them (two system calls each, on every small stream).
+	manifestMade bool
+	v1           bool // a contract v1 stream's temp file: no manifest, never kept
 }
 
 // headerFrom builds a manifest header from a stream's metadata.
@@ -373,7 +378,7 @@ func (s *Server) loadStaging(id string, now time.Time) (*staging, string, error)
 		}
 		s.log.Warn().Str("ingest_id", id).Int("bytes", torn).Msg("cut a torn line off a staging manifest")
 	}
-	stg := &staging{id: id, hdr: hdr, schema: schema, last: last, expires: expires, manifestBytes: good}
+	stg := &staging{id: id, hdr: hdr, schema: schema, last: last, expires: expires, manifestBytes: good, manifestMade: true}
 	if !s.cfg.Discard {
 		fi, err := os.Stat(dpath)
 		if err != nil {
@@ -424,7 +429,15 @@ func (s *Server) dropStaging(stg *staging, reason string) {
 		delete(s.staged, stg.id)
 	}
 	s.mu.Unlock()
-	err := removeFiles(s.stagingPath(stg.id, dataSuffix), s.stagingPath(stg.id, manifestSuffix), s.stagingPath(stg.id, manifestTmpSuffix))
+	// Only the files it may have: a discarding server writes no JSONL.
+	var files []string
+	if !s.cfg.Discard {
+		files = append(files, s.stagingPath(stg.id, dataSuffix))
+	}
+	if stg.manifestMade {
+		files = append(files, s.stagingPath(stg.id, manifestSuffix), s.stagingPath(stg.id, manifestTmpSuffix))
+	}
+	err := removeFiles(files...)
 	s.stagingUsed.Add(-(stg.dataBytes + stg.manifestBytes))
 	stg.dataBytes, stg.manifestBytes = 0, 0
 	ev := s.log.Debug()

@@ -644,6 +644,7 @@ func (st *stream) syncBoundary() error {
 	if st.manifest == nil {
 		// The first boundary of a new staging: install its manifest (its
 		// directory fsync also makes the JSONL's creation durable).
+		stg.manifestMade = true // from here on, files may be on disk to remove
 		m, err := s.createManifest(stg.id, st.header)
 		if err != nil {
 			return err
