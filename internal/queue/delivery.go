@@ -581,6 +581,8 @@ func (d *Delivery) writeStatus(ctx context.Context, fn func(*Status) error) {
 func (c *Consumer) gone(wait time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	_, err := c.cons.Info(ctx)
+	// A lookup of its own, not c.cons.Info: the slots share c.cons, and
+	// Info writes the info it caches without a lock (see Queue.streamInfo).
+	_, err := c.q.js.Consumer(ctx, c.q.cfg.Stream, ConsumerName)
 	return errors.Is(err, jetstream.ErrConsumerNotFound)
 }

@@ -170,7 +170,7 @@ func (q *Queue) PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) (BulkR
 // stored up to now, and returns how many went. The purge request is sent
 // raw: JetStream's answer says how many messages it purged.
 func (q *Queue) purgeDLQSubject(ctx context.Context, domain string) (uint64, error) {
-	info, err := q.dlq.Info(ctx)
+	info, err := q.streamInfo(ctx, DLQStream)
 	if err != nil {
 		return 0, classify("queue: stream "+DLQStream, err)
 	}

@@ -62,10 +62,10 @@ type ConsumerFigures struct {
 func (q *Queue) Info(ctx context.Context) (QueueInfo, error) {
 	qi := QueueInfo{At: time.Now().UTC()}
 	var err error
-	if qi.Stream, err = streamFigures(ctx, q.jobs, SubjectWildcard, SubjectPrefix); err != nil {
+	if qi.Stream, err = q.streamFigures(ctx, q.cfg.Stream, SubjectWildcard, SubjectPrefix); err != nil {
 		return qi, classify("queue: stream "+q.cfg.Stream, err)
 	}
-	if qi.DeadLetters, err = streamFigures(ctx, q.dlq, DLQSubjectPrefix+">", DLQSubjectPrefix); err != nil {
+	if qi.DeadLetters, err = q.streamFigures(ctx, DLQStream, DLQSubjectPrefix+">", DLQSubjectPrefix); err != nil {
 		return qi, classify("queue: stream "+DLQStream, err)
 	}
 	c, err := q.js.Consumer(ctx, q.cfg.Stream, ConsumerName)
@@ -87,9 +87,15 @@ func (q *Queue) Info(ctx context.Context) (QueueInfo, error) {
 	return qi, nil
 }
 
-// streamFigures reads s's info with its per-subject counts on filter,
-// keyed by the subject with prefix cut.
-func streamFigures(ctx context.Context, s jetstream.Stream, filter, prefix string) (StreamFigures, error) {
+// streamFigures reads the info of the stream name with its per-subject
+// counts on filter, keyed by the subject with prefix cut. It looks the
+// stream up afresh rather than call Info on a shared handle (see
+// [Queue.streamInfo]): two API calls.
+func (q *Queue) streamFigures(ctx context.Context, name, filter, prefix string) (StreamFigures, error) {
+	s, err := q.js.Stream(ctx, name)
+	if err != nil {
+		return StreamFigures{}, err
+	}
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		return StreamFigures{}, err

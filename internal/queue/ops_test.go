@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,5 +394,55 @@ func TestBulkDeadLetters(t *testing.T) {
 	}
 	if n, err := q.DeadLetterCount(ctx); err != nil || n != 0 {
 		t.Fatalf("%d dead letters left (%v)", n, err)
+	}
+}
+
+// The info reads share no handle state with each other or with status
+// reads: jetstream caches a stream's info in its handle without a lock,
+// and kv.Status on the shared bucket raced with GetStatus and with itself
+// (found by `go test -race` on the dashboard's concurrent requests). Run
+// with -race (deploy/test does for this test); without it, it checks the
+// figures every concurrent reader gets.
+func TestConcurrentInfoReads(t *testing.T) {
+	t.Parallel()
+	_, q, ctx := setup(t)
+	const jobs = 5
+	var ids []string
+	for i := range jobs {
+		res, err := q.Enqueue(ctx, queue.Job{Domain: "recruit", FileName: fmt.Sprintf("c%d.pkl", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.JobID)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 4 {
+		wg.Go(func() {
+			for range 5 {
+				if b, err := q.StatusBucket(ctx); err != nil || b.Values != jobs || b.TTL != time.Hour || b.LastRevision == 0 {
+					errs <- fmt.Errorf("StatusBucket = %+v, %v", b, err)
+				}
+				if err := q.Ready(ctx); err != nil {
+					errs <- fmt.Errorf("Ready: %w", err)
+				}
+				if n, err := q.DeadLetterCount(ctx); err != nil || n != 0 {
+					errs <- fmt.Errorf("DeadLetterCount = %d, %v", n, err)
+				}
+				if qi, err := q.Info(ctx); err != nil || qi.Stream.Messages != jobs || qi.Consumer.Pending != jobs {
+					errs <- fmt.Errorf("Info = %+v, %v", qi, err)
+				}
+				for _, id := range ids {
+					if st, err := q.GetStatus(ctx, id); err != nil || st.State != queue.StateQueued {
+						errs <- fmt.Errorf("GetStatus(%s) = %+v, %v", id, st, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -377,11 +377,25 @@ func (q *Queue) ConsumerStats(ctx context.Context) (ConsumerStats, error) {
 // INGEST_DLQ), from the stream's info, without reading them. Errors:
 // [ErrUnavailable].
 func (q *Queue) DeadLetterCount(ctx context.Context) (uint64, error) {
-	info, err := q.dlq.Info(ctx)
+	info, err := q.streamInfo(ctx, DLQStream)
 	if err != nil {
 		return 0, classify("queue: stream "+DLQStream, err)
 	}
 	return info.State.Msgs, nil
+}
+
+// streamInfo reads the info of the stream name through a handle of its
+// own. jetstream's stream and consumer handles cache the info they last
+// fetched without a lock (nats.go v1.53.1: Info writes it; GetMsg, and so
+// the key-value Get, read it), so the queue never calls Info on the
+// handles its goroutines share: each read looks the stream up afresh,
+// which is itself the one INFO request.
+func (q *Queue) streamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
+	s, err := q.js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.CachedInfo(), nil
 }
 
 // Bucket binds the key-value bucket name beside the queue's, for another
@@ -417,7 +431,7 @@ func (q *Queue) Ready(ctx context.Context) error {
 	if !q.nc.IsConnected() {
 		return fmt.Errorf("queue: %w: not connected (%s)", ErrUnavailable, q.nc.Status())
 	}
-	if _, err := q.jobs.Info(ctx); err != nil {
+	if _, err := q.streamInfo(ctx, q.cfg.Stream); err != nil {
 		return classify("queue: stream "+q.cfg.Stream, err)
 	}
 	return nil

@@ -96,13 +96,14 @@ type StatusBucketInfo struct {
 // StatusBucket reads the status bucket's state: one JetStream API call.
 // Errors: [ErrUnavailable].
 func (q *Queue) StatusBucket(ctx context.Context) (StatusBucketInfo, error) {
-	st, err := q.kv.Status(ctx)
+	// The bucket's stream info, read as [jetstream.KeyValue.Status] reads
+	// it but not through the shared bucket handle (see streamInfo).
+	si, err := q.streamInfo(ctx, statusStream)
 	if err != nil {
 		return StatusBucketInfo{}, classify("queue: status bucket", err)
 	}
-	info := StatusBucketInfo{Values: st.Values(), TTL: st.TTL()}
-	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
-		info.LastRevision = bs.StreamInfo().State.LastSeq
-	}
-	return info, nil
+	return StatusBucketInfo{Values: si.State.Msgs, LastRevision: si.State.LastSeq, TTL: si.Config.MaxAge}, nil
 }
+
+// statusStream is the stream behind the status bucket.
+const statusStream = "KV_" + StatusBucket
