@@ -56,14 +56,18 @@ func TestGeneratedFrameLazy(t *testing.T) {
 
 // TestLazyMemoryBounded: reading a generated DataFrame of a few hundred MB
 // lazily, Open and a streaming pass over all windows keep the Go heap
-// bounded: twice the rows do not take (nearly) twice the peak heap.
+// bounded by the budget, whatever the rows: each peak stays under twice
+// the 32 MiB budget (decoding the smaller file whole peaks at 114 MiB, the
+// larger one at twice that). The peaks (21–35 MiB here) count garbage not yet collected, so
+// they are compared with the bound, not with each other: a ratio of two
+// such figures flaked under load.
 func TestLazyMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and reads ~450 MB")
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(50)) // less garbage between collections: steadier peaks
+	const budget = 32 << 20
 	dir := t.TempDir()
-	peak := map[int]uint64{}
 	for _, rows := range []int{200_000, 400_000} {
 		path := filepath.Join(dir, fmt.Sprintf("frame_%d.pkl", rows))
 		f, err := os.Create(path)
@@ -79,7 +83,7 @@ func TestLazyMemoryBounded(t *testing.T) {
 		data := mmapFile(t, path)
 		runtime.GC()
 		stop := heapPeak()
-		src, err := Open(data, Options{MemoryBudget: 32 << 20})
+		src, err := Open(data, Options{MemoryBudget: budget})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,11 +93,11 @@ func TestLazyMemoryBounded(t *testing.T) {
 		if got := streamAll(t, src); got != rows {
 			t.Fatalf("streamed %d rows, want %d", got, rows)
 		}
-		peak[rows] = stop()
+		peak := stop()
 		runtime.KeepAlive(src)
-		t.Logf("%d rows (%d MiB): peak heap %d MiB, %d rows per window", rows, len(data)>>20, peak[rows]>>20, src.WindowRows())
-	}
-	if p1, p2 := peak[200_000], peak[400_000]; p2 > p1+p1/2 {
-		t.Errorf("peak heap %d MiB for 400k rows, %d MiB for 200k: grows with the rows", p2>>20, p1>>20)
+		t.Logf("%d rows (%d MiB): peak heap %d MiB, %d rows per window", rows, len(data)>>20, peak>>20, src.WindowRows())
+		if peak > 2*budget {
+			t.Errorf("%d rows (%d MiB): peak heap %d MiB, over twice the %d MiB budget", rows, len(data)>>20, peak>>20, budget>>20)
+		}
 	}
 }
