@@ -50,7 +50,8 @@ type lazyFile struct {
 	idx    *leanIndex
 	budget int64
 	times  lazyTimes
-	used   usage // what earlier pickles of the file used of the limits
+	used   usage     // what earlier pickles of the file used of the limits
+	synths sync.Pool // *[]byte: synthesized pickles' buffers for reuse (releaseSynth)
 }
 
 // lazyTimes says how long each phase of Open took (benchmarks report it).
@@ -352,7 +353,7 @@ func (f *lazyFile) decodeErrorBefore(err error) error {
 		}
 		for i := int64(0); i < q.count; {
 			j := f.passEnd(q, i, false)
-			if _, _, derr := f.decodeSeq(q, i, j); derr != nil {
+			if _, _, _, derr := f.decodeSeq(q, i, j); derr != nil {
 				return derr
 			}
 			i = j
@@ -723,7 +724,7 @@ func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w
 				ch <- r
 			}()
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
-			r.items, r.raw, r.err = f.decodeSeq(q, w[0], w[1])
+			r.items, r.raw, _, r.err = f.decodeSeq(q, w[0], w[1])
 		}()
 	}
 	for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
@@ -931,7 +932,7 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 		// blow up in one window is refused here
 		c.work = min(c.work, max(64<<20, s.f.budget/2))
 	}
-	decoded, err := s.decodeGroups(lo, hi, cols)
+	decoded, bufs, err := s.decodeGroups(lo, hi, cols)
 	if err != nil {
 		return nil, err
 	}
@@ -986,16 +987,26 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 	if err := t.Validate(); err != nil {
 		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
+	// The decoded values are unreachable once this returns, but t's
+	// strings, bytes and raw vectors may point into the synthesized
+	// pickles they were decoded from: copied out, the buffers are reused.
+	// (On an error or a panic the buffers are left to the collector.)
+	detach(t, bufs)
+	for _, b := range bufs {
+		s.f.releaseSynth(b)
+	}
 	return t, nil
 }
 
 // decodeGroups decodes the items of rows [lo, hi) of the groups the
-// columns cols read, in parts decoded at the same time.
-func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any, error) {
+// columns cols read, in parts decoded at the same time. The items alias
+// bufs, the parts' synthesized pickles (see decodeSeq).
+func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any, [][]byte, error) {
 	type part struct {
 		q     *seqIndex
 		i, j  int64
 		items []any
+		buf   []byte
 		err   error
 	}
 	var groups []*lazyGroup
@@ -1043,17 +1054,19 @@ func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any,
 				<-sem
 			}()
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
-			p.items, _, p.err = s.f.decodeSeq(p.q, p.i, p.j)
+			p.items, _, p.buf, p.err = s.f.decodeSeq(p.q, p.i, p.j)
 		})
 	}
 	wg.Wait()
 	out := map[*lazyGroup][]any{}
+	bufs := make([][]byte, 0, len(all))
 	for _, g := range groups {
 		var items []any
 		for _, p := range parts[g] {
 			if p.err != nil {
-				return nil, p.err
+				return nil, nil, p.err
 			}
+			bufs = append(bufs, p.buf)
 			if items == nil {
 				items = p.items
 			} else {
@@ -1062,7 +1075,7 @@ func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any,
 		}
 		out[g] = items
 	}
-	return out, nil
+	return out, bufs, nil
 }
 
 // recordValues fills out with each field's values of the records items.
