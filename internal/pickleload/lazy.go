@@ -672,9 +672,9 @@ func (lz *lazyConv) passC() error {
 			// decode errors only, in windows of the budget's size
 			return f.passEnd(q, i, lz.work >= 0)
 		}
-		err := f.decodeWindows(q, end, func(w [2]int64, items []any, raw any) {
+		err := f.decodeWindows(q, end, func(w [2]int64, items []any, raw any) bool {
 			if lz.work < 0 {
-				return // the conversion has failed: decoded for decode errors only
+				return true // the conversion has failed: decoded for decode errors only
 			}
 			c := newConv(f.opts)
 			c.work = lz.work // the eager conversion's budget is for the whole file
@@ -686,6 +686,10 @@ func (lz *lazyConv) passC() error {
 				}
 			}
 			lz.work = c.work
+			// The inference keeps no value, only facts, names (copied)
+			// and errors: a window's buffer is reused unless an error
+			// may point into it.
+			return !lz.failed()
 		})
 		if err != nil {
 			return err
@@ -694,15 +698,35 @@ func (lz *lazyConv) passC() error {
 	return nil
 }
 
+// failed reports whether a lazy column or the records hold an error.
+func (lz *lazyConv) failed() bool {
+	failed := func(lc *lazyCol) bool { return lc.inf.err != nil || lc.inf.jsonErr != nil }
+	for _, st := range lz.steps {
+		switch x := st.(type) {
+		case *lazyCol:
+			if failed(x) {
+				return true
+			}
+		case *recordSet:
+			if x.err != nil || slices.ContainsFunc(x.cols, failed) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // decodeWindows decodes all items of q in windows (the one from item i
 // ends at end(i)), several at a time, and calls fn with each in order; it
 // stops at the first decode error. end and fn run on the caller's
-// goroutine.
-func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w [2]int64, items []any, raw any)) error {
+// goroutine. When fn returns true, nothing points into the window's items
+// any more: its synthesized pickle is reused.
+func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w [2]int64, items []any, raw any) (done bool)) error {
 	type result struct {
 		w     [2]int64
 		items []any
 		raw   any
+		buf   []byte
 		err   error
 	}
 	var pending []chan result // in window order
@@ -724,7 +748,7 @@ func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w
 				ch <- r
 			}()
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
-			r.items, r.raw, _, r.err = f.decodeSeq(q, w[0], w[1])
+			r.items, r.raw, r.buf, r.err = f.decodeSeq(q, w[0], w[1])
 		}()
 	}
 	for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
@@ -739,7 +763,9 @@ func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w
 			}
 			return r.err
 		}
-		fn(r.w, r.items, r.raw)
+		if fn(r.w, r.items, r.raw) {
+			f.releaseSynth(r.buf)
+		}
 		start()
 	}
 	return nil
@@ -842,10 +868,14 @@ func (lz *lazyConv) inferRecords(c *conv, rs *recordSet, items []any, i int64, r
 			key := keyOf(e.key)
 			j, ok := rs.index[name]
 			if !ok {
+				// kept after the window: copies (name and key may
+				// point into its synthesized pickle, which is reused)
+				name = strings.Clone(name)
+				key.s = strings.Clone(key.s)
 				c.work -= int64(rs.g.rows) * valueCost
 				j = len(rs.cols)
 				rs.index[name] = j
-				lc := &lazyCol{ph: &table.Column{Field: table.Field{Name: strings.Clone(name)}}, g: rs.g, key: key, inf: newColInfer()}
+				lc := &lazyCol{ph: &table.Column{Field: table.Field{Name: name}}, g: rs.g, key: key, inf: newColInfer()}
 				if r > 0 {
 					lc.inf.nulls = true // missing in the records before
 				}

@@ -461,8 +461,9 @@ func (f *lazyFile) decodeSynth(sy *synth) (v any, err error) {
 // Synthesized pickles' buffers are reused: a window's is handed back
 // (releaseSynth) once the window's table holds none of its bytes (detach),
 // so that a window does not allocate, and the runtime zero, a buffer about
-// the size of its input. Only [lazySource.Window] hands buffers back; pass
-// C's and error decodes leave theirs to the collector.
+// the size of its input. [lazySource.Window] and pass C hand buffers back;
+// a decode that fails, and decodeErrorBefore's, leave theirs to the
+// collector.
 
 // synthBuf returns an empty buffer of at least size bytes of capacity: a
 // handed-back one when there is one large enough.
