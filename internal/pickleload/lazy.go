@@ -1020,10 +1020,12 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 	// The decoded values are unreachable once this returns, but t's
 	// strings, bytes and raw vectors may point into the synthesized
 	// pickles they were decoded from: copied out, the buffers are reused.
-	// (On an error or a panic the buffers are left to the collector.)
-	detach(t, bufs)
-	for _, b := range bufs {
-		s.f.releaseSynth(b)
+	// (When they are most of the buffers, on an error or on a panic, the
+	// buffers are left to the collector.)
+	if detach(t, bufs, s.f.tune.poison) { // tests: always copied out, as they poison the buffers
+		for _, b := range bufs {
+			s.f.releaseSynth(b)
+		}
 	}
 	return t, nil
 }

@@ -466,9 +466,11 @@ func (f *lazyFile) decodeSynth(sy *synth) (v any, err error) {
 // collector.
 
 // synthBuf returns an empty buffer of at least size bytes of capacity: a
-// handed-back one when there is one large enough.
+// handed-back one when there is one large enough and not much larger (a
+// pass C window's buffer is dropped rather than held by a Window's part a
+// quarter of its size, which would raise the peak).
 func (f *lazyFile) synthBuf(size int) []byte {
-	if p, ok := f.synths.Get().(*[]byte); ok && cap(*p) >= size {
+	if p, ok := f.synths.Get().(*[]byte); ok && cap(*p) >= size && cap(*p) <= 2*size+64<<10 {
 		return (*p)[:0]
 	}
 	return make([]byte, 0, size+size/8) // room for a slightly larger window next time
@@ -494,20 +496,28 @@ func (f *lazyFile) releaseSynth(buf []byte) {
 
 // detach copies the values of t's columns that point into one of bufs
 // (strings, bytes, raw vectors decoded from synthesized pickles) into one
-// new block, so that t points into none of bufs. Other values, and values
-// of length 0 (which read no byte), are left as they are: a column t
-// shares with the source (an eager column's rows) is never written.
-func detach(t *table.Table, bufs [][]byte) {
-	if len(bufs) == 0 {
-		return
-	}
+// new block, so that t points into none of bufs, and reports true; or,
+// when they take more than half of bufs' bytes (copying them would cost
+// about what reusing bufs saves: a DataFrame's raw vectors) and always is
+// not set, it changes nothing and reports false. Other values, and values of length 0 (which
+// read no byte), are left as they are: a column t shares with the source
+// (an eager column's rows) is never written.
+func detach(t *table.Table, bufs [][]byte, always bool) bool {
 	d := &detacher{bufs: bufs}
 	d.walk(t, false)
 	if d.total == 0 {
-		return
+		return true
+	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	if d.total > n/2 && !always {
+		return false
 	}
 	d.block = make([]byte, 0, d.total)
 	d.walk(t, true)
+	return true
 }
 
 // detacher is detach's state: the first walk counts the bytes to copy, the
