@@ -301,7 +301,8 @@
 //     leaves an error keeps its buffer), and the strings, bytes and raw
 //     vectors a Window's table would alias in them are first copied into
 //     one block of the window's, so that a window's table aliases only the
-//     input and that block.
+//     input and that block (unless they are most of the buffers: that
+//     window's table keeps them, and they are not reused).
 //
 // Limits differ in one way: the conversion-work limit is counted per
 // window, plus an estimate for the whole file at Open, so an ErrLimit
