@@ -499,9 +499,9 @@ func (f *lazyFile) releaseSynth(buf []byte) {
 // new block, so that t points into none of bufs, and reports true; or,
 // when they take more than half of bufs' bytes (copying them would cost
 // about what reusing bufs saves: a DataFrame's raw vectors) and always is
-// not set, it changes nothing and reports false. Other values, and values of length 0 (which
-// read no byte), are left as they are: a column t shares with the source
-// (an eager column's rows) is never written.
+// not set, it changes nothing and reports false. Other values, and values
+// of length 0 (which read no byte), are left as they are: a column t
+// shares with the source (an eager column's rows) is never written.
 func detach(t *table.Table, bufs [][]byte, always bool) bool {
 	d := &detacher{bufs: bufs}
 	d.walk(t, false)
@@ -588,8 +588,11 @@ func (d *detacher) walk(t *table.Table, move bool) {
 			byteSlice(&c.RawVectors[i])
 		}
 		if n := 4 * len(c.Vectors); n > 0 && d.in((*byte)(unsafe.Pointer(&c.Vectors[0])), n) {
+			// a float32 view of a buffer (none is made today): its own copy
 			if move {
-				c.Vectors = slices.Clone(c.Vectors) // a float32 view (none is made today)
+				c.Vectors = slices.Clone(c.Vectors)
+			} else {
+				d.total += n
 			}
 		}
 	}
