@@ -295,7 +295,14 @@
 //     pre-pass and the same interpreter as Load. Every item is so decoded
 //     once at Open to infer the column types (pass C: the inference state
 //     merges window by window, so the errors name the same column and
-//     row), then again for each Window.
+//     row), then again for each Window. The synthesized pickles' buffers
+//     are reused by later windows (a pool emptied by garbage collections):
+//     pass C keeps no value of a window (names are copied; a window that
+//     leaves an error keeps its buffer), and the strings, bytes and raw
+//     vectors a Window's table would alias in them are first copied into
+//     one block of the window's, so that a window's table aliases only the
+//     input and that block (unless they are most of the buffers: that
+//     window's table keeps them, and they are not reused).
 //
 // Limits differ in one way: the conversion-work limit is counted per
 // window, plus an estimate for the whole file at Open, so an ErrLimit

@@ -24,6 +24,7 @@ type LazyTuning struct {
 func OpenForced(data []byte, opts Options, tune LazyTuning) (src table.Source, lazy bool, err error) {
 	t := defaultTuning()
 	t.force = true
+	t.poison = true // a window's values must not point into a buffer handed back
 	if tune.MinItems > 0 {
 		t.minItems = tune.MinItems
 	}

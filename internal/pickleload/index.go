@@ -39,6 +39,7 @@ type lazyTuning struct {
 	force      bool  // load lazily whatever the budget says (tests)
 	keepIdle   bool  // keep sequences the conversion does not read spliced (tests: see misused)
 	preamble   int64 // most bytes of definitions a window may copy; 0: the default
+	poison     bool  // overwrite a synthesized pickle's buffer when it is handed back, and always hand a Window's back (tests)
 }
 
 func defaultTuning() lazyTuning {

@@ -50,7 +50,8 @@ type lazyFile struct {
 	idx    *leanIndex
 	budget int64
 	times  lazyTimes
-	used   usage // what earlier pickles of the file used of the limits
+	used   usage     // what earlier pickles of the file used of the limits
+	synths sync.Pool // *[]byte: synthesized pickles' buffers for reuse (releaseSynth)
 }
 
 // lazyTimes says how long each phase of Open took (benchmarks report it).
@@ -352,7 +353,7 @@ func (f *lazyFile) decodeErrorBefore(err error) error {
 		}
 		for i := int64(0); i < q.count; {
 			j := f.passEnd(q, i, false)
-			if _, _, derr := f.decodeSeq(q, i, j); derr != nil {
+			if _, _, _, derr := f.decodeSeq(q, i, j); derr != nil {
 				return derr
 			}
 			i = j
@@ -671,9 +672,9 @@ func (lz *lazyConv) passC() error {
 			// decode errors only, in windows of the budget's size
 			return f.passEnd(q, i, lz.work >= 0)
 		}
-		err := f.decodeWindows(q, end, func(w [2]int64, items []any, raw any) {
+		err := f.decodeWindows(q, end, func(w [2]int64, items []any, raw any) bool {
 			if lz.work < 0 {
-				return // the conversion has failed: decoded for decode errors only
+				return true // the conversion has failed: decoded for decode errors only
 			}
 			c := newConv(f.opts)
 			c.work = lz.work // the eager conversion's budget is for the whole file
@@ -685,6 +686,10 @@ func (lz *lazyConv) passC() error {
 				}
 			}
 			lz.work = c.work
+			// The inference keeps no value, only facts, names (copied)
+			// and errors: a window's buffer is reused unless an error
+			// may point into it.
+			return !lz.failed()
 		})
 		if err != nil {
 			return err
@@ -693,15 +698,35 @@ func (lz *lazyConv) passC() error {
 	return nil
 }
 
+// failed reports whether a lazy column or the records hold an error.
+func (lz *lazyConv) failed() bool {
+	failed := func(lc *lazyCol) bool { return lc.inf.err != nil || lc.inf.jsonErr != nil }
+	for _, st := range lz.steps {
+		switch x := st.(type) {
+		case *lazyCol:
+			if failed(x) {
+				return true
+			}
+		case *recordSet:
+			if x.err != nil || slices.ContainsFunc(x.cols, failed) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // decodeWindows decodes all items of q in windows (the one from item i
 // ends at end(i)), several at a time, and calls fn with each in order; it
 // stops at the first decode error. end and fn run on the caller's
-// goroutine.
-func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w [2]int64, items []any, raw any)) error {
+// goroutine. When fn returns true, nothing points into the window's items
+// any more: its synthesized pickle is reused.
+func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w [2]int64, items []any, raw any) (done bool)) error {
 	type result struct {
 		w     [2]int64
 		items []any
 		raw   any
+		buf   []byte
 		err   error
 	}
 	var pending []chan result // in window order
@@ -723,7 +748,7 @@ func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w
 				ch <- r
 			}()
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
-			r.items, r.raw, r.err = f.decodeSeq(q, w[0], w[1])
+			r.items, r.raw, r.buf, r.err = f.decodeSeq(q, w[0], w[1])
 		}()
 	}
 	for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
@@ -738,7 +763,9 @@ func (f *lazyFile) decodeWindows(q *seqIndex, end func(i int64) int64, fn func(w
 			}
 			return r.err
 		}
-		fn(r.w, r.items, r.raw)
+		if fn(r.w, r.items, r.raw) {
+			f.releaseSynth(r.buf)
+		}
 		start()
 	}
 	return nil
@@ -841,10 +868,14 @@ func (lz *lazyConv) inferRecords(c *conv, rs *recordSet, items []any, i int64, r
 			key := keyOf(e.key)
 			j, ok := rs.index[name]
 			if !ok {
+				// kept after the window: copies (name and key may
+				// point into its synthesized pickle, which is reused)
+				name = strings.Clone(name)
+				key.s = strings.Clone(key.s)
 				c.work -= int64(rs.g.rows) * valueCost
 				j = len(rs.cols)
 				rs.index[name] = j
-				lc := &lazyCol{ph: &table.Column{Field: table.Field{Name: strings.Clone(name)}}, g: rs.g, key: key, inf: newColInfer()}
+				lc := &lazyCol{ph: &table.Column{Field: table.Field{Name: name}}, g: rs.g, key: key, inf: newColInfer()}
 				if r > 0 {
 					lc.inf.nulls = true // missing in the records before
 				}
@@ -931,7 +962,7 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 		// blow up in one window is refused here
 		c.work = min(c.work, max(64<<20, s.f.budget/2))
 	}
-	decoded, err := s.decodeGroups(lo, hi, cols)
+	decoded, bufs, err := s.decodeGroups(lo, hi, cols)
 	if err != nil {
 		return nil, err
 	}
@@ -986,16 +1017,28 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 	if err := t.Validate(); err != nil {
 		return nil, &Error{Kind: ErrUnsupported, Offset: -1, Row: -1, Msg: "the data does not form a valid table", Err: err}
 	}
+	// The decoded values are unreachable once this returns, but t's
+	// strings, bytes and raw vectors may point into the synthesized
+	// pickles they were decoded from: copied out, the buffers are reused.
+	// (When they are most of the buffers, on an error or on a panic, the
+	// buffers are left to the collector.)
+	if detach(t, bufs, s.f.tune.poison) { // tests: always copied out, as they poison the buffers
+		for _, b := range bufs {
+			s.f.releaseSynth(b)
+		}
+	}
 	return t, nil
 }
 
 // decodeGroups decodes the items of rows [lo, hi) of the groups the
-// columns cols read, in parts decoded at the same time.
-func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any, error) {
+// columns cols read, in parts decoded at the same time. The items alias
+// bufs, the parts' synthesized pickles (see decodeSeq).
+func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any, [][]byte, error) {
 	type part struct {
 		q     *seqIndex
 		i, j  int64
 		items []any
+		buf   []byte
 		err   error
 	}
 	var groups []*lazyGroup
@@ -1043,17 +1086,19 @@ func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any,
 				<-sem
 			}()
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // the input may be a mapped file
-			p.items, _, p.err = s.f.decodeSeq(p.q, p.i, p.j)
+			p.items, _, p.buf, p.err = s.f.decodeSeq(p.q, p.i, p.j)
 		})
 	}
 	wg.Wait()
 	out := map[*lazyGroup][]any{}
+	bufs := make([][]byte, 0, len(all))
 	for _, g := range groups {
 		var items []any
 		for _, p := range parts[g] {
 			if p.err != nil {
-				return nil, p.err
+				return nil, nil, p.err
 			}
+			bufs = append(bufs, p.buf)
 			if items == nil {
 				items = p.items
 			} else {
@@ -1062,7 +1107,7 @@ func (s *lazySource) decodeGroups(lo, hi int, cols []int) (map[*lazyGroup][]any,
 		}
 		out[g] = items
 	}
-	return out, nil
+	return out, bufs, nil
 }
 
 // recordValues fills out with each field's values of the records items.

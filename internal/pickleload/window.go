@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/embedstream/embedstream/internal/table"
 )
 
 // Window decode: the items [i, j) of a large sequence are decoded from a
@@ -345,7 +348,7 @@ func (f *lazyFile) synthesize(q *seqIndex, s, e int64) (*synth, error) {
 	for _, g := range segs {
 		size += int(g.end-g.start) + 1
 	}
-	buf := make([]byte, 0, size)
+	buf := f.synthBuf(size)
 	if li.proto >= 0 {
 		buf = append(buf, opProto, byte(li.proto))
 	}
@@ -404,18 +407,21 @@ func (f *lazyFile) preambleBudget() int64 {
 }
 
 // decodeSeq decodes items [i, j) of q; raw is the decoded list of the
-// aligned range around them (for the fast path's float list check).
-func (f *lazyFile) decodeSeq(q *seqIndex, i, j int64) (items []any, raw any, err error) {
+// aligned range around them (for the fast path's float list check). The
+// items alias buf, the synthesized pickle they were decoded from (strings,
+// bytes and arrays point into it): the caller may hand it back with
+// [lazyFile.releaseSynth] once nothing it keeps points into it.
+func (f *lazyFile) decodeSeq(q *seqIndex, i, j int64) (items []any, raw any, buf []byte, err error) {
 	step := int64(f.tune.step)
 	s := i / step * step
 	e := min(q.count, (j+step-1)/step*step)
 	sy, err := f.synthesize(q, s, e)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	v, err := f.decodeSynth(sy)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var all []any
 	switch x := v.(type) {
@@ -425,9 +431,9 @@ func (f *lazyFile) decodeSeq(q *seqIndex, i, j int64) (items []any, raw any, err
 		all = x.all()
 	}
 	if int64(len(all)) != e-s {
-		return nil, nil, newErr(ErrMalformed, q.start, "", "a part of a sequence decodes to %d items, want %d", len(all), e-s)
+		return nil, nil, nil, newErr(ErrMalformed, q.start, "", "a part of a sequence decodes to %d items, want %d", len(all), e-s)
 	}
-	return all[i-s : j-s], v, nil
+	return all[i-s : j-s], v, sy.buf, nil
 }
 
 // decodeSynth runs the eager path's pre-pass and interpreter over sy. Its
@@ -450,4 +456,144 @@ func (f *lazyFile) decodeSynth(sy *synth) (v any, err error) {
 		e.Offset = sy.inputOffset(e.Offset)
 	}
 	return v, err
+}
+
+// Synthesized pickles' buffers are reused: a window's is handed back
+// (releaseSynth) once the window's table holds none of its bytes (detach),
+// so that a window does not allocate, and the runtime zero, a buffer about
+// the size of its input. [lazySource.Window] and pass C hand buffers back;
+// a decode that fails, and decodeErrorBefore's, leave theirs to the
+// collector.
+
+// synthBuf returns an empty buffer of at least size bytes of capacity: a
+// handed-back one when there is one large enough and not much larger (a
+// pass C window's buffer is dropped rather than held by a Window's part a
+// quarter of its size, which would raise the peak).
+func (f *lazyFile) synthBuf(size int) []byte {
+	if p, ok := f.synths.Get().(*[]byte); ok && cap(*p) >= size && cap(*p) <= 2*size+64<<10 {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size+size/8) // room for a slightly larger window next time
+}
+
+// releaseSynth hands back buf, the synthesized pickle of a decode, for
+// reuse: nothing may point into it any more. A buffer much larger than a
+// window's is left to the collector, so that what is kept stays about the
+// windows' size; the pool itself is emptied by garbage collections.
+func (f *lazyFile) releaseSynth(buf []byte) {
+	if cap(buf) == 0 || int64(cap(buf)) > 2*f.windowBytes()+f.windowBytes()/4 {
+		return
+	}
+	if f.tune.poison {
+		// tests: a value still pointing here reads as invalid UTF-8
+		b := buf[:cap(buf)]
+		for i := range b {
+			b[i] = 0xA5
+		}
+	}
+	f.synths.Put(&buf)
+}
+
+// detach copies the values of t's columns that point into one of bufs
+// (strings, bytes, raw vectors decoded from synthesized pickles) into one
+// new block, so that t points into none of bufs, and reports true; or,
+// when they take more than half of bufs' bytes (copying them would cost
+// about what reusing bufs saves: a DataFrame's raw vectors) and always is
+// not set, it changes nothing and reports false. Other values, and values
+// of length 0 (which read no byte), are left as they are: a column t
+// shares with the source (an eager column's rows) is never written.
+func detach(t *table.Table, bufs [][]byte, always bool) bool {
+	d := &detacher{bufs: bufs}
+	d.walk(t, false)
+	if d.total == 0 {
+		return true
+	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	if d.total > n/2 && !always {
+		return false
+	}
+	d.block = make([]byte, 0, d.total)
+	d.walk(t, true)
+	return true
+}
+
+// detacher is detach's state: the first walk counts the bytes to copy, the
+// second copies them into block.
+type detacher struct {
+	bufs  [][]byte
+	total int
+	block []byte
+}
+
+// in reports whether the n > 0 bytes at p are in one of d.bufs.
+func (d *detacher) in(p *byte, n int) bool {
+	if n == 0 {
+		return false
+	}
+	a := uintptr(unsafe.Pointer(p))
+	for _, b := range d.bufs {
+		if cap(b) == 0 {
+			continue
+		}
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(b[:cap(b)])))
+		if a >= lo && a < lo+uintptr(cap(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// copied returns the copy in d.block of the n bytes at p and true when
+// they are in d.bufs and move is set (counting them when it is not).
+func (d *detacher) copied(p *byte, n int, move bool) ([]byte, bool) {
+	if !d.in(p, n) {
+		return nil, false
+	}
+	if !move {
+		d.total += n
+		return nil, false
+	}
+	at := len(d.block)
+	d.block = append(d.block, unsafe.Slice(p, n)...)
+	return d.block[at : at+n : at+n], true
+}
+
+func (d *detacher) walk(t *table.Table, move bool) {
+	str := func(s *string) {
+		if b, ok := d.copied(unsafe.StringData(*s), len(*s), move); ok {
+			*s = unsafe.String(&b[0], len(b))
+		}
+	}
+	byteSlice := func(v *[]byte) {
+		if b, ok := d.copied(unsafe.SliceData(*v), len(*v), move); ok {
+			*v = b
+		}
+	}
+	for _, c := range t.Columns {
+		for i := range c.Strings {
+			str(&c.Strings[i])
+		}
+		for _, l := range c.StringLists {
+			for i := range l {
+				str(&l[i])
+			}
+		}
+		for i := range c.Bytes {
+			byteSlice(&c.Bytes[i])
+		}
+		for i := range c.RawVectors {
+			byteSlice(&c.RawVectors[i])
+		}
+		if n := 4 * len(c.Vectors); n > 0 && d.in((*byte)(unsafe.Pointer(&c.Vectors[0])), n) {
+			// a float32 view of a buffer (none is made today): its own copy
+			if move {
+				c.Vectors = slices.Clone(c.Vectors)
+			} else {
+				d.total += n
+			}
+		}
+	}
 }
