@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -52,6 +53,11 @@ type lazyFile struct {
 	times  lazyTimes
 	used   usage     // what earlier pickles of the file used of the limits
 	synths sync.Pool // *[]byte: synthesized pickles' buffers for reuse (releaseSynth)
+	// keeps is set once a Window kept its buffers (its values were most
+	// of them: a DataFrame's raw vectors). The file's other windows are
+	// alike, so they skip detach and take buffers of their exact size, as
+	// before buffers were reused: nothing would come back to the pool.
+	keeps atomic.Bool
 }
 
 // lazyTimes says how long each phase of Open took (benchmarks report it).
@@ -1022,10 +1028,15 @@ func (s *lazySource) Window(lo, hi int, cols []int) (t *table.Table, err error) 
 	// pickles they were decoded from: copied out, the buffers are reused.
 	// (When they are most of the buffers, on an error or on a panic, the
 	// buffers are left to the collector.)
+	if s.f.keeps.Load() && !s.f.tune.poison {
+		return t, nil
+	}
 	if detach(t, bufs, s.f.tune.poison) { // tests: always copied out, as they poison the buffers
 		for _, b := range bufs {
 			s.f.releaseSynth(b)
 		}
+	} else {
+		s.f.keeps.Store(true)
 	}
 	return t, nil
 }

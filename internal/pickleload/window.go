@@ -470,6 +470,9 @@ func (f *lazyFile) decodeSynth(sy *synth) (v any, err error) {
 // pass C window's buffer is dropped rather than held by a Window's part a
 // quarter of its size, which would raise the peak).
 func (f *lazyFile) synthBuf(size int) []byte {
+	if f.keeps.Load() {
+		return make([]byte, 0, size) // windows keep their buffers: none comes back
+	}
 	if p, ok := f.synths.Get().(*[]byte); ok && cap(*p) >= size && cap(*p) <= 2*size+64<<10 {
 		return (*p)[:0]
 	}
