@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 	"sort"
@@ -49,25 +50,16 @@ func runJobs(ctx context.Context, env *Env, args []string) error {
 		return usagef("%v", err)
 	}
 	var list httpapi.JobList
-	if cfg.PublisherURL != "" {
-		if err := newPublisherAPI(cfg).get(ctx, "/jobs", v, &list); err != nil {
-			return err
-		}
-	} else {
-		s, err := open(ctx, env, fs, cfg)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		ix, err := s.loadIndex(ctx, env)
-		if err != nil {
-			return err
-		}
+	err = fromPublisherOrIndex(ctx, env, fs, cfg, "/jobs", v, &list, func(_ *session, ix *jobindex.Index) error {
 		page, err := ix.List(ctx, query)
 		if err != nil {
 			return usagef("%v", err)
 		}
 		list = httpapi.JobList{Jobs: page.Jobs, NextCursor: page.Next, Partial: page.Partial}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if list.Jobs == nil {
 		list.Jobs = []queue.Status{}
@@ -104,6 +96,26 @@ func runJobs(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// fromPublisherOrIndex answers a listing command: with PUBLISHER_URL, GET
+// path?query from the publisher into out; otherwise local, over a session
+// on NATS and a one-shot index of every status record (loadIndex).
+func fromPublisherOrIndex(ctx context.Context, env *Env, fs *flag.FlagSet, cfg Settings, path string, query url.Values, out any,
+	local func(*session, *jobindex.Index) error) error {
+	if cfg.PublisherURL != "" {
+		return newPublisherAPI(cfg).get(ctx, path, query, out)
+	}
+	s, err := open(ctx, env, fs, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ix, err := s.loadIndex(ctx, env)
+	if err != nil {
+		return err
+	}
+	return local(s, ix)
+}
+
 // loadIndex reads every status record once into a one-shot index: what
 // the listing commands do without PUBLISHER_URL. Past [bigBucket]
 // records it says on stderr how to avoid that cost.
@@ -129,23 +141,14 @@ func runQueue(ctx context.Context, env *Env, args []string) error {
 		return usagef("queue takes no arguments, got %q", rest)
 	}
 	var v httpapi.QueueView
-	if cfg.PublisherURL != "" {
-		if err := newPublisherAPI(cfg).get(ctx, "/queue", nil, &v); err != nil {
-			return err
-		}
-	} else {
-		s, err := open(ctx, env, fs, cfg)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		ix, err := s.loadIndex(ctx, env)
-		if err != nil {
-			return err
-		}
+	err = fromPublisherOrIndex(ctx, env, fs, cfg, "/queue", nil, &v, func(s *session, ix *jobindex.Index) (err error) {
 		if v, err = httpapi.LoadQueueView(ctx, s.q, ix, time.Now()); err != nil {
 			return fmt.Errorf("read the queue's figures: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if *jsonOut {
 		return writeJSON(env.Stdout, v)
